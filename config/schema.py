@@ -1,0 +1,179 @@
+"""What admins write in the hub's YAML file, validated by pydantic.
+
+Secrets are never written in the file itself: fields ending in ``_env`` name an
+environment variable, checked at load time and kept as ``SecretStr``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Literal, Union, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class EnvSecret:
+    """A secret named by its environment variable; the value never appears in reprs."""
+
+    variable: str
+    value: SecretStr
+
+    def reveal(self) -> str:
+        return self.value.get_secret_value()
+
+
+def read_env_secret(variable: object, info: ValidationInfo) -> EnvSecret:
+    if not isinstance(variable, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):
+        raise ValueError("must be the name of an environment variable")
+    environ = (info.context or {}).get("environ", {})
+    value = environ.get(variable)
+    if not value:
+        raise ValueError(f"environment variable {variable} is not set")
+    return EnvSecret(variable, SecretStr(value))
+
+
+FromEnv = Annotated[EnvSecret, PlainValidator(read_env_secret)]
+
+
+class DatabaseSettings(Strict):
+    url: str = Field(
+        "sqlite:///hub.db",
+        description="sqlite:///path/file.db or postgresql://user@host:port/dbname",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def known_backend(cls, url: str) -> str:
+        if not url.startswith(("sqlite:///", "postgresql://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return url
+
+
+class HttpSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = Field(
+        None, description="URL customers and agents reach the hub at; defaults to host:port"
+    )
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class AuthSettings(Strict):
+    session_hours: float = Field(12, gt=0)
+    login_attempts_per_minute: int = Field(10, ge=1)
+
+
+class OutboxSettings(Strict):
+    max_attempts: int = Field(8, ge=1)
+    base_delay_seconds: float = Field(2.0, gt=0)
+    max_delay_seconds: float = Field(600.0, gt=0)
+    lease_seconds: float = Field(120.0, gt=0)
+
+    @model_validator(mode="after")
+    def delays_ordered(self) -> OutboxSettings:
+        if self.max_delay_seconds < self.base_delay_seconds:
+            raise ValueError("max_delay_seconds must not be below base_delay_seconds")
+        return self
+
+
+class ChannelBase(Strict):
+    name: str = Field(description="unique channel name, e.g. webchat or sms")
+    enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def well_formed_name(cls, name: str) -> str:
+        if not CHANNEL_NAME.match(name):
+            raise ValueError(
+                "must be 1-40 lowercase letters, digits, '-' or '_', starting with a letter"
+            )
+        return name
+
+
+class WebchatChannel(ChannelBase):
+    kind: Literal["webchat"]
+    title: str = "Chat with us"
+    allowed_origins: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="page origins allowed to open the widget's WebSocket",
+    )
+    max_message_chars: int = Field(5000, ge=1)
+
+
+class ApiChannel(ChannelBase):
+    """Generic HTTP channel: a system POSTs messages in, replies go to a callback URL."""
+
+    kind: Literal["api"]
+    token_env: FromEnv = Field(description="environment variable holding the inbound bearer token")
+    identity_kind: str = Field(
+        "phone", description="what a sender address on this channel is (phone, email, ...)"
+    )
+    callback_url: str | None = None
+    callback_secret_env: FromEnv | None = Field(
+        None, description="environment variable holding the HMAC key for callback signatures"
+    )
+
+    @field_validator("callback_url")
+    @classmethod
+    def http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
+
+
+CHANNEL_TYPES = (WebchatChannel, ApiChannel)
+CHANNEL_KINDS = frozenset(get_args(t.model_fields["kind"].annotation)[0] for t in CHANNEL_TYPES)
+ChannelSettings = Annotated[Union[CHANNEL_TYPES], Field(discriminator="kind")]  # noqa: UP007
+
+
+def default_channels() -> list[ChannelSettings]:
+    return [WebchatChannel(kind="webchat", name="webchat")]
+
+
+class Settings(Strict):
+    """The one settings object of the hub."""
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    secret_key_env: FromEnv | None = Field(
+        None,
+        description="environment variable with the key that signs visitor tokens; "
+        "when unset the hub generates one and keeps it in the database",
+    )
+    channels: list[ChannelSettings] = Field(default_factory=default_channels)
+
+    @field_validator("channels")
+    @classmethod
+    def unique_names(cls, channels: list[ChannelSettings]) -> list[ChannelSettings]:
+        seen: set[str] = set()
+        for channel in channels:
+            if channel.name in seen:
+                raise ValueError(f"channel name {channel.name!r} is used twice")
+            seen.add(channel.name)
+        return channels
+
+    def channel(self, name: str) -> ChannelSettings | None:
+        return next((c for c in self.channels if c.name == name), None)

@@ -1,0 +1,202 @@
+"""The API channel: any system POSTs customer messages in; replies go to its callback URL.
+
+Inbound: ``POST /channels/<name>/messages`` with ``Authorization: Bearer <token>``
+and a JSON body; the answer is 202 with the stored message id once the
+message is committed (200 with ``duplicate: true`` for a repeated id).
+
+Outbound: a JSON POST to ``callback_url``, signed as
+``X-Hub-Signature: sha256=HMAC(secret, "<timestamp>.<body>")`` with the
+timestamp in ``X-Hub-Timestamp``, so the receiver can check it came from us.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated
+
+import aiohttp
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from config.schema import ApiChannel
+from connectors.base import (
+    Address,
+    AuthFailed,
+    Connector,
+    Delivery,
+    HubPort,
+    InboundMessage,
+    OutboundMessage,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from hub.api.framework import read_model
+from hub.errors import Unauthorized
+
+SEND_TIMEOUT = aiohttp.ClientTimeout(total=15)
+DEFAULT_RETRY_AFTER = 30.0
+
+
+class Sender(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    email: (
+        Annotated[
+            str,
+            StringConstraints(
+                strip_whitespace=True,
+                to_lower=True,
+                max_length=320,
+                pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+            ),
+        ]
+        | None
+    ) = Field(None, description="the sender's email, linking them to that email's customer")
+
+
+class PostedMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(
+        description="your unique id for this message; a repeated id is stored once"
+    )
+    sender: Sender = Field(alias="from")
+    text: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+    sent_at: datetime | None = None
+
+
+def inbound(channel: str, identity_kind: str, posted: PostedMessage) -> InboundMessage:
+    linked = (Address("email", posted.sender.email),) if posted.sender.email else ()
+    return InboundMessage(
+        channel=channel,
+        external_id=posted.id,
+        sender=Address(identity_kind, posted.sender.address),
+        sender_name=posted.sender.name,
+        text=posted.text,
+        sent_at=posted.sent_at,
+        linked=linked,
+    )
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+class ApiConnector(Connector):
+    kind = "api"
+
+    def __init__(self, settings: ApiChannel, hub: HubPort) -> None:
+        super().__init__(settings.name, hub)
+        self.settings = settings
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def identity_kind(self) -> str:
+        return self.settings.identity_kind
+
+    def routes(self) -> Iterable[web.RouteDef]:
+        return [web.post(f"/channels/{self.name}/messages", self.receive)]
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=SEND_TIMEOUT)
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def authorized(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        presented = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        expected = self.settings.token_env.reveal()
+        return hmac.compare_digest(presented.encode(), expected.encode())
+
+    async def receive(self, request: web.Request) -> web.Response:
+        if not self.authorized(request):
+            raise Unauthorized(f"missing or wrong bearer token for channel {self.name}")
+        posted = await read_model(request, PostedMessage)
+        result = await self.hub.ingest(inbound(self.name, self.identity_kind, posted))
+        return web.json_response(
+            {
+                "id": result.message_id,
+                "conversation_id": result.conversation_id,
+                "duplicate": result.duplicate,
+            },
+            status=200 if result.duplicate else 202,
+        )
+
+    async def send(self, message: OutboundMessage) -> Delivery:
+        url = self.settings.callback_url
+        if url is None:
+            raise PermanentError(f"channel {self.name} has no callback_url to deliver replies to")
+        body = json.dumps(
+            {
+                "message_id": message.message_id,
+                "conversation_id": message.conversation_id,
+                "to": message.to.address,
+                "text": message.text,
+            }
+        ).encode()
+        try:
+            async with self._client().post(url, data=body, headers=self._headers(body)) as reply:
+                text = await reply.text()
+                return self._delivery(reply, text)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise TransientError(
+                f"callback unreachable: {type(error).__name__}: {error}"
+            ) from error
+
+    def _headers(self, body: bytes) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        secret = self.settings.callback_secret_env
+        if secret is not None:
+            timestamp = str(int(time.time()))
+            headers["X-Hub-Timestamp"] = timestamp
+            headers["X-Hub-Signature"] = sign(secret.reveal().encode(), timestamp, body)
+        return headers
+
+    def _delivery(self, reply: aiohttp.ClientResponse, text: str) -> Delivery:
+        status = f"callback answered {reply.status}: {text[:200]}".rstrip(": ")
+        if reply.status == 429:
+            raise RateLimited(status, retry_after_seconds(reply.headers.get("Retry-After")))
+        if reply.status in (401, 403):
+            raise AuthFailed(status)
+        if reply.status >= 500 or reply.status == 408:
+            raise TransientError(status)
+        if reply.status >= 400:
+            raise PermanentError(status)
+        try:
+            delivered = json.loads(text) if text else {}
+        except json.JSONDecodeError:
+            delivered = {}
+        external = delivered.get("id") if isinstance(delivered, dict) else None
+        return Delivery(str(external) if external is not None else None)
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise TransientError("channel is not started")
+        return self._session
+
+    async def test_connection(self) -> str:
+        url = self.settings.callback_url
+        if url is None:
+            return "inbound ready; no callback_url, so replies cannot be delivered"
+        try:
+            async with self._client().head(url) as reply:
+                return f"inbound ready; callback {url} reachable (HTTP {reply.status})"
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise TransientError(f"callback {url} unreachable: {error}") from error
+
+
+def retry_after_seconds(header: str | None) -> float:
+    try:
+        return max(0.0, float(header)) if header else DEFAULT_RETRY_AFTER
+    except ValueError:
+        return DEFAULT_RETRY_AFTER

@@ -1,0 +1,162 @@
+"""The contract between a channel connector and the hub.
+
+A connector knows its platform's protocol and nothing about owners or hours:
+it turns platform events into :class:`InboundMessage` and hands them to
+:meth:`HubPort.ingest`, and it sends one :class:`OutboundMessage` when the
+outbox asks. Lifecycle: ``start`` / ``stop``, or ``async with connector``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, ClassVar, Protocol
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a customer can be reached: channel kind plus address, e.g. email + a@b.c."""
+
+    kind: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    content_type: str
+    size: int
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One customer message, normalized; ``external_id`` is unique within ``channel``."""
+
+    channel: str
+    external_id: str
+    sender: Address
+    text: str
+    sender_name: str | None = None
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    sent_at: datetime | None = None
+    thread_ref: str | None = None
+    linked: tuple[Address, ...] = ()
+    """Other identities the sender gave (an email typed in the widget, a Slack profile email)."""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    message_id: int
+    conversation_id: int
+    customer_id: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    message_id: int
+    conversation_id: int
+    channel: str
+    to: Address
+    text: str
+    html: str | None = None
+    thread_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the platform said when it took the message."""
+
+    external_id: str | None = None
+
+
+class ConnectorError(Exception):
+    """A send or connection failed; ``reason`` is shown to agents as is."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TransientError(ConnectorError):
+    """Worth retrying later: network trouble, 5xx, a peer that is down."""
+
+
+class RateLimited(TransientError):
+    def __init__(self, reason: str, retry_after: float) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class PermanentError(ConnectorError):
+    """Retrying will not help: the recipient blocked us, the address is wrong."""
+
+
+class AuthFailed(PermanentError):
+    """Our credentials were refused."""
+
+
+class HubPort(Protocol):
+    """What a connector may ask of the hub."""
+
+    secret_key: bytes
+    """Key for what a connector signs itself (visitor tokens); set once the hub started."""
+
+    async def ingest(self, message: InboundMessage) -> IngestResult: ...
+
+    async def identity_history(self, address: Address, limit: int) -> list[dict[str, Any]]: ...
+
+
+class Connector(ABC):
+    kind: ClassVar[str]
+
+    def __init__(self, name: str, hub: HubPort) -> None:
+        self.name = name
+        self.hub = hub
+
+    @property
+    @abstractmethod
+    def identity_kind(self) -> str:
+        """The kind of :class:`Address` this channel's customers have."""
+
+    def routes(self) -> Iterable[web.RouteDef]:
+        """HTTP routes the connector serves inside the hub's app (webhooks, sockets)."""
+        return ()
+
+    async def start(self) -> None:  # noqa: B027 - most connectors need no start
+        """Connect to the platform; called once the hub is ready to ingest."""
+
+    async def stop(self) -> None:  # noqa: B027
+        """Release everything ``start`` took; safe to call after a failed start."""
+
+    @abstractmethod
+    async def send(self, message: OutboundMessage) -> Delivery:
+        """Deliver one message or raise a :class:`ConnectorError`."""
+
+    @abstractmethod
+    async def test_connection(self) -> str:
+        """Check the platform and credentials; return what was found, or raise."""
+
+    async def __aenter__(self) -> Connector:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()

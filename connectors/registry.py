@@ -1,0 +1,17 @@
+"""Which connector class serves which channel kind."""
+
+from __future__ import annotations
+
+from config.schema import ApiChannel, ChannelSettings, WebchatChannel
+from connectors.api.connector import ApiConnector
+from connectors.base import Connector, HubPort
+from connectors.webchat.connector import WebchatConnector
+
+
+def build_connector(settings: ChannelSettings, hub: HubPort) -> Connector:
+    match settings:
+        case WebchatChannel():
+            return WebchatConnector(settings, hub)
+        case ApiChannel():
+            return ApiConnector(settings, hub)
+    raise ValueError(f"no connector for channel kind {settings.kind!r}")

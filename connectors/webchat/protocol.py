@@ -1,0 +1,89 @@
+"""The widget's WebSocket protocol: frames in, frames out, and the visitor token.
+
+Pure: no sockets here. A visitor token is ``<visitor id>.<HMAC>``, so the hub
+can recognise a returning visitor without storing tokens, and a visitor
+cannot forge another's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+from connectors.base import Address, InboundMessage
+
+IDENTITY_KIND = "webchat"
+EMAIL_KIND = "email"
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_lower=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    ),
+]
+
+
+class Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Hello(Frame):
+    type: Literal["hello"]
+    token: Annotated[str, StringConstraints(max_length=200)] | None = None
+    name: ShortText | None = None
+    email: Email | None = None
+
+
+class Say(Frame):
+    type: Literal["message"]
+    client_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    name: ShortText | None = None
+    email: Email | None = None
+
+
+ClientFrame = TypeAdapter(Annotated[Hello | Say, Field(discriminator="type")])
+
+
+def issue_token(key: bytes) -> tuple[str, str]:
+    """A new visitor id and the token that proves it."""
+    visitor = secrets.token_urlsafe(18)
+    return visitor, f"{visitor}.{_sign(key, visitor)}"
+
+
+def visitor_of(key: bytes, token: str) -> str | None:
+    visitor, _, signature = token.partition(".")
+    if visitor and signature and hmac.compare_digest(signature, _sign(key, visitor)):
+        return visitor
+    return None
+
+
+def _sign(key: bytes, visitor: str) -> str:
+    return hmac.new(key, f"webchat-visitor:{visitor}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def inbound(channel: str, visitor: str, frame: Say, known_name: str | None) -> InboundMessage:
+    name = frame.name or known_name
+    return InboundMessage(
+        channel=channel,
+        external_id=f"{visitor}:{frame.client_id}",
+        sender=Address(IDENTITY_KIND, visitor),
+        sender_name=name or "Web visitor",
+        text=frame.text,
+        linked=(Address(EMAIL_KIND, frame.email),) if frame.email else (),
+    )
+
+
+def widget_message(message: dict[str, Any]) -> dict[str, Any]:
+    """What the widget may see of a stored message: no internal ids of agents or notes."""
+    return {
+        "id": message["id"],
+        "from": "visitor" if message["direction"] == "in" else "agent",
+        "text": message["text"],
+        "at": message["created_at"],
+    }

@@ -1,0 +1,247 @@
+"""What only admins may do: agents, customers' owners, merges, channels, the audit log."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from connectors.base import ConnectorError
+from hub.api.framework import Access, Api, Call
+from hub.api.models import (
+    AgentIn,
+    AgentPatch,
+    AuditQuery,
+    CustomerPatch,
+    CustomersQuery,
+    IdentityIn,
+    MergeIn,
+    ReassignIn,
+    present_fields,
+)
+from hub.auth import hash_password
+from hub.customers import (
+    add_identity,
+    get_customer,
+    merge_customers,
+    reassign_all,
+    search_customers,
+    update_customer,
+)
+from hub.db.schema import audit_log
+from hub.errors import NotFound
+from hub.serialize import iso
+from hub.team import create_agent, get_agent, list_agents, update_agent
+
+admin_api = Api()
+AGENT = "/api/admin/agents/{agent_id:\\d{1,18}}"
+CUSTOMER = "/api/admin/customers/{customer_id:\\d{1,18}}"
+
+
+@admin_api.route("GET", "/api/admin/agents", summary="All agents", access=Access.ADMIN, tag="admin")
+async def agents(call: Call) -> list[dict[str, Any]]:
+    return await call.hub.db.read(list_agents)
+
+
+@admin_api.route(
+    "POST",
+    "/api/admin/agents",
+    summary="Create an agent or admin",
+    access=Access.ADMIN,
+    tag="admin",
+    body=AgentIn,
+    status=201,
+)
+async def new_agent(call: Call) -> dict[str, Any]:
+    body: AgentIn = call.body
+    password_hash = hash_password(body.password)
+    return await call.hub.db.write(
+        partial(create_agent, call.agent.agent_id, body.email, body.name, password_hash, body.role)
+    )
+
+
+@admin_api.route(
+    "PATCH",
+    AGENT,
+    summary="Change an agent: name, role, deactivate, away with a backup",
+    access=Access.ADMIN,
+    tag="admin",
+    body=AgentPatch,
+)
+async def change_agent(call: Call) -> dict[str, Any]:
+    agent_id = call.path_int("agent_id")
+    await call.hub.db.read(lambda conn: get_agent(conn, agent_id))
+    changes = present_fields(call.body, nullable={"backup_id"})
+    if "password" in changes:
+        changes["password_hash"] = hash_password(str(changes.pop("password")))
+    return await call.hub.db.write(partial(update_agent, call.agent.agent_id, agent_id, changes))
+
+
+@admin_api.route(
+    "POST",
+    AGENT + "/reassign",
+    summary="Give all of this agent's customers to another agent",
+    access=Access.ADMIN,
+    tag="admin",
+    body=ReassignIn,
+)
+async def reassign(call: Call) -> dict[str, Any]:
+    agent_id = call.path_int("agent_id")
+    await call.hub.db.read(lambda conn: get_agent(conn, agent_id))
+    body: ReassignIn = call.body
+    return await call.hub.db.write(
+        partial(reassign_all, call.agent.agent_id, agent_id, body.to_agent_id)
+    )
+
+
+@admin_api.route(
+    "GET",
+    "/api/admin/customers",
+    summary="Find customers by name or address, or by owner",
+    access=Access.ADMIN,
+    tag="admin",
+    query=CustomersQuery,
+)
+async def customers(call: Call) -> list[dict[str, Any]]:
+    query: CustomersQuery = call.query
+    return await call.hub.db.read(lambda conn: search_customers(conn, query.q, query.owner_id))
+
+
+@admin_api.route(
+    "GET",
+    CUSTOMER,
+    summary="One customer with identities, owner and backup",
+    access=Access.ADMIN,
+    tag="admin",
+)
+async def customer(call: Call) -> dict[str, Any]:
+    customer_id = call.path_int("customer_id")
+    return await call.hub.db.read(lambda conn: get_customer(conn, customer_id))
+
+
+@admin_api.route(
+    "PATCH",
+    CUSTOMER,
+    summary="Set a customer's name, owner or backup (audited)",
+    access=Access.ADMIN,
+    tag="admin",
+    body=CustomerPatch,
+)
+async def change_customer(call: Call) -> dict[str, Any]:
+    changes = present_fields(call.body, nullable={"owner_id", "backup_id"})
+    return await call.hub.db.write(
+        partial(update_customer, call.agent.agent_id, call.path_int("customer_id"), changes)
+    )
+
+
+@admin_api.route(
+    "POST",
+    CUSTOMER + "/identities",
+    summary="Link another identity to the customer",
+    access=Access.ADMIN,
+    tag="admin",
+    body=IdentityIn,
+    status=201,
+)
+async def link_identity(call: Call) -> dict[str, Any]:
+    body: IdentityIn = call.body
+    return await call.hub.db.write(
+        partial(
+            add_identity, call.agent.agent_id, call.path_int("customer_id"), body.kind, body.address
+        )
+    )
+
+
+@admin_api.route(
+    "POST",
+    CUSTOMER + "/merge",
+    summary="Merge another customer into this one, with all history",
+    access=Access.ADMIN,
+    tag="admin",
+    body=MergeIn,
+)
+async def merge(call: Call) -> dict[str, Any]:
+    body: MergeIn = call.body
+    return await call.hub.db.write(
+        partial(
+            merge_customers,
+            call.agent.agent_id,
+            call.path_int("customer_id"),
+            body.merge_customer_id,
+        )
+    )
+
+
+@admin_api.route(
+    "GET",
+    "/api/admin/channels",
+    summary="Configured channels",
+    access=Access.ADMIN,
+    tag="admin",
+)
+async def channels(call: Call) -> list[dict[str, Any]]:
+    running = call.hub.connectors
+    return [
+        {
+            "name": channel.name,
+            "kind": channel.kind,
+            "enabled": channel.enabled,
+            "identity_kind": running[channel.name].identity_kind
+            if channel.name in running
+            else None,
+        }
+        for channel in call.hub.settings.channels
+    ]
+
+
+@admin_api.route(
+    "POST",
+    "/api/admin/channels/{name}/test",
+    summary="Test a channel's connection and credentials",
+    access=Access.ADMIN,
+    tag="admin",
+)
+async def test_channel(call: Call) -> dict[str, Any]:
+    name = call.request.match_info["name"]
+    connector = call.hub.connectors.get(name)
+    if connector is None:
+        raise NotFound(f"channel {name!r} is not configured or not enabled")
+    try:
+        detail = await connector.test_connection()
+    except ConnectorError as error:
+        return {"channel": name, "ok": False, "detail": error.reason}
+    return {"channel": name, "ok": True, "detail": detail}
+
+
+@admin_api.route(
+    "GET",
+    "/api/admin/audit",
+    summary="The audit log, newest first",
+    access=Access.ADMIN,
+    tag="admin",
+    query=AuditQuery,
+)
+async def audit(call: Call) -> list[dict[str, Any]]:
+    query: AuditQuery = call.query
+
+    def load(conn: Connection) -> list[dict[str, Any]]:
+        select_audit = select(audit_log).order_by(audit_log.c.id.desc()).limit(query.limit)
+        if query.subject_type:
+            select_audit = select_audit.where(audit_log.c.subject_type == query.subject_type)
+        if query.subject_id:
+            select_audit = select_audit.where(audit_log.c.subject_id == query.subject_id)
+        return [
+            {
+                "id": row.id,
+                "actor_id": row.actor_id,
+                "action": row.action,
+                "subject_type": row.subject_type,
+                "subject_id": row.subject_id,
+                "details": row.details,
+                "at": iso(row.at),
+            }
+            for row in conn.execute(select_audit)
+        ]
+
+    return await call.hub.db.read(load)

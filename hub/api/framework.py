@@ -1,0 +1,284 @@
+"""A thin layer over aiohttp: declared endpoints, validated bodies, one error shape, OpenAPI.
+
+Every endpoint says who may call it and what body and query it takes; the
+same declaration checks requests and writes the OpenAPI document, so the
+document cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from hub.auth import CSRF_HEADER, SESSION_COOKIE, Principal, csrf_ok, find_principal
+from hub.errors import Forbidden, HubError, Unauthorized
+
+if TYPE_CHECKING:
+    from hub.app import Hub
+
+HUB_KEY: web.AppKey[Hub] = web.AppKey("hub")
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+M = TypeVar("M", bound=BaseModel)
+
+
+class Access(StrEnum):
+    PUBLIC = "public"
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+@dataclass
+class Call:
+    """What a handler gets: the request, the hub, who is calling, the validated input."""
+
+    request: web.Request
+    hub: Hub
+    principal: Principal | None
+    body: Any
+    query: Any
+
+    @property
+    def agent(self) -> Principal:
+        assert self.principal is not None, "endpoint declared PUBLIC reads the agent"
+        return self.principal
+
+    def path_int(self, name: str) -> int:
+        return int(self.request.match_info[name])
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    access: Access
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    tag: str
+    status: int
+
+
+class Api:
+    def __init__(self) -> None:
+        self.endpoints: list[Endpoint] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        access: Access,
+        tag: str,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        status: int = 200,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.endpoints.append(
+                Endpoint(method, path, handler, summary, access, body, query, tag, status)
+            )
+            return handler
+
+        return register
+
+    def include(self, other: Api) -> None:
+        self.endpoints.extend(other.endpoints)
+
+    def mount(self, app: web.Application) -> None:
+        for endpoint in self.endpoints:
+            app.router.add_route(endpoint.method, endpoint.path, _wrap(endpoint))
+
+
+def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        hub = request.app[HUB_KEY]
+        principal = await authenticate(request, hub, endpoint.access)
+        body = await read_model(request, endpoint.body) if endpoint.body else None
+        query = validate(endpoint.query, dict(request.query)) if endpoint.query else None
+        result = await endpoint.handler(Call(request, hub, principal, body, query))
+        if isinstance(result, web.StreamResponse):
+            return result
+        if result is None:
+            return web.Response(status=204)
+        return web.json_response(result, status=endpoint.status, dumps=_dumps)
+
+    return handle
+
+
+async def authenticate(request: web.Request, hub: Hub, access: Access) -> Principal | None:
+    if access is Access.PUBLIC:
+        return None
+    token, via_cookie = _presented_token(request)
+    principal = None
+    if token:
+        principal = await hub.db.read(
+            lambda conn: find_principal(token, via_cookie, hub.clock.now(), conn)
+        )
+    if principal is None:
+        raise Unauthorized("sign in first: no valid session or bearer token")
+    if request.method in UNSAFE_METHODS and not csrf_ok(
+        principal, request.headers.get(CSRF_HEADER)
+    ):
+        raise Forbidden(f"missing or wrong {CSRF_HEADER} header for a cookie session")
+    if access is Access.ADMIN and not principal.is_admin:
+        raise Forbidden("this endpoint is for admins")
+    return principal
+
+
+def _presented_token(request: web.Request) -> tuple[str | None, bool]:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip(), False
+    return request.cookies.get(SESSION_COOKIE), True
+
+
+async def read_model(request: web.Request, model: type[M]) -> M:
+    """The request's JSON body as ``model``, or a 400/413/422 naming the problem."""
+    raw = await request.read()
+    try:
+        data = json.loads(raw or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise HubError(f"request body is not valid JSON: {error}") from None
+    return validate(model, data)
+
+
+def validate(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise InvalidInput(error) from None
+
+
+class InvalidInput(HubError):
+    status = 422
+
+    def __init__(self, error: ValidationError) -> None:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "reason": e["msg"]}
+            for e in error.errors()
+        ]
+        summary = "; ".join(f"{p['field']}: {p['reason']}" for p in problems)
+        super().__init__(f"invalid input: {summary}", problems=problems)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every error leaves as JSON with a status and a message that names the problem."""
+    try:
+        return await handler(request)
+    except HubError as error:
+        return web.json_response(error.to_json(), status=error.status)
+    except web.HTTPRequestEntityTooLarge as error:
+        return web.json_response(
+            {"error": f"request body too large: the limit is {error.max_size} bytes"}, status=413
+        )
+    except web.HTTPException as error:
+        if error.status < 400 or not request.path.startswith(("/api/", "/channels/")):
+            raise
+        return web.json_response(
+            {"error": error.reason or "request failed"}, status=error.status, headers=_allow(error)
+        )
+
+
+def _allow(error: web.HTTPException) -> dict[str, str]:
+    allow = error.headers.get("Allow")
+    return {"Allow": allow} if allow else {}
+
+
+def openapi_document(api: Api, title: str, version: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {}
+    for endpoint in api.endpoints:
+        operation: dict[str, Any] = {
+            "summary": endpoint.summary,
+            "tags": [endpoint.tag],
+            "operationId": endpoint.handler.__name__,
+            "parameters": _parameters(endpoint, schemas),
+            "responses": _responses(endpoint),
+        }
+        if endpoint.access is not Access.PUBLIC:
+            operation["security"] = [{"session": []}, {"bearer": []}]
+            operation["x-access"] = endpoint.access.value
+        if endpoint.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _schema_ref(endpoint.body, schemas)}},
+            }
+        path = re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", endpoint.path)
+        paths.setdefault(path, {})[endpoint.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }
+
+
+def _schema_ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(schema.pop("$defs", {}))
+    schemas[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _parameters(endpoint: Endpoint, schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+        for name in re.findall(r"\{(\w+)(?::[^}]*)?\}", endpoint.path)
+    ]
+    if endpoint.query is not None:
+        for name, field in endpoint.query.model_fields.items():
+            parameters.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": field.is_required(),
+                    "description": field.description or "",
+                    "schema": endpoint.query.model_json_schema()["properties"][name],
+                }
+            )
+    return parameters
+
+
+def _responses(endpoint: Endpoint) -> dict[str, Any]:
+    error = {"description": "error", "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    responses: dict[str, Any] = {str(endpoint.status): {"description": "success"}}
+    codes = ["400", "413", "422"] if endpoint.body else ["400"]
+    if endpoint.access is not Access.PUBLIC:
+        codes += ["401", "403"]
+    if "{" in endpoint.path:
+        codes.append("404")
+    for code in codes:
+        responses[code] = error
+    return responses
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}},
+    "required": ["error"],
+}

@@ -1,0 +1,171 @@
+"""The agent's inbox: conversations, replies, notes, resolve and reopen, customers."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Connection, exists, select
+
+from hub.api.framework import Access, Api, Call
+from hub.api.models import ConversationsQuery, NoteIn, ReplyIn
+from hub.auth import Principal
+from hub.conversations import (
+    conversation_detail,
+    list_conversations,
+    mark_read,
+    post_note,
+    post_reply,
+    set_state,
+)
+from hub.customers import get_customer
+from hub.db.schema import conversations, customers
+from hub.errors import Forbidden
+
+inbox_api = Api()
+CONVERSATION = "/api/conversations/{conversation_id:\\d{1,18}}"
+
+
+@inbox_api.route(
+    "GET",
+    "/api/conversations",
+    summary="My conversations (those I handle or whose customer I own)",
+    access=Access.AGENT,
+    tag="inbox",
+    query=ConversationsQuery,
+)
+async def my_conversations(call: Call) -> list[dict[str, Any]]:
+    query: ConversationsQuery = call.query
+    if query.scope == "all" and not call.agent.is_admin:
+        raise Forbidden("only admins can list every agent's conversations")
+    return await call.hub.db.read(
+        partial(list_conversations, call.agent, query.state, query.scope == "all", query.limit)
+    )
+
+
+@inbox_api.route(
+    "GET",
+    CONVERSATION,
+    summary="One conversation: its whole cross-channel history",
+    access=Access.AGENT,
+    tag="inbox",
+)
+async def conversation(call: Call) -> dict[str, Any]:
+    return await call.hub.db.read(
+        partial(conversation_detail, call.agent, call.path_int("conversation_id"))
+    )
+
+
+@inbox_api.route(
+    "POST",
+    CONVERSATION + "/replies",
+    summary="Reply to the customer (queued, then sent)",
+    access=Access.AGENT,
+    tag="inbox",
+    body=ReplyIn,
+    status=202,
+)
+async def reply(call: Call) -> dict[str, Any]:
+    body: ReplyIn = call.body
+    message = await call.hub.db.write(
+        partial(
+            post_reply,
+            call.agent,
+            call.path_int("conversation_id"),
+            body.text,
+            body.identity_id,
+            call.hub.channels_by_kind,
+        )
+    )
+    call.hub.outbox.wake()
+    return message
+
+
+@inbox_api.route(
+    "POST",
+    CONVERSATION + "/notes",
+    summary="Internal note, never sent to the customer",
+    access=Access.AGENT,
+    tag="inbox",
+    body=NoteIn,
+    status=201,
+)
+async def note(call: Call) -> dict[str, Any]:
+    body: NoteIn = call.body
+    return await call.hub.db.write(
+        partial(post_note, call.agent, call.path_int("conversation_id"), body.text)
+    )
+
+
+@inbox_api.route(
+    "POST",
+    CONVERSATION + "/read",
+    summary="Mark everything in the conversation read",
+    access=Access.AGENT,
+    tag="inbox",
+)
+async def read(call: Call) -> None:
+    await call.hub.db.write(partial(mark_read, call.agent, call.path_int("conversation_id")))
+
+
+@inbox_api.route(
+    "POST",
+    CONVERSATION + "/resolve",
+    summary="Resolve the conversation",
+    access=Access.AGENT,
+    tag="inbox",
+)
+async def resolve(call: Call) -> dict[str, Any]:
+    return await call.hub.db.write(
+        partial(set_state, call.agent, call.path_int("conversation_id"), "resolved")
+    )
+
+
+@inbox_api.route(
+    "POST",
+    CONVERSATION + "/reopen",
+    summary="Reopen a resolved conversation",
+    access=Access.AGENT,
+    tag="inbox",
+)
+async def reopen(call: Call) -> dict[str, Any]:
+    return await call.hub.db.write(
+        partial(set_state, call.agent, call.path_int("conversation_id"), "open")
+    )
+
+
+def check_customer_visible(principal: Principal, customer_id: int, conn: Connection) -> None:
+    if principal.is_admin:
+        return
+    mine = conn.execute(
+        select(
+            exists().where(
+                customers.c.id == customer_id,
+                (customers.c.owner_id == principal.agent_id)
+                | (customers.c.backup_id == principal.agent_id),
+            )
+            | exists().where(
+                conversations.c.customer_id == customer_id,
+                conversations.c.assignee_id == principal.agent_id,
+            )
+        )
+    ).scalar()
+    if not mine:
+        raise Forbidden(f"customer {customer_id} is not yours: ask their owner or an admin")
+
+
+@inbox_api.route(
+    "GET",
+    "/api/customers/{customer_id:\\d{1,18}}",
+    summary="A customer I own, cover for or handle: identities, owner, backup",
+    access=Access.AGENT,
+    tag="inbox",
+)
+async def customer(call: Call) -> dict[str, Any]:
+    customer_id = call.path_int("customer_id")
+
+    def load(conn: Connection) -> dict[str, Any]:
+        check_customer_visible(call.agent, customer_id, conn)
+        return get_customer(conn, customer_id)
+
+    return await call.hub.db.read(load)

@@ -1,0 +1,123 @@
+"""Live events for the inbox over a WebSocket, resumable after a drop.
+
+The client connects to ``/api/events?after=N`` with the last event id it saw;
+it first gets every event it missed (from the ``events`` table), then a
+``ready`` frame, then new events as they happen, each once and in id order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from functools import partial
+from urllib.parse import urlsplit
+
+from aiohttp import WSCloseCode, web
+from sqlalchemy import Connection, func, or_, select
+
+from hub.api.framework import HUB_KEY, Access, authenticate
+from hub.auth import Principal
+from hub.db.database import Database
+from hub.db.schema import events
+from hub.errors import BadRequest, Forbidden
+from hub.events import Event, Subscription
+
+REPLAY_PAGE = 500
+REPLAY_LIMIT = 10_000
+CLOSE_FELL_BEHIND = 4000
+
+
+def missed_events(agent_id: int, after: int, conn: Connection) -> list[Event]:
+    rows = conn.execute(
+        select(events)
+        .where(events.c.id > after, or_(events.c.agent_id == agent_id, events.c.agent_id.is_(None)))
+        .order_by(events.c.id)
+        .limit(REPLAY_PAGE)
+    )
+    return [
+        Event(r.id, r.kind, r.agent_id, r.conversation_id, r.payload, r.created_at) for r in rows
+    ]
+
+
+def newest_event_id(conn: Connection) -> int:
+    return conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one()
+
+
+def requested_after(request: web.Request) -> int | None:
+    raw = request.query.get("after")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise BadRequest("after must be the id of the last event received (a whole number)")
+    return int(raw)
+
+
+def check_origin(request: web.Request, principal: Principal) -> None:
+    """A cookie-authenticated socket must come from our own pages (no cross-site hijack)."""
+    origin = request.headers.get("Origin")
+    if principal.via_cookie and origin and urlsplit(origin).netloc != request.host:
+        raise Forbidden(f"WebSocket from origin {origin} refused")
+
+
+async def events_socket(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB_KEY]
+    principal = await authenticate(request, hub, Access.AGENT)
+    assert principal is not None
+    check_origin(request, principal)
+    after = requested_after(request)
+    socket = web.WebSocketResponse(heartbeat=30, max_msg_size=4096)
+    await socket.prepare(request)
+    with hub.bus.subscribe(principal.agent_id) as subscription:
+        last = await replay(socket, hub.db, principal.agent_id, after)
+        if last is None:
+            return socket
+        await socket.send_json({"kind": "ready", "last_id": last})
+        forward = asyncio.create_task(forward_live(socket, subscription, last))
+        try:
+            async for _frame in socket:
+                pass
+        finally:
+            forward.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await forward
+    return socket
+
+
+async def replay(
+    socket: web.WebSocketResponse, db: Database, agent_id: int, after: int | None
+) -> int | None:
+    """Send what the client missed; the id of the last one, or ``None`` if it must reload."""
+    if after is None:
+        return await db.read(newest_event_id)
+    sent = 0
+    while page := await db.read(partial(missed_events, agent_id, after)):
+        for event in page:
+            await socket.send_str(json.dumps(event.to_json()))
+        after = page[-1].id
+        sent += len(page)
+        if sent >= REPLAY_LIMIT:
+            await socket.send_json({"kind": "reset", "reason": "too many missed events: reload"})
+            await socket.close(code=WSCloseCode.OK)
+            return None
+    return after
+
+
+async def forward_live(
+    socket: web.WebSocketResponse, subscription: Subscription, last: int
+) -> None:
+    overflow = asyncio.create_task(subscription.overflowed.wait())
+    try:
+        while True:
+            getter = asyncio.create_task(subscription.queue.get())
+            done, _ = await asyncio.wait({getter, overflow}, return_when=asyncio.FIRST_COMPLETED)
+            if overflow in done:
+                getter.cancel()
+                await socket.close(code=CLOSE_FELL_BEHIND, message=b"fell behind: reconnect")
+                return
+            event = getter.result()
+            if event.id > last:
+                await socket.send_str(json.dumps(event.to_json()))
+                last = event.id
+    finally:
+        overflow.cancel()

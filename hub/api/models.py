@@ -1,0 +1,111 @@
+"""Request bodies and queries of the HTTP API; extra fields are refused, not ignored."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from hub.errors import Unprocessable
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_lower=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    ),
+]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=1000)]
+Id = Annotated[int, Field(ge=1, le=2**53)]
+Role = Literal["agent", "admin"]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginIn(Input):
+    email: Annotated[str, StringConstraints(max_length=320)]
+    password: Annotated[str, StringConstraints(max_length=1000)]
+
+
+class ConversationsQuery(Input):
+    state: Literal["open", "resolved", "waiting"] | None = Field(
+        None, description="open, resolved, or waiting (open with nobody available to handle it)"
+    )
+    scope: Literal["mine", "all"] = Field("mine", description="all: every agent's (admins only)")
+    limit: int = Field(100, ge=1, le=500)
+
+
+class ReplyIn(Input):
+    text: Text
+    identity_id: Id | None = Field(
+        None, description="reply to this identity of the customer; default: where they last wrote"
+    )
+
+
+class NoteIn(Input):
+    text: Text
+
+
+class MyStatusIn(Input):
+    away: bool
+    backup_id: Id | None = None
+
+
+class AgentIn(Input):
+    email: Email
+    name: Name
+    password: Password
+    role: Role = "agent"
+
+
+class AgentPatch(Input):
+    name: Name | None = None
+    role: Role | None = None
+    active: bool | None = None
+    away: bool | None = None
+    backup_id: Id | None = None
+    password: Password | None = None
+
+
+class ReassignIn(Input):
+    to_agent_id: Id
+
+
+class CustomersQuery(Input):
+    q: Annotated[str, StringConstraints(max_length=200)] | None = None
+    owner_id: Id | None = None
+
+
+class CustomerPatch(Input):
+    name: Name | None = None
+    owner_id: Id | None = None
+    backup_id: Id | None = None
+
+
+class IdentityIn(Input):
+    kind: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+
+
+class MergeIn(Input):
+    merge_customer_id: Id = Field(description="this customer is folded into the one in the path")
+
+
+class AuditQuery(Input):
+    subject_type: Literal["agent", "customer"] | None = None
+    subject_id: Id | None = None
+    limit: int = Field(100, ge=1, le=1000)
+
+
+def present_fields(model: BaseModel, nullable: set[str]) -> dict[str, object]:
+    """The fields a PATCH body set; ``null`` only counts for fields that may be cleared."""
+    changes = {}
+    for name in sorted(model.model_fields_set):
+        value = getattr(model, name)
+        if value is None and name not in nullable:
+            raise Unprocessable(f"invalid input: {name}: cannot be null")
+        changes[name] = value
+    return changes

@@ -1,0 +1,40 @@
+"""Every HTTP endpoint of the hub's API, and the OpenAPI document describing them."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hub.api.admin import admin_api
+from hub.api.framework import Api, openapi_document
+from hub.api.inbox import inbox_api
+from hub.api.live import events_socket
+from hub.api.session import session_api
+
+api = Api()
+for part in (session_api, inbox_api, admin_api):
+    api.include(part)
+
+EVENTS_DOC = {
+    "get": {
+        "summary": "Live events (WebSocket); ?after=ID replays what was missed since that id",
+        "tags": ["inbox"],
+        "operationId": "events_socket",
+        "parameters": [
+            {"name": "after", "in": "query", "required": False, "schema": {"type": "integer"}}
+        ],
+        "security": [{"session": []}, {"bearer": []}],
+        "responses": {"101": {"description": "switching to WebSocket"}},
+    }
+}
+
+
+def mount(app: web.Application) -> None:
+    api.mount(app)
+    app.router.add_get("/api/events", events_socket)
+    app.router.add_get("/api/openapi.json", openapi)
+
+
+async def openapi(_request: web.Request) -> web.Response:
+    document = openapi_document(api, "Omnichannel hub API", "1")
+    document["paths"]["/api/events"] = EVENTS_DOC
+    return web.json_response(document)

@@ -1,0 +1,158 @@
+"""The hub: one object that owns the database, the event bus, the connectors and the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import Connection, insert, select
+
+from config.schema import Settings
+from connectors.base import Address, Connector, InboundMessage, IngestResult
+from connectors.registry import build_connector
+from hub.api.framework import HUB_KEY, json_errors
+from hub.api.routes import mount as mount_api
+from hub.auth import LoginThrottle
+from hub.clock import Clock, SystemClock
+from hub.db.database import Database, open_database
+from hub.db.migrate import migrate
+from hub.db.schema import hub_state, identities, messages
+from hub.errors import NotFound
+from hub.events import EventBus
+from hub.ingest import ingest
+from hub.outbox import Outbox
+from hub.retry import RetryPolicy
+from hub.serialize import message_json
+
+log = logging.getLogger(__name__)
+
+SECRET_KEY_STATE = "secret_key"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+class Hub:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.bus = EventBus()
+        self.db: Database = open_database(settings.database.url, self.clock, self.bus)
+        self.secret_key = b""
+        self.login_throttle = LoginThrottle(settings.auth.login_attempts_per_minute)
+        self.connectors: dict[str, Connector] = {
+            channel.name: build_connector(channel, self)
+            for channel in settings.channels
+            if channel.enabled
+        }
+        self.outbox = Outbox(
+            self.db,
+            self.connectors,
+            self.clock,
+            RetryPolicy(
+                settings.outbox.base_delay_seconds,
+                settings.outbox.max_delay_seconds,
+                settings.outbox.max_attempts,
+            ),
+            timedelta(seconds=settings.outbox.lease_seconds),
+        )
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._started: list[Connector] = []
+
+    @property
+    def channels_by_kind(self) -> dict[str, str]:
+        """For each identity kind, the first channel able to reach it."""
+        chosen: dict[str, str] = {}
+        for name, connector in self.connectors.items():
+            chosen.setdefault(connector.identity_kind, name)
+        return chosen
+
+    async def start(self, *, run_workers: bool = True) -> None:
+        """Migrate, load the signing key, start connectors and background workers."""
+        await migrate(self.db)
+        self.secret_key = await self._load_secret_key()
+        for connector in self.connectors.values():
+            await connector.start()
+            self._started.append(connector)
+        if run_workers:
+            self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for connector in reversed(self._started):
+            try:
+                await connector.stop()
+            except Exception:
+                log.exception("connector %s did not stop cleanly", connector.name)
+        self._started.clear()
+        await self.db.close()
+
+    async def ingest(self, message: InboundMessage) -> IngestResult:
+        """Store a customer message durably and route it; called by every connector."""
+        if message.channel not in self.connectors:
+            raise NotFound(f"channel {message.channel!r} is not configured")
+        return await self.db.write(partial(ingest, message))
+
+    async def identity_history(self, address: Address, limit: int) -> list[dict[str, Any]]:
+        """Messages to and from one identity, oldest first (what a widget may show)."""
+
+        def history(conn: Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(
+                select(messages)
+                .join(identities, identities.c.id == messages.c.identity_id)
+                .where(
+                    identities.c.kind == address.kind,
+                    identities.c.address == address.address,
+                    messages.c.direction.in_(("in", "out")),
+                )
+                .order_by(messages.c.id.desc())
+                .limit(limit)
+            ).mappings()
+            return [message_json(row) for row in reversed(list(rows))]
+
+        return await self.db.read(history)
+
+    async def _load_secret_key(self) -> bytes:
+        configured = self.settings.secret_key_env
+        if configured is not None:
+            return configured.reveal().encode()
+
+        def load_or_create(tx: Any) -> str:
+            stored = tx.conn.execute(
+                select(hub_state.c.value).where(hub_state.c.key == SECRET_KEY_STATE)
+            ).scalar()
+            if stored is None:
+                stored = secrets.token_urlsafe(32)
+                tx.conn.execute(insert(hub_state).values(key=SECRET_KEY_STATE, value=stored))
+            return stored
+
+        return (await self.db.write(load_or_create)).encode()
+
+    def web_app(self) -> web.Application:
+        app = web.Application(
+            client_max_size=self.settings.http.max_body_bytes,
+            middlewares=[json_errors],
+        )
+        app[HUB_KEY] = self
+        mount_api(app)
+        for connector in self.connectors.values():
+            app.router.add_routes(list(connector.routes()))
+        app.on_response_prepare.append(add_security_headers)
+        return app
+
+
+async def add_security_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)

@@ -1,0 +1,149 @@
+"""The ``hub`` command: run, migrate, check-config, create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from functools import partial
+
+from aiohttp import web
+
+from config import ConfigError, Settings, load_settings
+from hub.app import Hub
+from hub.auth import hash_password
+from hub.db.migrate import migrate
+from hub.demo import DEMO_LOGINS, seed_demo
+from hub.errors import HubError
+from hub.team import create_agent
+
+log = logging.getLogger("hub")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "check-config":
+        return check_config(args.file)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as error:
+        print(f"hub: refusing to start, the configuration has problems:\n{error}", file=sys.stderr)
+        return 2
+    if args.command == "migrate":
+        return asyncio.run(run_migrations(settings))
+    if args.command == "create-admin":
+        return asyncio.run(create_admin(settings, args.email, args.name))
+    return asyncio.run(serve(settings, demo=args.demo, host=args.host, port=args.port))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hub", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="serve the hub (migrates the database first)")
+    run.add_argument("--config", help="YAML settings file (default: built-in, SQLite hub.db)")
+    run.add_argument("--demo", action="store_true", help="add demo agents and customers")
+    run.add_argument("--host", help="override http.host")
+    run.add_argument("--port", type=int, help="override http.port")
+    migrate_cmd = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate_cmd.add_argument("--config")
+    check = commands.add_parser("check-config", help="report every problem in a settings file")
+    check.add_argument("file")
+    admin = commands.add_parser("create-admin", help="create an admin account (asks a password)")
+    admin.add_argument("email")
+    admin.add_argument("name")
+    admin.add_argument("--config")
+    return parser
+
+
+def check_config(file: str) -> int:
+    try:
+        settings = load_settings(file)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    names = ", ".join(f"{c.name} ({c.kind})" for c in settings.channels) or "none"
+    print(f"{file}: OK; channels: {names}")
+    return 0
+
+
+async def run_migrations(settings: Settings) -> int:
+    hub = Hub(settings)
+    try:
+        await migrate(hub.db)
+    finally:
+        await hub.db.close()
+    print("database schema is up to date")
+    return 0
+
+
+async def create_admin(settings: Settings, email: str, name: str) -> int:
+    password = getpass.getpass("password for the new admin (8 characters or more): ")
+    if len(password) < 8:
+        print("hub: the password must have 8 characters or more", file=sys.stderr)
+        return 1
+    hub = Hub(settings)
+    try:
+        await migrate(hub.db)
+        await hub.db.write(
+            partial(create_agent, None, email, name, hash_password(password), "admin")
+        )
+    except HubError as error:
+        print(f"hub: {error.message}", file=sys.stderr)
+        return 1
+    finally:
+        await hub.db.close()
+    print(f"admin {email} created")
+    return 0
+
+
+async def serve(settings: Settings, *, demo: bool, host: str | None, port: int | None) -> int:
+    http = settings.http.model_copy(
+        update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    )
+    settings = settings.model_copy(update={"http": http})
+    hub = Hub(settings)
+    await hub.start()
+    runner = web.AppRunner(hub.web_app(), access_log=None)
+    try:
+        if demo:
+            await seed_demo(hub)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.http.host, settings.http.port)
+        await site.start()
+        print_welcome(settings, demo)
+        await wait_for_signal()
+    finally:
+        await runner.cleanup()
+        await hub.stop()
+    return 0
+
+
+def print_welcome(settings: Settings, demo: bool) -> None:
+    base = settings.http.base_url
+    print(f"\nInbox:  {base}/", flush=True)
+    for channel in settings.channels:
+        if channel.kind == "webchat":
+            print(f"Web chat demo page ({channel.name}): {base}/webchat/{channel.name}/demo")
+    print(f"API:    {base}/api/openapi.json")
+    if demo:
+        print("Demo logins:")
+        for email, password, role in DEMO_LOGINS:
+            print(f"  {role:<6} {email:<22} password: {password}")
+    print("Press Ctrl+C to stop.", flush=True)
+
+
+async def wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()

@@ -1,0 +1,286 @@
+"""What agents do in a conversation: read it, reply, write notes, resolve, reopen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, or_, select, update
+
+from hub.auth import Principal
+from hub.db.database import Tx
+from hub.db.schema import conversations, customers, identities, messages, outbox
+from hub.errors import Forbidden, NotFound, Unprocessable
+from hub.serialize import identity_json, iso, message_json
+
+HISTORY_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Access:
+    conversation_id: int
+    customer_id: int
+    assignee_id: int | None
+    owner_id: int | None
+    state: str
+
+    @property
+    def audience(self) -> list[int]:
+        return [a for a in dict.fromkeys((self.assignee_id, self.owner_id)) if a]
+
+
+def check_access(conn: Connection, principal: Principal, conversation_id: int) -> Access:
+    row = conn.execute(
+        select(
+            conversations.c.id,
+            conversations.c.customer_id,
+            conversations.c.assignee_id,
+            conversations.c.state,
+            customers.c.owner_id,
+        )
+        .join(customers, customers.c.id == conversations.c.customer_id)
+        .where(conversations.c.id == conversation_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"conversation {conversation_id} does not exist")
+    access = Access(row.id, row.customer_id, row.assignee_id, row.owner_id, row.state)
+    if not principal.is_admin and principal.agent_id not in access.audience:
+        raise Forbidden(f"conversation {conversation_id} is handled by another agent")
+    return access
+
+
+def conversation_summary_query():  # noqa: ANN201 - a SQLAlchemy select
+    return select(
+        conversations.c.id,
+        conversations.c.state,
+        conversations.c.assignee_id,
+        conversations.c.last_channel,
+        conversations.c.last_message_at,
+        conversations.c.unread_count,
+        conversations.c.created_at,
+        conversations.c.resolved_at,
+        customers.c.id.label("customer_id"),
+        customers.c.name.label("customer_name"),
+        customers.c.owner_id,
+    ).join(customers, customers.c.id == conversations.c.customer_id)
+
+
+def summary_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "state": row.state,
+        "customer": {"id": row.customer_id, "name": row.customer_name},
+        "owner_id": row.owner_id,
+        "assignee_id": row.assignee_id,
+        "waiting_for_owner": row.state == "open" and row.assignee_id is None,
+        "last_channel": row.last_channel,
+        "last_message_at": iso(row.last_message_at),
+        "unread_count": row.unread_count,
+        "created_at": iso(row.created_at),
+        "resolved_at": iso(row.resolved_at),
+    }
+
+
+def list_conversations(
+    principal: Principal, state: str | None, everyone: bool, limit: int, conn: Connection
+) -> list[dict[str, Any]]:
+    query = conversation_summary_query()
+    if not (everyone and principal.is_admin):
+        query = query.where(
+            or_(
+                conversations.c.assignee_id == principal.agent_id,
+                customers.c.owner_id == principal.agent_id,
+            )
+        )
+    if state == "waiting":
+        query = query.where(conversations.c.state == "open", conversations.c.assignee_id.is_(None))
+    elif state:
+        query = query.where(conversations.c.state == state)
+    query = query.order_by(conversations.c.last_message_at.desc(), conversations.c.id.desc())
+    return [summary_json(row) for row in conn.execute(query.limit(limit))]
+
+
+def conversation_detail(
+    principal: Principal, conversation_id: int, conn: Connection
+) -> dict[str, Any]:
+    access = check_access(conn, principal, conversation_id)
+    summary = conn.execute(
+        conversation_summary_query().where(conversations.c.id == conversation_id)
+    ).one()
+    history = conn.execute(
+        select(messages)
+        .where(messages.c.conversation_id == conversation_id)
+        .order_by(messages.c.id)
+        .limit(HISTORY_LIMIT)
+    ).mappings()
+    customer_identities = conn.execute(
+        select(identities)
+        .where(identities.c.customer_id == access.customer_id)
+        .order_by(identities.c.id)
+    ).mappings()
+    earlier = conn.execute(
+        conversation_summary_query()
+        .where(
+            conversations.c.customer_id == access.customer_id,
+            conversations.c.id != conversation_id,
+        )
+        .order_by(conversations.c.id.desc())
+        .limit(50)
+    )
+    return {
+        **summary_json(summary),
+        "messages": [message_json(m) for m in history],
+        "identities": [identity_json(i) for i in customer_identities],
+        "other_conversations": [summary_json(c) for c in earlier],
+    }
+
+
+@dataclass(frozen=True)
+class Target:
+    identity_id: int
+    channel: str
+
+
+def reply_target(
+    conn: Connection, access: Access, identity_id: int | None, channels_by_kind: dict[str, str]
+) -> Target:
+    """The identity and channel a reply leaves on: by default where the customer last wrote."""
+    if identity_id is None:
+        identity_id = conn.execute(
+            select(conversations.c.last_identity_id).where(
+                conversations.c.id == access.conversation_id
+            )
+        ).scalar()
+        if identity_id is None:
+            raise Unprocessable("the customer has not written yet: choose an identity_id")
+    row = conn.execute(
+        select(identities.c.kind, identities.c.last_channel).where(
+            identities.c.id == identity_id, identities.c.customer_id == access.customer_id
+        )
+    ).first()
+    if row is None:
+        raise Unprocessable(f"identity {identity_id} is not one of this customer's identities")
+    channel = row.last_channel or channels_by_kind.get(row.kind)
+    if channel is None:
+        raise Unprocessable(f"no configured channel can reach a {row.kind} identity")
+    return Target(identity_id, channel)
+
+
+def post_reply(
+    principal: Principal,
+    conversation_id: int,
+    text: str,
+    identity_id: int | None,
+    channels_by_kind: dict[str, str],
+    tx: Tx,
+) -> dict[str, Any]:
+    """Store the reply and its outbox entry in one transaction; the worker sends it."""
+    access = check_access(tx.conn, principal, conversation_id)
+    target = reply_target(tx.conn, access, identity_id, channels_by_kind)
+    row = _insert_message(tx, access, "out", text, "queued", target, principal.agent_id)
+    tx.conn.execute(
+        insert(outbox).values(
+            message_id=row["id"],
+            conversation_id=conversation_id,
+            channel=target.channel,
+            state="pending",
+            attempts=0,
+            next_attempt_at=tx.now,
+            created_at=tx.now,
+        )
+    )
+    tx.conn.execute(
+        update(conversations)
+        .where(conversations.c.id == conversation_id)
+        .values(unread_count=0, last_message_at=tx.now)
+    )
+    return message_json(row)
+
+
+def post_note(principal: Principal, conversation_id: int, text: str, tx: Tx) -> dict[str, Any]:
+    access = check_access(tx.conn, principal, conversation_id)
+    row = _insert_message(tx, access, "note", text, "note", None, principal.agent_id)
+    return message_json(row)
+
+
+def _insert_message(
+    tx: Tx,
+    access: Access,
+    direction: str,
+    text: str,
+    state: str,
+    target: Target | None,
+    author_id: int,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "conversation_id": access.conversation_id,
+        "direction": direction,
+        "channel": target.channel if target else None,
+        "identity_id": target.identity_id if target else None,
+        "external_id": None,
+        "author_id": author_id,
+        "text": text,
+        "html": None,
+        "state": state,
+        "error": None,
+        "created_at": tx.now,
+        "sent_at": None,
+    }
+    row["id"] = tx.conn.execute(insert(messages).values(row)).inserted_primary_key[0]
+    tx.emit(
+        "message.created",
+        {"message": message_json(row), "assignee_id": access.assignee_id},
+        to=[*access.audience, author_id],
+        conversation_id=access.conversation_id,
+    )
+    return row
+
+
+def mark_read(principal: Principal, conversation_id: int, tx: Tx) -> None:
+    access = check_access(tx.conn, principal, conversation_id)
+    tx.conn.execute(
+        update(conversations)
+        .where(conversations.c.id == access.conversation_id)
+        .values(unread_count=0)
+    )
+
+
+def set_state(principal: Principal, conversation_id: int, state: str, tx: Tx) -> dict[str, Any]:
+    """Resolve or reopen; a customer can only have one open conversation at a time."""
+    access = check_access(tx.conn, principal, conversation_id)
+    if access.state == state:
+        return _summary(tx.conn, conversation_id)
+    if state == "open":
+        other = tx.conn.execute(
+            select(conversations.c.id).where(
+                and_(
+                    conversations.c.customer_id == access.customer_id,
+                    conversations.c.state == "open",
+                )
+            )
+        ).scalar()
+        if other is not None:
+            raise Unprocessable(
+                f"the customer already has open conversation {other}: resolve it first",
+                open_conversation_id=other,
+            )
+    tx.conn.execute(
+        update(conversations)
+        .where(conversations.c.id == conversation_id)
+        .values(state=state, resolved_at=tx.now if state == "resolved" else None)
+    )
+    tx.emit(
+        "conversation.state",
+        {"conversation_id": conversation_id, "state": state, "by": principal.agent_id},
+        to=[*access.audience, principal.agent_id],
+        conversation_id=conversation_id,
+    )
+    return _summary(tx.conn, conversation_id)
+
+
+def _summary(conn: Connection, conversation_id: int) -> dict[str, Any]:
+    return summary_json(
+        conn.execute(
+            conversation_summary_query().where(conversations.c.id == conversation_id)
+        ).one()
+    )

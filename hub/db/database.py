@@ -1,0 +1,342 @@
+"""Running units of work against SQLite or PostgreSQL, with one programming model.
+
+A unit of work is a plain function taking a :class:`Tx` (writes) or a
+``Connection`` (reads) and using SQLAlchemy Core synchronously. Where it runs
+depends on the backend:
+
+* SQLite: every write goes to one writer thread, which takes whatever units are
+  waiting and commits them as one transaction (group commit). A write costs a
+  queue hop instead of several thread hops per statement; that is what keeps
+  ingest close to bare ``sqlite3`` speed. Reads run on a small pool of reader
+  threads (WAL lets them proceed while the writer writes).
+* PostgreSQL: ``AsyncConnection.run_sync`` runs the same function over asyncpg,
+  truly concurrently; a unit that loses a uniqueness race is run again.
+
+Events a unit emits are stored in its transaction and published on the event
+bus after the commit, in commit order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Connection, create_engine, event, insert, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from hub.clock import Clock
+from hub.db import schema
+from hub.events import Event
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+EVENT_ORDER_LOCK = 7_370_001
+"""PostgreSQL advisory lock that makes event ids commit in increasing order."""
+
+UNIQUE_RACE_RETRIES = 3
+
+
+@dataclass
+class PendingEvent:
+    kind: str
+    agent_id: int | None
+    conversation_id: int | None
+    payload: dict[str, Any]
+
+
+@dataclass
+class Tx:
+    """What a write unit gets: the connection, the instant it runs at, and an event outbox."""
+
+    conn: Connection
+    now: datetime
+    pending_events: list[PendingEvent] = field(default_factory=list)
+
+    def emit(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        to: Iterable[int | None],
+        conversation_id: int | None = None,
+    ) -> None:
+        """Tell each agent in ``to`` (``None``: every agent) about something, after commit."""
+        for agent_id in dict.fromkeys(to):
+            self.pending_events.append(PendingEvent(kind, agent_id, conversation_id, payload))
+
+
+WriteUnit = Callable[[Tx], T]
+ReadUnit = Callable[[Connection], T]
+
+
+class EventSink(Protocol):
+    def publish(self, events: list[Event]) -> None: ...
+
+
+class Database:
+    """Common face of both backends; build one with :func:`open_database`."""
+
+    dialect: str
+
+    def __init__(self, clock: Clock, sink: EventSink) -> None:
+        self.clock = clock
+        self.sink = sink
+
+    async def write(self, unit: WriteUnit[T]) -> T:
+        raise NotImplementedError
+
+    async def read(self, unit: ReadUnit[T]) -> T:
+        raise NotImplementedError
+
+    async def run_maintenance(self, unit: ReadUnit[T]) -> T:
+        """Run ``unit`` in a transaction of its own, publishing nothing (migrations)."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def run_unit(self, conn: Connection, unit: WriteUnit[T]) -> tuple[T, list[Event]]:
+        tx = Tx(conn, self.clock.now())
+        result = unit(tx)
+        return result, self.store_events(tx)
+
+    def store_events(self, tx: Tx) -> list[Event]:
+        stored: list[Event] = []
+        if tx.pending_events and self.dialect == "postgresql":
+            tx.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_ORDER_LOCK})
+        for pending in tx.pending_events:
+            event_id = tx.conn.execute(
+                insert(schema.events).values(
+                    agent_id=pending.agent_id,
+                    kind=pending.kind,
+                    conversation_id=pending.conversation_id,
+                    payload=pending.payload,
+                    created_at=tx.now,
+                )
+            ).inserted_primary_key[0]
+            stored.append(
+                Event(
+                    id=event_id,
+                    kind=pending.kind,
+                    agent_id=pending.agent_id,
+                    conversation_id=pending.conversation_id,
+                    payload=pending.payload,
+                    created_at=tx.now,
+                )
+            )
+        return stored
+
+
+def open_database(url: str, clock: Clock, sink: EventSink) -> Database:
+    if url.startswith("sqlite:///"):
+        return SqliteDatabase(url, clock, sink)
+    return PostgresDatabase(url, clock, sink)
+
+
+# --- SQLite -----------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    unit: WriteUnit[Any]
+    future: asyncio.Future[Any]
+
+
+_STOP = object()
+
+
+def _sqlite_engine(url: str, begin: str) -> Engine:
+    engine = create_engine(url, poolclass=NullPool, connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            "busy_timeout=10000",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def start(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+class SqliteDatabase(Database):
+    dialect = "sqlite"
+    MAX_BATCH = 512
+    READERS = 2
+
+    def __init__(self, url: str, clock: Clock, sink: EventSink) -> None:
+        super().__init__(clock, sink)
+        self._writer_engine = _sqlite_engine(url, "BEGIN IMMEDIATE")
+        self._reader_engine = _sqlite_engine(url, "BEGIN")
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer_conn = self._writer_engine.connect()
+        self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
+        self._writer.start()
+        self._local = threading.local()
+        self._reader_conns: list[Connection] = []
+        self._readers = ThreadPoolExecutor(self.READERS, thread_name_prefix="sqlite-reader")
+
+    async def write(self, unit: WriteUnit[T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.put(_Job(unit, future))
+        return await future
+
+    async def read(self, unit: ReadUnit[T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read_in_thread, unit)
+
+    async def run_maintenance(self, unit: ReadUnit[T]) -> T:
+        return await self.write(lambda tx: unit(tx.conn))
+
+    async def close(self) -> None:
+        self._jobs.put(_STOP)
+        await asyncio.to_thread(self._writer.join)
+        self._readers.shutdown(wait=True)
+        for conn in [*self._reader_conns, self._writer_conn]:
+            conn.close()
+        self._writer_engine.dispose()
+        self._reader_engine.dispose()
+
+    def _read_in_thread(self, unit: ReadUnit[T]) -> T:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._reader_engine.connect()
+            self._reader_conns.append(conn)
+        with conn.begin():
+            return unit(conn)
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is _STOP:
+                    stop = True
+                    break
+                batch.append(job)
+            self._run_batch(batch)
+            if stop:
+                return
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        """Commit the whole batch at once; if any unit fails, run each on its own."""
+        try:
+            outcomes = self._commit(batch)
+        except Exception:
+            self._writer_conn.rollback()
+            outcomes = []
+            for job in batch:
+                try:
+                    outcomes.extend(self._commit([job]))
+                except Exception as error:
+                    self._writer_conn.rollback()
+                    outcomes.append((job, None, [], error))
+        self._hand_back(outcomes)
+
+    def _commit(
+        self, batch: list[_Job]
+    ) -> list[tuple[_Job, Any, list[Event], BaseException | None]]:
+        outcomes = []
+        with self._writer_conn.begin():
+            for job in batch:
+                result, stored = self.run_unit(self._writer_conn, job.unit)
+                outcomes.append((job, result, stored, None))
+        return outcomes
+
+    def _hand_back(
+        self, outcomes: list[tuple[_Job, Any, list[Event], BaseException | None]]
+    ) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for outcome in outcomes:
+            by_loop.setdefault(outcome[0].future.get_loop(), []).append(outcome)
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(self._settle, items)
+            except RuntimeError:
+                log.warning("event loop closed before %d write results were delivered", len(items))
+
+    def _settle(self, outcomes: list[tuple[_Job, Any, list[Event], BaseException | None]]) -> None:
+        published: list[Event] = []
+        for _job, _result, stored, _error in outcomes:
+            published.extend(stored)
+        if published:
+            self.sink.publish(published)
+        for job, result, _stored, error in outcomes:
+            if job.future.cancelled():
+                continue
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result)
+
+
+# --- PostgreSQL -------------------------------------------------------------
+
+
+def asyncpg_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+class PostgresDatabase(Database):
+    dialect = "postgresql"
+
+    def __init__(self, url: str, clock: Clock, sink: EventSink, pool_size: int = 10) -> None:
+        super().__init__(clock, sink)
+        self._engine: AsyncEngine = create_async_engine(
+            asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+
+    async def write(self, unit: WriteUnit[T]) -> T:
+        attempt = 1
+        while True:
+            try:
+                async with self._engine.begin() as conn:
+                    result, stored = await conn.run_sync(self.run_unit, unit)
+                break
+            except IntegrityError:
+                if attempt >= UNIQUE_RACE_RETRIES:
+                    raise
+                attempt += 1
+                log.debug("unit lost a uniqueness race; running it again")
+        if stored:
+            self.sink.publish(stored)
+        return result
+
+    async def read(self, unit: ReadUnit[T]) -> T:
+        async with self._engine.connect() as conn:
+            return await conn.run_sync(unit)
+
+    async def run_maintenance(self, unit: ReadUnit[T]) -> T:
+        async with self._engine.begin() as conn:
+            return await conn.run_sync(unit)
+
+    async def close(self) -> None:
+        await self._engine.dispose()

@@ -1,0 +1,196 @@
+"""Tables of the hub (SQLAlchemy Core). Alembic migrations must match this file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(10), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("away", Boolean, nullable=False, default=False),
+    Column("backup_id", Id, ForeignKey("agents.id"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("owner_id", Id, ForeignKey("agents.id"), nullable=True, index=True),
+    Column("backup_id", Id, ForeignKey("agents.id"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("display_name", String(200), nullable=True),
+    Column("last_channel", String(40), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("kind", "address"),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("assignee_id", Id, ForeignKey("agents.id"), nullable=True, index=True),
+    Column("last_channel", String(40), nullable=True),
+    Column("last_identity_id", Id, ForeignKey("identities.id"), nullable=True),
+    Column("last_message_at", UtcDateTime, nullable=False),
+    Column("unread_count", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime, nullable=True),
+    Index("ix_conversations_customer_id", "customer_id"),
+    Index(
+        "uq_conversations_one_open_per_customer",
+        "customer_id",
+        unique=True,
+        sqlite_where=text("state = 'open'"),
+        postgresql_where=text("state = 'open'"),
+    ),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False, index=True),
+    Column("direction", String(4), nullable=False),
+    Column("channel", String(40), nullable=True),
+    Column("identity_id", Id, ForeignKey("identities.id"), nullable=True),
+    Column("external_id", String(255), nullable=True),
+    Column("author_id", Id, ForeignKey("agents.id"), nullable=True),
+    Column("text", Text, nullable=False),
+    Column("html", Text, nullable=True),
+    Column("state", String(12), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("meta", JSON, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    UniqueConstraint("channel", "external_id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False, unique=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False),
+    Column("channel", String(40), nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("lease_until", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_outbox_due", "state", "next_attempt_at"),
+    Index("ix_outbox_conversation_id", "conversation_id", "id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("agent_id", Id, ForeignKey("agents.id"), nullable=True),
+    Column("kind", String(40), nullable=False),
+    Column("conversation_id", Id, nullable=True),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_events_agent_id_id", "agent_id", "id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("actor_id", Id, ForeignKey("agents.id"), nullable=True),
+    Column("action", String(60), nullable=False),
+    Column("subject_type", String(40), nullable=False),
+    Column("subject_id", Id, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_audit_log_subject", "subject_type", "subject_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("agent_id", Id, ForeignKey("agents.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
+
+hub_state = Table(
+    "hub_state",
+    metadata,
+    Column("key", String(80), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -1,0 +1,75 @@
+"""Demo data for a first look: an admin, two agents, a few customers with conversations."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from sqlalchemy import func, select
+
+from connectors.base import Address, InboundMessage
+from hub.app import Hub
+from hub.auth import Principal, hash_password
+from hub.conversations import post_note, post_reply
+from hub.db.schema import agents
+from hub.team import create_agent
+
+DEMO_LOGINS = (
+    ("admin@example.com", "admin-demo", "admin"),
+    ("maria@example.com", "maria-demo", "agent"),
+    ("tom@example.com", "tom-demo", "agent"),
+)
+NAMES = {"admin@example.com": "Ada Admin", "maria@example.com": "Maria", "tom@example.com": "Tom"}
+
+CUSTOMER_MESSAGES = (
+    ("Lena Fischer", "lena@example.org", "Hi! My order #1042 has not arrived yet, can you check?"),
+    ("Sam Okafor", "sam@example.net", "Do you ship to Norway?"),
+    ("Lena Fischer", "lena@example.org", "Also, can I change the delivery address?"),
+    ("Priya Raman", None, "Is the blue jacket available in size M?"),
+)
+
+
+async def seed_demo(hub: Hub) -> bool:
+    """Add the demo data once; ``False`` if the database already has agents."""
+    if await hub.db.read(
+        lambda conn: conn.execute(select(func.count()).select_from(agents)).scalar()
+    ):
+        return False
+    ids = {}
+    for email, password, role in DEMO_LOGINS:
+        agent = await hub.db.write(
+            partial(create_agent, None, email, NAMES[email], hash_password(password), role)
+        )
+        ids[email] = agent["id"]
+    channel = next((n for n, c in hub.connectors.items() if c.kind == "webchat"), None)
+    if channel is None:
+        return True
+    results = []
+    for number, (name, email, text) in enumerate(CUSTOMER_MESSAGES, start=1):
+        visitor = "demo-" + name.split()[0].lower()
+        results.append(
+            await hub.ingest(
+                InboundMessage(
+                    channel=channel,
+                    external_id=f"demo-{number}",
+                    sender=Address("webchat", visitor),
+                    sender_name=name,
+                    text=text,
+                    linked=(Address("email", email),) if email else (),
+                )
+            )
+        )
+    maria = Principal(ids["maria@example.com"], "Maria", "agent", "", via_cookie=False)
+    first = results[0].conversation_id
+    await hub.db.write(partial(post_note, maria, first, "Order #1042 left the warehouse Monday."))
+    await hub.db.write(
+        partial(
+            post_reply,
+            maria,
+            first,
+            "Hi Lena, it is on its way and should arrive tomorrow.",
+            None,
+            hub.channels_by_kind,
+        )
+    )
+    hub.outbox.wake()
+    return True

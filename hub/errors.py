@@ -1,0 +1,49 @@
+"""The hub's one error type: a status code and a message that names the problem."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class HubError(Exception):
+    status: ClassVar[int] = 400
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": self.message, **self.details}
+
+
+class BadRequest(HubError):
+    status = 400
+
+
+class Unauthorized(HubError):
+    status = 401
+
+
+class Forbidden(HubError):
+    status = 403
+
+
+class NotFound(HubError):
+    status = 404
+
+
+class Conflict(HubError):
+    status = 409
+
+
+class PayloadTooLarge(HubError):
+    status = 413
+
+
+class Unprocessable(HubError):
+    status = 422
+
+
+class TooManyRequests(HubError):
+    status = 429

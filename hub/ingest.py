@@ -1,0 +1,189 @@
+"""The one entry point for customer messages, whatever the channel.
+
+Idempotent by (channel, external id); resolves the customer from the sender's
+identity; keeps one open conversation per customer across channels; routes it
+to the owner (or the backup covering); stores the message and tells the inbox.
+The message is committed before the caller acknowledges anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+
+from connectors.base import Address, InboundMessage, IngestResult
+from hub.assignment import assign_first_owner, hand_over, load_agents
+from hub.db.database import Tx
+from hub.db.schema import conversations, customers, identities, messages
+from hub.serialize import message_json
+from routing.owners import CustomerOwnership, who_handles
+
+
+@dataclass
+class Sender:
+    customer_id: int
+    customer_name: str
+    identity_id: int
+    identity_channel: str | None
+    owner_id: int | None
+    backup_id: int | None
+
+
+def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
+    duplicate = find_duplicate(tx, message)
+    if duplicate is not None:
+        return duplicate
+    sender = resolve_sender(tx, message)
+    team = load_agents(tx.conn)
+    if sender.owner_id is None:
+        sender.owner_id = assign_first_owner(tx, sender.customer_id, team)
+    handling = who_handles(CustomerOwnership(sender.owner_id, sender.backup_id), team)
+    conversation_id, assignee_id = open_conversation(tx, sender.customer_id, handling.agent_id)
+    hand_over(tx, conversation_id, assignee_id, handling, sender.owner_id)
+    row = {
+        "conversation_id": conversation_id,
+        "direction": "in",
+        "channel": message.channel,
+        "identity_id": sender.identity_id,
+        "external_id": message.external_id,
+        "author_id": None,
+        "text": message.text,
+        "html": message.html,
+        "state": "received",
+        "error": None,
+        "meta": message_meta(message),
+        "created_at": tx.now,
+        "sent_at": message.sent_at,
+    }
+    row["id"] = tx.conn.execute(insert(messages).values(row)).inserted_primary_key[0]
+    tx.conn.execute(
+        update(conversations)
+        .where(conversations.c.id == conversation_id)
+        .values(
+            last_message_at=tx.now,
+            last_channel=message.channel,
+            last_identity_id=sender.identity_id,
+            unread_count=conversations.c.unread_count + 1,
+        )
+    )
+    if sender.identity_channel != message.channel:
+        tx.conn.execute(
+            update(identities)
+            .where(identities.c.id == sender.identity_id)
+            .values(last_channel=message.channel)
+        )
+    tx.emit(
+        "message.created",
+        {
+            "message": message_json(row),
+            "customer": {"id": sender.customer_id, "name": sender.customer_name},
+            "assignee_id": handling.agent_id,
+        },
+        to=[a for a in (handling.agent_id, sender.owner_id) if a],
+        conversation_id=conversation_id,
+    )
+    return IngestResult(row["id"], conversation_id, sender.customer_id, duplicate=False)
+
+
+def find_duplicate(tx: Tx, message: InboundMessage) -> IngestResult | None:
+    row = tx.conn.execute(
+        select(messages.c.id, messages.c.conversation_id, conversations.c.customer_id)
+        .join(conversations, conversations.c.id == messages.c.conversation_id)
+        .where(messages.c.channel == message.channel, messages.c.external_id == message.external_id)
+    ).first()
+    if row is None:
+        return None
+    return IngestResult(row.id, row.conversation_id, row.customer_id, duplicate=True)
+
+
+def message_meta(message: InboundMessage) -> dict[str, object] | None:
+    meta: dict[str, object] = dict(message.meta)
+    if message.attachments:
+        meta["attachments"] = [vars(a) for a in message.attachments]
+    if message.thread_ref:
+        meta["thread_ref"] = message.thread_ref
+    return meta or None
+
+
+def resolve_sender(tx: Tx, message: InboundMessage) -> Sender:
+    """Find the customer behind the sender's identity, or behind an identity they gave.
+
+    A new sender whose linked identity is known joins that customer; otherwise a
+    new customer is created. Linked identities not yet known are added to the
+    sender's customer; one that belongs to another customer is left alone (an
+    unverified claim never moves someone else's identity).
+    """
+    sender = find_sender(tx, message.sender)
+    if sender is None:
+        linked = next((s for a in message.linked if (s := find_sender(tx, a))), None)
+        customer_id = linked.customer_id if linked else create_customer(tx, message)
+        add_identity(tx, customer_id, message.sender, message.sender_name, message.channel)
+        sender = find_sender(tx, message.sender)
+        assert sender is not None
+    for address in message.linked:
+        if address != message.sender and find_sender(tx, address) is None:
+            add_identity(tx, sender.customer_id, address, message.sender_name, None)
+    return sender
+
+
+def find_sender(tx: Tx, address: Address) -> Sender | None:
+    row = tx.conn.execute(
+        select(
+            identities.c.id,
+            identities.c.customer_id,
+            identities.c.last_channel,
+            customers.c.name,
+            customers.c.owner_id,
+            customers.c.backup_id,
+        )
+        .join(customers, customers.c.id == identities.c.customer_id)
+        .where(identities.c.kind == address.kind, identities.c.address == address.address)
+    ).first()
+    if row is None:
+        return None
+    return Sender(row.customer_id, row.name, row.id, row.last_channel, row.owner_id, row.backup_id)
+
+
+def create_customer(tx: Tx, message: InboundMessage) -> int:
+    name = (message.sender_name or message.sender.address).strip()[:200]
+    return tx.conn.execute(
+        insert(customers).values(name=name, created_at=tx.now)
+    ).inserted_primary_key[0]
+
+
+def add_identity(
+    tx: Tx, customer_id: int, address: Address, display_name: str | None, channel: str | None
+) -> None:
+    tx.conn.execute(
+        insert(identities).values(
+            customer_id=customer_id,
+            kind=address.kind,
+            address=address.address,
+            display_name=display_name,
+            last_channel=channel,
+            created_at=tx.now,
+        )
+    )
+
+
+def open_conversation(tx: Tx, customer_id: int, assignee_id: int | None) -> tuple[int, int | None]:
+    """The customer's one open conversation (id, current assignee), opened if there is none."""
+    row = tx.conn.execute(
+        select(conversations.c.id, conversations.c.assignee_id).where(
+            conversations.c.customer_id == customer_id, conversations.c.state == "open"
+        )
+    ).first()
+    if row is not None:
+        return row.id, row.assignee_id
+    conversation_id = tx.conn.execute(
+        insert(conversations).values(
+            customer_id=customer_id,
+            state="open",
+            assignee_id=assignee_id,
+            last_message_at=tx.now,
+            unread_count=0,
+            created_at=tx.now,
+        )
+    ).inserted_primary_key[0]
+    return conversation_id, assignee_id

@@ -1,0 +1,245 @@
+"""Sending what agents wrote: stored first, then delivered by a worker, retried, reported.
+
+Each outbox row is claimed with a lease before its connector is called, so a
+hub that crashes mid-send retries it after the lease runs out: a message may
+be sent once more than the peer acknowledged, never lost. Within one
+conversation messages leave in the order they were written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
+
+from connectors.base import (
+    Address,
+    Connector,
+    ConnectorError,
+    Delivery,
+    OutboundMessage,
+    PermanentError,
+    TransientError,
+)
+from hub.clock import Clock
+from hub.db.database import Database, Tx
+from hub.db.schema import conversations, customers, identities, messages, outbox
+from hub.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+CLAIM_BATCH = 100
+IDLE_WAIT = 60.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    outbox_id: int
+    attempts: int
+    message: OutboundMessage
+
+
+def due_condition(now: datetime):  # noqa: ANN201 - a SQLAlchemy expression
+    return or_(
+        and_(outbox.c.state == "pending", outbox.c.next_attempt_at <= now),
+        and_(outbox.c.state == "sending", outbox.c.lease_until <= now),
+    )
+
+
+def claim_due(lease: timedelta, tx: Tx) -> list[Claim]:
+    earlier = aliased(outbox)
+    blocked_by_earlier = exists().where(
+        earlier.c.conversation_id == outbox.c.conversation_id,
+        earlier.c.id < outbox.c.id,
+        earlier.c.state.in_(("pending", "sending")),
+    )
+    query = (
+        select(
+            outbox.c.id,
+            outbox.c.attempts,
+            messages.c.id.label("message_id"),
+            messages.c.conversation_id,
+            messages.c.channel,
+            messages.c.text,
+            messages.c.html,
+            messages.c.meta,
+            identities.c.kind,
+            identities.c.address,
+        )
+        .join(messages, messages.c.id == outbox.c.message_id)
+        .join(identities, identities.c.id == messages.c.identity_id)
+        .where(due_condition(tx.now), ~blocked_by_earlier)
+        .order_by(outbox.c.id)
+        .limit(CLAIM_BATCH)
+    )
+    if tx.conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=outbox)
+    rows = tx.conn.execute(query).all()
+    if rows:
+        tx.conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_([r.id for r in rows]))
+            .values(state="sending", lease_until=tx.now + lease, attempts=outbox.c.attempts + 1)
+        )
+    return [
+        Claim(
+            row.id,
+            row.attempts + 1,
+            OutboundMessage(
+                message_id=row.message_id,
+                conversation_id=row.conversation_id,
+                channel=row.channel,
+                to=Address(row.kind, row.address),
+                text=row.text,
+                html=row.html,
+                thread_ref=(row.meta or {}).get("thread_ref"),
+            ),
+        )
+        for row in rows
+    ]
+
+
+def record_outcome(
+    claim: Claim,
+    delivery: Delivery | None,
+    error: ConnectorError | None,
+    retry_in: float | None,
+    tx: Tx,
+) -> None:
+    """Store what happened to one send and tell the agents who see the conversation."""
+    if error is None:
+        outbox_state, message_state, reason = "sent", "sent", None
+    elif retry_in is not None:
+        outbox_state, message_state, reason = "pending", "queued", error.reason
+    else:
+        outbox_state, message_state, reason = "failed", "failed", error.reason
+    values: dict[str, object] = {"state": outbox_state, "last_error": reason, "lease_until": None}
+    if retry_in is not None:
+        values["next_attempt_at"] = tx.now + timedelta(seconds=retry_in)
+    tx.conn.execute(update(outbox).where(outbox.c.id == claim.outbox_id).values(values))
+    message_values: dict[str, object] = {"state": message_state, "error": reason}
+    if error is None:
+        message_values["sent_at"] = tx.now
+        if delivery is not None and delivery.external_id:
+            message_values["meta"] = {"delivery_id": delivery.external_id}
+    tx.conn.execute(
+        update(messages).where(messages.c.id == claim.message.message_id).values(message_values)
+    )
+    audience = tx.conn.execute(
+        select(conversations.c.assignee_id, customers.c.owner_id)
+        .join(customers, customers.c.id == conversations.c.customer_id)
+        .where(conversations.c.id == claim.message.conversation_id)
+    ).one()
+    tx.emit(
+        "message.status",
+        {
+            "message_id": claim.message.message_id,
+            "state": message_state,
+            "error": reason,
+            "attempts": claim.attempts,
+            "next_attempt_at": values["next_attempt_at"].isoformat()
+            if "next_attempt_at" in values
+            else None,
+        },
+        to=[a for a in audience if a],
+        conversation_id=claim.message.conversation_id,
+    )
+
+
+def next_due_at(conn: object) -> datetime | None:
+    return conn.execute(  # type: ignore[attr-defined]
+        select(func.min(func.coalesce(outbox.c.lease_until, outbox.c.next_attempt_at))).where(
+            outbox.c.state.in_(("pending", "sending"))
+        )
+    ).scalar()
+
+
+class Outbox:
+    def __init__(
+        self,
+        db: Database,
+        connectors: Mapping[str, Connector],
+        clock: Clock,
+        policy: RetryPolicy,
+        lease: timedelta,
+    ) -> None:
+        self.db = db
+        self.connectors = connectors
+        self.clock = clock
+        self.policy = policy
+        self.lease = lease
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Something new is in the outbox: look now rather than at the next timer."""
+        self._wake.set()
+
+    async def run_due(self) -> int:
+        """Send everything due now; return how many sends were attempted."""
+        attempted = 0
+        while claims := await self.db.write(partial(claim_due, self.lease)):
+            by_conversation: dict[int, list[Claim]] = {}
+            for claim in claims:
+                by_conversation.setdefault(claim.message.conversation_id, []).append(claim)
+            await asyncio.gather(*(self._send_in_order(c) for c in by_conversation.values()))
+            attempted += len(claims)
+        return attempted
+
+    async def _send_in_order(self, claims: list[Claim]) -> None:
+        for index, claim in enumerate(claims):
+            if not await self._send(claim):
+                await self.db.write(
+                    partial(release_claims, [c.outbox_id for c in claims[index + 1 :]])
+                )
+                return
+
+    async def _send(self, claim: Claim) -> bool:
+        """Deliver one claim and record the outcome; ``True`` when it left."""
+        connector = self.connectors.get(claim.message.channel)
+        delivery: Delivery | None = None
+        error: ConnectorError | None = None
+        try:
+            if connector is None:
+                raise PermanentError(f"channel {claim.message.channel!r} is not configured")
+            delivery = await connector.send(claim.message)
+        except ConnectorError as failure:
+            error = failure
+        except Exception as failure:
+            log.exception("connector %s raised an unexpected error", claim.message.channel)
+            error = TransientError(f"unexpected error: {type(failure).__name__}")
+        retry_in = self.policy.next_delay(claim.attempts, error) if error else None
+        await self.db.write(partial(record_outcome, claim, delivery, error, retry_in))
+        return error is None
+
+    async def run(self) -> None:
+        """Work until cancelled: send what is due, then sleep until the next due time or a wake."""
+        while True:
+            self._wake.clear()
+            try:
+                await self.run_due()
+            except Exception:
+                log.exception("outbox pass failed; trying again shortly")
+            due = await self.db.read(next_due_at)
+            wait = IDLE_WAIT
+            if due is not None:
+                wait = min(wait, max(0.0, (due - self.clock.now()).total_seconds()))
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+
+def release_claims(outbox_ids: list[int], tx: Tx) -> None:
+    """Give back claims not tried because an earlier message of their conversation failed."""
+    if outbox_ids:
+        tx.conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(outbox_ids))
+            .values(state="pending", lease_until=None, attempts=outbox.c.attempts - 1)
+        )

@@ -1,0 +1,50 @@
+"""Rows to the JSON the API and the live events speak."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def message_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "conversation_id": row["conversation_id"],
+        "direction": row["direction"],
+        "channel": row["channel"],
+        "identity_id": row["identity_id"],
+        "author_id": row["author_id"],
+        "text": row["text"],
+        "html": row["html"],
+        "state": row["state"],
+        "error": row["error"],
+        "created_at": iso(row["created_at"]),
+        "sent_at": iso(row["sent_at"]),
+    }
+
+
+def identity_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "address": row["address"],
+        "display_name": row["display_name"],
+        "last_channel": row["last_channel"],
+    }
+
+
+def agent_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "email": row["email"],
+        "name": row["name"],
+        "role": row["role"],
+        "active": row["active"],
+        "away": row["away"],
+        "backup_id": row["backup_id"],
+    }

@@ -1,0 +1,87 @@
+"""Who owns a customer and who handles their conversation right now.
+
+Pure decisions: the caller loads the agents and counts, these functions only
+choose. Every customer has at most one owner; the owner keeps the customer
+while away, and a backup covers meanwhile without taking ownership.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: int
+    active: bool = True
+    away: bool = False
+    backup_id: int | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.active and not self.away
+
+
+@dataclass(frozen=True)
+class CustomerOwnership:
+    owner_id: int | None
+    backup_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AgentLoad:
+    agent_id: int
+    open_conversations: int
+
+
+class HandledBy(StrEnum):
+    OWNER = "owner"
+    CUSTOMER_BACKUP = "customer_backup"
+    OWNER_BACKUP = "owner_backup"
+    WAITING_FOR_OWNER = "waiting_for_owner"
+    UNOWNED = "unowned"
+
+
+@dataclass(frozen=True)
+class Handling:
+    agent_id: int | None
+    by: HandledBy
+
+
+def choose_owner(loads: Sequence[AgentLoad], last_assigned_id: int | None) -> int | None:
+    """The first-contact policy: fewest open conversations, ties broken round robin.
+
+    ``loads`` lists the agents able to take a customer now. Among those tied
+    for the fewest, the next one after ``last_assigned_id`` in id order wins,
+    wrapping around, so equal agents take turns.
+    """
+    if not loads:
+        return None
+    fewest = min(load.open_conversations for load in loads)
+    tied = sorted(load.agent_id for load in loads if load.open_conversations == fewest)
+    if last_assigned_id is None:
+        return tied[0]
+    return next((agent_id for agent_id in tied if agent_id > last_assigned_id), tied[0])
+
+
+def who_handles(customer: CustomerOwnership, agents: Mapping[int, Agent]) -> Handling:
+    """The owner if available, else the customer's backup, else the owner's own backup.
+
+    With nobody available the conversation waits for its owner (it is never
+    handed to a stranger); without an owner it waits for one to be assigned.
+    """
+    if customer.owner_id is None:
+        return Handling(None, HandledBy.UNOWNED)
+    owner = agents.get(customer.owner_id)
+    if owner is not None and owner.available:
+        return Handling(owner.id, HandledBy.OWNER)
+    for backup_id, by in (
+        (customer.backup_id, HandledBy.CUSTOMER_BACKUP),
+        (owner.backup_id if owner else None, HandledBy.OWNER_BACKUP),
+    ):
+        backup = agents.get(backup_id) if backup_id is not None else None
+        if backup is not None and backup.available and backup.id != customer.owner_id:
+            return Handling(backup.id, by)
+    return Handling(None, HandledBy.WAITING_FOR_OWNER)

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from connectors.base import Address, InboundMessage
+from hub.app import Hub
+from hub.db.schema import conversations, customers, identities, messages
+from hub.errors import NotFound
+from tests.support.hubs import add_agent
+
+
+def webchat(visitor: str, external_id: str, text: str = "hello", **kw: object) -> InboundMessage:
+    return InboundMessage(
+        channel="webchat",
+        external_id=external_id,
+        sender=Address("webchat", visitor),
+        text=text,
+        **kw,
+    )
+
+
+async def count(hub: Hub, table) -> int:
+    return await hub.db.read(
+        lambda conn: conn.execute(select(func.count()).select_from(table)).scalar_one()
+    )
+
+
+async def test_same_external_id_is_stored_once_and_reported_duplicate(hub: Hub):
+    await add_agent(hub, "maria@example.com")
+    first = await hub.ingest(webchat("v1", "m-1"))
+    again = await hub.ingest(webchat("v1", "m-1", text="retried by the platform"))
+    assert not first.duplicate
+    assert again.duplicate
+    assert again.message_id == first.message_id
+    assert await count(hub, messages) == 1
+
+
+async def test_same_external_id_on_another_channel_is_another_message(hub: Hub):
+    await hub.ingest(webchat("v1", "42"))
+    sms = InboundMessage(
+        channel="sms", external_id="42", sender=Address("phone", "+4915100000"), text="hi"
+    )
+    assert not (await hub.ingest(sms)).duplicate
+    assert await count(hub, messages) == 2
+
+
+async def test_new_sender_creates_customer_identity_and_one_open_conversation(hub: Hub):
+    first = await hub.ingest(webchat("v1", "a", sender_name="Lena"))
+    second = await hub.ingest(webchat("v1", "b"))
+    assert first.customer_id == second.customer_id
+    assert first.conversation_id == second.conversation_id
+    assert await count(hub, customers) == 1
+    assert await count(hub, identities) == 1
+    assert await count(hub, conversations) == 1
+    name = await hub.db.read(lambda conn: conn.execute(select(customers.c.name)).scalar_one())
+    assert name == "Lena"
+
+
+async def test_webchat_then_api_channel_with_linked_email_share_conversation_and_owner(hub: Hub):
+    await add_agent(hub, "maria@example.com")
+    await add_agent(hub, "tom@example.com")
+    by_chat = await hub.ingest(
+        webchat("v1", "c1", linked=(Address("email", "lena@example.org"),), sender_name="Lena")
+    )
+    by_sms = await hub.ingest(
+        InboundMessage(
+            channel="sms",
+            external_id="sms-1",
+            sender=Address("phone", "+4915100001"),
+            text="it's me again, by SMS",
+            linked=(Address("email", "lena@example.org"),),
+        )
+    )
+    assert by_sms.customer_id == by_chat.customer_id
+    assert by_sms.conversation_id == by_chat.conversation_id
+    owners = await hub.db.read(
+        lambda conn: conn.execute(select(conversations.c.assignee_id)).scalars().all()
+    )
+    assert len(owners) == 1
+    assert owners[0] is not None
+    kinds = await hub.db.read(
+        lambda conn: sorted(conn.execute(select(identities.c.kind)).scalars().all())
+    )
+    assert kinds == ["email", "phone", "webchat"]
+
+
+async def test_linked_identity_of_another_customer_is_not_moved(hub: Hub):
+    owner_of_email = await hub.ingest(
+        webchat("v1", "1", linked=(Address("email", "lena@example.org"),))
+    )
+    stranger = await hub.ingest(webchat("v2", "2"))
+    claim = await hub.ingest(webchat("v2", "3", linked=(Address("email", "lena@example.org"),)))
+    assert claim.customer_id == stranger.customer_id != owner_of_email.customer_id
+    holder = await hub.db.read(
+        lambda conn: conn.execute(
+            select(identities.c.customer_id).where(identities.c.kind == "email")
+        ).scalar_one()
+    )
+    assert holder == owner_of_email.customer_id
+
+
+async def test_message_on_unknown_channel_is_refused(hub: Hub):
+    with pytest.raises(NotFound, match="fax"):
+        await hub.ingest(
+            InboundMessage(channel="fax", external_id="1", sender=Address("fax", "1"), text="x")
+        )
+    assert await count(hub, messages) == 0
+
+
+async def test_concurrent_ingest_of_many_senders_is_all_stored(hub: Hub):
+    import asyncio
+
+    await add_agent(hub, "maria@example.com")
+    results = await asyncio.gather(
+        *(hub.ingest(webchat(f"v{i % 7}", f"id-{i}")) for i in range(60))
+    )
+    assert len({r.message_id for r in results}) == 60
+    assert await count(hub, customers) == 7
+    assert await count(hub, conversations) == 7
