@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     PlainValidator,
     SecretStr,
     ValidationInfo,
@@ -49,7 +50,11 @@ def read_env_secret(variable: object, info: ValidationInfo) -> EnvSecret:
     return EnvSecret(variable, SecretStr(value))
 
 
-FromEnv = Annotated[EnvSecret, PlainValidator(read_env_secret)]
+FromEnv = Annotated[
+    EnvSecret,
+    PlainValidator(read_env_secret),
+    PlainSerializer(lambda secret: secret.variable, return_type=str),
+]
 
 
 class DatabaseSettings(Strict):

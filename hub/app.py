@@ -18,6 +18,7 @@ from connectors.base import Address, Connector, InboundMessage, IngestResult
 from connectors.registry import build_connector
 from hub.api.framework import HUB_KEY, json_errors
 from hub.api.routes import mount as mount_api
+from hub.web.pages import mount as mount_pages
 from hub.auth import LoginThrottle
 from hub.clock import Clock, SystemClock
 from hub.db.database import Database, open_database
@@ -147,6 +148,7 @@ class Hub:
         )
         app[HUB_KEY] = self
         mount_api(app)
+        mount_pages(app)
         for connector in self.connectors.values():
             app.router.add_routes(list(connector.routes()))
         app.on_response_prepare.append(add_security_headers)

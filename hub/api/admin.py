@@ -35,8 +35,8 @@ from hub.serialize import iso
 from hub.team import create_agent, get_agent, list_agents, update_agent
 
 admin_api = Api()
-AGENT = "/api/admin/agents/{agent_id:\\d{1,18}}"
-CUSTOMER = "/api/admin/customers/{customer_id:\\d{1,18}}"
+AGENT = "/api/admin/agents/{agent_id:\\d+}"
+CUSTOMER = "/api/admin/customers/{customer_id:\\d+}"
 
 
 @admin_api.route("GET", "/api/admin/agents", summary="All agents", access=Access.ADMIN, tag="admin")

@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from hub.auth import CSRF_HEADER, SESSION_COOKIE, Principal, csrf_ok, find_principal
-from hub.errors import Forbidden, HubError, Unauthorized
+from hub.errors import Forbidden, HubError, NotFound, Unauthorized
 
 if TYPE_CHECKING:
     from hub.app import Hub
@@ -50,7 +50,11 @@ class Call:
         return self.principal
 
     def path_int(self, name: str) -> int:
-        return int(self.request.match_info[name])
+        """A numeric path segment (the route's pattern admits digits only)."""
+        raw = self.request.match_info[name]
+        if len(raw) > 15:
+            raise NotFound(f"no {name.removesuffix('_id')} has id {raw}")
+        return int(raw)
 
 
 Handler = Callable[[Call], Awaitable[Any]]
@@ -186,9 +190,10 @@ async def json_errors(
         return await handler(request)
     except HubError as error:
         return web.json_response(error.to_json(), status=error.status)
-    except web.HTTPRequestEntityTooLarge as error:
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[HUB_KEY].settings.http.max_body_bytes
         return web.json_response(
-            {"error": f"request body too large: the limit is {error.max_size} bytes"}, status=413
+            {"error": f"request body too large: the limit is {limit} bytes"}, status=413
         )
     except web.HTTPException as error:
         if error.status < 400 or not request.path.startswith(("/api/", "/channels/")):

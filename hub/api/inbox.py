@@ -23,7 +23,7 @@ from hub.db.schema import conversations, customers
 from hub.errors import Forbidden
 
 inbox_api = Api()
-CONVERSATION = "/api/conversations/{conversation_id:\\d{1,18}}"
+CONVERSATION = "/api/conversations/{conversation_id:\\d+}"
 
 
 @inbox_api.route(
@@ -156,7 +156,7 @@ def check_customer_visible(principal: Principal, customer_id: int, conn: Connect
 
 @inbox_api.route(
     "GET",
-    "/api/customers/{customer_id:\\d{1,18}}",
+    "/api/customers/{customer_id:\\d+}",
     summary="A customer I own, cover for or handle: identities, owner, backup",
     access=Access.AGENT,
     tag="inbox",

@@ -4,10 +4,10 @@ A unit of work is a plain function taking a :class:`Tx` (writes) or a
 ``Connection`` (reads) and using SQLAlchemy Core synchronously. Where it runs
 depends on the backend:
 
-* SQLite: every write goes to one writer thread, which takes whatever units are
-  waiting and commits them as one transaction (group commit). A write costs a
-  queue hop instead of several thread hops per statement; that is what keeps
-  ingest close to bare ``sqlite3`` speed. Reads run on a small pool of reader
+* SQLite: writes run right away on the event loop's thread, and everything
+  written during one turn of the loop is committed together (group commit).
+  No thread hops at all: sqlite3 itself takes microseconds, while a hop to a
+  worker thread costs about 0.4 ms here. Reads run on a small pool of reader
   threads (WAL lets them proceed while the writer writes).
 * PostgreSQL: ``AsyncConnection.run_sync`` runs the same function over asyncpg,
   truly concurrently; a unit that loses a uniqueness race is run again.
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -148,30 +147,19 @@ def open_database(url: str, clock: Clock, sink: EventSink) -> Database:
 # --- SQLite -----------------------------------------------------------------
 
 
-@dataclass
-class _Job:
-    unit: WriteUnit[Any]
-    future: asyncio.Future[Any]
-
-
-_STOP = object()
-
-
 def _sqlite_engine(url: str, begin: str) -> Engine:
     engine = create_engine(url, poolclass=NullPool, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def configure(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
         for pragma in (
             "journal_mode=WAL",
             "synchronous=NORMAL",
             "foreign_keys=ON",
-            "busy_timeout=10000",
+            "busy_timeout=5000",
         ):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
+            dbapi_connection.execute(f"PRAGMA {pragma}")
 
     @event.listens_for(engine, "begin")
     def start(conn: Connection) -> None:
@@ -180,27 +168,72 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
     return engine
 
 
+@dataclass
+class _Done:
+    future: asyncio.Future[Any]
+    result: Any
+    events: list[Event]
+
+
 class SqliteDatabase(Database):
+    """Writes run at once on the event loop's thread, inside a shared transaction.
+
+    The transaction is committed by a callback scheduled when it opened, so it
+    holds every write made during that turn of the loop: group commit with no
+    thread hops. Each unit runs inside a savepoint, so one that fails undoes
+    only itself. Callers are answered once the commit has happened.
+    """
+
     dialect = "sqlite"
-    MAX_BATCH = 512
     READERS = 2
 
     def __init__(self, url: str, clock: Clock, sink: EventSink) -> None:
         super().__init__(clock, sink)
         self._writer_engine = _sqlite_engine(url, "BEGIN IMMEDIATE")
         self._reader_engine = _sqlite_engine(url, "BEGIN")
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._writer_conn = self._writer_engine.connect()
-        self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
-        self._writer.start()
+        self._conn = self._writer_engine.connect()
+        self._raw = self._conn.connection.dbapi_connection
+        self._done: list[_Done] = []
+        self._open = False
         self._local = threading.local()
         self._reader_conns: list[Connection] = []
         self._readers = ThreadPoolExecutor(self.READERS, thread_name_prefix="sqlite-reader")
 
     async def write(self, unit: WriteUnit[T]) -> T:
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put(_Job(unit, future))
+        loop = asyncio.get_running_loop()
+        if not self._open:
+            self._conn.begin()
+            self._open = True
+            loop.call_soon(self._commit)
+        self._raw.execute("SAVEPOINT unit")
+        try:
+            result, stored = self.run_unit(self._conn, unit)
+        except BaseException:
+            self._raw.execute("ROLLBACK TO unit")
+            self._raw.execute("RELEASE unit")
+            raise
+        self._raw.execute("RELEASE unit")
+        future: asyncio.Future[T] = loop.create_future()
+        self._done.append(_Done(future, result, stored))
         return await future
+
+    def _commit(self) -> None:
+        done, self._done, self._open = self._done, [], False
+        try:
+            self._conn.commit()
+        except Exception as error:
+            log.exception("commit of %d writes failed", len(done))
+            self._conn.rollback()
+            for item in done:
+                if not item.future.done():
+                    item.future.set_exception(error)
+            return
+        published = [event for item in done for event in item.events]
+        if published:
+            self.sink.publish(published)
+        for item in done:
+            if not item.future.done():
+                item.future.set_result(item.result)
 
     async def read(self, unit: ReadUnit[T]) -> T:
         loop = asyncio.get_running_loop()
@@ -210,10 +243,10 @@ class SqliteDatabase(Database):
         return await self.write(lambda tx: unit(tx.conn))
 
     async def close(self) -> None:
-        self._jobs.put(_STOP)
-        await asyncio.to_thread(self._writer.join)
+        if self._open:
+            self._commit()
         self._readers.shutdown(wait=True)
-        for conn in [*self._reader_conns, self._writer_conn]:
+        for conn in [*self._reader_conns, self._conn]:
             conn.close()
         self._writer_engine.dispose()
         self._reader_engine.dispose()
@@ -225,77 +258,6 @@ class SqliteDatabase(Database):
             self._reader_conns.append(conn)
         with conn.begin():
             return unit(conn)
-
-    def _write_loop(self) -> None:
-        while True:
-            first = self._jobs.get()
-            if first is _STOP:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self.MAX_BATCH:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is _STOP:
-                    stop = True
-                    break
-                batch.append(job)
-            self._run_batch(batch)
-            if stop:
-                return
-
-    def _run_batch(self, batch: list[_Job]) -> None:
-        """Commit the whole batch at once; if any unit fails, run each on its own."""
-        try:
-            outcomes = self._commit(batch)
-        except Exception:
-            self._writer_conn.rollback()
-            outcomes = []
-            for job in batch:
-                try:
-                    outcomes.extend(self._commit([job]))
-                except Exception as error:
-                    self._writer_conn.rollback()
-                    outcomes.append((job, None, [], error))
-        self._hand_back(outcomes)
-
-    def _commit(
-        self, batch: list[_Job]
-    ) -> list[tuple[_Job, Any, list[Event], BaseException | None]]:
-        outcomes = []
-        with self._writer_conn.begin():
-            for job in batch:
-                result, stored = self.run_unit(self._writer_conn, job.unit)
-                outcomes.append((job, result, stored, None))
-        return outcomes
-
-    def _hand_back(
-        self, outcomes: list[tuple[_Job, Any, list[Event], BaseException | None]]
-    ) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
-        for outcome in outcomes:
-            by_loop.setdefault(outcome[0].future.get_loop(), []).append(outcome)
-        for loop, items in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(self._settle, items)
-            except RuntimeError:
-                log.warning("event loop closed before %d write results were delivered", len(items))
-
-    def _settle(self, outcomes: list[tuple[_Job, Any, list[Event], BaseException | None]]) -> None:
-        published: list[Event] = []
-        for _job, _result, stored, _error in outcomes:
-            published.extend(stored)
-        if published:
-            self.sink.publish(published)
-        for job, result, _stored, error in outcomes:
-            if job.future.cancelled():
-                continue
-            if error is not None:
-                job.future.set_exception(error)
-            else:
-                job.future.set_result(result)
 
 
 # --- PostgreSQL -------------------------------------------------------------

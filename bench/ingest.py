@@ -1,0 +1,325 @@
+"""Ingest benchmark: the hub against a bare aiohttp + sqlite3 handler, in one run.
+
+    python -m bench.ingest [--seconds 15] [--rate 500] [--database postgresql://...]
+
+(a) baseline: a bare aiohttp handler that inserts one row with sqlite3 (WAL,
+    synchronous=NORMAL) and commits, per request (asyncpg for --database
+    postgresql://...);
+(b) the hub: API-channel messages end to end, each stored, routed and received
+    by a connected agent WebSocket.
+
+Throughput is measured with wrk (50 connections, unique message ids from a Lua
+script); latency at a fixed rate from the moment a request is sent to the
+moment the agent's WebSocket receives the message. Needs Debian's ``wrk``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "bench-token-0123456789"
+CUSTOMERS = 1000
+WRK_SCRIPT = textwrap.dedent(
+    """
+    local counter = 0
+    local thread_id = 0
+    local next_id = 0
+    function setup(thread)
+      thread:set("tid", next_id)
+      next_id = next_id + 1
+    end
+    function init(args)
+      thread_id = tid
+      prefix = args[1] or "m"
+    end
+    request = function()
+      counter = counter + 1
+      local id = prefix .. "-" .. thread_id .. "-" .. counter
+      local body = '{"id":"' .. id .. '","from":{"address":"+1555' .. (counter % %(customers)d)
+        .. '"},"text":"bench ' .. id .. '"}'
+      return wrk.format("POST", nil, nil, body)
+    end
+    """
+).replace("%(customers)d", str(CUSTOMERS))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[subprocess.Popen]:
+    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_until_up(ready_url, proc)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            output = proc.stdout.read().decode() if proc.stdout else ""
+            raise RuntimeError(f"server exited early:\n{output}")
+        try:
+            with socket.create_connection(url_host_port(url), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server at {url} did not come up")
+
+
+def url_host_port(url: str) -> tuple[str, int]:
+    host, port = re.match(r"https?://([^:/]+):(\d+)", url).groups()
+    return host, int(port)
+
+
+@dataclass
+class WrkResult:
+    requests_per_second: float
+    requests: int
+    non_2xx: int
+    p50_ms: float
+    p99_ms: float
+
+
+def run_wrk(url: str, seconds: int, headers: dict[str, str], prefix: str) -> WrkResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT)
+    args = ["wrk", "-t2", "-c50", f"-d{seconds}s", "--latency", "-s", script.name]
+    for name, value in {"Content-Type": "application/json", **headers}.items():
+        args += ["-H", f"{name}: {value}"]
+    output = subprocess.run(
+        [*args, url, "--", prefix], capture_output=True, text=True, check=True
+    ).stdout
+    os.unlink(script.name)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return WrkResult(
+        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        requests=int(re.search(r"(\d+) requests in", output).group(1)),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        p50_ms=wrk_ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
+        p99_ms=wrk_ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
+    )
+
+
+def wrk_ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def fixed_rate_latency(
+    hub_url: str, rate: int, seconds: int, agent_token: str
+) -> tuple[list[float], int]:
+    """Send ``rate`` messages a second; time each from send to the agent's WebSocket."""
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    total = rate * seconds
+    done = asyncio.Event()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=64)
+    ) as session, session.ws_connect(
+        f"{hub_url}/api/events", headers={"Authorization": f"Bearer {agent_token}"}
+    ) as socket_:
+
+        async def receive() -> None:
+            async for frame in socket_:
+                event = json.loads(frame.data)
+                if event.get("kind") != "message.created":
+                    continue
+                text = event["data"]["message"]["text"]
+                started = sent.pop(text.removeprefix("bench "), None)
+                if started is not None:
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    if len(latencies) == total:
+                        done.set()
+
+        async def post(message_id: str, number: int) -> None:
+            body = {"id": message_id, "from": {"address": f"+1666{number % CUSTOMERS}"},
+                    "text": f"bench {message_id}"}
+            sent[message_id] = time.perf_counter()
+            async with session.post(f"{hub_url}/channels/sms/messages", json=body,
+                                    headers=headers) as response:
+                if response.status != 202:
+                    raise RuntimeError(f"hub answered {response.status}: {await response.text()}")
+
+        receiver = asyncio.create_task(receive())
+        start = time.perf_counter()
+        posts = []
+        for number in range(total):
+            delay = start + number / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            posts.append(asyncio.create_task(post(f"lat-{number}", number)))
+        await asyncio.gather(*posts)
+        try:
+            await asyncio.wait_for(done.wait(), 30)
+        except TimeoutError:
+            pass
+        receiver.cancel()
+    return latencies, total - len(latencies)
+
+
+class Hub:
+    """A real ``hub run`` process with one agent, its bearer token and a counting WebSocket."""
+
+    def __init__(self, workdir: Path, database: str | None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        db_url = database or f"sqlite:///{workdir / 'hub.db'}"
+        self.config = workdir / "hub.yaml"
+        self.config.write_text(
+            textwrap.dedent(
+                f"""
+                database: {{url: "{db_url}"}}
+                http: {{host: 127.0.0.1, port: {self.port}}}
+                channels:
+                  - {{kind: api, name: sms, token_env: BENCH_TOKEN, identity_kind: phone}}
+                """
+            )
+        )
+        self.env = {**os.environ, "BENCH_TOKEN": TOKEN}
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        subprocess.run(
+            [sys.executable, "-m", "hub", "create-admin", "bench@example.com", "Bench",
+             "--config", str(self.config)],
+            input="bench-password\n", env=self.env, cwd=ROOT, check=True,
+            capture_output=True, text=True,
+        )
+        with process([sys.executable, "-m", "hub", "run", "--config", str(self.config)],
+                     self.env, self.url):
+            yield
+
+    async def agent_token(self) -> str:
+        async with aiohttp.ClientSession() as session, session.post(
+            f"{self.url}/api/tokens",
+            json={"email": "bench@example.com", "password": "bench-password"},
+        ) as response:
+            return (await response.json())["token"]
+
+
+async def count_agent_events(url: str, token: str, stop: asyncio.Event) -> int:
+    received = 0
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+        f"{url}/api/events", headers={"Authorization": f"Bearer {token}"}
+    ) as socket_:
+        while not stop.is_set():
+            try:
+                frame = await asyncio.wait_for(socket_.receive(), 0.5)
+            except TimeoutError:
+                continue
+            if frame.type != aiohttp.WSMsgType.TEXT:
+                break
+            if json.loads(frame.data).get("kind") == "message.created":
+                received += 1
+    return received
+
+
+async def hub_throughput(hub: Hub, seconds: int) -> tuple[WrkResult, int]:
+    token = await hub.agent_token()
+    stop = asyncio.Event()
+    counter = asyncio.create_task(count_agent_events(hub.url, token, stop))
+    await asyncio.sleep(0.5)
+    result = await asyncio.to_thread(
+        run_wrk, f"{hub.url}/channels/sms/messages", seconds,
+        {"Authorization": f"Bearer {TOKEN}"}, "tp",
+    )
+    await asyncio.sleep(3)
+    stop.set()
+    return result, await counter
+
+
+def baseline_throughput(workdir: Path, seconds: int, database: str | None) -> WrkResult:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "bench.baseline", "--port", str(port)]
+    args += ["--database", database or f"sqlite:///{workdir / 'baseline.db'}"]
+    with process(args, dict(os.environ), url):
+        return run_wrk(f"{url}/messages", seconds, {}, "base")
+
+
+def report(args: argparse.Namespace, baseline: WrkResult, hub: WrkResult, delivered: int,
+           latencies: list[float], lost: int) -> str:
+    backend = "PostgreSQL" if args.database else "SQLite"
+    ratio = hub.requests_per_second / baseline.requests_per_second
+    lines = [
+        f"## Ingest on {backend} ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores)",
+        "",
+        f"Command: `python -m bench.ingest --seconds {args.seconds} --rate {args.rate}"
+        + (f" --database {args.database}`" if args.database else "`"),
+        "",
+        "| measure | baseline | hub | hub / baseline |",
+        "| --- | --- | --- | --- |",
+        f"| throughput, wrk 50 connections (req/s) | {baseline.requests_per_second:,.0f} | "
+        f"{hub.requests_per_second:,.0f} | {ratio:.2f} |",
+        f"| wrk latency p50 / p99 (ms) | {baseline.p50_ms:.1f} / {baseline.p99_ms:.1f} | "
+        f"{hub.p50_ms:.1f} / {hub.p99_ms:.1f} | |",
+        f"| non-2xx answers | {baseline.non_2xx} | {hub.non_2xx} | |",
+        f"| messages received by the agent WebSocket | | {delivered:,} of {hub.requests:,} | |",
+        f"| request to agent WebSocket at {args.rate} msg/s, p50 / p99 (ms) | | "
+        f"{percentile(latencies, 0.5):.1f} / {percentile(latencies, 0.99):.1f} | |",
+        f"| messages not received within 30 s at {args.rate} msg/s | | {lost} | |",
+    ]
+    return "\n".join(lines)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--database", help="postgresql://... (default: a SQLite file)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        print("baseline ...", file=sys.stderr)
+        baseline = await asyncio.to_thread(baseline_throughput, workdir, args.seconds, args.database)
+        hub = Hub(workdir, args.database)
+        with hub.running():
+            print("hub throughput ...", file=sys.stderr)
+            hub_result, delivered = await hub_throughput(hub, args.seconds)
+            print(f"hub latency at {args.rate}/s ...", file=sys.stderr)
+            latencies, lost = await fixed_rate_latency(
+                hub.url, args.rate, args.seconds, await hub.agent_token()
+            )
+    print(report(args, baseline, hub_result, delivered, latencies, lost))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

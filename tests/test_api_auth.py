@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from hub.app import Hub
+from tests.support.hubs import PASSWORD, add_agent
+
+
+@pytest.fixture
+async def team(hub: Hub) -> dict[str, int]:
+    return {
+        "admin": await add_agent(hub, "admin@example.com", role="admin"),
+        "maria": await add_agent(hub, "maria@example.com"),
+    }
+
+
+async def test_login_sets_httponly_strict_cookie_and_returns_csrf(browser_factory, team):
+    browser = await browser_factory()
+    async with browser.session.post(
+        browser.url("/api/login"), json={"email": "maria@example.com", "password": PASSWORD}
+    ) as response:
+        assert response.status == 200
+        cookie = response.headers["Set-Cookie"]
+        body = await response.json()
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    assert body["agent"]["email"] == "maria@example.com"
+    assert "password_hash" not in body["agent"]
+    assert len(body["csrf_token"]) > 20
+
+
+async def test_wrong_password_gets_401(browser_factory, team):
+    browser = await browser_factory()
+    status, body = await browser.call(
+        "POST", "/api/login", json={"email": "maria@example.com", "password": "nope-nope"}
+    )
+    assert status == 401
+    assert "wrong email or password" in body["error"]
+
+
+async def test_unknown_email_gets_the_same_401(browser_factory, team):
+    browser = await browser_factory()
+    status, body = await browser.call(
+        "POST", "/api/login", json={"email": "who@example.com", "password": PASSWORD}
+    )
+    assert status == 401
+    assert "wrong email or password" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [("/api/conversations", "GET"), ("/api/me", "GET"), ("/api/admin/agents", "GET")],
+)
+async def test_no_session_gets_401(browser_factory, team, path, method):
+    browser = await browser_factory()
+    status, body = await browser.call(method, path)
+    assert status == 401
+    assert "sign in" in body["error"]
+
+
+async def test_forged_cookie_and_bad_bearer_get_401(browser_factory, team):
+    browser = await browser_factory()
+    async with browser.session.get(
+        browser.url("/api/me"), cookies={"hub_session": "forged-session-token"}
+    ) as response:
+        assert response.status == 401
+    async with browser.session.get(
+        browser.url("/api/me"), headers={"Authorization": "Bearer not-a-token"}
+    ) as response:
+        assert response.status == 401
+
+
+async def test_agent_gets_403_on_every_admin_endpoint(hub, browser_factory, team):
+    from hub.api.routes import api
+
+    browser = await (await browser_factory()).login("maria@example.com")
+    admin_endpoints = [e for e in api.endpoints if e.path.startswith("/api/admin/")]
+    assert len(admin_endpoints) >= 10
+    for endpoint in admin_endpoints:
+        path = (
+            endpoint.path.replace("{agent_id:\\d+}", str(team["admin"]))
+            .replace("{customer_id:\\d+}", "1")
+            .replace("{name}", "webchat")
+        )
+        status, body = await browser.call(endpoint.method, path, json={})
+        assert status == 403, (endpoint.method, path, status, body)
+        assert body["error"] == "this endpoint is for admins"
+
+
+async def test_cookie_session_needs_csrf_header_for_changes(browser_factory, team):
+    browser = await (await browser_factory()).login("maria@example.com")
+    browser.csrf = None
+    status, body = await browser.call("PATCH", "/api/me/status", json={"away": True})
+    assert status == 403
+    assert "X-CSRF-Token" in body["error"]
+    browser.csrf = "wrong"
+    status, _ = await browser.call("PATCH", "/api/me/status", json={"away": True})
+    assert status == 403
+
+
+async def test_bearer_token_for_scripts_needs_no_csrf(server, team):
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            server.make_url("/api/tokens"),
+            json={"email": "maria@example.com", "password": PASSWORD},
+        ) as response:
+            assert response.status == 201
+            assert "Set-Cookie" not in response.headers
+            token = (await response.json())["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        async with session.patch(
+            server.make_url("/api/me/status"), json={"away": True}, headers=headers
+        ) as response:
+            assert response.status == 200
+            assert (await response.json())["away"] is True
+
+
+async def test_logout_ends_the_session(browser_factory, team):
+    browser = await (await browser_factory()).login("maria@example.com")
+    await browser.post("/api/logout", expect=204)
+    status, _ = await browser.call("GET", "/api/me")
+    assert status == 401
+
+
+async def test_deactivated_agent_loses_session_and_cannot_sign_in(browser_factory, team):
+    admin = await (await browser_factory()).login("admin@example.com")
+    maria = await (await browser_factory()).login("maria@example.com")
+    await admin.patch(f"/api/admin/agents/{team['maria']}", {"active": False}, expect=200)
+    status, _ = await maria.call("GET", "/api/me")
+    assert status == 401
+    status, _ = await (await browser_factory()).call(
+        "POST", "/api/login", json={"email": "maria@example.com", "password": PASSWORD}
+    )
+    assert status == 401
+
+
+async def test_session_expires(hub, clock, browser_factory, team):
+    browser = await (await browser_factory()).login("maria@example.com")
+    clock.advance(hours=hub.settings.auth.session_hours + 0.1)
+    status, _ = await browser.call("GET", "/api/me")
+    assert status == 401
+
+
+async def test_login_attempts_are_throttled(browser_factory, team, hub):
+    browser = await browser_factory()
+    statuses = []
+    for _ in range(hub.settings.auth.login_attempts_per_minute + 1):
+        status, body = await browser.call(
+            "POST", "/api/login", json={"email": "maria@example.com", "password": "bad-guess"}
+        )
+        statuses.append(status)
+    assert statuses[:-1] == [401] * hub.settings.auth.login_attempts_per_minute
+    assert statuses[-1] == 429
+    assert "too many" in body["error"]

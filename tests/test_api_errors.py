@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from hub.app import Hub
+from tests.support.hubs import add_agent
+
+
+@pytest.fixture
+async def admin(hub: Hub, browser_factory):
+    await add_agent(hub, "admin@example.com", role="admin")
+    return await (await browser_factory()).login("admin@example.com")
+
+
+async def send_raw(browser, method, path, data, content_type="application/json"):
+    async with browser.session.request(
+        method,
+        browser.url(path),
+        data=data,
+        headers={**browser.headers(), "Content-Type": content_type},
+    ) as response:
+        return response.status, await response.json()
+
+
+async def test_malformed_json_gets_400_naming_the_problem(admin):
+    status, body = await send_raw(admin, "POST", "/api/admin/agents", b'{"email": ')
+    assert status == 400
+    assert body["error"].startswith("request body is not valid JSON")
+
+
+async def test_wrong_types_get_422_naming_each_field(admin):
+    status, body = await admin.call(
+        "POST", "/api/admin/agents", json={"email": "not-an-email", "name": 5, "password": "x"}
+    )
+    assert status == 422
+    fields = {p["field"] for p in body["problems"]}
+    assert fields == {"email", "name", "password"}
+    assert "email" in body["error"]
+
+
+async def test_unknown_field_is_refused_not_ignored(admin):
+    status, body = await admin.call("PATCH", "/api/admin/agents/1", json={"is_superuser": True})
+    assert status == 422
+    assert body["problems"][0]["field"] == "is_superuser"
+
+
+async def test_null_for_a_field_that_cannot_be_cleared_is_422(admin):
+    status, body = await admin.call("PATCH", "/api/admin/agents/1", json={"active": None})
+    assert status == 422
+    assert "active" in body["error"]
+
+
+async def test_body_over_the_limit_gets_413(admin, hub):
+    limit = hub.settings.http.max_body_bytes
+    big = b'{"text": "' + b"x" * limit + b'"}'
+    status, body = await send_raw(admin, "POST", "/api/conversations/1/notes", io.BytesIO(big))
+    assert status == 413
+    assert str(limit) in body["error"]
+
+
+async def test_missing_things_get_404_as_json(admin):
+    status, body = await admin.call("GET", "/api/conversations/999")
+    assert status == 404
+    assert body["error"] == "conversation 999 does not exist"
+    status, body = await admin.call("GET", "/api/no-such-endpoint")
+    assert status == 404
+    assert "error" in body
+
+
+async def test_duplicate_agent_email_gets_409(admin):
+    agent = {"email": "tom@example.com", "name": "Tom", "password": "long enough"}
+    await admin.post("/api/admin/agents", agent, expect=201)
+    status, body = await admin.call("POST", "/api/admin/agents", json=agent)
+    assert status == 409
+    assert "tom@example.com" in body["error"]
+
+
+async def test_bad_query_parameter_gets_422(admin):
+    status, body = await admin.call("GET", "/api/conversations?state=sleeping")
+    assert status == 422
+    assert body["problems"][0]["field"] == "state"
+
+
+async def test_openapi_document_lists_every_endpoint(admin, hub):
+    from hub.api.routes import api
+
+    document = await admin.get("/api/openapi.json")
+    assert document["openapi"].startswith("3.")
+    operations = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method in item
+    }
+    assert len(operations) == len(api.endpoints) + 1
+    assert ("POST", "/api/conversations/{conversation_id}/replies") in operations
+    reply = document["paths"]["/api/conversations/{conversation_id}/replies"]["post"]
+    assert reply["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "ReplyIn"
+    )
+    assert "ReplyIn" in document["components"]["schemas"]

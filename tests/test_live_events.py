@@ -1,0 +1,97 @@
+"""The inbox's live WebSocket: events as they happen, and exact replay after a drop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from connectors.base import Address, InboundMessage
+from hub.app import Hub
+from tests.support.hubs import add_agent
+
+TIMEOUT = 5
+
+
+def chat(visitor: str, external_id: str, text: str = "hello") -> InboundMessage:
+    return InboundMessage(
+        channel="webchat", external_id=external_id, sender=Address("webchat", visitor), text=text
+    )
+
+
+@pytest.fixture
+async def maria(hub: Hub, browser_factory):
+    await add_agent(hub, "maria@example.com")
+    return await (await browser_factory()).login("maria@example.com")
+
+
+async def next_frame(socket: aiohttp.ClientWebSocketResponse) -> dict:
+    return await asyncio.wait_for(socket.receive_json(), TIMEOUT)
+
+
+async def frames_until_ready(socket) -> tuple[list[dict], dict]:
+    frames = []
+    while (frame := await next_frame(socket))["kind"] != "ready":
+        frames.append(frame)
+    return frames, frame
+
+
+async def test_new_message_reaches_the_owner_live(hub: Hub, maria):
+    async with maria.session.ws_connect(maria.url("/api/events")) as socket:
+        _, ready = await frames_until_ready(socket)
+        result = await hub.ingest(chat("v1", "1", "is anyone there?"))
+        event = await next_frame(socket)
+    assert event["kind"] == "message.created"
+    assert event["id"] > ready["last_id"]
+    assert event["conversation_id"] == result.conversation_id
+    assert event["data"]["message"]["text"] == "is anyone there?"
+    assert event["data"]["customer"]["name"] == "v1"
+
+
+async def test_reconnect_replays_exactly_the_missed_events(hub: Hub, maria, browser_factory):
+    await add_agent(hub, "tom@example.com")
+    async with maria.session.ws_connect(maria.url("/api/events")) as socket:
+        await frames_until_ready(socket)
+        await hub.ingest(chat("v1", "1", "before the drop"))
+        seen = await next_frame(socket)
+    last_seen = seen["id"]
+
+    await hub.ingest(chat("v1", "2", "during the drop 1"))
+    await hub.ingest(chat("v2", "3", "for tom, not maria"))
+    await hub.ingest(chat("v1", "4", "during the drop 2"))
+
+    async with maria.session.ws_connect(maria.url(f"/api/events?after={last_seen}")) as socket:
+        replayed, ready = await frames_until_ready(socket)
+        await hub.ingest(chat("v1", "5", "after reconnecting"))
+        live = await next_frame(socket)
+        await hub.ingest(chat("v1", "6", "and one more"))
+        live_2 = await next_frame(socket)
+
+    texts = [f["data"]["message"]["text"] for f in replayed]
+    assert texts == ["during the drop 1", "during the drop 2"]
+    assert [f["id"] for f in replayed] == sorted(f["id"] for f in replayed)
+    assert ready["last_id"] == replayed[-1]["id"]
+    assert live["data"]["message"]["text"] == "after reconnecting"
+    assert live_2["data"]["message"]["text"] == "and one more"
+
+
+async def test_events_socket_needs_a_session(server):
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(server.make_url("/api/events"))
+    assert refused.value.status == 401
+
+
+async def test_cookie_socket_from_another_origin_is_refused(maria):
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await maria.session.ws_connect(
+            maria.url("/api/events"), headers={"Origin": "https://evil.example"}
+        )
+    assert refused.value.status == 403
+
+
+async def test_bad_after_parameter_is_refused(maria):
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await maria.session.ws_connect(maria.url("/api/events?after=yesterday"))
+    assert refused.value.status == 400

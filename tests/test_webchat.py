@@ -1,0 +1,210 @@
+"""The web chat connector over its real WebSocket, as the widget speaks it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from hub.app import Hub
+from hub.db.schema import identities, messages
+from tests.support.hubs import add_agent
+
+TIMEOUT = 5
+
+
+class Widget:
+    def __init__(self, socket: aiohttp.ClientWebSocketResponse) -> None:
+        self.socket = socket
+
+    async def frame(self) -> dict:
+        return await asyncio.wait_for(self.socket.receive_json(), TIMEOUT)
+
+    async def hello(self, token: str | None = None, **fields) -> dict:
+        await self.socket.send_json({"type": "hello", "token": token, **fields})
+        return await self.frame()
+
+    async def say(self, client_id: str, text: str, **fields) -> dict:
+        await self.socket.send_json(
+            {"type": "message", "client_id": client_id, "text": text, **fields}
+        )
+        return await self.frame()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def open_widget(session, server, **headers) -> Widget:
+    socket = await session.ws_connect(server.make_url("/webchat/webchat/ws"), headers=headers)
+    return Widget(socket)
+
+
+async def count_messages(hub: Hub) -> int:
+    return await hub.db.read(
+        lambda conn: conn.execute(select(func.count()).select_from(messages)).scalar_one()
+    )
+
+
+async def test_visitor_message_is_stored_and_acknowledged(hub: Hub, server, session):
+    widget = await open_widget(session, server)
+    welcome = await widget.hello(name="Lena")
+    assert welcome["type"] == "welcome"
+    assert welcome["history"] == []
+    ack = await widget.say("client-0001", "Hello from the website")
+    assert ack == {
+        "type": "ack", "client_id": "client-0001", "message_id": ack["message_id"],
+        "duplicate": False,
+    }
+    assert await count_messages(hub) == 1
+
+
+async def test_resent_message_after_a_drop_is_stored_once(hub: Hub, server, session):
+    widget = await open_widget(session, server)
+    token = (await widget.hello())["token"]
+    first = await widget.say("client-0001", "Hello")
+    await widget.socket.close()
+    widget = await open_widget(session, server)
+    await widget.hello(token)
+    again = await widget.say("client-0001", "Hello")
+    assert again["duplicate"] is True
+    assert again["message_id"] == first["message_id"]
+    assert await count_messages(hub) == 1
+
+
+async def test_token_keeps_the_same_customer_and_shows_history(hub: Hub, server, session):
+    widget = await open_widget(session, server)
+    token = (await widget.hello())["token"]
+    await widget.say("client-0001", "first visit")
+    await widget.socket.close()
+    widget = await open_widget(session, server)
+    welcome = await widget.hello(token)
+    assert [(m["from"], m["text"]) for m in welcome["history"]] == [("visitor", "first visit")]
+    await widget.say("client-0002", "second visit")
+    visitors = await hub.db.read(
+        lambda conn: conn.execute(
+            select(func.count()).select_from(identities).where(identities.c.kind == "webchat")
+        ).scalar_one()
+    )
+    assert visitors == 1
+
+
+async def test_forged_token_gets_a_new_visitor_not_someone_elses_history(hub, server, session):
+    widget = await open_widget(session, server)
+    token = (await widget.hello())["token"]
+    await widget.say("client-0001", "private")
+    visitor = token.split(".")[0]
+    stranger = await open_widget(session, server)
+    welcome = await stranger.hello(f"{visitor}.{'0' * 32}")
+    assert welcome["history"] == []
+    assert welcome["token"].split(".")[0] != visitor
+
+
+async def test_email_links_visitor_to_the_customer_with_that_email(hub: Hub, server, session):
+    first = await open_widget(session, server)
+    await first.hello()
+    one = await first.say("client-0001", "from my laptop", email="Lena@Example.org")
+    phone = await open_widget(session, server)
+    await phone.hello()
+    two = await phone.say("client-0002", "from my phone", email="lena@example.org")
+    conversation_ids = await hub.db.read(
+        lambda conn: conn.execute(
+            select(messages.c.conversation_id).where(
+                messages.c.id.in_([one["message_id"], two["message_id"]])
+            )
+        ).scalars().all()
+    )
+    assert len(set(conversation_ids)) == 1
+
+
+async def test_agent_reply_appears_live_and_after_reopening(hub: Hub, server, session, browser_factory):
+    await add_agent(hub, "maria@example.com")
+    maria = await (await browser_factory()).login("maria@example.com")
+    widget = await open_widget(session, server)
+    token = (await widget.hello())["token"]
+    await widget.say("client-0001", "Do you ship to Norway?")
+    conversation = (await maria.get("/api/conversations"))[0]
+    reply = await maria.post(
+        f"/api/conversations/{conversation['id']}/replies", {"text": "Yes, we do!"}, expect=202
+    )
+    await hub.outbox.run_due()
+    live = await widget.frame()
+    assert live["type"] == "message"
+    assert live["message"]["id"] == reply["id"]
+    assert live["message"]["text"] == "Yes, we do!"
+    assert live["message"]["from"] == "agent"
+    await widget.socket.close()
+
+    await maria.post(
+        f"/api/conversations/{conversation['id']}/replies", {"text": "While you were away"},
+        expect=202,
+    )
+    await hub.outbox.run_due()
+    reopened = await open_widget(session, server)
+    welcome = await reopened.hello(token)
+    assert [(m["from"], m["text"]) for m in welcome["history"]] == [
+        ("visitor", "Do you ship to Norway?"),
+        ("agent", "Yes, we do!"),
+        ("agent", "While you were away"),
+    ]
+
+
+async def test_bad_frames_get_an_error_and_nothing_is_stored(hub: Hub, server, session):
+    widget = await open_widget(session, server)
+    await widget.socket.send_str("not json")
+    assert (await widget.frame())["type"] == "error"
+    await widget.socket.send_json({"type": "message", "client_id": "client-0001", "text": "x"})
+    assert (await widget.frame())["error"] == "say hello first"
+    await widget.hello()
+    bad = await widget.say("no", "client id too short")
+    assert bad["type"] == "error"
+    assert "client_id" in bad["error"]
+    too_long = await widget.say("client-0002", "x" * 5001)
+    assert too_long["error"] == "over 5000 characters"
+    assert await count_messages(hub) == 0
+
+
+async def test_a_flood_is_slowed_down(hub: Hub, server, session):
+    widget = await open_widget(session, server)
+    await widget.hello()
+    answers = [await widget.say(f"client-{i:04d}", f"message {i}") for i in range(12)]
+    kinds = [a["type"] for a in answers]
+    assert kinds.count("ack") >= 10
+    assert "error" in kinds
+    assert await count_messages(hub) == kinds.count("ack")
+
+
+async def test_origins_outside_the_allowed_list_are_refused(database_url, clock):
+    from aiohttp.test_utils import TestServer
+
+    from tests.conftest import make_settings
+
+    settings = make_settings(database_url)
+    webchat = settings.channels[0].model_copy(
+        update={"allowed_origins": ["https://shop.example"]}
+    )
+    hub = Hub(settings.model_copy(update={"channels": [webchat]}), clock)
+    await hub.start(run_workers=False)
+    server = TestServer(hub.web_app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(
+                    server.make_url("/webchat/webchat/ws"),
+                    headers={"Origin": "https://evil.example"},
+                )
+            assert refused.value.status == 403
+            socket = await session.ws_connect(
+                server.make_url("/webchat/webchat/ws"),
+                headers={"Origin": "https://shop.example"},
+            )
+            await socket.close()
+    finally:
+        await server.close()
+        await hub.stop()
