@@ -58,7 +58,9 @@ def postgres_app(url: str) -> web.Application:
         row_id = await request.app[pool_key].fetchval(
             "INSERT INTO bench_messages (external_id, sender, body) VALUES ($1, $2, $3)"
             " RETURNING id",
-            message["id"], message["from"]["address"], message["text"],
+            message["id"],
+            message["from"]["address"],
+            message["text"],
         )
         return web.json_response({"id": row_id}, status=202)
 

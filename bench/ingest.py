@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -70,7 +71,9 @@ def free_port() -> int:
 
 @contextmanager
 def process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[subprocess.Popen]:
-    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         wait_until_up(ready_url, proc)
         yield proc
@@ -149,11 +152,12 @@ async def fixed_rate_latency(
     total = rate * seconds
     done = asyncio.Event()
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=64)
-    ) as session, session.ws_connect(
-        f"{hub_url}/api/events", headers={"Authorization": f"Bearer {agent_token}"}
-    ) as socket_:
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session,
+        session.ws_connect(
+            f"{hub_url}/api/events", headers={"Authorization": f"Bearer {agent_token}"}
+        ) as socket_,
+    ):
 
         async def receive() -> None:
             async for frame in socket_:
@@ -168,11 +172,15 @@ async def fixed_rate_latency(
                         done.set()
 
         async def post(message_id: str, number: int) -> None:
-            body = {"id": message_id, "from": {"address": f"+1666{number % CUSTOMERS}"},
-                    "text": f"bench {message_id}"}
+            body = {
+                "id": message_id,
+                "from": {"address": f"+1666{number % CUSTOMERS}"},
+                "text": f"bench {message_id}",
+            }
             sent[message_id] = time.perf_counter()
-            async with session.post(f"{hub_url}/channels/sms/messages", json=body,
-                                    headers=headers) as response:
+            async with session.post(
+                f"{hub_url}/channels/sms/messages", json=body, headers=headers
+            ) as response:
                 if response.status != 202:
                     raise RuntimeError(f"hub answered {response.status}: {await response.text()}")
 
@@ -185,10 +193,8 @@ async def fixed_rate_latency(
                 await asyncio.sleep(delay)
             posts.append(asyncio.create_task(post(f"lat-{number}", number)))
         await asyncio.gather(*posts)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), 30)
-        except TimeoutError:
-            pass
         receiver.cancel()
     return latencies, total - len(latencies)
 
@@ -216,28 +222,47 @@ class Hub:
     @contextmanager
     def running(self) -> Iterator[None]:
         subprocess.run(
-            [sys.executable, "-m", "hub", "create-admin", "bench@example.com", "Bench",
-             "--config", str(self.config)],
-            input="bench-password\n", env=self.env, cwd=ROOT, check=True,
-            capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "hub",
+                "create-admin",
+                "bench@example.com",
+                "Bench",
+                "--config",
+                str(self.config),
+            ],
+            input="bench-password\n",
+            env=self.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
         )
-        with process([sys.executable, "-m", "hub", "run", "--config", str(self.config)],
-                     self.env, self.url):
+        with process(
+            [sys.executable, "-m", "hub", "run", "--config", str(self.config)], self.env, self.url
+        ):
             yield
 
     async def agent_token(self) -> str:
-        async with aiohttp.ClientSession() as session, session.post(
-            f"{self.url}/api/tokens",
-            json={"email": "bench@example.com", "password": "bench-password"},
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{self.url}/api/tokens",
+                json={"email": "bench@example.com", "password": "bench-password"},
+            ) as response,
+        ):
             return (await response.json())["token"]
 
 
 async def count_agent_events(url: str, token: str, stop: asyncio.Event) -> int:
     received = 0
-    async with aiohttp.ClientSession() as session, session.ws_connect(
-        f"{url}/api/events", headers={"Authorization": f"Bearer {token}"}
-    ) as socket_:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(
+            f"{url}/api/events", headers={"Authorization": f"Bearer {token}"}
+        ) as socket_,
+    ):
         while not stop.is_set():
             try:
                 frame = await asyncio.wait_for(socket_.receive(), 0.5)
@@ -256,8 +281,11 @@ async def hub_throughput(hub: Hub, seconds: int) -> tuple[WrkResult, int]:
     counter = asyncio.create_task(count_agent_events(hub.url, token, stop))
     await asyncio.sleep(0.5)
     result = await asyncio.to_thread(
-        run_wrk, f"{hub.url}/channels/sms/messages", seconds,
-        {"Authorization": f"Bearer {TOKEN}"}, "tp",
+        run_wrk,
+        f"{hub.url}/channels/sms/messages",
+        seconds,
+        {"Authorization": f"Bearer {TOKEN}"},
+        "tp",
     )
     await asyncio.sleep(3)
     stop.set()
@@ -273,8 +301,14 @@ def baseline_throughput(workdir: Path, seconds: int, database: str | None) -> Wr
         return run_wrk(f"{url}/messages", seconds, {}, "base")
 
 
-def report(args: argparse.Namespace, baseline: WrkResult, hub: WrkResult, delivered: int,
-           latencies: list[float], lost: int) -> str:
+def report(
+    args: argparse.Namespace,
+    baseline: WrkResult,
+    hub: WrkResult,
+    delivered: int,
+    latencies: list[float],
+    lost: int,
+) -> str:
     backend = "PostgreSQL" if args.database else "SQLite"
     ratio = hub.requests_per_second / baseline.requests_per_second
     lines = [
@@ -309,7 +343,9 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         print("baseline ...", file=sys.stderr)
-        baseline = await asyncio.to_thread(baseline_throughput, workdir, args.seconds, args.database)
+        baseline = await asyncio.to_thread(
+            baseline_throughput, workdir, args.seconds, args.database
+        )
         hub = Hub(workdir, args.database)
         with hub.running():
             print("hub throughput ...", file=sys.stderr)

@@ -18,7 +18,6 @@ from connectors.base import Address, Connector, InboundMessage, IngestResult
 from connectors.registry import build_connector
 from hub.api.framework import HUB_KEY, json_errors
 from hub.api.routes import mount as mount_api
-from hub.web.pages import mount as mount_pages
 from hub.auth import LoginThrottle
 from hub.clock import Clock, SystemClock
 from hub.db.database import Database, open_database
@@ -30,6 +29,7 @@ from hub.ingest import ingest
 from hub.outbox import Outbox
 from hub.retry import RetryPolicy
 from hub.serialize import message_json
+from hub.web.pages import mount as mount_pages
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,12 @@ async def post(session, server, body, headers=AUTH):
 
 
 def sms(external_id: str = "gw-1", **extra):
-    return {"id": external_id, "from": {"address": "+4915100", "name": "Lena"}, "text": "hi", **extra}
+    return {
+        "id": external_id,
+        "from": {"address": "+4915100", "name": "Lena"},
+        "text": "hi",
+        **extra,
+    }
 
 
 async def stored(hub: Hub) -> int:
@@ -73,6 +78,10 @@ async def test_invalid_body_gets_422_naming_the_field(hub: Hub, server, session)
 
 
 async def test_sender_email_links_to_the_customer_with_that_email(hub: Hub, server, session):
-    _, one = await post(session, server, sms("a", **{"from": {"address": "+1", "email": "l@x.org"}}))
-    _, two = await post(session, server, sms("b", **{"from": {"address": "+2", "email": "L@x.org"}}))
+    _, one = await post(
+        session, server, sms("a", **{"from": {"address": "+1", "email": "l@x.org"}})
+    )
+    _, two = await post(
+        session, server, sms("b", **{"from": {"address": "+2", "email": "L@x.org"}})
+    )
     assert one["conversation_id"] == two["conversation_id"]

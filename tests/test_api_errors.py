@@ -89,14 +89,10 @@ async def test_openapi_document_lists_every_endpoint(admin, hub):
     document = await admin.get("/api/openapi.json")
     assert document["openapi"].startswith("3.")
     operations = {
-        (method.upper(), path)
-        for path, item in document["paths"].items()
-        for method in item
+        (method.upper(), path) for path, item in document["paths"].items() for method in item
     }
     assert len(operations) == len(api.endpoints) + 1
     assert ("POST", "/api/conversations/{conversation_id}/replies") in operations
     reply = document["paths"]["/api/conversations/{conversation_id}/replies"]["post"]
-    assert reply["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "ReplyIn"
-    )
+    assert reply["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("ReplyIn")
     assert "ReplyIn" in document["components"]["schemas"]

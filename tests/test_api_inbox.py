@@ -11,7 +11,10 @@ from tests.support.hubs import add_agent
 
 def chat(visitor: str, external_id: str, text: str = "hello", **kw) -> InboundMessage:
     return InboundMessage(
-        channel="webchat", external_id=external_id, sender=Address("webchat", visitor), text=text,
+        channel="webchat",
+        external_id=external_id,
+        sender=Address("webchat", visitor),
+        text=text,
         **kw,
     )
 
@@ -29,16 +32,16 @@ async def people(hub: Hub, browser_factory):
         "maria": await add_agent(hub, "maria@example.com"),
         "tom": await add_agent(hub, "tom@example.com"),
     }
-    browsers = {
-        name: await (await browser_factory()).login(f"{name}@example.com") for name in ids
-    }
+    browsers = {name: await (await browser_factory()).login(f"{name}@example.com") for name in ids}
     return ids, browsers
 
 
 async def test_owner_sees_conversation_with_cross_channel_history(hub: Hub, people):
     ids, browsers = people
     email = (Address("email", "lena@example.org"),)
-    first = await hub.ingest(chat("v1", "1", "hi from the website", linked=email, sender_name="Lena"))
+    first = await hub.ingest(
+        chat("v1", "1", "hi from the website", linked=email, sender_name="Lena")
+    )
     await hub.ingest(sms("+49151", "s1", "and now by SMS", linked=email))
     owner = await owner_name(hub, ids, first.conversation_id)
     listing = await browsers[owner].get("/api/conversations")
@@ -107,7 +110,9 @@ async def test_reply_defaults_to_the_channel_the_customer_last_wrote_on(hub: Hub
     )
     assert chosen["channel"] == "webchat"
     queued = await hub.db.read(
-        lambda conn: conn.execute(select(outbox.c.channel, outbox.c.state).order_by(outbox.c.id)).all()
+        lambda conn: conn.execute(
+            select(outbox.c.channel, outbox.c.state).order_by(outbox.c.id)
+        ).all()
     )
     assert [tuple(r) for r in queued] == [("sms", "pending"), ("webchat", "pending")]
     detail = await browsers[owner].get(path)

@@ -66,8 +66,11 @@ def test_duplicate_channel_names_are_refused(tmp_path):
           - {kind: webchat, name: web}
         """,
     )
-    assert problems(path) == [f"{path}: channels: Value error, channel name 'web' is used twice"
-                              .replace("Value error, ", "")]
+    assert problems(path) == [
+        f"{path}: channels: Value error, channel name 'web' is used twice".replace(
+            "Value error, ", ""
+        )
+    ]
 
 
 def test_yaml_syntax_error_gives_line_and_column(tmp_path):
@@ -98,7 +101,10 @@ def test_secrets_are_read_from_the_environment_and_never_shown(tmp_path):
 def run_hub(*args: str, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "hub", *args],
-        capture_output=True, text=True, timeout=60, env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
 
 
@@ -119,4 +125,6 @@ def test_hub_refuses_to_start_on_an_invalid_config(tmp_path):
     result = run_hub("run", "--config", str(bad))
     assert result.returncode == 2
     assert "refusing to start" in result.stderr
-    assert "channels[0].token_env: environment variable NOT_SET_ANYWHERE is not set" in result.stderr
+    assert (
+        "channels[0].token_env: environment variable NOT_SET_ANYWHERE is not set" in result.stderr
+    )

@@ -77,7 +77,9 @@ async def status_events(hub: Hub) -> list[dict]:
         lambda conn: [
             r.payload
             for r in conn.execute(
-                select(events.c.payload).where(events.c.kind == "message.status").order_by(events.c.id)
+                select(events.c.payload)
+                .where(events.c.kind == "message.status")
+                .order_by(events.c.id)
             )
         ]
     )

@@ -120,7 +120,9 @@ async def test_admin_reassigns_one_customer_and_it_is_audited(hub: Hub, people, 
     )
     assert updated["owner_id"] == ids["tom"]
     assert await handling(hub, first.customer_id) == (ids["tom"], ids["tom"])
-    audit = await admin.get(f"/api/admin/audit?subject_type=customer&subject_id={first.customer_id}")
+    audit = await admin.get(
+        f"/api/admin/audit?subject_type=customer&subject_id={first.customer_id}"
+    )
     change = audit[0]
     assert change["action"] == "owner.changed"
     assert change["actor_id"] == ids["admin"]
@@ -150,7 +152,7 @@ async def test_bulk_reassign_moves_all_customers_and_open_conversations(hub: Hub
 
 
 async def test_merge_keeps_all_history_in_one_open_conversation(hub: Hub, people):
-    ids, browsers = people
+    _, browsers = people
     kept = await hub.ingest(chat("a", "1", "first from a"))
     gone = await hub.ingest(chat("b", "2", "first from b"))
     await hub.ingest(chat("b", "3", "second from b"))
@@ -168,7 +170,10 @@ async def test_merge_keeps_all_history_in_one_open_conversation(hub: Hub, people
     assert status == 404
     detail = await admin.get(f"/api/conversations/{kept.conversation_id}")
     assert [m["text"] for m in detail["messages"]] == [
-        "first from a", "first from b", "second from b", "note on b"
+        "first from a",
+        "first from b",
+        "second from b",
+        "note on b",
     ]
     assert detail["unread_count"] == 3
     total = await hub.db.read(

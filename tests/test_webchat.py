@@ -58,7 +58,9 @@ async def test_visitor_message_is_stored_and_acknowledged(hub: Hub, server, sess
     assert welcome["history"] == []
     ack = await widget.say("client-0001", "Hello from the website")
     assert ack == {
-        "type": "ack", "client_id": "client-0001", "message_id": ack["message_id"],
+        "type": "ack",
+        "client_id": "client-0001",
+        "message_id": ack["message_id"],
         "duplicate": False,
     }
     assert await count_messages(hub) == 1
@@ -113,16 +115,22 @@ async def test_email_links_visitor_to_the_customer_with_that_email(hub: Hub, ser
     await phone.hello()
     two = await phone.say("client-0002", "from my phone", email="lena@example.org")
     conversation_ids = await hub.db.read(
-        lambda conn: conn.execute(
-            select(messages.c.conversation_id).where(
-                messages.c.id.in_([one["message_id"], two["message_id"]])
+        lambda conn: (
+            conn.execute(
+                select(messages.c.conversation_id).where(
+                    messages.c.id.in_([one["message_id"], two["message_id"]])
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     )
     assert len(set(conversation_ids)) == 1
 
 
-async def test_agent_reply_appears_live_and_after_reopening(hub: Hub, server, session, browser_factory):
+async def test_agent_reply_appears_live_and_after_reopening(
+    hub: Hub, server, session, browser_factory
+):
     await add_agent(hub, "maria@example.com")
     maria = await (await browser_factory()).login("maria@example.com")
     widget = await open_widget(session, server)
@@ -141,7 +149,8 @@ async def test_agent_reply_appears_live_and_after_reopening(hub: Hub, server, se
     await widget.socket.close()
 
     await maria.post(
-        f"/api/conversations/{conversation['id']}/replies", {"text": "While you were away"},
+        f"/api/conversations/{conversation['id']}/replies",
+        {"text": "While you were away"},
         expect=202,
     )
     await hub.outbox.run_due()
@@ -185,9 +194,7 @@ async def test_origins_outside_the_allowed_list_are_refused(database_url, clock)
     from tests.conftest import make_settings
 
     settings = make_settings(database_url)
-    webchat = settings.channels[0].model_copy(
-        update={"allowed_origins": ["https://shop.example"]}
-    )
+    webchat = settings.channels[0].model_copy(update={"allowed_origins": ["https://shop.example"]})
     hub = Hub(settings.model_copy(update={"channels": [webchat]}), clock)
     await hub.start(run_workers=False)
     server = TestServer(hub.web_app(), host="127.0.0.1")
