@@ -5,15 +5,17 @@ from __future__ import annotations
 from sqlalchemy import Connection, func, insert, select, update
 
 from hub.db.database import Tx
+from hub.db.prepared import Prepared
 from hub.db.schema import agents, audit_log, conversations, customers, hub_state
 from routing.owners import Agent, AgentLoad, CustomerOwnership, Handling, choose_owner, who_handles
 
 LAST_OWNER_KEY = "routing.last_owner_id"
+TEAM = Prepared(select(agents.c.id, agents.c.active, agents.c.away, agents.c.backup_id))
 
 
 def load_agents(conn: Connection) -> dict[int, Agent]:
-    rows = conn.execute(select(agents.c.id, agents.c.active, agents.c.away, agents.c.backup_id))
-    return {row.id: Agent(row.id, row.active, row.away, row.backup_id) for row in rows}
+    """The whole team; prepared, as every inbound message needs it."""
+    return {row[0]: Agent(*row) for row in TEAM.rows(conn)}
 
 
 def open_loads(conn: Connection, candidates: list[int]) -> list[AgentLoad]:

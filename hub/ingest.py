@@ -10,14 +10,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from connectors.base import Address, InboundMessage, IngestResult
 from hub.assignment import assign_first_owner, hand_over, load_agents
 from hub.db.database import Tx
+from hub.db.prepared import Prepared
 from hub.db.schema import conversations, customers, identities, messages
 from hub.serialize import message_json
 from routing.owners import CustomerOwnership, who_handles
+
+MESSAGE_COLUMNS = (
+    "conversation_id",
+    "direction",
+    "channel",
+    "identity_id",
+    "external_id",
+    "author_id",
+    "text",
+    "html",
+    "state",
+    "error",
+    "meta",
+    "created_at",
+    "sent_at",
+)
 
 
 @dataclass
@@ -28,6 +45,54 @@ class Sender:
     identity_channel: str | None
     owner_id: int | None
     backup_id: int | None
+
+
+# Every inbound message runs these, so they are prepared (see hub/db/prepared.py).
+DUPLICATE = Prepared(
+    select(messages.c.id, messages.c.conversation_id, conversations.c.customer_id)
+    .join(conversations, conversations.c.id == messages.c.conversation_id)
+    .where(
+        messages.c.channel == bindparam("channel"),
+        messages.c.external_id == bindparam("external_id"),
+    )
+)
+SENDER = Prepared(
+    select(
+        identities.c.customer_id,
+        customers.c.name,
+        identities.c.id,
+        identities.c.last_channel,
+        customers.c.owner_id,
+        customers.c.backup_id,
+    )
+    .join(customers, customers.c.id == identities.c.customer_id)
+    .where(identities.c.kind == bindparam("kind"), identities.c.address == bindparam("address"))
+)
+OPEN_CONVERSATION = Prepared(
+    select(conversations.c.id, conversations.c.assignee_id).where(
+        conversations.c.customer_id == bindparam("customer_id"), conversations.c.state == "open"
+    )
+)
+INSERT_MESSAGE = Prepared(
+    insert(messages)
+    .values({column: bindparam(column) for column in MESSAGE_COLUMNS})
+    .returning(messages.c.id)
+)
+TOUCH_CONVERSATION = Prepared(
+    update(conversations)
+    .where(conversations.c.id == bindparam("conversation"))
+    .values(
+        last_message_at=bindparam("at"),
+        last_channel=bindparam("channel_name"),
+        last_identity_id=bindparam("identity"),
+        unread_count=conversations.c.unread_count + 1,
+    )
+)
+MOVE_IDENTITY_CHANNEL = Prepared(
+    update(identities)
+    .where(identities.c.id == bindparam("identity"))
+    .values(last_channel=bindparam("channel_name"))
+)
 
 
 def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
@@ -56,22 +121,17 @@ def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
         "created_at": tx.now,
         "sent_at": message.sent_at,
     }
-    row["id"] = tx.conn.execute(insert(messages).values(row)).inserted_primary_key[0]
-    tx.conn.execute(
-        update(conversations)
-        .where(conversations.c.id == conversation_id)
-        .values(
-            last_message_at=tx.now,
-            last_channel=message.channel,
-            last_identity_id=sender.identity_id,
-            unread_count=conversations.c.unread_count + 1,
-        )
+    row["id"] = INSERT_MESSAGE.scalar(tx.conn, **row)
+    TOUCH_CONVERSATION.run(
+        tx.conn,
+        conversation=conversation_id,
+        at=tx.now,
+        channel_name=message.channel,
+        identity=sender.identity_id,
     )
     if sender.identity_channel != message.channel:
-        tx.conn.execute(
-            update(identities)
-            .where(identities.c.id == sender.identity_id)
-            .values(last_channel=message.channel)
+        MOVE_IDENTITY_CHANNEL.run(
+            tx.conn, identity=sender.identity_id, channel_name=message.channel
         )
     tx.emit(
         "message.created",
@@ -87,14 +147,10 @@ def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
 
 
 def find_duplicate(tx: Tx, message: InboundMessage) -> IngestResult | None:
-    row = tx.conn.execute(
-        select(messages.c.id, messages.c.conversation_id, conversations.c.customer_id)
-        .join(conversations, conversations.c.id == messages.c.conversation_id)
-        .where(messages.c.channel == message.channel, messages.c.external_id == message.external_id)
-    ).first()
+    row = DUPLICATE.first(tx.conn, channel=message.channel, external_id=message.external_id)
     if row is None:
         return None
-    return IngestResult(row.id, row.conversation_id, row.customer_id, duplicate=True)
+    return IngestResult(*row, duplicate=True)
 
 
 def message_meta(message: InboundMessage) -> dict[str, object] | None:
@@ -128,21 +184,8 @@ def resolve_sender(tx: Tx, message: InboundMessage) -> Sender:
 
 
 def find_sender(tx: Tx, address: Address) -> Sender | None:
-    row = tx.conn.execute(
-        select(
-            identities.c.id,
-            identities.c.customer_id,
-            identities.c.last_channel,
-            customers.c.name,
-            customers.c.owner_id,
-            customers.c.backup_id,
-        )
-        .join(customers, customers.c.id == identities.c.customer_id)
-        .where(identities.c.kind == address.kind, identities.c.address == address.address)
-    ).first()
-    if row is None:
-        return None
-    return Sender(row.customer_id, row.name, row.id, row.last_channel, row.owner_id, row.backup_id)
+    row = SENDER.first(tx.conn, kind=address.kind, address=address.address)
+    return Sender(*row) if row else None
 
 
 def create_customer(tx: Tx, message: InboundMessage) -> int:
@@ -169,13 +212,9 @@ def add_identity(
 
 def open_conversation(tx: Tx, customer_id: int, assignee_id: int | None) -> tuple[int, int | None]:
     """The customer's one open conversation (id, current assignee), opened if there is none."""
-    row = tx.conn.execute(
-        select(conversations.c.id, conversations.c.assignee_id).where(
-            conversations.c.customer_id == customer_id, conversations.c.state == "open"
-        )
-    ).first()
+    row = OPEN_CONVERSATION.first(tx.conn, customer_id=customer_id)
     if row is not None:
-        return row.id, row.assignee_id
+        return row[0], row[1]
     conversation_id = tx.conn.execute(
         insert(conversations).values(
             customer_id=customer_id,

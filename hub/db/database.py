@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, create_engine, event, insert, text
+from sqlalchemy import Connection, bindparam, create_engine, event, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -35,6 +35,7 @@ from sqlalchemy.pool import NullPool
 
 from hub.clock import Clock
 from hub.db import schema
+from hub.db.prepared import Prepared
 from hub.events import Event
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,18 @@ EVENT_ORDER_LOCK = 7_370_001
 """PostgreSQL advisory lock that makes event ids commit in increasing order."""
 
 UNIQUE_RACE_RETRIES = 3
+
+TAKE_EVENT_ORDER_LOCK = Prepared(select(func.pg_advisory_xact_lock(EVENT_ORDER_LOCK)))
+STORE_EVENT = Prepared(
+    insert(schema.events)
+    .values(
+        {
+            name: bindparam(name)
+            for name in ("agent_id", "kind", "conversation_id", "payload", "created_at")
+        }
+    )
+    .returning(schema.events.c.id)
+)
 
 
 @dataclass
@@ -114,17 +127,16 @@ class Database:
     def store_events(self, tx: Tx) -> list[Event]:
         stored: list[Event] = []
         if tx.pending_events and self.dialect == "postgresql":
-            tx.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_ORDER_LOCK})
+            TAKE_EVENT_ORDER_LOCK.run(tx.conn)
         for pending in tx.pending_events:
-            event_id = tx.conn.execute(
-                insert(schema.events).values(
-                    agent_id=pending.agent_id,
-                    kind=pending.kind,
-                    conversation_id=pending.conversation_id,
-                    payload=pending.payload,
-                    created_at=tx.now,
-                )
-            ).inserted_primary_key[0]
+            event_id = STORE_EVENT.scalar(
+                tx.conn,
+                agent_id=pending.agent_id,
+                kind=pending.kind,
+                conversation_id=pending.conversation_id,
+                payload=pending.payload,
+                created_at=tx.now,
+            )
             stored.append(
                 Event(
                     id=event_id,

@@ -26,6 +26,7 @@ Processor = Callable[[Any], Any] | None
 class _Plan:
     sql: str
     names: Sequence[str]
+    literals: dict[str, Any]
     binders: Sequence[Processor]
     readers: Sequence[Processor]
 
@@ -40,17 +41,23 @@ class Prepared:
         if plan is None:
             compiled = self.statement.compile(dialect=dialect)
             names = list(compiled.positiontup or ())
-            binders = [compiled.binds[name].type.bind_processor(dialect) for name in names]
-            columns = getattr(self.statement, "selected_columns", None)
-            if columns is None:
-                columns = getattr(self.statement, "_returning", ())
+            binds = [compiled.binds[name] for name in names]
+            literals = {
+                name: bind.value
+                for name, bind in zip(names, binds, strict=True)
+                if not bind.required
+            }
+            binders = [bind.type.bind_processor(dialect) for bind in binds]
+            columns = getattr(self.statement, "exported_columns", ())
             readers = [column.type.result_processor(dialect, None) for column in columns]
-            plan = _Plan(compiled.string, names, binders, readers)
+            plan = _Plan(compiled.string, names, literals, binders, readers)
             self._plans[dialect.name] = plan
         return plan
 
     def rows(self, conn: Connection, **params: Any) -> list[tuple[Any, ...]]:
         plan = self._plan(conn.dialect)
+        if plan.literals:
+            params = {**plan.literals, **params}
         args = [
             binder(params[name]) if binder else params[name]
             for name, binder in zip(plan.names, plan.binders, strict=True)
@@ -70,6 +77,9 @@ class Prepared:
             )
             for row in fetched
         ]
+
+    def run(self, conn: Connection, **params: Any) -> None:
+        self.rows(conn, **params)
 
     def first(self, conn: Connection, **params: Any) -> tuple[Any, ...] | None:
         found = self.rows(conn, **params)
