@@ -269,6 +269,10 @@ async def count_agent_events(url: str, token: str, stop: asyncio.Event) -> int:
             except TimeoutError:
                 continue
             if frame.type != aiohttp.WSMsgType.TEXT:
+                print(
+                    f"agent WebSocket ended: {frame.type.name} {frame.data} {frame.extra}",
+                    file=sys.stderr,
+                )
                 break
             if json.loads(frame.data).get("kind") == "message.created":
                 received += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from hub.db.database import Tx
 from hub.db.prepared import Prepared
@@ -10,7 +10,31 @@ from hub.db.schema import agents, audit_log, conversations, customers, hub_state
 from routing.owners import Agent, AgentLoad, CustomerOwnership, Handling, choose_owner, who_handles
 
 LAST_OWNER_KEY = "routing.last_owner_id"
+# Prepared: every message runs TEAM, every first contact the rest.
 TEAM = Prepared(select(agents.c.id, agents.c.active, agents.c.away, agents.c.backup_id))
+OPEN_COUNT = Prepared(
+    select(func.count())
+    .select_from(conversations)
+    .where(conversations.c.assignee_id == bindparam("agent"), conversations.c.state == "open")
+)
+LAST_OWNER = Prepared(select(hub_state.c.value).where(hub_state.c.key == LAST_OWNER_KEY))
+INSERT_LAST_OWNER = Prepared(insert(hub_state).values(key=LAST_OWNER_KEY, value=bindparam("owner")))
+UPDATE_LAST_OWNER = Prepared(
+    update(hub_state).where(hub_state.c.key == LAST_OWNER_KEY).values(value=bindparam("owner"))
+)
+SET_OWNER = Prepared(
+    update(customers)
+    .where(customers.c.id == bindparam("customer"))
+    .values(owner_id=bindparam("owner"))
+)
+AUDIT = Prepared(
+    insert(audit_log).values(
+        {
+            name: bindparam(name)
+            for name in ("actor_id", "action", "subject_type", "subject_id", "details", "at")
+        }
+    )
+)
 
 
 def load_agents(conn: Connection) -> dict[int, Agent]:
@@ -19,34 +43,19 @@ def load_agents(conn: Connection) -> dict[int, Agent]:
 
 
 def open_loads(conn: Connection, candidates: list[int]) -> list[AgentLoad]:
-    counts = dict(
-        conn.execute(
-            select(conversations.c.assignee_id, func.count())
-            .where(conversations.c.state == "open", conversations.c.assignee_id.in_(candidates))
-            .group_by(conversations.c.assignee_id)
-        ).all()
-    )
-    return [AgentLoad(agent_id, counts.get(agent_id, 0)) for agent_id in candidates]
+    return [AgentLoad(agent_id, OPEN_COUNT.scalar(conn, agent=agent_id)) for agent_id in candidates]
 
 
 def assign_first_owner(tx: Tx, customer_id: int, team: dict[int, Agent]) -> int | None:
     """Give an unowned customer an owner by the first-contact policy, if anyone is available."""
     available = sorted(agent.id for agent in team.values() if agent.available)
-    last = tx.conn.execute(
-        select(hub_state.c.value).where(hub_state.c.key == LAST_OWNER_KEY)
-    ).scalar()
+    last = LAST_OWNER.scalar(tx.conn)
     owner_id = choose_owner(open_loads(tx.conn, available), int(last) if last else None)
     if owner_id is None:
         return None
-    tx.conn.execute(
-        update(customers).where(customers.c.id == customer_id).values(owner_id=owner_id)
-    )
-    if last is None:
-        tx.conn.execute(insert(hub_state).values(key=LAST_OWNER_KEY, value=str(owner_id)))
-    else:
-        tx.conn.execute(
-            update(hub_state).where(hub_state.c.key == LAST_OWNER_KEY).values(value=str(owner_id))
-        )
+    SET_OWNER.run(tx.conn, customer=customer_id, owner=owner_id)
+    remember = INSERT_LAST_OWNER if last is None else UPDATE_LAST_OWNER
+    remember.run(tx.conn, owner=str(owner_id))
     record_audit(tx, None, "owner.assigned", "customer", customer_id, before=None, after=owner_id)
     return owner_id
 
@@ -59,15 +68,14 @@ def record_audit(
     subject_id: int,
     **details: object,
 ) -> None:
-    tx.conn.execute(
-        insert(audit_log).values(
-            actor_id=actor_id,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            details=details,
-            at=tx.now,
-        )
+    AUDIT.run(
+        tx.conn,
+        actor_id=actor_id,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        details=details,
+        at=tx.now,
     )
 
 

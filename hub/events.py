@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,27 +37,43 @@ class Event:
 
 
 class Subscription:
-    """Events for one agent, queued until the consumer takes them.
+    """Events for one agent, held until the consumer takes them in a batch.
 
     A consumer that falls ``limit`` events behind is cut off (``overflowed``)
     rather than letting memory grow; it reconnects and replays from the table.
+    Taking everything pending at once keeps one slow wake-up from turning
+    into a backlog when messages arrive faster than the loop schedules us.
     """
 
     def __init__(self, bus: EventBus, agent_id: int, limit: int) -> None:
         self.agent_id = agent_id
-        self.queue: asyncio.Queue[Event] = asyncio.Queue(limit)
-        self.overflowed = asyncio.Event()
+        self.overflowed = False
+        self._pending: deque[Event] = deque()
+        self._ready = asyncio.Event()
+        self._limit = limit
         self._bus = bus
 
     def wants(self, event: Event) -> bool:
         return event.agent_id is None or event.agent_id == self.agent_id
 
     def offer(self, event: Event) -> None:
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.overflowed.set()
+        if len(self._pending) >= self._limit:
+            self.overflowed = True
             self.close()
+        else:
+            self._pending.append(event)
+        self._ready.set()
+
+    async def next_batch(self) -> list[Event]:
+        """Everything pending, waiting for at least one event; empty once overflowed."""
+        if not self.overflowed:
+            await self._ready.wait()
+            self._ready.clear()
+        if self.overflowed:
+            return []
+        batch = list(self._pending)
+        self._pending.clear()
+        return batch
 
     def close(self) -> None:
         self._bus.unsubscribe(self)

@@ -88,6 +88,38 @@ TOUCH_CONVERSATION = Prepared(
         unread_count=conversations.c.unread_count + 1,
     )
 )
+CREATE_CUSTOMER = Prepared(
+    insert(customers)
+    .values(name=bindparam("name"), created_at=bindparam("created_at"))
+    .returning(customers.c.id)
+)
+ADD_IDENTITY = Prepared(
+    insert(identities).values(
+        {
+            name: bindparam(name)
+            for name in (
+                "customer_id",
+                "kind",
+                "address",
+                "display_name",
+                "last_channel",
+                "created_at",
+            )
+        }
+    )
+)
+OPEN_NEW_CONVERSATION = Prepared(
+    insert(conversations)
+    .values(
+        customer_id=bindparam("customer_id"),
+        state="open",
+        assignee_id=bindparam("assignee_id"),
+        last_message_at=bindparam("at"),
+        unread_count=0,
+        created_at=bindparam("at"),
+    )
+    .returning(conversations.c.id)
+)
 MOVE_IDENTITY_CHANNEL = Prepared(
     update(identities)
     .where(identities.c.id == bindparam("identity"))
@@ -190,23 +222,20 @@ def find_sender(tx: Tx, address: Address) -> Sender | None:
 
 def create_customer(tx: Tx, message: InboundMessage) -> int:
     name = (message.sender_name or message.sender.address).strip()[:200]
-    return tx.conn.execute(
-        insert(customers).values(name=name, created_at=tx.now)
-    ).inserted_primary_key[0]
+    return CREATE_CUSTOMER.scalar(tx.conn, name=name, created_at=tx.now)
 
 
 def add_identity(
     tx: Tx, customer_id: int, address: Address, display_name: str | None, channel: str | None
 ) -> None:
-    tx.conn.execute(
-        insert(identities).values(
-            customer_id=customer_id,
-            kind=address.kind,
-            address=address.address,
-            display_name=display_name,
-            last_channel=channel,
-            created_at=tx.now,
-        )
+    ADD_IDENTITY.run(
+        tx.conn,
+        customer_id=customer_id,
+        kind=address.kind,
+        address=address.address,
+        display_name=display_name,
+        last_channel=channel,
+        created_at=tx.now,
     )
 
 
@@ -215,14 +244,7 @@ def open_conversation(tx: Tx, customer_id: int, assignee_id: int | None) -> tupl
     row = OPEN_CONVERSATION.first(tx.conn, customer_id=customer_id)
     if row is not None:
         return row[0], row[1]
-    conversation_id = tx.conn.execute(
-        insert(conversations).values(
-            customer_id=customer_id,
-            state="open",
-            assignee_id=assignee_id,
-            last_message_at=tx.now,
-            unread_count=0,
-            created_at=tx.now,
-        )
-    ).inserted_primary_key[0]
+    conversation_id = OPEN_NEW_CONVERSATION.scalar(
+        tx.conn, customer_id=customer_id, assignee_id=assignee_id, at=tx.now
+    )
     return conversation_id, assignee_id

@@ -7,9 +7,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser as PlaywrightBrowser
 
 from config import Settings
 from hub.app import Hub
+from tests.support.chromium import chromium
 from tests.support.clock import FakeClock
 from tests.support.databases import POSTGRES_URL, fresh_sqlite, migrate_url, truncate_postgres
 from tests.support.hubs import Browser
@@ -96,3 +98,10 @@ async def browser_factory(
     finally:
         for session in sessions:
             await session.close()
+
+
+@pytest.fixture
+async def chromium_browser() -> AsyncIterator[PlaywrightBrowser]:
+    """A real headless Chromium; each test opens its own pages."""
+    async with chromium() as browser:
+        yield browser

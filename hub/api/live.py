@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import weakref
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ from hub.events import Event, Subscription
 REPLAY_PAGE = 500
 REPLAY_LIMIT = 10_000
 CLOSE_FELL_BEHIND = 4000
+OPEN_SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("event_sockets")
 
 
 def missed_events(agent_id: int, after: int, conn: Connection) -> list[Event]:
@@ -68,6 +70,7 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
     after = requested_after(request)
     socket = web.WebSocketResponse(heartbeat=30, max_msg_size=4096)
     await socket.prepare(request)
+    request.app[OPEN_SOCKETS].add(socket)
     with hub.bus.subscribe(principal.agent_id) as subscription:
         last = await replay(socket, hub.db, principal.agent_id, after)
         if last is None:
@@ -106,18 +109,21 @@ async def replay(
 async def forward_live(
     socket: web.WebSocketResponse, subscription: Subscription, last: int
 ) -> None:
-    overflow = asyncio.create_task(subscription.overflowed.wait())
-    try:
-        while True:
-            getter = asyncio.create_task(subscription.queue.get())
-            done, _ = await asyncio.wait({getter, overflow}, return_when=asyncio.FIRST_COMPLETED)
-            if overflow in done:
-                getter.cancel()
-                await socket.close(code=CLOSE_FELL_BEHIND, message=b"fell behind: reconnect")
-                return
-            event = getter.result()
+    while batch := await subscription.next_batch():
+        for event in batch:
             if event.id > last:
                 await socket.send_str(json.dumps(event.to_json()))
                 last = event.id
-    finally:
-        overflow.cancel()
+    await socket.close(code=CLOSE_FELL_BEHIND, message=b"fell behind: reconnect")
+
+
+async def close_open_sockets(app: web.Application) -> None:
+    """Tell open inboxes the hub is going away, so shutdown need not wait for them."""
+    for socket in list(app[OPEN_SOCKETS]):
+        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"hub shutting down")
+
+
+def mount(app: web.Application) -> None:
+    app[OPEN_SOCKETS] = weakref.WeakSet()
+    app.on_shutdown.append(close_open_sockets)
+    app.router.add_get("/api/events", events_socket)

@@ -7,7 +7,7 @@ from aiohttp import web
 from hub.api.admin import admin_api
 from hub.api.framework import Api, openapi_document
 from hub.api.inbox import inbox_api
-from hub.api.live import events_socket
+from hub.api.live import mount as mount_live
 from hub.api.session import session_api
 
 api = Api()
@@ -30,7 +30,7 @@ EVENTS_DOC = {
 
 def mount(app: web.Application) -> None:
     api.mount(app)
-    app.router.add_get("/api/events", events_socket)
+    mount_live(app)
     app.router.add_get("/api/openapi.json", openapi)
 
 
