@@ -137,6 +137,9 @@ class Connector(ABC):
     async def stop(self) -> None:  # noqa: B027
         """Release everything ``start`` took; safe to call after a failed start."""
 
+    async def close_client_connections(self) -> None:  # noqa: B027
+        """Close long-lived connections clients opened to ``routes()`` (web server stopping)."""
+
     @abstractmethod
     async def send(self, message: OutboundMessage) -> Delivery:
         """Deliver one message or raise a :class:`ConnectorError`."""

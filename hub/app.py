@@ -152,7 +152,13 @@ class Hub:
         for connector in self.connectors.values():
             app.router.add_routes(list(connector.routes()))
         app.on_response_prepare.append(add_security_headers)
+        app.on_shutdown.append(self._close_client_connections)
         return app
+
+    async def _close_client_connections(self, _app: web.Application) -> None:
+        """Let the web server stop at once instead of waiting for open widgets."""
+        for connector in self.connectors.values():
+            await connector.close_client_connections()
 
 
 async def add_security_headers(_request: web.Request, response: web.StreamResponse) -> None:

@@ -16,7 +16,7 @@ from connectors.base import Address, InboundMessage, IngestResult
 from hub.assignment import assign_first_owner, hand_over, load_agents
 from hub.db.database import Tx
 from hub.db.prepared import Prepared
-from hub.db.schema import conversations, customers, identities, messages
+from hub.db.schema import agents, conversations, customers, identities, messages
 from hub.serialize import message_json
 from routing.owners import CustomerOwnership, who_handles
 
@@ -120,6 +120,7 @@ OPEN_NEW_CONVERSATION = Prepared(
     )
     .returning(conversations.c.id)
 )
+ACTIVE_ADMINS = Prepared(select(agents.c.id).where(agents.c.role == "admin", agents.c.active))
 MOVE_IDENTITY_CHANNEL = Prepared(
     update(identities)
     .where(identities.c.id == bindparam("identity"))
@@ -172,10 +173,15 @@ def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
             "customer": {"id": sender.customer_id, "name": sender.customer_name},
             "assignee_id": handling.agent_id,
         },
-        to=[a for a in (handling.agent_id, sender.owner_id) if a],
+        to=[a for a in (handling.agent_id, sender.owner_id) if a] or admins(tx),
         conversation_id=conversation_id,
     )
     return IngestResult(row["id"], conversation_id, sender.customer_id, duplicate=False)
+
+
+def admins(tx: Tx) -> list[int]:
+    """Who hears of a message nobody handles or owns: the active admins."""
+    return [row[0] for row in ACTIVE_ADMINS.rows(tx.conn)]
 
 
 def find_duplicate(tx: Tx, message: InboundMessage) -> IngestResult | None:

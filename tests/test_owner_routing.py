@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 
 import pytest
@@ -203,3 +204,16 @@ async def test_owner_must_be_an_active_agent(hub: Hub, people):
     )
     assert status == 422
     assert "999" in body["error"]
+
+
+async def test_message_nobody_can_take_is_told_to_the_admins(hub: Hub, people):
+    ids, browsers = people
+    for name in ("maria", "tom"):
+        await browsers[name].patch("/api/me/status", {"away": True}, expect=200)
+    with hub.bus.subscribe(ids["admin"]) as admin_feed:
+        result = await hub.ingest(chat("z", "9", "anyone there?"))
+        assert await handling(hub, result.customer_id) == (None, None)
+        events = await asyncio.wait_for(admin_feed.next_batch(), 5)
+    assert [(e.kind, e.payload["message"]["text"]) for e in events] == [
+        ("message.created", "anyone there?")
+    ]

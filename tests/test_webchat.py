@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
 from hub.app import Hub
@@ -215,3 +216,14 @@ async def test_origins_outside_the_allowed_list_are_refused(database_url, clock)
     finally:
         await server.close()
         await hub.stop()
+
+
+async def test_stopping_the_web_server_closes_open_widgets_as_going_away(hub: Hub, session):
+    server = TestServer(hub.web_app(), host="127.0.0.1")
+    await server.start_server()
+    widget = await open_widget(session, server)
+    await widget.hello()
+    await asyncio.wait_for(server.close(), TIMEOUT)
+    closing = await asyncio.wait_for(widget.socket.receive(), TIMEOUT)
+    assert closing.type == aiohttp.WSMsgType.CLOSE
+    assert closing.data == aiohttp.WSCloseCode.GOING_AWAY

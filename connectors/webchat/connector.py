@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
 from config.schema import WebchatChannel
@@ -100,9 +100,12 @@ class WebchatConnector(Connector):
         return f"web chat ready; {visitors} visitor(s) connected now"
 
     async def stop(self) -> None:
+        await self.close_client_connections()
+
+    async def close_client_connections(self) -> None:
         for sockets in list(self._sockets.values()):
             for socket in list(sockets):
-                await socket.close()
+                await socket.close(code=WSCloseCode.GOING_AWAY, message=b"hub restarting")
         self._sockets.clear()
 
     def origin_allowed(self, request: web.Request) -> bool:
