@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, literal_column, select, update
 
 from connectors.base import Address, InboundMessage, IngestResult
 from hub.assignment import assign_first_owner, hand_over, load_agents
@@ -45,6 +45,8 @@ class Sender:
     identity_channel: str | None
     owner_id: int | None
     backup_id: int | None
+    open_conversation_id: int | None
+    assignee_id: int | None
 
 
 # Every inbound message runs these, so they are prepared (see hub/db/prepared.py).
@@ -64,14 +66,17 @@ SENDER = Prepared(
         identities.c.last_channel,
         customers.c.owner_id,
         customers.c.backup_id,
+        conversations.c.id,
+        conversations.c.assignee_id,
     )
     .join(customers, customers.c.id == identities.c.customer_id)
-    .where(identities.c.kind == bindparam("kind"), identities.c.address == bindparam("address"))
-)
-OPEN_CONVERSATION = Prepared(
-    select(conversations.c.id, conversations.c.assignee_id).where(
-        conversations.c.customer_id == bindparam("customer_id"), conversations.c.state == "open"
+    .outerjoin(
+        conversations,
+        # A literal, not a parameter, so the partial unique index on open conversations is used.
+        (conversations.c.customer_id == customers.c.id)
+        & (conversations.c.state == literal_column("'open'")),
     )
+    .where(identities.c.kind == bindparam("kind"), identities.c.address == bindparam("address"))
 )
 INSERT_MESSAGE = Prepared(
     insert(messages)
@@ -137,7 +142,7 @@ def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
     if sender.owner_id is None:
         sender.owner_id = assign_first_owner(tx, sender.customer_id, team)
     handling = who_handles(CustomerOwnership(sender.owner_id, sender.backup_id), team)
-    conversation_id, assignee_id = open_conversation(tx, sender.customer_id, handling.agent_id)
+    conversation_id, assignee_id = open_conversation(tx, sender, handling.agent_id)
     hand_over(tx, conversation_id, assignee_id, handling, sender.owner_id)
     row = {
         "conversation_id": conversation_id,
@@ -245,12 +250,11 @@ def add_identity(
     )
 
 
-def open_conversation(tx: Tx, customer_id: int, assignee_id: int | None) -> tuple[int, int | None]:
+def open_conversation(tx: Tx, sender: Sender, assignee_id: int | None) -> tuple[int, int | None]:
     """The customer's one open conversation (id, current assignee), opened if there is none."""
-    row = OPEN_CONVERSATION.first(tx.conn, customer_id=customer_id)
-    if row is not None:
-        return row[0], row[1]
+    if sender.open_conversation_id is not None:
+        return sender.open_conversation_id, sender.assignee_id
     conversation_id = OPEN_NEW_CONVERSATION.scalar(
-        tx.conn, customer_id=customer_id, assignee_id=assignee_id, at=tx.now
+        tx.conn, customer_id=sender.customer_id, assignee_id=assignee_id, at=tx.now
     )
     return conversation_id, assignee_id

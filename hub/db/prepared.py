@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 
 Processor = Callable[[Any], Any] | None
@@ -63,9 +64,14 @@ class Prepared:
             for name, binder in zip(plan.names, plan.binders, strict=True)
         ]
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        driver_error = conn.dialect.loaded_dbapi.Error
         try:
             cursor.execute(plan.sql, args)
             fetched = cursor.fetchall() if cursor.description else []
+        except driver_error as error:
+            # The same exception classes SQLAlchemy raises (IntegrityError...), so
+            # callers handle both paths alike.
+            raise DBAPIError.instance(plan.sql, args, error, driver_error) from error
         finally:
             cursor.close()
         if not any(plan.readers):

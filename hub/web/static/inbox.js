@@ -1,0 +1,634 @@
+/* The agent inbox: one page, no build step, no dependencies.
+ *
+ * Talks to the hub's JSON API with the HttpOnly session cookie plus the
+ * X-CSRF-Token header, and follows /api/events over a WebSocket that resumes
+ * with ?after=<last event id> after a drop, so no event is missed.
+ * User-supplied text only ever goes into the page through textContent.
+ */
+(function () {
+  "use strict";
+
+  const CSRF_HEADER = "X-CSRF-Token";
+  const LIST_RELOAD_DELAY_MS = 80;
+  const RECONNECT_BASE_MS = 500;
+  const RECONNECT_MAX_MS = 15000;
+
+  const state = {
+    csrf: null,
+    me: null,
+    view: "open",
+    selectedId: null,
+    detail: null,
+    listSeq: 0,
+    listTimer: null,
+    detailSeq: 0,
+    detailLoading: false,
+  };
+
+  const live = {
+    socket: null,
+    lastId: null,
+    needsReload: true,
+    attempt: 0,
+    timer: null,
+    stopped: true,
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  /* ---------- HTTP ---------- */
+
+  class ApiError extends Error {
+    constructor(status, message) {
+      super(message);
+      this.status = status;
+    }
+  }
+
+  async function api(method, path, body) {
+    const headers = {};
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (method !== "GET" && state.csrf) headers[CSRF_HEADER] = state.csrf;
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers,
+        credentials: "same-origin",
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (_networkError) {
+      throw new ApiError(0, "cannot reach the hub: check your connection");
+    }
+    const isJson = (response.headers.get("Content-Type") || "").includes("application/json");
+    const data = isJson ? await response.json() : null;
+    if (!response.ok) {
+      const reason = data && data.error ? data.error : `request failed (HTTP ${response.status})`;
+      throw new ApiError(response.status, reason);
+    }
+    return data;
+  }
+
+  /** Show an API error where it belongs; a lost session goes back to the login form. */
+  function report(error, element) {
+    if (error instanceof ApiError && error.status === 401 && state.me) {
+      signedOut("Your session ended: please sign in again.");
+      return;
+    }
+    element.textContent = error.message || String(error);
+  }
+
+  /* ---------- Small DOM helpers ---------- */
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function formatTime(iso) {
+    if (!iso) return "";
+    const date = new Date(iso);
+    return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+  }
+
+  /* ---------- Signing in and out ---------- */
+
+  async function boot() {
+    bindEvents();
+    try {
+      const me = await api("GET", "/api/me");
+      state.csrf = me.csrf_token;
+      showInbox(me);
+    } catch (error) {
+      showLogin();
+      if (error.status !== 401) $("login-error").textContent = error.message;
+    }
+  }
+
+  async function login(event) {
+    event.preventDefault();
+    const email = $("login-email").value.trim();
+    const password = $("login-password").value;
+    const errorBox = $("login-error");
+    if (!email || !password) {
+      errorBox.textContent = "Enter your email and password.";
+      return;
+    }
+    errorBox.textContent = "";
+    const submit = event.target.querySelector("button[type=submit]");
+    submit.disabled = true;
+    try {
+      const session = await api("POST", "/api/login", { email, password });
+      state.csrf = session.csrf_token;
+      $("login-password").value = "";
+      showInbox(session.agent);
+    } catch (error) {
+      errorBox.textContent = error.message;
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
+  async function logout() {
+    try {
+      await api("POST", "/api/logout");
+    } catch (error) {
+      if (error.status !== 401) {
+        $("inbox-error").textContent = error.message;
+        return;
+      }
+    }
+    signedOut("");
+  }
+
+  function signedOut(message) {
+    stopLive();
+    state.csrf = null;
+    state.me = null;
+    clearSelection();
+    $("conversation-list").replaceChildren();
+    showLogin();
+    $("login-error").textContent = message;
+  }
+
+  function showLogin() {
+    $("inbox-view").hidden = true;
+    $("login-view").hidden = false;
+    $("login-email").focus();
+  }
+
+  function showInbox(agent) {
+    state.me = agent;
+    $("login-view").hidden = true;
+    $("inbox-view").hidden = false;
+    $("inbox-error").textContent = "";
+    $("agent-name").textContent = agent.name;
+    $("away-toggle").checked = Boolean(agent.away);
+    loadList();
+    startLive();
+  }
+
+  async function toggleAway(event) {
+    const box = event.target;
+    // The endpoint sets backup_id to whatever is sent: send the current one to keep it.
+    const body = { away: box.checked, backup_id: state.me.backup_id };
+    try {
+      state.me = await api("PATCH", "/api/me/status", body);
+      $("inbox-error").textContent = "";
+    } catch (error) {
+      box.checked = !box.checked;
+      report(error, $("inbox-error"));
+    }
+  }
+
+  /* ---------- The conversation list ---------- */
+
+  function selectView(view) {
+    state.view = view;
+    for (const tab of document.querySelectorAll(".tab")) {
+      tab.setAttribute("aria-pressed", String(tab.dataset.view === view));
+    }
+    loadList();
+  }
+
+  function scheduleListReload() {
+    clearTimeout(state.listTimer);
+    state.listTimer = setTimeout(loadList, LIST_RELOAD_DELAY_MS);
+  }
+
+  async function loadList() {
+    clearTimeout(state.listTimer);
+    const seq = ++state.listSeq;
+    try {
+      const items = await api("GET", `/api/conversations?state=${encodeURIComponent(state.view)}`);
+      if (seq === state.listSeq && state.me) renderList(items);
+    } catch (error) {
+      if (seq === state.listSeq) report(error, $("inbox-error"));
+    }
+  }
+
+  function renderList(items) {
+    const list = $("conversation-list");
+    list.replaceChildren(...items.map(listItem));
+    $("list-empty").hidden = items.length > 0;
+  }
+
+  function listItem(conversation) {
+    const item = el("li", "conversation-item");
+    item.dataset.testid = "conversation-item";
+    item.dataset.conversationId = String(conversation.id);
+    item.classList.toggle("is-selected", conversation.id === state.selectedId);
+    const button = el("button");
+    button.type = "button";
+    button.append(el("span", "conv-name", conversation.customer.name));
+    const meta = el("span", "conv-meta");
+    if (conversation.waiting_for_owner) meta.append(el("span", "waiting", "waiting"));
+    if (conversation.unread_count > 0) {
+      const badge = el("span", "badge", conversation.unread_count);
+      badge.setAttribute("aria-label", `${conversation.unread_count} unread`);
+      meta.append(badge);
+    }
+    button.append(meta);
+    button.append(el("span", "conv-channel", conversation.last_channel || ""));
+    button.append(el("span", "conv-time", formatTime(conversation.last_message_at)));
+    button.addEventListener("click", () => selectConversation(conversation.id));
+    item.append(button);
+    return item;
+  }
+
+  function markSelectedInList() {
+    for (const item of document.querySelectorAll(".conversation-item")) {
+      const selected = Number(item.dataset.conversationId) === state.selectedId;
+      item.classList.toggle("is-selected", selected);
+    }
+  }
+
+  /* ---------- One conversation ---------- */
+
+  function selectConversation(id) {
+    state.selectedId = id;
+    markSelectedInList();
+    $("columns").classList.add("show-conversation");
+    $("reply-error").textContent = "";
+    loadConversation();
+  }
+
+  function clearSelection() {
+    state.selectedId = null;
+    state.detail = null;
+    state.detailSeq++;
+    state.detailLoading = false;
+    $("conversation-pane").hidden = true;
+    $("no-selection").hidden = false;
+    $("columns").classList.remove("show-conversation");
+    markSelectedInList();
+  }
+
+  async function loadConversation() {
+    const id = state.selectedId;
+    const seq = ++state.detailSeq;
+    state.detailLoading = true;
+    try {
+      const detail = await api("GET", `/api/conversations/${id}`);
+      if (seq !== state.detailSeq) return;
+      state.detailLoading = false;
+      state.detail = detail;
+      renderConversation(detail);
+      markRead(id);
+    } catch (error) {
+      if (seq !== state.detailSeq) return;
+      clearSelection();
+      report(error, $("inbox-error"));
+    }
+  }
+
+  async function markRead(id) {
+    try {
+      await api("POST", `/api/conversations/${id}/read`);
+      scheduleListReload();
+    } catch (error) {
+      report(error, $("inbox-error"));
+    }
+  }
+
+  function renderConversation(detail) {
+    $("no-selection").hidden = true;
+    $("conversation-pane").hidden = false;
+    $("customer-name").textContent = detail.customer.name;
+    renderIdentities(detail.identities, detail.last_channel);
+    renderOtherConversations(detail.other_conversations);
+    $("messages").replaceChildren(...detail.messages.map(messageItem));
+    renderActions();
+    scrollToEnd();
+  }
+
+  function renderIdentities(identities, lastChannel) {
+    $("identities").replaceChildren(...identities.map((i) => el("li", "", identityLabel(i))));
+    const select = $("reply-identity");
+    const chosen = select.value;
+    const where = lastChannel ? ` (${lastChannel})` : "";
+    const options = [new Option(`Where they last wrote${where}`, "")];
+    for (const identity of identities) {
+      options.push(new Option(identityLabel(identity), String(identity.id)));
+    }
+    select.replaceChildren(...options);
+    if (options.some((option) => option.value === chosen)) select.value = chosen;
+  }
+
+  function identityLabel(identity) {
+    const name = identity.display_name ? ` (${identity.display_name})` : "";
+    return `${identity.kind}: ${identity.address}${name}`;
+  }
+
+  function renderOtherConversations(others) {
+    const list = $("other-conversations");
+    list.replaceChildren(
+      ...others.map((other) => {
+        const label = `#${other.id} ${other.state} ${formatTime(other.created_at)}`;
+        const button = el("button", "link", label);
+        button.type = "button";
+        button.addEventListener("click", () => selectConversation(other.id));
+        const item = el("li");
+        item.append(button);
+        return item;
+      })
+    );
+    list.hidden = others.length === 0;
+  }
+
+  function renderActions() {
+    const resolved = state.detail.state === "resolved";
+    $("resolve").hidden = resolved;
+    $("reopen").hidden = !resolved;
+  }
+
+  function scrollToEnd() {
+    const list = $("messages");
+    list.scrollTop = list.scrollHeight;
+  }
+
+  const DIRECTION_LABELS = { in: "from customer", out: "reply", note: "internal note" };
+
+  function messageItem(message) {
+    const item = el("li", `message ${message.direction}`);
+    item.dataset.testid = "message";
+    item.dataset.messageId = String(message.id);
+    item.dataset.direction = message.direction;
+    if (message.direction === "note") item.append(el("span", "note-label", "Internal note"));
+    item.append(el("div", "message-text", message.text));
+    const meta = el("div", "message-meta");
+    if (message.channel) meta.append(el("span", "message-channel", message.channel));
+    const direction = DIRECTION_LABELS[message.direction] || message.direction;
+    meta.append(el("span", "message-direction", direction));
+    const identity = findIdentity(message.identity_id);
+    if (identity) meta.append(el("span", "message-identity", identity.address));
+    if (message.author_id) {
+      meta.append(el("span", "message-author", authorLabel(message.author_id)));
+    }
+    meta.append(el("time", "message-time", formatTime(message.created_at)));
+    meta.append(el("span", "message-status"));
+    item.append(meta);
+    setStatus(item, message.state, message.error);
+    return item;
+  }
+
+  function findIdentity(id) {
+    if (!id || !state.detail) return null;
+    return state.detail.identities.find((identity) => identity.id === id) || null;
+  }
+
+  function authorLabel(authorId) {
+    return state.me && authorId === state.me.id ? "by you" : `by agent ${authorId}`;
+  }
+
+  function setStatus(item, status, reason) {
+    item.dataset.status = status;
+    const label = item.querySelector(".message-status");
+    const shown = item.dataset.direction === "out";
+    label.hidden = !shown;
+    label.textContent = shown ? (reason ? `${status}: ${reason}` : status) : "";
+    label.className = `message-status status-${status}`;
+  }
+
+  function messageElement(id) {
+    return $("messages").querySelector(`[data-message-id="${Number(id)}"]`);
+  }
+
+  /** Add a message the view does not show yet, in id order; a shown one is already newer. */
+  function addMessage(message) {
+    if (messageElement(message.id)) return;
+    const list = $("messages");
+    const later = Array.from(list.children).find(
+      (item) => Number(item.dataset.messageId) > message.id
+    );
+    list.insertBefore(messageItem(message), later || null);
+    if (!later) scrollToEnd();
+  }
+
+  /* ---------- Acting on the conversation ---------- */
+
+  async function act(button, action) {
+    if (button.disabled) return;
+    const errorBox = $("reply-error");
+    errorBox.textContent = "";
+    button.disabled = true;
+    try {
+      await action(state.selectedId);
+    } catch (error) {
+      report(error, errorBox);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function replyText() {
+    const text = $("reply-text").value.trim();
+    if (!text) throw new Error("Write something first.");
+    return text;
+  }
+
+  async function sendReply(id) {
+    const body = { text: replyText() };
+    const identity = $("reply-identity").value;
+    if (identity) body.identity_id = Number(identity);
+    const message = await api("POST", `/api/conversations/${id}/replies`, body);
+    $("reply-text").value = "";
+    if (id === state.selectedId) addMessage(message);
+    scheduleListReload();
+  }
+
+  async function sendNote(id) {
+    const message = await api("POST", `/api/conversations/${id}/notes`, { text: replyText() });
+    $("reply-text").value = "";
+    if (id === state.selectedId) addMessage(message);
+  }
+
+  async function changeState(id, verb) {
+    const summary = await api("POST", `/api/conversations/${id}/${verb}`);
+    if (id === state.selectedId && state.detail) {
+      state.detail.state = summary.state;
+      renderActions();
+    }
+    scheduleListReload();
+  }
+
+  /* ---------- Live events ---------- */
+
+  function startLive() {
+    live.stopped = false;
+    live.needsReload = true;
+    live.lastId = null;
+    live.attempt = 0;
+    connectLive();
+  }
+
+  function stopLive() {
+    live.stopped = true;
+    clearTimeout(live.timer);
+    live.timer = null;
+    const socket = live.socket;
+    live.socket = null;
+    if (socket) socket.close();
+    setLive(false);
+  }
+
+  function setLive(isLive) {
+    const badge = $("live-status");
+    badge.textContent = isLive ? "live" : "reconnecting";
+    badge.classList.toggle("is-live", isLive);
+  }
+
+  function connectLive() {
+    live.timer = null;
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const after = live.lastId === null ? "" : `?after=${live.lastId}`;
+    const socket = new WebSocket(`${scheme}//${location.host}/api/events${after}`);
+    live.socket = socket;
+    socket.addEventListener("message", (event) => {
+      if (socket === live.socket) handleFrame(JSON.parse(event.data));
+    });
+    socket.addEventListener("close", () => {
+      if (socket !== live.socket) return;
+      live.socket = null;
+      setLive(false);
+      if (!live.stopped) scheduleReconnect();
+    });
+  }
+
+  /** Capped exponential backoff with jitter; a good connection resets it. */
+  function scheduleReconnect() {
+    const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** live.attempt);
+    live.attempt += 1;
+    live.timer = setTimeout(reconnect, ceiling / 2 + Math.random() * (ceiling / 2));
+  }
+
+  async function reconnect() {
+    live.timer = null;
+    try {
+      await api("GET", "/api/me");
+    } catch (error) {
+      if (error.status === 401) {
+        signedOut("Your session ended: please sign in again.");
+      } else if (!live.stopped) {
+        scheduleReconnect();
+      }
+      return;
+    }
+    if (!live.stopped && !live.socket) connectLive();
+  }
+
+  function reconnectNow() {
+    if (live.stopped || live.socket || live.timer === null) return;
+    clearTimeout(live.timer);
+    live.attempt = 0;
+    reconnect();
+  }
+
+  function handleFrame(frame) {
+    if (frame.kind === "ready") {
+      live.lastId = Math.max(live.lastId || 0, frame.last_id);
+      live.attempt = 0;
+      setLive(true);
+      $("inbox-error").textContent = "";
+      if (live.needsReload) reloadEverything();
+      return;
+    }
+    if (frame.kind === "reset") {
+      live.lastId = null;
+      live.needsReload = true;
+      return;
+    }
+    if (typeof frame.id !== "number" || (live.lastId !== null && frame.id <= live.lastId)) return;
+    live.lastId = frame.id;
+    const handler = EVENT_HANDLERS[frame.kind];
+    if (handler) handler(frame.data, frame.conversation_id);
+  }
+
+  function reloadEverything() {
+    live.needsReload = false;
+    loadList();
+    if (state.selectedId !== null) loadConversation();
+  }
+
+  /** While the open conversation is loading, a fresh load already includes the event. */
+  function applyToOpen(conversationId, apply) {
+    if (conversationId === null || conversationId !== state.selectedId) return;
+    if (state.detailLoading || !state.detail) {
+      loadConversation();
+      return;
+    }
+    apply();
+  }
+
+  const EVENT_HANDLERS = {
+    "message.created": (data, conversationId) => {
+      applyToOpen(conversationId, () => {
+        addMessage(data.message);
+        if (data.message.direction === "in") markRead(conversationId);
+      });
+      scheduleListReload();
+    },
+    "message.status": (data, conversationId) => {
+      applyToOpen(conversationId, () => {
+        const item = messageElement(data.message_id);
+        if (item) setStatus(item, data.state, data.error);
+      });
+    },
+    "conversation.state": (data, conversationId) => {
+      applyToOpen(conversationId, () => {
+        state.detail.state = data.state;
+        renderActions();
+      });
+      scheduleListReload();
+    },
+    "conversation.assigned": (_data, conversationId) => {
+      if (conversationId !== null && conversationId === state.selectedId) loadConversation();
+      scheduleListReload();
+    },
+    "conversation.merged": (data) => {
+      if (data.conversation_id === state.selectedId) selectConversation(data.into);
+      scheduleListReload();
+    },
+    "agent.updated": (data) => {
+      if (state.me && data.id === state.me.id) {
+        state.me = data;
+        $("away-toggle").checked = Boolean(data.away);
+      }
+      scheduleListReload();
+    },
+  };
+
+  /* ---------- Wiring ---------- */
+
+  function bindEvents() {
+    $("login-form").addEventListener("submit", login);
+    $("logout").addEventListener("click", logout);
+    $("away-toggle").addEventListener("change", toggleAway);
+    for (const tab of document.querySelectorAll(".tab")) {
+      tab.addEventListener("click", () => selectView(tab.dataset.view));
+    }
+    $("back").addEventListener("click", clearSelection);
+    $("reply-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      act($("reply-send"), sendReply);
+    });
+    $("reply-text").addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        $("reply-form").requestSubmit($("reply-send"));
+      }
+    });
+    $("note-send").addEventListener("click", (event) => act(event.currentTarget, sendNote));
+    $("resolve").addEventListener("click", (event) =>
+      act(event.currentTarget, (id) => changeState(id, "resolve"))
+    );
+    $("reopen").addEventListener("click", (event) =>
+      act(event.currentTarget, (id) => changeState(id, "reopen"))
+    );
+    window.addEventListener("online", reconnectNow);
+  }
+
+  boot();
+})();
