@@ -121,7 +121,7 @@ class WebchatChannel(ChannelBase):
     title: str = "Chat with us"
     allowed_origins: list[str] = Field(
         default_factory=lambda: ["*"],
-        description="page origins allowed to open the widget's WebSocket",
+        description="page origins allowed to open the widget's WebSocket (and the hub's own)",
     )
     max_message_chars: int = Field(5000, ge=1)
 

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from hub.auth import Principal
 from hub.db.database import Tx
-from hub.db.schema import conversations, customers, identities, messages, outbox
+from hub.db.schema import agents, conversations, customers, identities, messages, outbox
 from hub.errors import Forbidden, NotFound, Unprocessable
 from hub.serialize import identity_json, iso, message_json
 
@@ -108,7 +108,8 @@ def conversation_detail(
         conversation_summary_query().where(conversations.c.id == conversation_id)
     ).one()
     history = conn.execute(
-        select(messages)
+        select(messages, agents.c.name.label("author_name"))
+        .outerjoin(agents, agents.c.id == messages.c.author_id)
         .where(messages.c.conversation_id == conversation_id)
         .order_by(messages.c.id)
         .limit(HISTORY_LIMIT)
@@ -131,8 +132,16 @@ def conversation_detail(
         **summary_json(summary),
         "messages": [message_json(m) for m in history],
         "identities": [identity_json(i) for i in customer_identities],
+        "default_identity_id": default_identity_id(conn, conversation_id),
         "other_conversations": [summary_json(c) for c in earlier],
     }
+
+
+def default_identity_id(conn: Connection, conversation_id: int) -> int | None:
+    """The identity a reply goes to unless the agent chooses: where the customer last wrote."""
+    return conn.execute(
+        select(conversations.c.last_identity_id).where(conversations.c.id == conversation_id)
+    ).scalar()
 
 
 @dataclass(frozen=True)
@@ -144,13 +153,9 @@ class Target:
 def reply_target(
     conn: Connection, access: Access, identity_id: int | None, channels_by_kind: dict[str, str]
 ) -> Target:
-    """The identity and channel a reply leaves on: by default where the customer last wrote."""
+    """The identity and channel a reply leaves on: the chosen identity or the default one."""
     if identity_id is None:
-        identity_id = conn.execute(
-            select(conversations.c.last_identity_id).where(
-                conversations.c.id == access.conversation_id
-            )
-        ).scalar()
+        identity_id = default_identity_id(conn, access.conversation_id)
         if identity_id is None:
             raise Unprocessable("the customer has not written yet: choose an identity_id")
     row = conn.execute(
@@ -177,7 +182,7 @@ def post_reply(
     """Store the reply and its outbox entry in one transaction; the worker sends it."""
     access = check_access(tx.conn, principal, conversation_id)
     target = reply_target(tx.conn, access, identity_id, channels_by_kind)
-    row = _insert_message(tx, access, "out", text, "queued", target, principal.agent_id)
+    row = _insert_message(tx, access, "out", text, "queued", target, principal)
     tx.conn.execute(
         insert(outbox).values(
             message_id=row["id"],
@@ -199,7 +204,7 @@ def post_reply(
 
 def post_note(principal: Principal, conversation_id: int, text: str, tx: Tx) -> dict[str, Any]:
     access = check_access(tx.conn, principal, conversation_id)
-    row = _insert_message(tx, access, "note", text, "note", None, principal.agent_id)
+    row = _insert_message(tx, access, "note", text, "note", None, principal)
     return message_json(row)
 
 
@@ -210,7 +215,7 @@ def _insert_message(
     text: str,
     state: str,
     target: Target | None,
-    author_id: int,
+    author: Principal,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "conversation_id": access.conversation_id,
@@ -218,7 +223,7 @@ def _insert_message(
         "channel": target.channel if target else None,
         "identity_id": target.identity_id if target else None,
         "external_id": None,
-        "author_id": author_id,
+        "author_id": author.agent_id,
         "text": text,
         "html": None,
         "state": state,
@@ -227,10 +232,11 @@ def _insert_message(
         "sent_at": None,
     }
     row["id"] = tx.conn.execute(insert(messages).values(row)).inserted_primary_key[0]
+    row["author_name"] = author.name
     tx.emit(
         "message.created",
         {"message": message_json(row), "assignee_id": access.assignee_id},
-        to=[*access.audience, author_id],
+        to=[*access.audience, author.agent_id],
         conversation_id=access.conversation_id,
     )
     return row

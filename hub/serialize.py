@@ -12,6 +12,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def message_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A message; ``author_name`` comes from a join with agents where the query made one."""
     return {
         "id": row["id"],
         "conversation_id": row["conversation_id"],
@@ -19,6 +20,7 @@ def message_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "channel": row["channel"],
         "identity_id": row["identity_id"],
         "author_id": row["author_id"],
+        "author_name": row.get("author_name"),
         "text": row["text"],
         "html": row["html"],
         "state": row["state"],

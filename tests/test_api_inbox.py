@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 
@@ -98,8 +100,10 @@ async def test_reply_defaults_to_the_channel_the_customer_last_wrote_on(hub: Hub
     await hub.ingest(sms("+49151", "s1", linked=email))
     owner = await owner_name(hub, ids, result.conversation_id)
     path = f"/api/conversations/{result.conversation_id}"
+    default = (await browsers[owner].get(path))["default_identity_id"]
     reply = await browsers[owner].post(path + "/replies", {"text": "Got it"}, expect=202)
     assert reply["channel"] == "sms"
+    assert reply["identity_id"] == default
     assert reply["state"] == "queued"
     assert reply["direction"] == "out"
     webchat_identity = next(
@@ -147,6 +151,23 @@ async def test_notes_are_internal_and_resolve_reopen(hub: Hub, people):
     assert str(again.conversation_id) in body["error"]
     await admin.post(f"/api/conversations/{again.conversation_id}/resolve", expect=200)
     assert (await admin.post(path + "/reopen", expect=200))["state"] == "open"
+
+
+async def test_messages_name_their_author(hub: Hub, people):
+    ids, browsers = people
+    result = await hub.ingest(chat("v1", "1"))
+    owner = await owner_name(hub, ids, result.conversation_id)
+    path = f"/api/conversations/{result.conversation_id}"
+    with hub.bus.subscribe(ids[owner]) as owner_feed:
+        note = await browsers["admin"].post(path + "/notes", {"text": "VIP"}, expect=201)
+        live = await asyncio.wait_for(owner_feed.next_batch(), 5)
+    assert note["author_name"] == "Admin"
+    assert [e.payload["message"]["author_name"] for e in live] == ["Admin"]
+    history = (await browsers[owner].get(path))["messages"]
+    assert [(m["author_id"], m["author_name"]) for m in history] == [
+        (None, None),
+        (ids["admin"], "Admin"),
+    ]
 
 
 async def test_filters_mine_by_state(hub: Hub, people):

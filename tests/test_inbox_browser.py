@@ -196,6 +196,46 @@ async def test_reply_note_and_resolve_from_the_page(
     await expect(page.get_by_test_id("resolve")).to_be_visible()
 
 
+async def test_reply_identity_is_preselected_where_the_customer_last_wrote(
+    hub: Hub, server: TestServer, context: BrowserContext, page: Page, maria: int
+):
+    phone = Address("phone", "+49151000")
+    started = await hub.ingest(chat("v1", "1", "hello", sender_name="Lena", linked=(phone,)))
+    await hub.ingest(InboundMessage(channel="sms", external_id="s1", sender=phone, text="by sms"))
+    await open_inbox(page, server)
+    detail = url(server, f"/api/conversations/{started.conversation_id}")
+    identities = (await (await context.request.get(detail)).json())["identities"]
+    ids = {i["kind"]: str(i["id"]) for i in identities}
+    await open_conversation(page, started.conversation_id)
+    choice = page.locator("#reply-identity")
+    await expect(choice).to_have_value(ids["phone"])
+
+    await hub.ingest(chat("v1", "2", "back on the website"))
+    await expect(choice).to_have_value(ids["webchat"])
+    await choice.select_option(ids["phone"])
+    await hub.ingest(chat("v1", "3", "still on the website"))
+    await expect(message(page, "still on the website")).to_be_visible()
+    await expect(choice).to_have_value(ids["phone"])
+    await page.get_by_test_id("reply-text").fill("Texting you.")
+    await page.get_by_test_id("reply-send").click()
+    await expect(message(page, "Texting you.").locator(".message-channel")).to_have_text("sms")
+
+
+async def test_a_colleagues_notes_show_their_name(
+    hub: Hub, server: TestServer, page: Page, maria: int, browser_factory
+):
+    started = await hub.ingest(chat("v1", "1", "hello", sender_name="Lena"))
+    await add_agent(hub, "ada@example.com", role="admin", name="Ada")
+    ada = await (await browser_factory()).login("ada@example.com")
+    notes = f"/api/conversations/{started.conversation_id}/notes"
+    await ada.post(notes, {"text": "Call her back"}, expect=201)
+    await open_inbox(page, server)
+    await open_conversation(page, started.conversation_id)
+    await expect(message(page, "Call her back").locator(".message-author")).to_have_text("by Ada")
+    await ada.post(notes, {"text": "Done"}, expect=201)
+    await expect(message(page, "Done").locator(".message-author")).to_have_text("by Ada")
+
+
 async def test_a_refused_action_shows_the_api_error(
     hub: Hub, server: TestServer, page: Page, maria: int
 ):

@@ -217,3 +217,33 @@ async def test_message_nobody_can_take_is_told_to_the_admins(hub: Hub, people):
     assert [(e.kind, e.payload["message"]["text"]) for e in events] == [
         ("message.created", "anyone there?")
     ]
+
+
+async def test_my_status_changes_only_what_is_sent(hub: Hub, people):
+    ids, browsers = people
+    maria = browsers["maria"]
+    await maria.patch("/api/me/status", {"away": False, "backup_id": ids["tom"]}, expect=200)
+    me = await maria.patch("/api/me/status", {"away": True}, expect=200)
+    assert (me["away"], me["backup_id"]) == (True, ids["tom"])
+    me = await maria.patch("/api/me/status", {"away": False, "backup_id": None}, expect=200)
+    assert (me["away"], me["backup_id"]) == (False, None)
+
+
+async def test_admin_patches_keep_absent_fields_and_clear_explicit_nulls(hub: Hub, people):
+    ids, browsers = people
+    admin = browsers["admin"]
+    agent = f"/api/admin/agents/{ids['maria']}"
+    await admin.patch(agent, {"backup_id": ids["tom"]}, expect=200)
+    kept = await admin.patch(agent, {"away": True}, expect=200)
+    assert (kept["away"], kept["backup_id"]) == (True, ids["tom"])
+    assert (await admin.patch(agent, {"backup_id": None}, expect=200))["backup_id"] is None
+    customer = f"/api/admin/customers/{(await hub.ingest(chat('a', '1'))).customer_id}"
+    await admin.patch(customer, {"owner_id": ids["tom"], "backup_id": ids["maria"]}, expect=200)
+    renamed = await admin.patch(customer, {"name": "Lena"}, expect=200)
+    assert (renamed["owner_id"], renamed["backup_id"]) == (ids["tom"], ids["maria"])
+    cleared = await admin.patch(customer, {"backup_id": None}, expect=200)
+    assert (cleared["name"], cleared["owner_id"], cleared["backup_id"]) == (
+        "Lena",
+        ids["tom"],
+        None,
+    )

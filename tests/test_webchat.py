@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from hub.app import Hub
 from hub.db.schema import identities, messages
+from tests.conftest import make_settings
 from tests.support.hubs import add_agent
 
 TIMEOUT = 5
@@ -108,6 +109,15 @@ async def test_forged_token_gets_a_new_visitor_not_someone_elses_history(hub, se
     assert welcome["token"].split(".")[0] != visitor
 
 
+async def conversations_of(hub: Hub, *acks: dict) -> set[int]:
+    ids = [ack["message_id"] for ack in acks]
+    return await hub.db.read(
+        lambda conn: set(
+            conn.execute(select(messages.c.conversation_id).where(messages.c.id.in_(ids))).scalars()
+        )
+    )
+
+
 async def test_email_links_visitor_to_the_customer_with_that_email(hub: Hub, server, session):
     first = await open_widget(session, server)
     await first.hello()
@@ -115,18 +125,17 @@ async def test_email_links_visitor_to_the_customer_with_that_email(hub: Hub, ser
     phone = await open_widget(session, server)
     await phone.hello()
     two = await phone.say("client-0002", "from my phone", email="lena@example.org")
-    conversation_ids = await hub.db.read(
-        lambda conn: (
-            conn.execute(
-                select(messages.c.conversation_id).where(
-                    messages.c.id.in_([one["message_id"], two["message_id"]])
-                )
-            )
-            .scalars()
-            .all()
-        )
-    )
-    assert len(set(conversation_ids)) == 1
+    assert len(await conversations_of(hub, one, two)) == 1
+
+
+async def test_email_given_on_hello_links_the_visitors_messages(hub: Hub, server, session):
+    laptop = await open_widget(session, server)
+    await laptop.hello(email="Lena@Example.org")
+    one = await laptop.say("client-0001", "from my laptop")
+    phone = await open_widget(session, server)
+    await phone.hello()
+    two = await phone.say("client-0002", "from my phone", email="lena@example.org")
+    assert len(await conversations_of(hub, one, two)) == 1
 
 
 async def test_agent_reply_appears_live_and_after_reopening(
@@ -179,6 +188,49 @@ async def test_bad_frames_get_an_error_and_nothing_is_stored(hub: Hub, server, s
     assert await count_messages(hub) == 0
 
 
+async def test_a_refused_message_names_its_client_id(hub: Hub, server, session):
+    widget = await open_widget(session, server)
+    await widget.hello()
+    blank = await widget.say("client-0001", "   ")
+    assert (blank["type"], blank["client_id"]) == ("error", "client-0001")
+    assert "text" in blank["error"]
+    odd = await widget.say("client-0002", "hi", colour="red")
+    assert odd["client_id"] == "client-0002"
+    numbered = await widget.say(42, "hi")
+    assert numbered["type"] == "error"
+    assert "client_id" not in numbered
+    assert await count_messages(hub) == 0
+
+
+class ClosingSocket:
+    """A visitor's socket that closed after the open check, as a dropped tab's does."""
+
+    closed = False
+
+    async def send_json(self, _data: object) -> None:
+        raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+
+    async def close(self, **_how: object) -> None:
+        pass
+
+
+async def test_a_reply_reaches_the_open_widget_when_another_tab_just_closed(
+    hub: Hub, server, session, browser_factory
+):
+    await add_agent(hub, "maria@example.com")
+    maria = await (await browser_factory()).login("maria@example.com")
+    widget = await open_widget(session, server)
+    token = (await widget.hello())["token"]
+    await widget.say("client-0001", "Anyone there?")
+    hub.connectors["webchat"]._sockets[token.split(".")[0]].add(ClosingSocket())
+    conversation = (await maria.get("/api/conversations"))[0]
+    path = f"/api/conversations/{conversation['id']}"
+    await maria.post(path + "/replies", {"text": "Yes!"}, expect=202)
+    await hub.outbox.run_due()
+    assert (await widget.frame())["message"]["text"] == "Yes!"
+    assert [m["state"] for m in (await maria.get(path))["messages"]] == ["received", "sent"]
+
+
 async def test_a_flood_is_slowed_down(hub: Hub, server, session):
     widget = await open_widget(session, server)
     await widget.hello()
@@ -189,11 +241,9 @@ async def test_a_flood_is_slowed_down(hub: Hub, server, session):
     assert await count_messages(hub) == kinds.count("ack")
 
 
-async def test_origins_outside_the_allowed_list_are_refused(database_url, clock):
-    from aiohttp.test_utils import TestServer
-
-    from tests.conftest import make_settings
-
+@pytest.fixture
+async def shop_only_server(database_url, clock) -> AsyncIterator[TestServer]:
+    """A hub whose widget may only be embedded on https://shop.example."""
     settings = make_settings(database_url)
     webchat = settings.channels[0].model_copy(update={"allowed_origins": ["https://shop.example"]})
     hub = Hub(settings.model_copy(update={"channels": [webchat]}), clock)
@@ -201,21 +251,24 @@ async def test_origins_outside_the_allowed_list_are_refused(database_url, clock)
     server = TestServer(hub.web_app(), host="127.0.0.1")
     await server.start_server()
     try:
-        async with aiohttp.ClientSession() as session:
-            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-                await session.ws_connect(
-                    server.make_url("/webchat/webchat/ws"),
-                    headers={"Origin": "https://evil.example"},
-                )
-            assert refused.value.status == 403
-            socket = await session.ws_connect(
-                server.make_url("/webchat/webchat/ws"),
-                headers={"Origin": "https://shop.example"},
-            )
-            await socket.close()
+        yield server
     finally:
         await server.close()
         await hub.stop()
+
+
+async def test_origins_outside_the_allowed_list_are_refused(shop_only_server, session):
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await open_widget(session, shop_only_server, Origin="https://evil.example")
+    assert refused.value.status == 403
+    widget = await open_widget(session, shop_only_server, Origin="https://shop.example")
+    await widget.socket.close()
+
+
+async def test_the_hubs_own_demo_page_may_open_the_widget(shop_only_server, session):
+    own_origin = f"http://{shop_only_server.host}:{shop_only_server.port}"
+    widget = await open_widget(session, shop_only_server, Origin=own_origin)
+    assert (await widget.hello())["type"] == "welcome"
 
 
 async def test_stopping_the_web_server_closes_open_widgets_as_going_away(hub: Hub, session):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import ClientError, WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
 from config.schema import WebchatChannel
@@ -19,6 +21,8 @@ from connectors.webchat.protocol import (
     ClientFrame,
     Hello,
     Say,
+    claimed_client_id,
+    error_frame,
     inbound,
     issue_token,
     visitor_of,
@@ -92,7 +96,8 @@ class WebchatConnector(Connector):
         }
         for socket in list(self._sockets.get(message.to.address, ())):
             if not socket.closed:
-                await socket.send_json(frame)
+                with contextlib.suppress(ConnectionResetError, ClientError):
+                    await socket.send_json(frame)
         return Delivery()
 
     async def test_connection(self) -> str:
@@ -109,8 +114,12 @@ class WebchatConnector(Connector):
         self._sockets.clear()
 
     def origin_allowed(self, request: web.Request) -> bool:
+        """A listed origin, or the hub's own pages (the demo page) whatever the list says."""
         allowed = self.settings.allowed_origins
-        return "*" in allowed or request.headers.get("Origin") in allowed
+        origin = request.headers.get("Origin")
+        if "*" in allowed or origin in allowed:
+            return True
+        return origin is not None and urlsplit(origin).netloc == request.host
 
     async def visitor_socket(self, request: web.Request) -> web.StreamResponse:
         if not self.origin_allowed(request):
@@ -121,7 +130,7 @@ class WebchatConnector(Connector):
         socket = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
         await socket.prepare(request)
         visitor: str | None = None
-        name: str | None = None
+        hello: Hello | None = None
         rate = SendRate()
         try:
             async for frame in socket:
@@ -130,14 +139,15 @@ class WebchatConnector(Connector):
                 try:
                     parsed = ClientFrame.validate_json(frame.data)
                 except ValidationError as error:
-                    await socket.send_json({"type": "error", "error": describe(error)})
+                    client_id = claimed_client_id(frame.data)
+                    await socket.send_json(error_frame(describe(error), client_id))
                     continue
                 if isinstance(parsed, Hello):
-                    visitor, name = await self.welcome(socket, parsed, visitor), parsed.name
-                elif visitor is None:
-                    await socket.send_json({"type": "error", "error": "say hello first"})
+                    visitor, hello = await self.welcome(socket, parsed, visitor), parsed
+                elif visitor is None or hello is None:
+                    await socket.send_json(error_frame("say hello first"))
                 else:
-                    await self.receive(socket, visitor, name, parsed, rate)
+                    await self.receive(socket, visitor, hello, parsed, rate)
         finally:
             if visitor is not None:
                 self._sockets[visitor].discard(socket)
@@ -171,22 +181,18 @@ class WebchatConnector(Connector):
         self,
         socket: web.WebSocketResponse,
         visitor: str,
-        name: str | None,
+        hello: Hello,
         say: Say,
         rate: SendRate,
     ) -> None:
         if len(say.text) > self.settings.max_message_chars:
             limit = self.settings.max_message_chars
-            await socket.send_json(
-                {"type": "error", "client_id": say.client_id, "error": f"over {limit} characters"}
-            )
+            await socket.send_json(error_frame(f"over {limit} characters", say.client_id))
             return
         if not rate.allow():
-            await socket.send_json(
-                {"type": "error", "client_id": say.client_id, "error": "slow down: try again soon"}
-            )
+            await socket.send_json(error_frame("slow down: try again soon", say.client_id))
             return
-        result = await self.hub.ingest(inbound(self.name, visitor, say, name))
+        result = await self.hub.ingest(inbound(self.name, visitor, say, hello))
         await socket.send_json(
             {
                 "type": "ack",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from typing import Annotated, Any, Literal
 
@@ -50,6 +51,23 @@ class Say(Frame):
 ClientFrame = TypeAdapter(Annotated[Hello | Say, Field(discriminator="type")])
 
 
+def claimed_client_id(raw: str) -> str | None:
+    """The ``client_id`` of a message frame that failed validation, so the widget can mark it."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("type") != "message":
+        return None
+    client_id = data.get("client_id")
+    return client_id if isinstance(client_id, str) else None
+
+
+def error_frame(error: str, client_id: str | None = None) -> dict[str, Any]:
+    frame = {"type": "error", "error": error}
+    return frame if client_id is None else {**frame, "client_id": client_id}
+
+
 def issue_token(key: bytes) -> tuple[str, str]:
     """A new visitor id and the token that proves it."""
     visitor = secrets.token_urlsafe(18)
@@ -67,15 +85,17 @@ def _sign(key: bytes, visitor: str) -> str:
     return hmac.new(key, f"webchat-visitor:{visitor}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def inbound(channel: str, visitor: str, frame: Say, known_name: str | None) -> InboundMessage:
-    name = frame.name or known_name
+def inbound(channel: str, visitor: str, frame: Say, hello: Hello) -> InboundMessage:
+    """The message as the hub takes it; name and email given on hello count for every message."""
+    name = frame.name or hello.name
+    email = frame.email or hello.email
     return InboundMessage(
         channel=channel,
         external_id=f"{visitor}:{frame.client_id}",
         sender=Address(IDENTITY_KIND, visitor),
         sender_name=name or "Web visitor",
         text=frame.text,
-        linked=(Address(EMAIL_KIND, frame.email),) if frame.email else (),
+        linked=(Address(EMAIL_KIND, email),) if email else (),
     )
 
 

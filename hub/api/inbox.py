@@ -46,7 +46,7 @@ async def my_conversations(call: Call) -> list[dict[str, Any]]:
 @inbox_api.route(
     "GET",
     CONVERSATION,
-    summary="One conversation: its whole cross-channel history",
+    summary="One conversation: its cross-channel history and where a reply goes by default",
     access=Access.AGENT,
     tag="inbox",
 )

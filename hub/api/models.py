@@ -41,7 +41,9 @@ class ConversationsQuery(Input):
 class ReplyIn(Input):
     text: Text
     identity_id: Id | None = Field(
-        None, description="reply to this identity of the customer; default: where they last wrote"
+        None,
+        description="reply to this identity of the customer; default: the conversation's "
+        "default_identity_id (where they last wrote)",
     )
 
 
@@ -51,7 +53,7 @@ class NoteIn(Input):
 
 class MyStatusIn(Input):
     away: bool
-    backup_id: Id | None = None
+    backup_id: Id | None = Field(None, description="absent: keep my backup; null: clear it")
 
 
 class AgentIn(Input):

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.api.framework import Access, Api, Call
-from hub.api.models import LoginIn, MyStatusIn
+from hub.api.models import LoginIn, MyStatusIn, present_fields
 from hub.auth import SESSION_COOKIE, NewSession, close_session, open_session, verify_login
 from hub.errors import TooManyRequests, Unauthorized
 from hub.team import get_agent, update_agent
@@ -105,7 +105,6 @@ async def me(call: Call) -> dict[str, Any]:
     body=MyStatusIn,
 )
 async def my_status(call: Call) -> dict[str, Any]:
-    body: MyStatusIn = call.body
     me_id = call.agent.agent_id
-    changes = {"away": body.away, "backup_id": body.backup_id}
+    changes = present_fields(call.body, nullable={"backup_id"})
     return await call.hub.db.write(partial(update_agent, me_id, me_id, changes))

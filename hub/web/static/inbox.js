@@ -23,6 +23,7 @@
     listTimer: null,
     detailSeq: 0,
     detailLoading: false,
+    replyIdentity: null,
   };
 
   const live = {
@@ -172,10 +173,8 @@
 
   async function toggleAway(event) {
     const box = event.target;
-    // The endpoint sets backup_id to whatever is sent: send the current one to keep it.
-    const body = { away: box.checked, backup_id: state.me.backup_id };
     try {
-      state.me = await api("PATCH", "/api/me/status", body);
+      state.me = await api("PATCH", "/api/me/status", { away: box.checked });
       $("inbox-error").textContent = "";
     } catch (error) {
       box.checked = !box.checked;
@@ -252,6 +251,7 @@
     markSelectedInList();
     $("columns").classList.add("show-conversation");
     $("reply-error").textContent = "";
+    state.replyIdentity = null;
     loadConversation();
   }
 
@@ -297,24 +297,24 @@
     $("no-selection").hidden = true;
     $("conversation-pane").hidden = false;
     $("customer-name").textContent = detail.customer.name;
-    renderIdentities(detail.identities, detail.last_channel);
+    renderIdentities(detail.identities, detail.default_identity_id);
     renderOtherConversations(detail.other_conversations);
     $("messages").replaceChildren(...detail.messages.map(messageItem));
     renderActions();
     scrollToEnd();
   }
 
-  function renderIdentities(identities, lastChannel) {
+  function renderIdentities(identities, defaultId) {
     $("identities").replaceChildren(...identities.map((i) => el("li", "", identityLabel(i))));
+    const options = identities.map((identity) => {
+      const where = identity.id === defaultId ? " (where they last wrote)" : "";
+      return new Option(identityLabel(identity) + where, String(identity.id));
+    });
+    if (defaultId === null) options.unshift(new Option("Choose where to reply", ""));
     const select = $("reply-identity");
-    const chosen = select.value;
-    const where = lastChannel ? ` (${lastChannel})` : "";
-    const options = [new Option(`Where they last wrote${where}`, "")];
-    for (const identity of identities) {
-      options.push(new Option(identityLabel(identity), String(identity.id)));
-    }
     select.replaceChildren(...options);
-    if (options.some((option) => option.value === chosen)) select.value = chosen;
+    // The agent's own pick for this conversation wins over the hub's default.
+    select.value = state.replyIdentity ?? String(defaultId ?? "");
   }
 
   function identityLabel(identity) {
@@ -365,7 +365,7 @@
     const identity = findIdentity(message.identity_id);
     if (identity) meta.append(el("span", "message-identity", identity.address));
     if (message.author_id) {
-      meta.append(el("span", "message-author", authorLabel(message.author_id)));
+      meta.append(el("span", "message-author", authorLabel(message)));
     }
     meta.append(el("time", "message-time", formatTime(message.created_at)));
     meta.append(el("span", "message-status"));
@@ -379,8 +379,9 @@
     return state.detail.identities.find((identity) => identity.id === id) || null;
   }
 
-  function authorLabel(authorId) {
-    return state.me && authorId === state.me.id ? "by you" : `by agent ${authorId}`;
+  function authorLabel(message) {
+    if (state.me && message.author_id === state.me.id) return "by you";
+    return `by ${message.author_name || `agent ${message.author_id}`}`;
   }
 
   function setStatus(item, status, reason) {
@@ -566,7 +567,12 @@
     "message.created": (data, conversationId) => {
       applyToOpen(conversationId, () => {
         addMessage(data.message);
-        if (data.message.direction === "in") markRead(conversationId);
+        if (data.message.direction === "in") {
+          markRead(conversationId);
+          // Replies default to where the customer last wrote: this message.
+          state.detail.default_identity_id = data.message.identity_id;
+          renderIdentities(state.detail.identities, data.message.identity_id);
+        }
       });
       scheduleListReload();
     },
@@ -610,6 +616,9 @@
       tab.addEventListener("click", () => selectView(tab.dataset.view));
     }
     $("back").addEventListener("click", clearSelection);
+    $("reply-identity").addEventListener("change", (event) => {
+      state.replyIdentity = event.target.value;
+    });
     $("reply-form").addEventListener("submit", (event) => {
       event.preventDefault();
       act($("reply-send"), sendReply);
