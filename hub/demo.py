@@ -36,13 +36,28 @@ async def seed_demo(hub: Hub) -> bool:
         return False
     ids = {}
     for email, password, role in DEMO_LOGINS:
-        agent = await hub.db.write(
-            partial(create_agent, None, email, NAMES[email], hash_password(password), role)
-        )
-        ids[email] = agent["id"]
+        if role != "admin":
+            ids[email] = await create_demo_agent(hub, email, password, role)
+    await seed_conversations(hub, ids)
+    # The admin comes last: the first-contact policy gives customers to any
+    # available agent, and the demo customers belong to Maria and Tom.
+    for email, password, role in DEMO_LOGINS:
+        if role == "admin":
+            await create_demo_agent(hub, email, password, role)
+    return True
+
+
+async def create_demo_agent(hub: Hub, email: str, password: str, role: str) -> int:
+    agent = await hub.db.write(
+        partial(create_agent, None, email, NAMES[email], hash_password(password), role)
+    )
+    return agent["id"]
+
+
+async def seed_conversations(hub: Hub, ids: dict[str, int]) -> None:
     channel = next((n for n, c in hub.connectors.items() if c.kind == "webchat"), None)
     if channel is None:
-        return True
+        return
     results = []
     for number, (name, email, text) in enumerate(CUSTOMER_MESSAGES, start=1):
         visitor = "demo-" + name.split()[0].lower()
@@ -72,4 +87,3 @@ async def seed_demo(hub: Hub) -> bool:
         )
     )
     hub.outbox.wake()
-    return True
