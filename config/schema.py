@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal, Union, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,6 +22,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from routing.calendar import Calendar, CalendarError, build_calendar
+
+from routing.contact import DEFAULT_AUTOREPLY, template_problems
 
 CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
@@ -102,9 +106,79 @@ class OutboxSettings(Strict):
         return self
 
 
+class OvernightSpan(Strict):
+    span: str = Field(description="HH:MM-HH:MM, e.g. 22:00-06:00")
+    overnight: bool = Field(False, description="the span runs past midnight into the next day")
+
+
+SpanSetting = str | OvernightSpan
+
+
+class HolidaySettings(Strict):
+    country: str = Field(description="ISO country code known to the holidays package, e.g. DE")
+    subdivision: str | None = Field(None, description="region within the country, e.g. BY")
+
+
+class HoursSettings(Strict):
+    """A calendar as admins write it: weekly spans in a zone, dated exceptions, holidays."""
+
+    zone: str = Field(description="IANA time zone, e.g. Europe/Berlin")
+    weekly: dict[str, list[SpanSetting]] = Field(
+        default_factory=dict,
+        description='mon..sun: spans like "09:00-17:00"; a missing day is closed',
+    )
+    exceptions: dict[str, list[SpanSetting]] = Field(
+        default_factory=dict,
+        description="ISO date: that day's spans instead of the weekly ones ([] closes the day)",
+    )
+    holidays: HolidaySettings | None = Field(
+        None, description="public holidays close the day, unless an exception names that date"
+    )
+
+    @model_validator(mode="after")
+    def valid_calendar(self) -> HoursSettings:
+        self.calendar()
+        return self
+
+    def calendar(self) -> Calendar:
+        """The pure calendar; raises ``ValueError`` naming every problem."""
+        data = self.model_dump(exclude_none=True)
+        try:
+            return build_calendar(
+                data["zone"], data["weekly"], data["exceptions"], data.get("holidays")
+            )
+        except CalendarError as error:
+            problems = "; ".join(f"{field}: {reason}" for field, reason in error.problems)
+            raise ValueError(problems) from None
+
+
+class ResponseTargets(Strict):
+    """Business-hours SLA: how soon a customer message must be answered."""
+
+    first_response_minutes: int | None = Field(None, ge=1, le=525_600)
+    next_response_minutes: int | None = Field(None, ge=1, le=525_600)
+
+
+def valid_template(template: str | None) -> str | None:
+    if template is not None and (problems := template_problems(template)):
+        raise ValueError("; ".join(problems))
+    return template
+
+
+Template = Annotated[str | None, AfterValidator(valid_template)]
+
+
 class ChannelBase(Strict):
     name: str = Field(description="unique channel name, e.g. webchat or sms")
     enabled: bool = True
+    hours: HoursSettings | None = Field(
+        None, description="this channel's contact hours (customers' agreed hours come first)"
+    )
+    never_hold: bool = Field(False, description="deliver at once even outside the hours")
+    autoreply: Template = Field(
+        None, description="auto-reply to held messages; placeholders {owner} {opens} {zone}"
+    )
+    sla: ResponseTargets | None = None
 
     @field_validator("name")
     @classmethod
@@ -169,6 +243,13 @@ class Settings(Strict):
         "when unset the hub generates one and keeps it in the database",
     )
     channels: list[ChannelSettings] = Field(default_factory=default_channels)
+    hours: HoursSettings | None = Field(
+        None, description="the hub's default contact hours; none: always open"
+    )
+    autoreply: Template = Field(
+        DEFAULT_AUTOREPLY, description="default auto-reply to held messages"
+    )
+    sla: ResponseTargets | None = None
 
     @field_validator("channels")
     @classmethod

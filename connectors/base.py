@@ -49,6 +49,8 @@ class InboundMessage:
     thread_ref: str | None = None
     linked: tuple[Address, ...] = ()
     """Other identities the sender gave (an email typed in the widget, a Slack profile email)."""
+    automated: bool = False
+    """Sent by a machine (RFC 3834 Auto-Submitted, bulk mail, a bot): never auto-answered."""
     meta: dict[str, Any] = field(default_factory=dict)
 
 

@@ -20,11 +20,13 @@ from hub.api.framework import HUB_KEY, json_errors
 from hub.api.routes import mount as mount_api
 from hub.auth import LoginThrottle
 from hub.clock import Clock, SystemClock
+from hub.contact import seed_from_settings
 from hub.db.database import Database, open_database
 from hub.db.migrate import migrate
 from hub.db.schema import hub_state, identities, messages
 from hub.errors import NotFound
 from hub.events import EventBus
+from hub.holds import Holds
 from hub.ingest import ingest
 from hub.outbox import Outbox
 from hub.retry import RetryPolicy
@@ -64,6 +66,7 @@ class Hub:
             ),
             timedelta(seconds=settings.outbox.lease_seconds),
         )
+        self.holds = Holds(self.db, self.clock)
         self._tasks: list[asyncio.Task[Any]] = []
         self._started: list[Connector] = []
 
@@ -76,14 +79,19 @@ class Hub:
         return chosen
 
     async def start(self, *, run_workers: bool = True) -> None:
-        """Migrate, load the signing key, start connectors and background workers."""
+        """Migrate, seed rules, release holds that fell due, start connectors and workers."""
         await migrate(self.db)
+        await self.db.write(partial(seed_from_settings, self.settings))
         self.secret_key = await self._load_secret_key()
+        released = await self.holds.release_due()
+        if released:
+            log.info("released %d held messages that fell due while the hub was stopped", released)
         for connector in self.connectors.values():
             await connector.start()
             self._started.append(connector)
         if run_workers:
             self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+            self._tasks.append(asyncio.create_task(self.holds.run(), name="holds"))
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from hub.auth import Principal
+from hub.contact import rules_for
 from hub.db.database import Tx
 from hub.db.schema import agents, conversations, customers, identities, messages, outbox
-from hub.errors import Forbidden, NotFound, Unprocessable
+from hub.errors import Conflict, Forbidden, NotFound, Unprocessable
+from hub.outbox import enqueue
 from hub.serialize import identity_json, iso, message_json
+from routing.contact import quiet_until
 
 HISTORY_LIMIT = 500
 
@@ -59,6 +63,7 @@ def conversation_summary_query():  # noqa: ANN201 - a SQLAlchemy select
         conversations.c.unread_count,
         conversations.c.created_at,
         conversations.c.resolved_at,
+        conversations.c.reply_due_at,
         customers.c.id.label("customer_id"),
         customers.c.name.label("customer_name"),
         customers.c.owner_id,
@@ -78,6 +83,7 @@ def summary_json(row: Any) -> dict[str, Any]:
         "unread_count": row.unread_count,
         "created_at": iso(row.created_at),
         "resolved_at": iso(row.resolved_at),
+        "reply_due_at": iso(row.reply_due_at),
     }
 
 
@@ -179,27 +185,89 @@ def post_reply(
     channels_by_kind: dict[str, str],
     tx: Tx,
 ) -> dict[str, Any]:
-    """Store the reply and its outbox entry in one transaction; the worker sends it."""
+    """Store the reply and its outbox entry in one transaction; the worker sends it.
+
+    Outside the customer's agreed contact hours the reply is scheduled for
+    their next opening instead (state ``scheduled``, ``release_at`` set).
+    """
     access = check_access(tx.conn, principal, conversation_id)
     target = reply_target(tx.conn, access, identity_id, channels_by_kind)
-    row = _insert_message(tx, access, "out", text, "queued", target, principal)
-    tx.conn.execute(
-        insert(outbox).values(
-            message_id=row["id"],
-            conversation_id=conversation_id,
-            channel=target.channel,
-            state="pending",
-            attempts=0,
-            next_attempt_at=tx.now,
-            created_at=tx.now,
-        )
-    )
+    always_reachable = tx.conn.execute(
+        select(customers.c.always_reachable).where(customers.c.id == access.customer_id)
+    ).scalar_one()
+    rules = rules_for(tx.conn, access.customer_id, target.channel, always_reachable)
+    send_at = quiet_until(rules, tx.now)
+    state = "scheduled" if send_at else "queued"
+    row = _insert_message(tx, access, "out", text, state, target, principal, release_at=send_at)
+    enqueue(tx, row["id"], conversation_id, target.channel, send_at or tx.now)
     tx.conn.execute(
         update(conversations)
         .where(conversations.c.id == conversation_id)
-        .values(unread_count=0, last_message_at=tx.now)
+        .values(
+            unread_count=0,
+            last_message_at=tx.now,
+            first_replied_at=func.coalesce(conversations.c.first_replied_at, tx.now),
+            reply_due_at=None,
+        )
     )
     return message_json(row)
+
+
+def scheduled_reply(conn: Connection, principal: Principal, message_id: int) -> Access:
+    """Access to a reply that is still waiting for the customer's hours, or a clear refusal."""
+    row = conn.execute(
+        select(messages.c.conversation_id, messages.c.state, messages.c.direction).where(
+            messages.c.id == message_id
+        )
+    ).first()
+    if row is None or row.direction != "out":
+        raise NotFound(f"reply {message_id} does not exist")
+    access = check_access(conn, principal, row.conversation_id)
+    if row.state != "scheduled":
+        raise Conflict(f"reply {message_id} is {row.state}: only a scheduled reply can change")
+    return access
+
+
+def send_scheduled_now(principal: Principal, message_id: int, tx: Tx) -> dict[str, Any]:
+    access = scheduled_reply(tx.conn, principal, message_id)
+    tx.conn.execute(
+        update(outbox).where(outbox.c.message_id == message_id).values(next_attempt_at=tx.now)
+    )
+    return _change_scheduled(tx, access, message_id, state="queued", release_at=None)
+
+
+def edit_scheduled(principal: Principal, message_id: int, text: str, tx: Tx) -> dict[str, Any]:
+    access = scheduled_reply(tx.conn, principal, message_id)
+    return _change_scheduled(tx, access, message_id, text=text)
+
+
+def cancel_scheduled(principal: Principal, message_id: int, tx: Tx) -> dict[str, Any]:
+    access = scheduled_reply(tx.conn, principal, message_id)
+    tx.conn.execute(
+        update(outbox).where(outbox.c.message_id == message_id).values(state="cancelled")
+    )
+    return _change_scheduled(tx, access, message_id, state="cancelled", release_at=None)
+
+
+def _change_scheduled(tx: Tx, access: Access, message_id: int, **changes: Any) -> dict[str, Any]:
+    tx.conn.execute(update(messages).where(messages.c.id == message_id).values(changes))
+    row = (
+        tx.conn.execute(
+            select(messages, agents.c.name.label("author_name"))
+            .outerjoin(agents, agents.c.id == messages.c.author_id)
+            .where(messages.c.id == message_id)
+        )
+        .mappings()
+        .one()
+    )
+    message = message_json(row)
+    tx.emit(
+        "message.updated",
+        {"message": message},
+        to=access.audience,
+        conversation_id=access.conversation_id,
+    )
+    return message
 
 
 def post_note(principal: Principal, conversation_id: int, text: str, tx: Tx) -> dict[str, Any]:
@@ -216,6 +284,7 @@ def _insert_message(
     state: str,
     target: Target | None,
     author: Principal,
+    release_at: datetime | None = None,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "conversation_id": access.conversation_id,
@@ -230,6 +299,7 @@ def _insert_message(
         "error": None,
         "created_at": tx.now,
         "sent_at": None,
+        "release_at": release_at,
     }
     row["id"] = tx.conn.execute(insert(messages).values(row)).inserted_primary_key[0]
     row["author_name"] = author.name

@@ -9,15 +9,26 @@ The message is committed before the caller acknowledges anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import bindparam, insert, literal_column, select, update
+from sqlalchemy import bindparam, func, insert, literal_column, select, update
 
 from connectors.base import Address, InboundMessage, IngestResult
 from hub.assignment import assign_first_owner, hand_over, load_agents
+from hub.autoreply import send_autoreply
+from hub.contact import rules_for
 from hub.db.database import Tx
 from hub.db.prepared import Prepared
-from hub.db.schema import agents, conversations, customers, identities, messages
+from hub.db.schema import (
+    UtcDateTime,
+    agents,
+    conversations,
+    customers,
+    identities,
+    messages,
+)
 from hub.serialize import message_json
+from routing.contact import hold_until, reply_due_at
 from routing.owners import CustomerOwnership, who_handles
 
 MESSAGE_COLUMNS = (
@@ -34,6 +45,7 @@ MESSAGE_COLUMNS = (
     "meta",
     "created_at",
     "sent_at",
+    "release_at",
 )
 
 
@@ -47,6 +59,9 @@ class Sender:
     backup_id: int | None
     open_conversation_id: int | None
     assignee_id: int | None
+    always_reachable: bool
+    autoreplied_until: datetime | None
+    answered_before: bool
 
 
 # Every inbound message runs these, so they are prepared (see hub/db/prepared.py).
@@ -68,6 +83,9 @@ SENDER = Prepared(
         customers.c.backup_id,
         conversations.c.id,
         conversations.c.assignee_id,
+        customers.c.always_reachable,
+        conversations.c.autoreplied_until,
+        conversations.c.first_replied_at.is_not(None),
     )
     .join(customers, customers.c.id == identities.c.customer_id)
     .outerjoin(
@@ -90,7 +108,10 @@ TOUCH_CONVERSATION = Prepared(
         last_message_at=bindparam("at"),
         last_channel=bindparam("channel_name"),
         last_identity_id=bindparam("identity"),
-        unread_count=conversations.c.unread_count + 1,
+        unread_count=conversations.c.unread_count + bindparam("new_work"),
+        reply_due_at=func.coalesce(
+            conversations.c.reply_due_at, bindparam("due", type_=UtcDateTime)
+        ),
     )
 )
 CREATE_CUSTOMER = Prepared(
@@ -143,8 +164,41 @@ def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
         sender.owner_id = assign_first_owner(tx, sender.customer_id, team)
     handling = who_handles(CustomerOwnership(sender.owner_id, sender.backup_id), team)
     conversation_id, assignee_id = open_conversation(tx, sender, handling.agent_id)
-    hand_over(tx, conversation_id, assignee_id, handling, sender.owner_id)
-    row = {
+    rules = rules_for(tx.conn, sender.customer_id, message.channel, sender.always_reachable)
+    release_at = hold_until(rules, tx.now)
+    row = store_message(tx, message, sender, conversation_id, release_at)
+    due = None if release_at else reply_due_at(rules, tx.now, sender.answered_before)
+    TOUCH_CONVERSATION.run(
+        tx.conn,
+        conversation=conversation_id,
+        at=tx.now,
+        channel_name=message.channel,
+        identity=sender.identity_id,
+        new_work=0 if release_at else 1,
+        due=due,
+    )
+    if sender.identity_channel != message.channel:
+        MOVE_IDENTITY_CHANNEL.run(
+            tx.conn, identity=sender.identity_id, channel_name=message.channel
+        )
+    if release_at is None:
+        hand_over(tx, conversation_id, assignee_id, handling, sender.owner_id)
+        announce(
+            tx, row, sender.customer_id, sender.customer_name, handling.agent_id, sender.owner_id
+        )
+    elif not message.automated and sender.autoreplied_until != release_at:
+        send_autoreply(tx, row, rules, sender.owner_id, release_at)
+    return IngestResult(row["id"], conversation_id, sender.customer_id, duplicate=False)
+
+
+def store_message(
+    tx: Tx,
+    message: InboundMessage,
+    sender: Sender,
+    conversation_id: int,
+    release_at: datetime | None,
+) -> dict[str, object]:
+    row: dict[str, object] = {
         "conversation_id": conversation_id,
         "direction": "in",
         "channel": message.channel,
@@ -153,35 +207,36 @@ def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
         "author_id": None,
         "text": message.text,
         "html": message.html,
-        "state": "received",
+        "state": "held" if release_at else "received",
         "error": None,
         "meta": message_meta(message),
         "created_at": tx.now,
         "sent_at": message.sent_at,
+        "release_at": release_at,
     }
     row["id"] = INSERT_MESSAGE.scalar(tx.conn, **row)
-    TOUCH_CONVERSATION.run(
-        tx.conn,
-        conversation=conversation_id,
-        at=tx.now,
-        channel_name=message.channel,
-        identity=sender.identity_id,
-    )
-    if sender.identity_channel != message.channel:
-        MOVE_IDENTITY_CHANNEL.run(
-            tx.conn, identity=sender.identity_id, channel_name=message.channel
-        )
+    return row
+
+
+def announce(
+    tx: Tx,
+    row: dict[str, object],
+    customer_id: int,
+    customer_name: str,
+    handler_id: int | None,
+    owner_id: int | None,
+) -> None:
+    """Tell whoever handles the conversation (and the owner) that a customer wrote."""
     tx.emit(
         "message.created",
         {
             "message": message_json(row),
-            "customer": {"id": sender.customer_id, "name": sender.customer_name},
-            "assignee_id": handling.agent_id,
+            "customer": {"id": customer_id, "name": customer_name},
+            "assignee_id": handler_id,
         },
-        to=[a for a in (handling.agent_id, sender.owner_id) if a] or admins(tx),
-        conversation_id=conversation_id,
+        to=[a for a in (handler_id, owner_id) if a] or admins(tx),
+        conversation_id=int(row["conversation_id"]),  # type: ignore[call-overload]
     )
-    return IngestResult(row["id"], conversation_id, sender.customer_id, duplicate=False)
 
 
 def admins(tx: Tx) -> list[int]:

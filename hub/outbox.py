@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from connectors.base import (
@@ -233,6 +233,21 @@ class Outbox:
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+
+def enqueue(tx: Tx, message_id: int, conversation_id: int, channel: str, send_at: datetime) -> None:
+    """Put a stored outbound message in the outbox, to leave at ``send_at``."""
+    tx.conn.execute(
+        insert(outbox).values(
+            message_id=message_id,
+            conversation_id=conversation_id,
+            channel=channel,
+            state="pending",
+            attempts=0,
+            next_attempt_at=send_at,
+            created_at=tx.now,
+        )
+    )
 
 
 def release_claims(outbox_ids: list[int], tx: Tx) -> None:

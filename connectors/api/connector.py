@@ -69,6 +69,9 @@ class PostedMessage(BaseModel):
     sender: Sender = Field(alias="from")
     text: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
     sent_at: datetime | None = None
+    automated: bool = Field(
+        False, description="sent by a machine (an auto-reply, a bot): the hub never answers it"
+    )
 
 
 def inbound(channel: str, identity_kind: str, posted: PostedMessage) -> InboundMessage:
@@ -81,6 +84,7 @@ def inbound(channel: str, identity_kind: str, posted: PostedMessage) -> InboundM
         text=posted.text,
         sent_at=posted.sent_at,
         linked=linked,
+        automated=posted.automated,
     )
 
 

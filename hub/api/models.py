@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from config.schema import HoursSettings, Template
 from hub.errors import Unprocessable
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
@@ -111,3 +112,34 @@ def present_fields(model: BaseModel, nullable: set[str]) -> dict[str, object]:
             raise Unprocessable(f"invalid input: {name}: cannot be null")
         changes[name] = value
     return changes
+
+
+class HoursIn(Input):
+    hours: HoursSettings | None = Field(description="the calendar; null removes it")
+
+
+class ChannelRulesIn(Input):
+    hours: HoursSettings | None = Field(
+        None, description="the channel's contact hours; null: the hub default applies"
+    )
+    never_hold: bool = False
+    autoreply_template: Template = Field(
+        None, description="placeholders {owner} {opens} {zone}; null: the hub default"
+    )
+    first_response_minutes: int | None = Field(None, ge=1, le=525_600)
+    next_response_minutes: int | None = Field(None, ge=1, le=525_600)
+
+
+class CustomerHoursIn(Input):
+    hours: HoursSettings | None = Field(
+        description="the contact hours agreed with this customer, in their zone; null: none"
+    )
+    always_reachable: bool = False
+
+
+class ScheduledEditIn(Input):
+    text: Text
+
+
+class HeldQuery(Input):
+    scope: Literal["mine", "all"] = Field("mine", description="all: everyone's (admins only)")

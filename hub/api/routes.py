@@ -6,12 +6,13 @@ from aiohttp import web
 
 from hub.api.admin import admin_api
 from hub.api.framework import Api, openapi_document
+from hub.api.hours import hours_api
 from hub.api.inbox import inbox_api
 from hub.api.live import mount as mount_live
 from hub.api.session import session_api
 
 api = Api()
-for part in (session_api, inbox_api, admin_api):
+for part in (session_api, inbox_api, admin_api, hours_api):
     api.include(part)
 
 EVENTS_DOC = {

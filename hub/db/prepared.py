@@ -48,9 +48,12 @@ class Prepared:
                 for name, bind in zip(names, binds, strict=True)
                 if not bind.required
             }
-            binders = [bind.type.bind_processor(dialect) for bind in binds]
+            binders = [bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds]
             columns = getattr(self.statement, "exported_columns", ())
-            readers = [column.type.result_processor(dialect, None) for column in columns]
+            readers = [
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in columns
+            ]
             plan = _Plan(compiled.string, names, literals, binders, readers)
             self._plans[dialect.name] = plan
         return plan

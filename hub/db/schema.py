@@ -77,6 +77,7 @@ customers = Table(
     Column("name", String(200), nullable=False),
     Column("owner_id", Id, ForeignKey("agents.id"), nullable=True, index=True),
     Column("backup_id", Id, ForeignKey("agents.id"), nullable=True),
+    Column("always_reachable", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", UtcDateTime, nullable=False),
 )
 
@@ -106,7 +107,11 @@ conversations = Table(
     Column("unread_count", Integer, nullable=False, default=0),
     Column("created_at", UtcDateTime, nullable=False),
     Column("resolved_at", UtcDateTime, nullable=True),
+    Column("autoreplied_until", UtcDateTime, nullable=True),
+    Column("first_replied_at", UtcDateTime, nullable=True),
+    Column("reply_due_at", UtcDateTime, nullable=True),
     Index("ix_conversations_customer_id", "customer_id"),
+    Index("ix_conversations_reply_due_at", "reply_due_at"),
     Index(
         "uq_conversations_one_open_per_customer",
         "customer_id",
@@ -133,7 +138,9 @@ messages = Table(
     Column("meta", JSON, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime, nullable=True),
+    Column("release_at", UtcDateTime, nullable=True),
     UniqueConstraint("channel", "external_id"),
+    Index("ix_messages_state_release_at", "state", "release_at"),
 )
 
 outbox = Table(
@@ -187,6 +194,30 @@ sessions = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
 )
+
+contact_hours = Table(
+    "contact_hours",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("scope", String(10), nullable=False),
+    Column("subject", String(40), nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("scope", "subject"),
+)
+"""Calendars: ``scope`` is default (subject ""), channel (its name) or customer (its id)."""
+
+channel_rules = Table(
+    "channel_rules",
+    metadata,
+    Column("channel", String(40), primary_key=True),
+    Column("never_hold", Boolean, nullable=False),
+    Column("autoreply_template", Text, nullable=True),
+    Column("first_response_minutes", Integer, nullable=True),
+    Column("next_response_minutes", Integer, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+"""Per channel, editable at runtime; the channel "*" holds the defaults."""
 
 hub_state = Table(
     "hub_state",

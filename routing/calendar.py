@@ -1,0 +1,667 @@
+"""Business hours: when a calendar is open, and how much open time lies between instants.
+
+Pure: no clock, no I/O beyond the zone database. Spans are local wall-clock
+times; each local day becomes UTC intervals by walking that day's UTC offsets,
+so DST gaps are never reached and repeated hours count twice. Queries read the
+merged intervals, cached per calendar and local date.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import astuple, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache, lru_cache
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holiday_data
+
+HORIZON = timedelta(days=400)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MIDNIGHT = time(0, 0)
+ONE_DAY = timedelta(days=1)
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+_SPAN = re.compile(r"\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*-\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_SPAN_KEYS = ("span", "overnight")
+_HOLIDAY_KEYS = ("country", "subdivision")
+_SECTIONS = ("zone", "weekly", "exceptions", "holidays")
+_SAMPLE_SECONDS = 3 * 3600  # zones never change offset twice within three hours
+
+Problem = tuple[str, str]
+Interval = tuple[datetime, datetime]
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class CalendarError(ValueError):
+    """Every problem found in a calendar definition, each as (field path, reason)."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(f"{path}: {reason}" for path, reason in self.problems))
+
+
+class FrozenMapping(Mapping[_K, _V]):
+    """A read-only, hashable mapping, so calendars can key caches."""
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, data: Mapping[_K, _V] | Iterable[tuple[_K, _V]] = ()) -> None:
+        self._data = dict(data)
+        self._hash: int | None = None
+
+    def __getitem__(self, key: _K) -> _V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[_K]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenMapping):
+            return self._data == other._data
+        return isinstance(other, Mapping) and self._data == dict(other.items())
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self._data.items()))
+        return self._hash
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Local wall-clock [start, end); an end of 00:00 without overnight means 24:00."""
+
+    start: time
+    end: time
+    overnight: bool = False
+
+    def __post_init__(self) -> None:
+        if reason := _span_problem(self.start, self.end, self.overnight):
+            raise CalendarError([("span", reason)])
+        if self.overnight and self.end == MIDNIGHT:  # runs exactly to midnight: same as 24:00
+            object.__setattr__(self, "overnight", False)
+
+    @classmethod
+    def parse(cls, text: str, overnight: bool = False) -> Span:
+        """Read "09:00-17:30", "09:00-24:00", or "22:00-06:00" with ``overnight=True``."""
+        match = _SPAN.fullmatch(text) if isinstance(text, str) else None
+        if match is None:
+            raise CalendarError([("span", f"expected HH:MM-HH:MM, got {text!r}")])
+        h1, m1, s1, h2, m2, s2 = (int(part or 0) for part in match.groups())
+        problems = [
+            reason
+            for reason in (_clock_problem(h1, m1, s1, False), _clock_problem(h2, m2, s2, True))
+            if reason
+        ]
+        if problems:
+            raise CalendarError([("span", "; ".join(problems))])
+        return cls(time(h1, m1, s1), time(h2 % 24, m2, s2), overnight)
+
+    def __str__(self) -> str:
+        end = "24:00" if self.end == MIDNIGHT and not self.overnight else _clock(self.end)
+        return f"{_clock(self.start)}-{end}"
+
+
+@dataclass(frozen=True)
+class Holidays:
+    country: str
+    subdivision: str | None = None
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """Weekly hours in a zone, with dated exceptions and public holidays closed."""
+
+    zone: str
+    weekly: Mapping[int, tuple[Span, ...]]
+    exceptions: Mapping[date, tuple[Span, ...]] = field(default_factory=FrozenMapping)
+    holidays: Holidays | None = None
+
+    def __post_init__(self) -> None:
+        if problems := _calendar_problems(self.zone, self.weekly, self.exceptions, self.holidays):
+            raise CalendarError(problems)
+        weekly = {day: _sorted(spans) for day, spans in sorted(self.weekly.items()) if spans}
+        exceptions = {day: _sorted(spans) for day, spans in sorted(self.exceptions.items())}
+        object.__setattr__(self, "weekly", FrozenMapping(weekly))
+        object.__setattr__(self, "exceptions", FrozenMapping(exceptions))
+
+    def spans_on(self, day: date) -> tuple[Span, ...]:
+        """The day's own spans: its exception, else none on a holiday, else the weekly ones."""
+        if day in self.exceptions:
+            return self.exceptions[day]
+        if self.holidays is not None and _is_holiday(self.holidays, day):
+            return ()
+        return self.weekly.get(day.weekday(), ())
+
+
+def build_calendar(
+    zone: str,
+    weekly: Mapping[str, Sequence[str | dict]],
+    exceptions: Mapping[str, Sequence[str | dict]] = FrozenMapping(),
+    holidays: dict | None = None,
+) -> Calendar:
+    """A calendar from plain data (admin JSON, YAML config); CalendarError lists every problem."""
+    problems: list[Problem] = []
+    days = _parse_days(weekly, "weekly", _weekday_key, problems)
+    dates = _parse_days(exceptions, "exceptions", _date_key, problems)
+    holiday = _parse_holidays(holidays, problems)
+    problems += _calendar_problems(zone, days, dates, holiday)
+    if problems:
+        raise CalendarError(sorted(problems, key=_section))
+    return Calendar(zone, days, dates, holiday)
+
+
+def calendar_json(calendar: Calendar) -> dict:
+    """The plain data ``build_calendar`` takes, with every weekday listed."""
+    return {
+        "zone": calendar.zone,
+        "weekly": {
+            name: [_span_json(span) for span in calendar.weekly.get(day, ())]
+            for day, name in enumerate(WEEKDAYS)
+        },
+        "exceptions": {
+            day.isoformat(): [_span_json(span) for span in spans]
+            for day, spans in calendar.exceptions.items()
+        },
+        "holidays": None if calendar.holidays is None else _holidays_json(calendar.holidays),
+    }
+
+
+def is_open(calendar: Calendar, at: datetime) -> bool:
+    at = _utc(at)
+    intervals = _day_intervals(calendar, at.astimezone(_zone(calendar.zone)).date())
+    index = bisect_right(intervals, (at, _END_OF_TIME)) - 1
+    return index >= 0 and at < intervals[index][1]
+
+
+def next_opening(calendar: Calendar, at: datetime) -> datetime | None:
+    """The earliest open instant from ``at`` on, in UTC; ``None`` if none within 400 days."""
+    at = _utc(at)
+    horizon = at + HORIZON
+    for start, _ in _open_intervals(calendar, at, horizon):
+        return max(start, at) if start < horizon else None
+    return None
+
+
+def next_closing(calendar: Calendar, at: datetime) -> datetime | None:
+    """The earliest closed instant from ``at`` on, in UTC; ``None`` if open for 400 days."""
+    at = _utc(at)
+    horizon = at + HORIZON
+    for start, end in _open_intervals(calendar, at, horizon):
+        if start > at:
+            return at
+        return end if end < horizon else None
+    return at
+
+
+def business_time(calendar: Calendar, start: datetime, end: datetime) -> timedelta:
+    """The open time within [start, end)."""
+    start, end = _utc(start), _utc(end)
+    total = timedelta()
+    if end <= start:
+        return total
+    for opens, closes in _open_intervals(calendar, start, end):
+        if opens >= end:
+            break
+        total += min(closes, end) - max(opens, start)
+    return total
+
+
+def add_business_time(calendar: Calendar, start: datetime, amount: timedelta) -> datetime | None:
+    """When ``amount`` of open time has passed since ``start`` (an SLA due time), in UTC."""
+    if amount < timedelta():
+        raise ValueError(f"amount must not be negative, got {amount}")
+    start = _utc(start)
+    horizon = start + HORIZON
+    remaining = amount
+    if not remaining:
+        return start
+    for opens, closes in _open_intervals(calendar, start, horizon):
+        opens = max(opens, start)
+        if opens >= horizon:
+            return None
+        if closes - opens >= remaining:
+            due = opens + remaining
+            return due if due <= horizon else None
+        remaining -= closes - opens
+    return None
+
+
+# Intervals
+
+
+def _open_intervals(calendar: Calendar, start: datetime, until: datetime) -> Iterator[Interval]:
+    """Merged open intervals ending after ``start``, in order, up to about ``until``.
+
+    The last one may be cut short a day or two past ``until``. Intervals are
+    released only once no later local day can reach back before their end:
+    an instant of local day D is later than D 00:00 UTC minus 24 hours.
+    """
+    if not any(calendar.weekly.values()) and not any(calendar.exceptions.values()):
+        return
+    zone = _zone(calendar.zone)
+    day = start.astimezone(zone).date() - ONE_DAY
+    last = until.astimezone(zone).date() + ONE_DAY
+    pending: list[Interval] = []
+    current: Interval | None = None
+    while day <= last or pending:
+        if day <= last:
+            pending.extend(_day_intervals(calendar, day))
+            settled = datetime.combine(day, MIDNIGHT, UTC)
+            day += ONE_DAY
+        else:
+            settled = _END_OF_TIME
+        pending.sort()
+        done = 0
+        for opens, closes in pending:
+            if opens >= settled:
+                break
+            done += 1
+            if current is not None and opens <= current[1]:
+                current = (current[0], max(current[1], closes))
+                continue
+            if current is not None and current[1] > start:
+                yield current
+            current = (opens, closes)
+        del pending[:done]
+        if current is not None and current[1] < settled:
+            if current[1] > start:
+                yield current
+            current = None
+    if current is not None and current[1] > start:
+        yield current
+
+
+@lru_cache(maxsize=16384)
+def _day_intervals(calendar: Calendar, day: date) -> tuple[Interval, ...]:
+    """The open UTC intervals among the instants whose local date is ``day``, merged."""
+    pieces = _wall_pieces(calendar, day)
+    if not pieces:
+        return ()
+    found: list[Interval] = []
+    for utc_start, utc_end, offset in _offset_segments(calendar.zone, day):
+        local_start = utc_start.replace(tzinfo=None) + offset
+        local_end = utc_end.replace(tzinfo=None) + offset
+        for opens, closes in pieces:
+            low, high = max(opens, local_start), min(closes, local_end)
+            if low < high:
+                found.append(
+                    ((low - offset).replace(tzinfo=UTC), (high - offset).replace(tzinfo=UTC))
+                )
+    return tuple(_merged(sorted(found)))
+
+
+def _wall_pieces(calendar: Calendar, day: date) -> list[tuple[datetime, datetime]]:
+    """The day's open wall-clock ranges: its own spans and yesterday's after-midnight parts."""
+    midnight = datetime.combine(day, MIDNIGHT)
+    tomorrow = midnight + ONE_DAY
+    pieces = []
+    for span in calendar.spans_on(day):
+        to_midnight = span.overnight or span.end == MIDNIGHT
+        closes = tomorrow if to_midnight else datetime.combine(day, span.end)
+        pieces.append((datetime.combine(day, span.start), closes))
+    for span in calendar.spans_on(day - ONE_DAY):
+        if span.overnight:
+            pieces.append((midnight, datetime.combine(day, span.end)))
+    return pieces
+
+
+@lru_cache(maxsize=8192)
+def _offset_segments(zone_key: str, day: date) -> tuple[tuple[datetime, datetime, timedelta], ...]:
+    """Stretches of constant UTC offset covering every instant whose local date is ``day``.
+
+    Offsets stay within 24 hours, so those instants lie within a day either
+    side of the day's midnight read as UTC. Offsets are sampled every three
+    hours and each change is bisected to the second it happens.
+    """
+    zone = _zone(zone_key)
+    midnight = int(datetime.combine(day, MIDNIGHT, UTC).timestamp())
+    first, last = midnight - 86400, midnight + 2 * 86400
+
+    def offset(moment: int) -> timedelta:
+        return datetime.fromtimestamp(moment, zone).utcoffset() or timedelta()
+
+    segments = []
+    begin, current = first, offset(first)
+    probe = first  # offset(probe) == current
+    while probe < last:
+        step = min(probe + _SAMPLE_SECONDS, last)
+        if offset(step) == current:
+            probe = step
+            continue
+        low, high = probe, step
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if offset(middle) == current else (low, middle)
+        segments.append((begin, high, current))
+        begin, current, probe = high, offset(high), high
+    segments.append((begin, last, current))
+    return tuple(
+        (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC), off)
+        for start, end, off in segments
+    )
+
+
+def _merged(intervals: Iterable[Interval]) -> Iterator[Interval]:
+    current: Interval | None = None
+    for opens, closes in intervals:
+        if current is not None and opens <= current[1]:
+            current = (current[0], max(current[1], closes))
+            continue
+        if current is not None:
+            yield current
+        current = (opens, closes)
+    if current is not None:
+        yield current
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"need an aware datetime, got naive {moment.isoformat()}")
+    return moment.astimezone(UTC)
+
+
+_zone = cache(ZoneInfo)
+
+
+@lru_cache(maxsize=256)
+def _holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset[date]:
+    return frozenset(holiday_data.country_holidays(country, subdiv=subdivision, years=year))
+
+
+def _is_holiday(holidays: Holidays, day: date) -> bool:
+    return day in _holiday_dates(holidays.country, holidays.subdivision, day.year)
+
+
+# Validation
+
+
+def _calendar_problems(
+    zone: object,
+    weekly: Mapping[Any, Sequence[Span]],
+    exceptions: Mapping[Any, Sequence[Span]],
+    holidays: object,
+) -> list[Problem]:
+    shapes: list[Problem] = []
+    for key, spans in weekly.items():
+        if not isinstance(key, int) or isinstance(key, bool) or not 0 <= key <= 6:
+            shapes.append(("weekly", f"unknown weekday {key!r}; use 0 (Monday) to 6 (Sunday)"))
+        else:
+            shapes += _span_type_problems(f"weekly.{WEEKDAYS[key]}", spans)
+    for key, spans in exceptions.items():
+        if not isinstance(key, date) or isinstance(key, datetime):
+            shapes.append(("exceptions", f"not a date: {key!r}"))
+        else:
+            shapes += _span_type_problems(f"exceptions.{key.isoformat()}", spans)
+    problems = _zone_problems(zone) + shapes
+    if holidays is not None and not isinstance(holidays, Holidays):
+        problems.append(("holidays", f"expected Holidays or None, got {holidays!r}"))
+        holidays = None
+    elif holidays is not None and (holiday_problems := _holiday_problems(*astuple(holidays))):
+        problems += holiday_problems
+        holidays = None  # still check the spans, as if there were no holidays
+    if shapes:
+        return problems
+    return problems + _overlaps(weekly, exceptions, holidays)
+
+
+def _span_type_problems(path: str, spans: object) -> list[Problem]:
+    if isinstance(spans, str | bytes) or not isinstance(spans, Sequence):
+        return [(path, "expected a sequence of Span")]
+    return [
+        (f"{path}[{index}]", f"expected a Span, got {span!r}")
+        for index, span in enumerate(spans)
+        if not isinstance(span, Span)
+    ]
+
+
+def _overlaps(
+    weekly: Mapping[int, Sequence[Span]],
+    exceptions: Mapping[date, Sequence[Span]],
+    holidays: Holidays | None,
+) -> list[Problem]:
+    """Spans sharing time: on the same day, or with the previous day's after-midnight part.
+
+    A conflict is reported at the later day's span, except that an exception
+    running past midnight into an ordinary day is reported at the exception.
+    """
+    problems = []
+    for day, spans in weekly.items():
+        name, following = WEEKDAYS[day], WEEKDAYS[(day + 1) % 7]
+        problems += _same_day_overlaps(f"weekly.{name}", spans)
+        problems += [
+            (f"weekly.{following}[{index}]", f"overlaps {name} {span} after midnight")
+            for span, _, index, _ in _tail_conflicts(spans, weekly.get((day + 1) % 7, ()))
+        ]
+    for day, spans in exceptions.items():
+        path = f"exceptions.{day.isoformat()}"
+        before, after = day - ONE_DAY, day + ONE_DAY
+        problems += _same_day_overlaps(path, spans)
+        previous = _effective(before, weekly, exceptions, holidays)
+        problems += [
+            (f"{path}[{index}]", f"overlaps {before.isoformat()} {span} after midnight")
+            for span, _, index, _ in _tail_conflicts(previous, spans)
+        ]
+        if after not in exceptions:
+            following = _effective(after, weekly, exceptions, holidays)
+            problems += [
+                (f"{path}[{index}]", f"after midnight overlaps {other} of {after}")
+                for _, index, _, other in _tail_conflicts(spans, following)
+            ]
+    return problems
+
+
+def _same_day_overlaps(path: str, spans: Sequence[Span]) -> list[Problem]:
+    problems = []
+    for index, span in enumerate(spans):
+        start, end = _today(span)
+        for earlier in spans[:index]:
+            earlier_start, earlier_end = _today(earlier)
+            if start < earlier_end and earlier_start < end:
+                problems.append((f"{path}[{index}]", f"overlaps {earlier}"))
+    return problems
+
+
+def _tail_conflicts(
+    spans: Sequence[Span], following: Sequence[Span]
+) -> Iterator[tuple[Span, int, int, Span]]:
+    """(span, its index, index in ``following``, span there) for each after-midnight clash."""
+    for index, span in enumerate(spans):
+        if span.overnight:
+            for other_index, other in enumerate(following):
+                if _today(other)[0] < _seconds(span.end):
+                    yield span, index, other_index, other
+
+
+def _effective(
+    day: date,
+    weekly: Mapping[int, Sequence[Span]],
+    exceptions: Mapping[date, Sequence[Span]],
+    holidays: Holidays | None,
+) -> Sequence[Span]:
+    if day in exceptions:
+        return exceptions[day]
+    if holidays is not None and _is_holiday(holidays, day):
+        return ()
+    return weekly.get(day.weekday(), ())
+
+
+def _today(span: Span) -> tuple[int, int]:
+    """The span's part on its own day, in seconds since midnight."""
+    to_midnight = span.overnight or span.end == MIDNIGHT
+    return _seconds(span.start), 86400 if to_midnight else _seconds(span.end)
+
+
+def _seconds(moment: time) -> int:
+    return moment.hour * 3600 + moment.minute * 60 + moment.second
+
+
+def _zone_problems(zone: object) -> list[Problem]:
+    if not isinstance(zone, str):
+        return [("zone", f"expected an IANA time zone name, got {zone!r}")]
+    try:
+        _zone(zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return [("zone", f"unknown time zone {zone!r}")]
+    return []
+
+
+@cache
+def _holiday_problems(country: str, subdivision: str | None) -> tuple[Problem, ...]:
+    try:
+        holiday_data.country_holidays(country)
+    except (NotImplementedError, TypeError, ValueError, AttributeError):
+        return (("holidays.country", f"unknown country {country!r}"),)
+    try:
+        holiday_data.country_holidays(country, subdiv=subdivision)
+    except (NotImplementedError, TypeError, ValueError, AttributeError):
+        return (("holidays.subdivision", f"unknown subdivision {subdivision!r} of {country}"),)
+    return ()
+
+
+def _span_problem(start: object, end: object, overnight: bool) -> str | None:
+    if not isinstance(start, time) or not isinstance(end, time):
+        return "start and end must be times of day"
+    if start.tzinfo is not None or end.tzinfo is not None:
+        return "times must be wall-clock times without a zone"
+    if start.microsecond or end.microsecond:
+        return "times must be whole seconds"
+    if overnight and start < end:
+        return (
+            f"marked overnight but closes {_clock(end)} after it opens {_clock(start)} "
+            "the same day; drop overnight"
+        )
+    if not overnight and end != MIDNIGHT and end <= start:
+        verb = "as soon as" if end == start else "before"
+        return (
+            f"closes {_clock(end)} {verb} it opens {_clock(start)}; "
+            "mark it overnight if it runs past midnight"
+        )
+    return None
+
+
+def _clock_problem(hour: int, minute: int, second: int, closing: bool) -> str | None:
+    text = f"{hour:02}:{minute:02}" + (f":{second:02}" if second else "")
+    if hour == 24 and not minute and not second:
+        return None if closing else "only a closing time can be 24:00"
+    if hour > 23 or minute > 59 or second > 59:
+        return f"{text} is not a time of day"
+    return None
+
+
+def _clock(moment: time) -> str:
+    return f"{moment:%H:%M:%S}" if moment.second else f"{moment:%H:%M}"
+
+
+def _sorted(spans: Sequence[Span]) -> tuple[Span, ...]:
+    return tuple(sorted(spans, key=lambda span: span.start))
+
+
+# Plain data
+
+
+def _parse_days(
+    data: object, section: str, parse_key: Any, problems: list[Problem]
+) -> dict[Any, tuple[Span, ...]]:
+    if not isinstance(data, Mapping):
+        problems.append((section, "expected an object"))
+        return {}
+    days = {}
+    for key, entries in data.items():
+        path = f"{section}.{key}"
+        day, reason = parse_key(key)
+        if reason:
+            problems.append((path, reason))
+        if isinstance(entries, str | bytes) or not isinstance(entries, Sequence):
+            problems.append((path, "expected a list of spans"))
+            continue
+        spans = [
+            _parse_span(entry, f"{path}[{index}]", problems) for index, entry in enumerate(entries)
+        ]
+        if day is not None and all(span is not None for span in spans):
+            days[day] = tuple(spans)
+    return days
+
+
+def _section(problem: Problem) -> int:
+    return _SECTIONS.index(re.split(r"[.\[]", problem[0], maxsplit=1)[0])
+
+
+def _weekday_key(key: object) -> tuple[int | None, str | None]:
+    if key in WEEKDAYS:
+        return WEEKDAYS.index(key), None
+    return None, "unknown weekday; use " + ", ".join(WEEKDAYS)
+
+
+def _date_key(key: object) -> tuple[date | None, str | None]:
+    if isinstance(key, date) and not isinstance(key, datetime):
+        return key, None  # YAML reads an unquoted 2026-12-24 as a date
+    if isinstance(key, str) and _ISO_DATE.fullmatch(key):
+        try:
+            return date.fromisoformat(key), None
+        except ValueError:
+            pass
+    return None, "not a date; use YYYY-MM-DD"
+
+
+def _parse_span(entry: object, path: str, problems: list[Problem]) -> Span | None:
+    text, overnight = entry, False
+    if isinstance(entry, Mapping):
+        unknown = [key for key in entry if key not in _SPAN_KEYS]
+        problems.extend((f"{path}.{key}", "unknown key; use span, overnight") for key in unknown)
+        text, overnight = entry.get("span"), entry.get("overnight", False)
+        if not isinstance(overnight, bool):
+            problems.append((f"{path}.overnight", "expected true or false"))
+            return None
+        if unknown:
+            return None
+    elif not isinstance(entry, str):
+        problems.append((path, 'expected "HH:MM-HH:MM" or {"span": ..., "overnight": true}'))
+        return None
+    try:
+        return Span.parse(text, overnight)  # type: ignore[arg-type]
+    except CalendarError as error:
+        problems.extend((path, reason) for _, reason in error.problems)
+        return None
+
+
+def _parse_holidays(data: object, problems: list[Problem]) -> Holidays | None:
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        problems.append(("holidays", 'expected {"country": ..., "subdivision": ...} or null'))
+        return None
+    unknown = [key for key in data if key not in _HOLIDAY_KEYS]
+    problems.extend((f"holidays.{key}", "unknown key; use country, subdivision") for key in unknown)
+    country, subdivision = data.get("country"), data.get("subdivision")
+    if not isinstance(country, str):
+        problems.append(("holidays.country", "expected an ISO country code such as DE"))
+    if subdivision is not None and not isinstance(subdivision, str):
+        problems.append(("holidays.subdivision", "expected a subdivision code such as BY"))
+    if unknown or not isinstance(country, str) or not isinstance(subdivision, str | None):
+        return None
+    return Holidays(country, subdivision)
+
+
+def _span_json(span: Span) -> str | dict:
+    return {"span": str(span), "overnight": True} if span.overnight else str(span)
+
+
+def _holidays_json(holidays: Holidays) -> dict:
+    data = {"country": holidays.country}
+    if holidays.subdivision is not None:
+        data["subdivision"] = holidays.subdivision
+    return data
+
+
+ALWAYS_OPEN = Calendar("UTC", {day: (Span(MIDNIGHT, MIDNIGHT),) for day in range(7)})

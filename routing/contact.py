@@ -1,0 +1,111 @@
+"""Agreed contact hours applied to messages: which calendar, hold or not, what to tell.
+
+Pure: the hub loads the calendars and rules, these functions decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from string import Formatter
+from zoneinfo import ZoneInfo
+
+from routing.calendar import ALWAYS_OPEN, Calendar, add_business_time, is_open, next_opening
+
+PLACEHOLDERS = ("owner", "opens", "zone")
+DEFAULT_AUTOREPLY = (
+    "Thanks for your message. {owner} is away until {opens} your time; "
+    "your message is saved and {owner} will answer then."
+)
+NOBODY_BY_NAME = "our team"
+SAME_WEEK = timedelta(days=6)
+
+
+@dataclass(frozen=True)
+class ContactRules:
+    """Everything that decides whether a message waits, for one customer on one channel."""
+
+    customer_hours: Calendar | None = None
+    channel_hours: Calendar | None = None
+    default_hours: Calendar | None = None
+    never_hold: bool = False
+    always_reachable: bool = False
+    autoreply_template: str = DEFAULT_AUTOREPLY
+    first_response_minutes: int | None = None
+    next_response_minutes: int | None = None
+
+    @property
+    def hours(self) -> Calendar | None:
+        """The customer's agreed hours, else the channel's, else the hub's default."""
+        return self.customer_hours or self.channel_hours or self.default_hours
+
+    @property
+    def customer_zone(self) -> str:
+        """Where the customer's clock is: their own calendar's zone, else the applicable one."""
+        hours = self.hours
+        return hours.zone if hours is not None else "UTC"
+
+
+def hold_until(rules: ContactRules, now: datetime) -> datetime | None:
+    """When an inbound message arriving ``now`` may reach its owner; ``None``: right away.
+
+    A calendar that never opens within its search horizon does not hold:
+    better an answer out of hours than a message that never arrives.
+    """
+    if rules.never_hold or rules.always_reachable:
+        return None
+    return _closed_until(rules.hours, now)
+
+
+def quiet_until(rules: ContactRules, now: datetime) -> datetime | None:
+    """When an agent's reply written ``now`` may leave: only the customer's agreed hours count."""
+    if rules.always_reachable:
+        return None
+    return _closed_until(rules.customer_hours, now)
+
+
+def _closed_until(hours: Calendar | None, now: datetime) -> datetime | None:
+    if hours is None or is_open(hours, now):
+        return None
+    return next_opening(hours, now)
+
+
+def reply_due_at(rules: ContactRules, start: datetime, answered_before: bool) -> datetime | None:
+    """The SLA due time of a customer message counted from ``start`` in business time."""
+    minutes = rules.next_response_minutes if answered_before else rules.first_response_minutes
+    if minutes is None:
+        return None
+    return add_business_time(rules.hours or ALWAYS_OPEN, start, timedelta(minutes=minutes))
+
+
+def template_problems(template: str) -> list[str]:
+    """What is wrong with an auto-reply template (unknown or malformed placeholders)."""
+    try:
+        fields = [field for _, field, _, _ in Formatter().parse(template) if field is not None]
+    except ValueError as error:
+        return [f"malformed placeholder: {error}"]
+    allowed = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
+    return [
+        f"unknown placeholder {{{field}}}; use {allowed}"
+        for field in dict.fromkeys(fields)
+        if field not in PLACEHOLDERS
+    ]
+
+
+def autoreply_text(
+    template: str, owner_name: str | None, opens_at: datetime, zone: str, now: datetime
+) -> str:
+    return template.format(
+        owner=owner_name or NOBODY_BY_NAME,
+        opens=opening_phrase(opens_at, zone, now),
+        zone=zone,
+    )
+
+
+def opening_phrase(opens_at: datetime, zone: str, now: datetime) -> str:
+    """'09:00 Monday' in the customer's zone; with the date when it is a week or more away."""
+    local = opens_at.astimezone(ZoneInfo(zone))
+    phrase = f"{local:%H:%M} {local:%A}"
+    if opens_at - now >= SAME_WEEK:
+        phrase += f" {local.day} {local:%B}"
+    return phrase

@@ -1,0 +1,328 @@
+"""Agreed contact hours end to end: holds, honest auto-replies, release, quiet hours, SLA."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from config import Settings
+from connectors.base import Address, InboundMessage
+from hub.app import Hub
+from hub.db.schema import events, messages
+from tests.conftest import ENVIRON
+from tests.support.clock import FakeClock
+from tests.support.hubs import add_agent
+from tests.support.peers import RecordingPeer
+
+WEEKDAYS_9_TO_5 = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+LONDON_OFFICE = {"zone": "Europe/London", "weekly": WEEKDAYS_9_TO_5}
+SATURDAY = datetime(2026, 3, 7, 10, 0, tzinfo=UTC)
+MONDAY_9_LONDON = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+
+
+def contact_settings(database_url: str, callback_url: str, **overrides: object) -> Settings:
+    data: dict[str, object] = {
+        "database": {"url": database_url},
+        "hours": LONDON_OFFICE,
+        "channels": [
+            {"kind": "webchat", "name": "webchat"},
+            {
+                "kind": "api",
+                "name": "sms",
+                "token_env": "SMS_TOKEN",
+                "identity_kind": "phone",
+                "callback_url": callback_url,
+            },
+        ],
+        **overrides,
+    }
+    return Settings.model_validate(data, context={"environ": ENVIRON})
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[RecordingPeer]:
+    async with RecordingPeer() as peer:
+        yield peer
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(SATURDAY)
+
+
+@pytest.fixture
+async def hub(database_url, clock, peer) -> AsyncIterator[Hub]:
+    """The hub under test (also behind ``server`` and ``browser_factory``): a London hub."""
+    hub = Hub(contact_settings(database_url, peer.url("/sms")), clock)
+    await hub.start(run_workers=False)
+    try:
+        yield hub
+    finally:
+        await hub.stop()
+
+
+def sms(external_id: str, text: str, automated: bool = False) -> InboundMessage:
+    return InboundMessage(
+        channel="sms",
+        external_id=external_id,
+        sender=Address("phone", "+447700900123"),
+        sender_name="Lena",
+        text=text,
+        automated=automated,
+    )
+
+
+async def stored(hub: Hub, message_id: int) -> dict:
+    row = await hub.db.read(
+        lambda conn: conn.execute(select(messages).where(messages.c.id == message_id)).one()
+    )
+    return row._asdict()
+
+
+async def told_to(hub: Hub, agent_id: int) -> list[str]:
+    """The texts of the new-message events an agent has been sent, in order."""
+    rows = await hub.db.read(
+        lambda conn: conn.execute(
+            select(events.c.payload)
+            .where(events.c.agent_id == agent_id, events.c.kind == "message.created")
+            .order_by(events.c.id)
+        ).all()
+    )
+    return [row.payload["message"]["text"] for row in rows]
+
+
+async def test_weekend_message_is_held_answered_once_and_released_monday_in_order(
+    hub: Hub, clock: FakeClock, peer: RecordingPeer, browser_factory
+):
+    maria = await add_agent(hub, "maria@example.com", name="Maria")
+    first = await hub.ingest(sms("s1", "Is my order shipped?"))
+    clock.advance(hours=3)
+    second = await hub.ingest(sms("s2", "Also, can I change the address?"))
+
+    for result in (first, second):
+        held = await stored(hub, result.message_id)
+        assert (held["state"], held["release_at"]) == ("held", MONDAY_9_LONDON)
+    assert await told_to(hub, maria) == []
+    browser = await (await browser_factory()).login("maria@example.com")
+    waiting = await browser.get("/api/held")
+    assert [(h["text"], h["release_at"]) for h in waiting] == [
+        ("Is my order shipped?", MONDAY_9_LONDON.isoformat()),
+        ("Also, can I change the address?", MONDAY_9_LONDON.isoformat()),
+    ]
+    (summary,) = await browser.get("/api/conversations")
+    assert summary["unread_count"] == 0
+
+    await hub.outbox.run_due()
+    assert [r.json()["text"] for r in peer.received] == [
+        "Thanks for your message. Maria is away until 09:00 Monday your time; "
+        "your message is saved and Maria will answer then."
+    ]
+
+    clock.set(MONDAY_9_LONDON - timedelta(minutes=1))
+    assert await hub.holds.release_due() == 0
+    clock.set(MONDAY_9_LONDON)
+    assert await hub.holds.release_due() == 2
+    assert await hub.holds.release_due() == 0
+    assert await told_to(hub, maria) == [
+        "Is my order shipped?",
+        "Also, can I change the address?",
+    ]
+    assert (await stored(hub, second.message_id))["state"] == "received"
+    browser = await (await browser_factory()).login("maria@example.com")
+    (summary,) = await browser.get("/api/conversations")
+    assert summary["unread_count"] == 2
+    assert await browser.get("/api/held") == []
+
+
+async def test_customer_is_told_the_opening_in_their_own_zone(
+    hub: Hub, peer: RecordingPeer, browser_factory
+):
+    await add_agent(hub, "maria@example.com", name="Maria")
+    first = await hub.ingest(sms("s1", "hello"))
+    browser = await (await browser_factory()).login("maria@example.com")
+    new_york_mornings = {"zone": "America/New_York", "weekly": WEEKDAYS_9_TO_5}
+    await browser.call(
+        "PUT",
+        f"/api/customers/{first.customer_id}/contact-hours",
+        {"hours": new_york_mornings},
+        expect=200,
+    )
+    await hub.ingest(sms("s2", "still there?"))
+    await hub.outbox.run_due()
+    texts = [r.json()["text"] for r in peer.received]
+    assert len(texts) == 2, "a new held period (new release time) gets its own auto-reply"
+    assert "09:00 Monday" in texts[0]
+    assert "09:00 Monday" in texts[1]
+    second = await stored(hub, (await hub.ingest(sms("s3", "x"))).message_id)
+    assert second["release_at"] == datetime(2026, 3, 9, 13, 0, tzinfo=UTC), "09:00 in New York"
+
+
+async def test_no_auto_reply_to_automated_senders(hub: Hub, peer: RecordingPeer):
+    await add_agent(hub, "maria@example.com")
+    result = await hub.ingest(sms("bot-1", "Out of office: back Monday", automated=True))
+    assert (await stored(hub, result.message_id))["state"] == "held"
+    await hub.outbox.run_due()
+    assert peer.received == []
+
+
+async def test_holds_survive_a_restart_and_release_on_start(
+    database_url, clock: FakeClock, peer: RecordingPeer
+):
+    settings = contact_settings(database_url, peer.url("/sms"))
+    hub = Hub(settings, clock)
+    await hub.start(run_workers=False)
+    maria = await add_agent(hub, "maria@example.com")
+    result = await hub.ingest(sms("s1", "weekend question"))
+    await hub.stop()
+
+    clock.set(MONDAY_9_LONDON + timedelta(hours=2))
+    again = Hub(settings, clock)
+    await again.start(run_workers=False)
+    try:
+        assert (await stored(again, result.message_id))["state"] == "received"
+        assert await told_to(again, maria) == ["weekend question"]
+    finally:
+        await again.stop()
+
+
+async def test_public_holiday_closes_a_weekday(database_url, peer: RecordingPeer):
+    christmas = datetime(2026, 12, 25, 10, 0, tzinfo=UTC)
+    hours = {**LONDON_OFFICE, "holidays": {"country": "GB", "subdivision": "ENG"}}
+    hub = Hub(contact_settings(database_url, peer.url("/sms"), hours=hours), FakeClock(christmas))
+    await hub.start(run_workers=False)
+    try:
+        await add_agent(hub, "maria@example.com")
+        result = await hub.ingest(sms("xmas", "Merry Christmas, where is my parcel?"))
+        held = await stored(hub, result.message_id)
+        # Friday 25th is Christmas, Monday 28th the Boxing Day holiday in lieu.
+        assert (held["state"], held["release_at"]) == (
+            "held",
+            datetime(2026, 12, 29, 9, 0, tzinfo=UTC),
+        )
+    finally:
+        await hub.stop()
+
+
+async def test_opening_the_hours_now_releases_held_messages_early(hub: Hub, browser_factory):
+    maria = await add_agent(hub, "maria@example.com")
+    await add_agent(hub, "admin@example.com", role="admin")
+    await hub.ingest(sms("s1", "anyone?"))
+    admin = await (await browser_factory()).login("admin@example.com")
+    every_day = {day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    await admin.call(
+        "PUT",
+        "/api/admin/hours",
+        {"hours": {"zone": "Europe/London", "weekly": every_day}},
+        expect=200,
+    )
+    assert await hub.holds.release_due() == 1
+    assert await told_to(hub, maria) == ["anyone?"]
+
+
+async def test_never_hold_channel_and_always_reachable_customer_are_delivered_at_once(
+    hub: Hub, browser_factory
+):
+    maria = await add_agent(hub, "maria@example.com")
+    await add_agent(hub, "admin@example.com", role="admin")
+    admin = await (await browser_factory()).login("admin@example.com")
+    await admin.call("PUT", "/api/admin/channels/sms/rules", {"never_hold": True}, expect=200)
+    first = await hub.ingest(sms("s1", "urgent"))
+    assert (await stored(hub, first.message_id))["state"] == "received"
+
+    await admin.call("PUT", "/api/admin/channels/sms/rules", {"never_hold": False}, expect=200)
+    await admin.call(
+        "PUT",
+        f"/api/customers/{first.customer_id}/contact-hours",
+        {"hours": None, "always_reachable": True},
+        expect=200,
+    )
+    second = await hub.ingest(sms("s2", "also urgent"))
+    assert (await stored(hub, second.message_id))["state"] == "received"
+    assert await told_to(hub, maria) == ["urgent", "also urgent"]
+
+
+async def test_reply_outside_the_customers_hours_is_scheduled_then_sent_now_or_cancelled(
+    hub: Hub, clock: FakeClock, peer: RecordingPeer, browser_factory
+):
+    tuesday_23_new_york = datetime(2026, 3, 11, 3, 0, tzinfo=UTC)
+    await add_agent(hub, "maria@example.com")
+    clock.set(datetime(2026, 3, 10, 14, 0, tzinfo=UTC))
+    result = await hub.ingest(sms("s1", "Please call me back"))
+    browser = await (await browser_factory()).login("maria@example.com")
+    await browser.call(
+        "PUT",
+        f"/api/customers/{result.customer_id}/contact-hours",
+        {"hours": {"zone": "America/New_York", "weekly": WEEKDAYS_9_TO_5}},
+        expect=200,
+    )
+    clock.set(tuesday_23_new_york)
+    browser = await (await browser_factory()).login("maria@example.com")
+    conversation = f"/api/conversations/{result.conversation_id}"
+    first = await browser.post(f"{conversation}/replies", {"text": "Tomorrow at ten?"}, expect=202)
+    wednesday_9_new_york = datetime(2026, 3, 11, 13, 0, tzinfo=UTC)
+    assert (first["state"], first["release_at"]) == ("scheduled", wednesday_9_new_york.isoformat())
+    await hub.outbox.run_due()
+    assert peer.received == []
+
+    edited = await browser.patch(f"/api/messages/{first['id']}", {"text": "Tomorrow at 10:30?"})
+    assert edited["text"] == "Tomorrow at 10:30?"
+    sent_now = await browser.post(f"/api/messages/{first['id']}/send-now", expect=200)
+    assert sent_now["state"] == "queued"
+    await hub.outbox.run_due()
+    assert [r.json()["text"] for r in peer.received] == ["Tomorrow at 10:30?"]
+
+    second = await browser.post(f"{conversation}/replies", {"text": "Never mind"}, expect=202)
+    cancelled = await browser.post(f"/api/messages/{second['id']}/cancel", expect=200)
+    assert cancelled["state"] == "cancelled"
+    clock.set(wednesday_9_new_york + timedelta(hours=1))
+    await hub.outbox.run_due()
+    assert len(peer.received) == 1
+    assert (await stored(hub, second["id"]))["state"] == "cancelled"
+    status, body = await browser.call("POST", f"/api/messages/{second['id']}/send-now")
+    assert status == 409
+    assert "cancelled" in body["error"]
+
+
+async def answer_within(browser, minutes: int) -> None:
+    await browser.call(
+        "PUT", "/api/admin/channels/sms/rules", {"first_response_minutes": minutes}, expect=200
+    )
+
+
+async def test_reply_due_time_counts_business_hours_only(
+    hub: Hub, clock: FakeClock, browser_factory
+):
+    await add_agent(hub, "maria@example.com")
+    await add_agent(hub, "admin@example.com", role="admin")
+    admin = await (await browser_factory()).login("admin@example.com")
+    await answer_within(admin, 60)
+    clock.set(datetime(2026, 3, 6, 16, 30, tzinfo=UTC))
+    admin = await (await browser_factory()).login("admin@example.com")
+    await hub.ingest(sms("f1", "before the weekend"))
+    (summary,) = await admin.get("/api/conversations?scope=all")
+    assert summary["reply_due_at"] == datetime(2026, 3, 9, 9, 30, tzinfo=UTC).isoformat()
+    clock.set(datetime(2026, 3, 9, 9, 29, tzinfo=UTC))
+    admin = await (await browser_factory()).login("admin@example.com")
+    assert await admin.get("/api/admin/overdue") == []
+    clock.set(datetime(2026, 3, 9, 9, 31, tzinfo=UTC))
+    assert [c["id"] for c in await admin.get("/api/admin/overdue")] == [summary["id"]]
+
+
+async def test_message_held_over_the_weekend_is_not_overdue_at_monday_0901(
+    hub: Hub, clock: FakeClock, browser_factory
+):
+    await add_agent(hub, "maria@example.com")
+    await add_agent(hub, "admin@example.com", role="admin")
+    admin = await (await browser_factory()).login("admin@example.com")
+    await answer_within(admin, 30)
+    await hub.ingest(sms("w1", "saturday message"))
+    clock.set(MONDAY_9_LONDON)
+    await hub.holds.release_due()
+    clock.set(MONDAY_9_LONDON + timedelta(minutes=1))
+    admin = await (await browser_factory()).login("admin@example.com")
+    assert await admin.get("/api/admin/overdue") == []
+    (summary,) = await admin.get("/api/conversations?scope=all")
+    assert summary["reply_due_at"] == (MONDAY_9_LONDON + timedelta(minutes=30)).isoformat()
