@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from config.schema import CHANNEL_KINDS, Settings
+from config.schema import CHANNEL_KINDS, Settings, located_errors
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,10 @@ def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = N
         return Settings.model_validate(data, context={"environ": environ})
     except ValidationError as error:
         raise ConfigError(
-            [ConfigProblem(file, field_path(e["loc"]), reason(e)) for e in error.errors()]
+            [
+                ConfigProblem(file, field_path(e["loc"]), reason(e))
+                for e in located_errors(error.errors())
+            ]
         ) from None
 
 

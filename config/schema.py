@@ -22,8 +22,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from routing.calendar import Calendar, CalendarError, build_calendar
+from pydantic_core import ErrorDetails
 
+from routing.calendar import Calendar, CalendarError, build_calendar
 from routing.contact import DEFAULT_AUTOREPLY, template_problems
 
 CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -141,15 +142,31 @@ class HoursSettings(Strict):
         return self
 
     def calendar(self) -> Calendar:
-        """The pure calendar; raises ``ValueError`` naming every problem."""
+        """The pure calendar; raises ``CalendarError`` naming every problem."""
         data = self.model_dump(exclude_none=True)
-        try:
-            return build_calendar(
-                data["zone"], data["weekly"], data["exceptions"], data.get("holidays")
+        return build_calendar(
+            data["zone"], data["weekly"], data["exceptions"], data.get("holidays")
+        )
+
+
+def located_errors(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """Pydantic's errors, with each problem of a calendar as its own error inside the calendar.
+
+    ``hours`` failing with three problems becomes ``hours.weekly.mon[0]``,
+    ``hours.zone``... so admins see every problem where it is.
+    """
+    located: list[ErrorDetails] = []
+    for error in errors:
+        cause = error.get("ctx", {}).get("error")
+        if not isinstance(cause, CalendarError):
+            located.append(error)
+            continue
+        for path, reason in cause.problems:
+            parts = [int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", path)]
+            located.append(
+                {**error, "loc": (*error["loc"], *parts), "msg": reason, "type": "calendar"}
             )
-        except CalendarError as error:
-            problems = "; ".join(f"{field}: {reason}" for field, reason in error.problems)
-            raise ValueError(problems) from None
+    return located
 
 
 class ResponseTargets(Strict):

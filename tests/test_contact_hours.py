@@ -326,3 +326,65 @@ async def test_message_held_over_the_weekend_is_not_overdue_at_monday_0901(
     assert await admin.get("/api/admin/overdue") == []
     (summary,) = await admin.get("/api/conversations?scope=all")
     assert summary["reply_due_at"] == (MONDAY_9_LONDON + timedelta(minutes=30)).isoformat()
+
+
+async def test_admin_hours_are_validated_with_every_problem_named(hub: Hub, browser_factory):
+    await add_agent(hub, "admin@example.com", role="admin")
+    admin = await (await browser_factory()).login("admin@example.com")
+    bad = {
+        "zone": "Mars/Olympus",
+        "weekly": {
+            "mon": ["09:00-12:00", "11:00-13:00"],
+            "tue": ["17:00-08:00"],
+            "fri": ["9 to 5"],
+        },
+        "exceptions": {"2026-02-30": []},
+    }
+    status, body = await admin.call("PUT", "/api/admin/hours", {"hours": bad})
+    assert status == 422
+    problems = {p["field"]: p["reason"] for p in body["problems"]}
+    assert problems["hours.zone"].startswith("unknown time zone")
+    assert problems["hours.weekly.mon.1"] == "overlaps 09:00-12:00"
+    assert "mark it overnight" in problems["hours.weekly.tue.0"]
+    assert "hours.weekly.fri.0" in problems
+    assert any(field.startswith("hours.exceptions") for field in problems)
+    unchanged = {"hours": {**LONDON_OFFICE, "exceptions": {}}}
+    assert await admin.get("/api/admin/hours") == unchanged, "nothing was changed"
+
+    night_shift = {
+        "zone": "Europe/London",
+        "weekly": {"fri": [{"span": "22:00-06:00", "overnight": True}]},
+    }
+    saved = await admin.call("PUT", "/api/admin/hours", {"hours": night_shift}, expect=200)
+    assert saved[1]["hours"]["weekly"]["fri"] == [{"span": "22:00-06:00", "overnight": True}]
+
+
+async def test_channel_rules_are_validated(hub: Hub, browser_factory):
+    await add_agent(hub, "admin@example.com", role="admin")
+    admin = await (await browser_factory()).login("admin@example.com")
+    rules = "/api/admin/channels/sms/rules"
+    status, body = await admin.call(
+        "PUT", rules, {"autoreply_template": "Back {when}", "first_response_minutes": 0}
+    )
+    assert status == 422
+    problems = {p["field"]: p["reason"] for p in body["problems"]}
+    assert "unknown placeholder {when}" in problems["autoreply_template"]
+    assert "first_response_minutes" in problems
+    status, body = await admin.call("PUT", "/api/admin/channels/fax/rules", {"never_hold": True})
+    assert (status, body["error"]) == (404, "channel 'fax' is not configured")
+    saved = await admin.call(
+        "PUT", rules, {"autoreply_template": "Back at {opens}", "next_response_minutes": 240}
+    )
+    assert saved[0] == 200
+    assert (await admin.get(rules))["autoreply_template"] == "Back at {opens}"
+
+
+async def test_agents_set_hours_only_for_customers_they_serve(hub: Hub, browser_factory):
+    await add_agent(hub, "maria@example.com")
+    result = await hub.ingest(sms("s1", "hello"))
+    await add_agent(hub, "tom@example.com")
+    tom = await (await browser_factory()).login("tom@example.com")
+    status, _ = await tom.call(
+        "PUT", f"/api/customers/{result.customer_id}/contact-hours", {"hours": None}
+    )
+    assert status == 403

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from config.schema import located_errors
 from hub.auth import CSRF_HEADER, SESSION_COOKIE, Principal, csrf_ok, find_principal
 from hub.errors import Forbidden, HubError, NotFound, Unauthorized
 
@@ -171,7 +172,7 @@ class InvalidInput(HubError):
     def __init__(self, error: ValidationError) -> None:
         problems = [
             {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "reason": e["msg"]}
-            for e in error.errors()
+            for e in located_errors(error.errors())
         ]
         summary = "; ".join(f"{p['field']}: {p['reason']}" for p in problems)
         super().__init__(f"invalid input: {summary}", problems=problems)
