@@ -9,7 +9,17 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Text, bindparam, cast, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from config.schema import HoursSettings, Settings
 from hub.db.database import Tx
@@ -24,22 +34,35 @@ CUSTOMER_SCOPE = "customer"
 DEFAULT_CHANNEL = "*"
 """The ``channel_rules`` row whose values apply to channels that set none."""
 
-HOURS_FOR_MESSAGE = Prepared(
-    select(contact_hours.c.scope, cast(contact_hours.c.definition, Text)).where(
-        ((contact_hours.c.scope == "customer") & (contact_hours.c.subject == bindparam("customer")))
-        | ((contact_hours.c.scope == "channel") & (contact_hours.c.subject == bindparam("channel")))
-        | (contact_hours.c.scope == "default")
+
+def _hours(scope: str, subject: Any) -> Any:
+    return (
+        select(cast(contact_hours.c.definition, Text))
+        .where(contact_hours.c.scope == scope, contact_hours.c.subject == subject)
+        .scalar_subquery()
+    )
+
+
+def _rule(column: Any, channel: Any) -> Any:
+    return select(column).where(channel_rules.c.channel == channel).scalar_subquery()
+
+
+def _rule_or_default(column: Any) -> Any:
+    return func.coalesce(_rule(column, bindparam("channel")), _rule(column, DEFAULT_CHANNEL))
+
+
+RULES_FOR_MESSAGE = Prepared(
+    select(
+        _hours(CUSTOMER_SCOPE, bindparam("customer")),
+        _hours(CHANNEL_SCOPE, bindparam("channel")),
+        _hours(DEFAULT_SCOPE, ""),
+        _rule(channel_rules.c.never_hold, bindparam("channel")),
+        _rule_or_default(channel_rules.c.autoreply_template),
+        _rule_or_default(channel_rules.c.first_response_minutes),
+        _rule_or_default(channel_rules.c.next_response_minutes),
     )
 )
-RULES_FOR_CHANNEL = Prepared(
-    select(
-        channel_rules.c.channel,
-        channel_rules.c.never_hold,
-        channel_rules.c.autoreply_template,
-        channel_rules.c.first_response_minutes,
-        channel_rules.c.next_response_minutes,
-    ).where(channel_rules.c.channel.in_([bindparam("channel"), DEFAULT_CHANNEL]))
-)
+"""Everything that decides about one message, in one statement (it runs for every message)."""
 
 
 @lru_cache(maxsize=4096)
@@ -52,31 +75,18 @@ def rules_for(
     conn: Connection, customer_id: int, channel: str, always_reachable: bool
 ) -> ContactRules:
     """The calendars and rules that apply to one customer writing on one channel."""
-    hours = {
-        scope: parse_hours(definition)
-        for scope, definition in HOURS_FOR_MESSAGE.rows(
-            conn, customer=str(customer_id), channel=channel
-        )
-    }
-    rows = {row[0]: row[1:] for row in RULES_FOR_CHANNEL.rows(conn, channel=channel)}
-    own = rows.get(channel)
-    fallback = rows.get(DEFAULT_CHANNEL)
-
-    def pick(index: int) -> Any:
-        for row in (own, fallback):
-            if row is not None and row[index] is not None:
-                return row[index]
-        return None
-
+    row = RULES_FOR_MESSAGE.first(conn, customer=str(customer_id), channel=channel)
+    assert row is not None
+    customer_hours, channel_hours, default_hours, never_hold, template, first, following = row
     return ContactRules(
-        customer_hours=hours.get(CUSTOMER_SCOPE),
-        channel_hours=hours.get(CHANNEL_SCOPE),
-        default_hours=hours.get(DEFAULT_SCOPE),
-        never_hold=bool(own is not None and own[0]),
+        customer_hours=parse_hours(customer_hours) if customer_hours else None,
+        channel_hours=parse_hours(channel_hours) if channel_hours else None,
+        default_hours=parse_hours(default_hours) if default_hours else None,
+        never_hold=bool(never_hold),
         always_reachable=always_reachable,
-        autoreply_template=pick(1) or DEFAULT_AUTOREPLY,
-        first_response_minutes=pick(2),
-        next_response_minutes=pick(3),
+        autoreply_template=template or DEFAULT_AUTOREPLY,
+        first_response_minutes=first,
+        next_response_minutes=following,
     )
 
 

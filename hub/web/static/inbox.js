@@ -4,6 +4,7 @@
  * X-CSRF-Token header, and follows /api/events over a WebSocket that resumes
  * with ?after=<last event id> after a drop, so no event is missed.
  * User-supplied text only ever goes into the page through textContent.
+ * Times are shown in the agent's browser time zone.
  */
 (function () {
   "use strict";
@@ -12,6 +13,17 @@
   const LIST_RELOAD_DELAY_MS = 80;
   const RECONNECT_BASE_MS = 500;
   const RECONNECT_MAX_MS = 15000;
+  const OVERDUE_CHECK_MS = 30000;
+  const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+  const WHEN_FORMAT = new Intl.DateTimeFormat(undefined, {
+    weekday: "short",
+    day: "numeric",
+    month: "short",
+    year: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    timeZoneName: "short",
+  });
 
   const state = {
     csrf: null,
@@ -25,6 +37,9 @@
     detailLoading: false,
     replyIdentity: null,
   };
+
+  /** The contact hours disclosure: whose hours it shows, and a guard against stale loads. */
+  const hours = { customerId: null, seq: 0, loaded: false };
 
   const live = {
     socket: null,
@@ -40,9 +55,10 @@
   /* ---------- HTTP ---------- */
 
   class ApiError extends Error {
-    constructor(status, message) {
+    constructor(status, message, problems) {
       super(message);
       this.status = status;
+      this.problems = problems || [];
     }
   }
 
@@ -65,7 +81,7 @@
     const data = isJson ? await response.json() : null;
     if (!response.ok) {
       const reason = data && data.error ? data.error : `request failed (HTTP ${response.status})`;
-      throw new ApiError(response.status, reason);
+      throw new ApiError(response.status, reason, data && data.problems);
     }
     return data;
   }
@@ -92,6 +108,22 @@
     if (!iso) return "";
     const date = new Date(iso);
     return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+  }
+
+  /** A moment that matters (a release, a due time), with its weekday and zone. */
+  function formatWhen(iso) {
+    if (!iso) return "";
+    const date = new Date(iso);
+    return Number.isNaN(date.getTime()) ? iso : WHEN_FORMAT.format(date);
+  }
+
+  function isOverdue(iso) {
+    return Boolean(iso) && Date.parse(iso) <= Date.now();
+  }
+
+  function markOverdue(node, iso) {
+    if (isOverdue(iso)) node.dataset.overdue = "true";
+    else delete node.dataset.overdue;
   }
 
   /* ---------- Signing in and out ---------- */
@@ -150,6 +182,8 @@
     state.me = null;
     clearSelection();
     $("conversation-list").replaceChildren();
+    $("held-list").replaceChildren();
+    showHoursOf(null);
     showLogin();
     $("login-error").textContent = message;
   }
@@ -189,6 +223,11 @@
     for (const tab of document.querySelectorAll(".tab")) {
       tab.setAttribute("aria-pressed", String(tab.dataset.view === view));
     }
+    const held = view === "held";
+    $("conversation-list").hidden = held;
+    $("list-empty").hidden = true;
+    $("held-list").hidden = !held;
+    $("held-empty").hidden = true;
     loadList();
   }
 
@@ -200,9 +239,15 @@
   async function loadList() {
     clearTimeout(state.listTimer);
     const seq = ++state.listSeq;
+    const held = state.view === "held";
+    const path = held
+      ? "/api/held"
+      : `/api/conversations?state=${encodeURIComponent(state.view)}`;
     try {
-      const items = await api("GET", `/api/conversations?state=${encodeURIComponent(state.view)}`);
-      if (seq === state.listSeq && state.me) renderList(items);
+      const items = await api("GET", path);
+      if (seq !== state.listSeq || !state.me) return;
+      if (held) renderHeld(items);
+      else renderList(items);
     } catch (error) {
       if (seq === state.listSeq) report(error, $("inbox-error"));
     }
@@ -212,6 +257,11 @@
     const list = $("conversation-list");
     list.replaceChildren(...items.map(listItem));
     $("list-empty").hidden = items.length > 0;
+    const shown = items.find((c) => c.id === state.selectedId);
+    if (shown && state.detail && !state.detailLoading && state.detail.id === shown.id) {
+      state.detail.reply_due_at = shown.reply_due_at;
+      renderReplyDue();
+    }
   }
 
   function listItem(conversation) {
@@ -224,6 +274,13 @@
     button.append(el("span", "conv-name", conversation.customer.name));
     const meta = el("span", "conv-meta");
     if (conversation.waiting_for_owner) meta.append(el("span", "waiting", "waiting"));
+    if (conversation.state === "open" && conversation.reply_due_at) {
+      item.dataset.dueAt = conversation.reply_due_at;
+      markOverdue(item, conversation.reply_due_at);
+      const due = el("span", "overdue", "overdue");
+      due.title = `reply due by ${formatWhen(conversation.reply_due_at)}`;
+      meta.append(due);
+    }
     if (conversation.unread_count > 0) {
       const badge = el("span", "badge", conversation.unread_count);
       badge.setAttribute("aria-label", `${conversation.unread_count} unread`);
@@ -233,6 +290,41 @@
     button.append(el("span", "conv-channel", conversation.last_channel || ""));
     button.append(el("span", "conv-time", formatTime(conversation.last_message_at)));
     button.addEventListener("click", () => selectConversation(conversation.id));
+    item.append(button);
+    return item;
+  }
+
+  /** The list and header were drawn earlier: what was due then may be overdue now. */
+  function refreshOverdue() {
+    for (const item of document.querySelectorAll(".conversation-item[data-due-at]")) {
+      markOverdue(item, item.dataset.dueAt);
+    }
+    if (state.detail) renderReplyDue();
+  }
+
+  /* ---------- Held messages: they wait for the contact hours ---------- */
+
+  function renderHeld(items) {
+    $("held-list").replaceChildren(...items.map(heldItem));
+    $("held-empty").hidden = items.length > 0;
+  }
+
+  function heldItem(held) {
+    const item = el("li", "held-item");
+    item.dataset.testid = "held-item";
+    item.dataset.messageId = String(held.id);
+    item.dataset.conversationId = String(held.conversation_id);
+    const button = el("button");
+    button.type = "button";
+    button.append(el("span", "conv-name", held.customer_name));
+    button.append(el("span", "conv-channel", held.channel || ""));
+    button.append(el("span", "held-text", held.text));
+    const release = el("span", "held-release", "released ");
+    const when = el("time", "", formatWhen(held.release_at));
+    when.dateTime = held.release_at;
+    release.append(when);
+    button.append(release);
+    button.addEventListener("click", () => selectConversation(held.conversation_id));
     item.append(button);
     return item;
   }
@@ -299,6 +391,7 @@
     $("customer-name").textContent = detail.customer.name;
     renderIdentities(detail.identities, detail.default_identity_id);
     renderOtherConversations(detail.other_conversations);
+    showHoursOf(detail.customer.id);
     $("messages").replaceChildren(...detail.messages.map(messageItem));
     renderActions();
     scrollToEnd();
@@ -342,6 +435,18 @@
     const resolved = state.detail.state === "resolved";
     $("resolve").hidden = resolved;
     $("reopen").hidden = !resolved;
+    renderReplyDue();
+  }
+
+  function renderReplyDue() {
+    const box = $("reply-due");
+    const due = state.detail.state === "open" ? state.detail.reply_due_at : null;
+    box.hidden = !due;
+    box.textContent = "";
+    if (!due) return;
+    box.append(`reply due by ${formatWhen(due)}`);
+    if (isOverdue(due)) box.append(el("span", "overdue", "overdue"));
+    markOverdue(box, due);
   }
 
   function scrollToEnd() {
@@ -370,6 +475,7 @@
     meta.append(el("time", "message-time", formatTime(message.created_at)));
     meta.append(el("span", "message-status"));
     item.append(meta);
+    if (message.release_at) item.dataset.releaseAt = message.release_at;
     setStatus(item, message.state, message.error);
     return item;
   }
@@ -387,19 +493,119 @@
   function setStatus(item, status, reason) {
     item.dataset.status = status;
     const label = item.querySelector(".message-status");
-    const shown = item.dataset.direction === "out";
-    label.hidden = !shown;
-    label.textContent = shown ? (reason ? `${status}: ${reason}` : status) : "";
+    const text = statusText(item, status, reason);
+    label.hidden = !text;
+    label.textContent = text;
     label.className = `message-status status-${status}`;
+    showScheduledActions(item, status === "scheduled");
+  }
+
+  function statusText(item, status, reason) {
+    const when = formatWhen(item.dataset.releaseAt);
+    if (item.dataset.direction === "in") return status === "held" ? `held until ${when}` : "";
+    if (item.dataset.direction !== "out") return "";
+    if (status === "scheduled") return `scheduled for ${when}`;
+    return reason ? `${status}: ${reason}` : status;
+  }
+
+  /* ---------- Scheduled replies: they wait for the customer's hours ---------- */
+
+  function showScheduledActions(item, scheduled) {
+    const actions = item.querySelector(".scheduled-actions");
+    if (!scheduled) {
+      if (actions) actions.remove();
+      const editor = item.querySelector(".scheduled-editor");
+      if (editor) editor.remove();
+      return;
+    }
+    if (actions) return;
+    const id = Number(item.dataset.messageId);
+    const bar = el("div", "scheduled-actions");
+    bar.append(
+      actionButton("Send now", "scheduled-send-now", (button) =>
+        act(button, () => changeScheduled(id, "POST", `/api/messages/${id}/send-now`))
+      ),
+      actionButton("Edit", "scheduled-edit", () => toggleEditor(id)),
+      actionButton("Cancel", "scheduled-cancel", (button) =>
+        act(button, () => changeScheduled(id, "POST", `/api/messages/${id}/cancel`))
+      )
+    );
+    item.append(bar);
+  }
+
+  function actionButton(label, testid, onClick) {
+    const button = el("button", "", label);
+    button.type = "button";
+    button.dataset.testid = testid;
+    button.addEventListener("click", () => onClick(button));
+    return button;
+  }
+
+  function toggleEditor(id) {
+    const item = messageElement(id);
+    if (!item) return;
+    const open = item.querySelector(".scheduled-editor");
+    if (open) {
+      open.remove();
+      return;
+    }
+    const editor = el("div", "scheduled-editor");
+    const box = el("textarea");
+    box.rows = 3;
+    box.value = item.querySelector(".message-text").textContent;
+    box.dataset.testid = "scheduled-edit-text";
+    box.setAttribute("aria-label", "Edit the scheduled reply");
+    const save = actionButton("Save", "scheduled-save", (button) =>
+      act(button, () => saveScheduled(id, box.value))
+    );
+    editor.append(box, save);
+    item.append(editor);
+    box.focus();
+  }
+
+  async function saveScheduled(id, draft) {
+    const text = draft.trim();
+    if (!text) throw new Error("Write something first.");
+    await changeScheduled(id, "PATCH", `/api/messages/${id}`, { text });
+    const item = messageElement(id);
+    const editor = item && item.querySelector(".scheduled-editor");
+    if (editor) editor.remove();
+  }
+
+  async function changeScheduled(id, method, path, body) {
+    const message = await api(method, path, body);
+    showChanged(message, true);
+  }
+
+  /**
+   * Redraw a changed message in place, keeping an open editor while it is still scheduled.
+   * An API answer may arrive after the live event that already moved the message on.
+   */
+  function showChanged(message, isAnswer) {
+    const shown = messageElement(message.id);
+    if (!shown || (isAnswer && shown.dataset.status !== "scheduled")) return;
+    const fresh = messageItem(message);
+    const editor = shown.querySelector(".scheduled-editor");
+    if (editor && message.state === "scheduled") fresh.append(editor);
+    shown.replaceWith(fresh);
   }
 
   function messageElement(id) {
     return $("messages").querySelector(`[data-message-id="${Number(id)}"]`);
   }
 
-  /** Add a message the view does not show yet, in id order; a shown one is already newer. */
+  /**
+   * Add a message the view does not show yet, in id order; a shown one is already newer,
+   * unless it was held and is now released.
+   */
   function addMessage(message) {
-    if (messageElement(message.id)) return;
+    const shown = messageElement(message.id);
+    if (shown) {
+      if (shown.dataset.status === "held" && message.state !== "held") {
+        shown.replaceWith(messageItem(message));
+      }
+      return;
+    }
     const list = $("messages");
     const later = Array.from(list.children).find(
       (item) => Number(item.dataset.messageId) > message.id
@@ -436,7 +642,13 @@
     if (identity) body.identity_id = Number(identity);
     const message = await api("POST", `/api/conversations/${id}/replies`, body);
     $("reply-text").value = "";
-    if (id === state.selectedId) addMessage(message);
+    if (id === state.selectedId) {
+      addMessage(message);
+      if (state.detail) {
+        state.detail.reply_due_at = null;
+        renderReplyDue();
+      }
+    }
     scheduleListReload();
   }
 
@@ -453,6 +665,114 @@
       renderActions();
     }
     scheduleListReload();
+  }
+
+  /* ---------- The customer's contact hours ---------- */
+
+  /** Show a customer's hours: reload them if the disclosure is open, else when it opens. */
+  function showHoursOf(customerId) {
+    if (customerId === hours.customerId) return;
+    hours.customerId = customerId;
+    hours.seq++;
+    hours.loaded = false;
+    $("hours-summary").textContent = "";
+    $("hours-json").value = "";
+    $("hours-always").checked = false;
+    clearHoursErrors();
+    if ($("contact-hours").open) loadContactHours();
+  }
+
+  function clearHoursErrors() {
+    $("hours-error").textContent = "";
+    $("hours-problems").replaceChildren();
+  }
+
+  async function loadContactHours() {
+    const customerId = hours.customerId;
+    if (customerId === null) return;
+    const seq = ++hours.seq;
+    hours.loaded = true;
+    clearHoursErrors();
+    try {
+      const agreed = await api("GET", `/api/customers/${customerId}/contact-hours`);
+      if (seq === hours.seq) renderContactHours(agreed);
+    } catch (error) {
+      if (seq !== hours.seq) return;
+      hours.loaded = false;
+      report(error, $("hours-error"));
+    }
+  }
+
+  function renderContactHours(agreed) {
+    $("hours-summary").textContent = describeHours(agreed);
+    $("hours-always").checked = Boolean(agreed.always_reachable);
+    $("hours-json").value = JSON.stringify(agreed.hours, null, 2);
+  }
+
+  function describeHours(agreed) {
+    const parts = [];
+    if (agreed.always_reachable) parts.push("always reachable");
+    const calendar = agreed.hours;
+    if (!calendar) {
+      parts.push("no hours agreed with this customer");
+      return parts.join(" · ");
+    }
+    parts.push(calendar.zone);
+    const weekly = calendar.weekly || {};
+    for (const day of WEEKDAYS) {
+      const spans = weekly[day] || [];
+      if (spans.length) parts.push(`${day} ${spans.map(spanLabel).join(", ")}`);
+    }
+    const exceptions = Object.keys(calendar.exceptions || {}).length;
+    if (exceptions) parts.push(`${exceptions} dated exception${exceptions === 1 ? "" : "s"}`);
+    const holidays = calendar.holidays;
+    if (holidays) {
+      const region = holidays.subdivision ? `-${holidays.subdivision}` : "";
+      parts.push(`closed on ${holidays.country}${region} public holidays`);
+    }
+    return parts.join(" · ");
+  }
+
+  function spanLabel(span) {
+    if (typeof span === "string") return span;
+    return span.overnight ? `${span.span} (overnight)` : String(span.span);
+  }
+
+  async function saveContactHours(customerId) {
+    clearHoursErrors();
+    let calendar;
+    try {
+      calendar = JSON.parse($("hours-json").value.trim() || "null");
+    } catch (error) {
+      throw new Error(`The hours are not valid JSON: ${error.message}`);
+    }
+    const body = { hours: calendar, always_reachable: $("hours-always").checked };
+    const saved = await api("PUT", `/api/customers/${customerId}/contact-hours`, body);
+    if (customerId === hours.customerId) {
+      hours.seq++;
+      renderContactHours(saved);
+    }
+  }
+
+  async function submitContactHours(event) {
+    const button = event.currentTarget;
+    const customerId = hours.customerId;
+    if (button.disabled || customerId === null) return;
+    button.disabled = true;
+    try {
+      await saveContactHours(customerId);
+    } catch (error) {
+      if (customerId !== hours.customerId) return;
+      if (error.problems && error.problems.length) {
+        $("hours-error").textContent = "The hours were not saved:";
+        const problems = error.problems.map((p) => el("li", "", `${p.field}: ${p.reason}`));
+        $("hours-problems").replaceChildren(...problems);
+      } else {
+        report(error, $("hours-error"));
+      }
+    } finally {
+      button.disabled = false;
+    }
   }
 
   /* ---------- Live events ---------- */
@@ -576,6 +896,9 @@
       });
       scheduleListReload();
     },
+    "message.updated": (data, conversationId) => {
+      applyToOpen(conversationId, () => showChanged(data.message, false));
+    },
     "message.status": (data, conversationId) => {
       applyToOpen(conversationId, () => {
         const item = messageElement(data.message_id);
@@ -636,7 +959,12 @@
     $("reopen").addEventListener("click", (event) =>
       act(event.currentTarget, (id) => changeState(id, "reopen"))
     );
+    $("contact-hours").addEventListener("toggle", (event) => {
+      if (event.currentTarget.open && !hours.loaded) loadContactHours();
+    });
+    $("hours-save").addEventListener("click", submitContactHours);
     window.addEventListener("online", reconnectNow);
+    setInterval(refreshOverdue, OVERDUE_CHECK_MS);
   }
 
   boot();
