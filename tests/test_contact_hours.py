@@ -388,3 +388,28 @@ async def test_agents_set_hours_only_for_customers_they_serve(hub: Hub, browser_
         "PUT", f"/api/customers/{result.customer_id}/contact-hours", {"hours": None}
     )
     assert status == 403
+
+
+async def test_after_a_reply_the_next_message_gets_the_next_response_target(
+    hub: Hub, clock: FakeClock, browser_factory
+):
+    await add_agent(hub, "maria@example.com")
+    await add_agent(hub, "admin@example.com", role="admin")
+    admin = await (await browser_factory()).login("admin@example.com")
+    await admin.call(
+        "PUT",
+        "/api/admin/channels/sms/rules",
+        {"first_response_minutes": 30, "next_response_minutes": 120},
+        expect=200,
+    )
+    clock.set(datetime(2026, 3, 10, 10, 0, tzinfo=UTC))
+    first = await hub.ingest(sms("t1", "question"))
+    maria = await (await browser_factory()).login("maria@example.com")
+    conversation = f"/api/conversations/{first.conversation_id}"
+    assert (await maria.get(conversation))["reply_due_at"] == "2026-03-10T10:30:00+00:00"
+    await maria.post(f"{conversation}/replies", {"text": "answer"}, expect=202)
+    assert (await maria.get(conversation))["reply_due_at"] is None
+    clock.set(datetime(2026, 3, 10, 16, 0, tzinfo=UTC))
+    await hub.ingest(sms("t2", "follow-up"))
+    # 120 business minutes from 16:00: one hour today, one from 09:00 tomorrow.
+    assert (await maria.get(conversation))["reply_due_at"] == "2026-03-11T10:00:00+00:00"
