@@ -55,10 +55,18 @@ def due_condition(now: datetime):  # noqa: ANN201 - a SQLAlchemy expression
 
 def claim_due(lease: timedelta, tx: Tx) -> list[Claim]:
     earlier = aliased(outbox)
+    # A reply scheduled for the customer's hours (never tried, not yet due) does
+    # not hold back a later one the agent chose to send now; anything tried does.
+    waiting_for_hours = and_(
+        earlier.c.state == "pending",
+        earlier.c.attempts == 0,
+        earlier.c.next_attempt_at > tx.now,
+    )
     blocked_by_earlier = exists().where(
         earlier.c.conversation_id == outbox.c.conversation_id,
         earlier.c.id < outbox.c.id,
         earlier.c.state.in_(("pending", "sending")),
+        ~waiting_for_hours,
     )
     query = (
         select(

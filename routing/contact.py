@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from string import Formatter
 from zoneinfo import ZoneInfo
 
-from routing.calendar import ALWAYS_OPEN, Calendar, add_business_time, is_open, next_opening
+from routing.calendar import ALWAYS_OPEN, Calendar
+from routing.calendar_queries import add_business_time, is_open, next_opening
 
 PLACEHOLDERS = ("owner", "opens", "zone")
 DEFAULT_AUTOREPLY = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from config import Settings
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from hub.db.schema import events, messages
+from hub.outbox import claim_due
 from tests.conftest import ENVIRON
 from tests.support.clock import FakeClock
 from tests.support.hubs import add_agent
@@ -413,3 +415,84 @@ async def test_after_a_reply_the_next_message_gets_the_next_response_target(
     await hub.ingest(sms("t2", "follow-up"))
     # 120 business minutes from 16:00: one hour today, one from 09:00 tomorrow.
     assert (await maria.get(conversation))["reply_due_at"] == "2026-03-11T10:00:00+00:00"
+
+
+async def new_york_customer_at_night(hub: Hub, clock: FakeClock, browser_factory):
+    """A customer with New York office hours, and Maria signed in at 23:00 their time."""
+    await add_agent(hub, "maria@example.com")
+    clock.set(datetime(2026, 3, 10, 14, 0, tzinfo=UTC))
+    result = await hub.ingest(sms("n1", "Please call me back"))
+    maria = await (await browser_factory()).login("maria@example.com")
+    await maria.call(
+        "PUT",
+        f"/api/customers/{result.customer_id}/contact-hours",
+        {"hours": {"zone": "America/New_York", "weekly": WEEKDAYS_9_TO_5}},
+        expect=200,
+    )
+    clock.set(datetime(2026, 3, 11, 3, 0, tzinfo=UTC))
+    maria = await (await browser_factory()).login("maria@example.com")
+    return result, maria, f"/api/conversations/{result.conversation_id}"
+
+
+async def test_a_reply_the_outbox_has_taken_can_no_longer_be_cancelled_or_edited(
+    hub: Hub, clock: FakeClock, browser_factory
+):
+    _, maria, conversation = await new_york_customer_at_night(hub, clock, browser_factory)
+    reply = await maria.post(f"{conversation}/replies", {"text": "Morning!"}, expect=202)
+    clock.set(datetime.fromisoformat(reply["release_at"]))
+    maria = await (await browser_factory()).login("maria@example.com")
+    claimed = await hub.db.write(partial(claim_due, timedelta(minutes=2)))
+    assert [c.message.message_id for c in claimed] == [reply["id"]]
+    for method, path, body in (
+        ("POST", f"/api/messages/{reply['id']}/cancel", None),
+        ("PATCH", f"/api/messages/{reply['id']}", {"text": "changed"}),
+    ):
+        status, answer = await maria.call(method, path, body)
+        assert status == 409, answer
+        assert "being sent" in answer["error"]
+
+
+async def test_send_now_is_not_held_back_by_an_earlier_scheduled_reply(
+    hub: Hub, clock: FakeClock, peer: RecordingPeer, browser_factory
+):
+    _, maria, conversation = await new_york_customer_at_night(hub, clock, browser_factory)
+    await maria.post(f"{conversation}/replies", {"text": "See you tomorrow"}, expect=202)
+    urgent = await maria.post(f"{conversation}/replies", {"text": "Urgent: call now"}, expect=202)
+    await maria.post(f"/api/messages/{urgent['id']}/send-now", expect=200)
+    await hub.outbox.run_due()
+    assert [r.json()["text"] for r in peer.received] == ["Urgent: call now"]
+
+
+async def test_cancelling_the_only_reply_makes_the_answer_due_again(
+    hub: Hub, clock: FakeClock, browser_factory
+):
+    await add_agent(hub, "admin@example.com", role="admin")
+    admin = await (await browser_factory()).login("admin@example.com")
+    await admin.patch("/api/me/status", {"away": True}, expect=200)
+    await admin.call(
+        "PUT", "/api/admin/channels/sms/rules", {"first_response_minutes": 30}, expect=200
+    )
+    _, maria, conversation = await new_york_customer_at_night(hub, clock, browser_factory)
+    due_before = (await maria.get(conversation))["reply_due_at"]
+    assert due_before is not None
+    reply = await maria.post(f"{conversation}/replies", {"text": "Tomorrow"}, expect=202)
+    assert (await maria.get(conversation))["reply_due_at"] is None
+    await maria.post(f"/api/messages/{reply['id']}/cancel", expect=200)
+    assert (await maria.get(conversation))["reply_due_at"] == due_before
+
+
+async def test_changing_the_customers_hours_moves_their_scheduled_replies(
+    hub: Hub, clock: FakeClock, peer: RecordingPeer, browser_factory
+):
+    result, maria, conversation = await new_york_customer_at_night(hub, clock, browser_factory)
+    reply = await maria.post(f"{conversation}/replies", {"text": "Done!"}, expect=202)
+    assert reply["state"] == "scheduled"
+    await maria.call(
+        "PUT",
+        f"/api/customers/{result.customer_id}/contact-hours",
+        {"hours": None, "always_reachable": True},
+        expect=200,
+    )
+    await hub.outbox.run_due()
+    assert [r.json()["text"] for r in peer.received] == ["Done!"]
+    assert (await stored(hub, reply["id"]))["state"] == "sent"

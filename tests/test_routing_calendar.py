@@ -15,10 +15,12 @@ from routing.calendar import (
     CalendarError,
     Holidays,
     Span,
-    add_business_time,
     build_calendar,
-    business_time,
     calendar_json,
+)
+from routing.calendar_queries import (
+    add_business_time,
+    business_time,
     is_open,
     next_closing,
     next_opening,

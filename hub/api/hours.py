@@ -23,6 +23,7 @@ from hub.conversations import (
     cancel_scheduled,
     conversation_summary_query,
     edit_scheduled,
+    reschedule_replies,
     send_scheduled_now,
     summary_json,
 )
@@ -155,6 +156,7 @@ async def set_customer_hours(call: Call) -> dict[str, Any]:
             .where(customers.c.id == customer_id)
             .values(always_reachable=body.always_reachable)
         )
+        reschedule_replies(tx, customer_id)
         return customer_hours_json(customer_id, tx.conn)
 
     result = await call.hub.db.write(write)

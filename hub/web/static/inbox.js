@@ -752,6 +752,7 @@
       hours.seq++;
       renderContactHours(saved);
     }
+    scheduleListReload(); // held messages may have new release times
   }
 
   async function submitContactHours(event) {
