@@ -18,6 +18,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     SecretStr,
+    StringConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -238,7 +239,69 @@ class ApiChannel(ChannelBase):
         return url
 
 
-CHANNEL_TYPES = (WebchatChannel, ApiChannel)
+MailAddress = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_lower=True, max_length=320, pattern=r"^[^@\s+]+@[^@\s]+$"
+    ),
+]
+
+
+class ImapMailbox(Strict):
+    """Where the hub fetches customer mail from (IMAP, IDLE when the server offers it)."""
+
+    host: str
+    port: int = Field(993, ge=1, le=65535)
+    ssl: bool = True
+    username: str
+    password_env: FromEnv
+    mailbox: str = "INBOX"
+    poll_seconds: float = Field(60.0, gt=0)
+    after_import: Literal["keep", "seen", "move", "delete"] = "seen"
+    move_to: str | None = Field(None, description="folder for after_import: move")
+
+    @model_validator(mode="after")
+    def move_needs_a_folder(self) -> ImapMailbox:
+        if self.after_import == "move" and not self.move_to:
+            raise ValueError("after_import: move needs move_to (the folder to move mail to)")
+        return self
+
+
+class SmtpListener(Strict):
+    """The hub's own SMTP server, for a relay or MX pointed at the hub."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(2525, ge=0, le=65535)
+    max_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+
+
+class SmtpRelay(Strict):
+    """The server replies are sent through."""
+
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password_env: FromEnv | None = None
+    timeout_seconds: float = Field(30.0, gt=0)
+
+
+class EmailChannel(ChannelBase):
+    """Mail in by IMAP and/or SMTP, replies out by SMTP, threaded."""
+
+    kind: Literal["email"]
+    address: MailAddress = Field(description="the support mailbox: From of replies, accepted RCPT")
+    aliases: list[MailAddress] = Field(
+        default_factory=list, description="other addresses the SMTP listener accepts"
+    )
+    from_name: str | None = None
+    max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=0)
+    imap: ImapMailbox | None = None
+    smtp_in: SmtpListener | None = None
+    smtp_out: SmtpRelay
+
+
+CHANNEL_TYPES = (WebchatChannel, ApiChannel, EmailChannel)
 CHANNEL_KINDS = frozenset(get_args(t.model_fields["kind"].annotation)[0] for t in CHANNEL_TYPES)
 ChannelSettings = Annotated[Union[CHANNEL_TYPES], Field(discriminator="kind")]  # noqa: UP007
 

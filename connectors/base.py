@@ -46,7 +46,10 @@ class InboundMessage:
     html: str | None = None
     attachments: tuple[Attachment, ...] = ()
     sent_at: datetime | None = None
-    thread_ref: str | None = None
+    thread_refs: tuple[str, ...] = ()
+    """External ids of earlier messages on this channel that this one answers (email References)."""
+    conversation_hint: int | None = None
+    """A conversation the connector has verified this answers (a signed reply address)."""
     linked: tuple[Address, ...] = ()
     """Other identities the sender gave (an email typed in the widget, a Slack profile email)."""
     automated: bool = False
@@ -70,7 +73,15 @@ class OutboundMessage:
     to: Address
     text: str
     html: str | None = None
-    thread_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Thread:
+    """What a channel with threads (email) needs to answer inside a conversation."""
+
+    subject: str | None
+    external_ids: tuple[str, ...]
+    """External ids of the conversation's messages on that channel, oldest first."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,18 @@ class HubPort(Protocol):
     async def ingest(self, message: InboundMessage) -> IngestResult: ...
 
     async def identity_history(self, address: Address, limit: int) -> list[dict[str, Any]]: ...
+
+    async def thread(self, conversation_id: int, channel: str) -> Thread: ...
+
+    async def quarantine(self, channel: str, raw: bytes, reason: str) -> int:
+        """Keep input that cannot become a message, for admins to see; its id."""
+        ...
+
+    async def load_state(self, key: str) -> str | None: ...
+
+    async def save_state(self, key: str, value: str) -> None:
+        """A connector's own small durable state (an IMAP mailbox's last UID)."""
+        ...
 
 
 class Connector(ABC):

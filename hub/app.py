@@ -14,11 +14,12 @@ from aiohttp import web
 from sqlalchemy import Connection, insert, select
 
 from config.schema import Settings
-from connectors.base import Address, Connector, InboundMessage, IngestResult
+from connectors.base import Address, Connector, InboundMessage, IngestResult, Thread
 from connectors.registry import build_connector
 from hub.api.framework import HUB_KEY, json_errors
 from hub.api.routes import mount as mount_api
 from hub.auth import LoginThrottle
+from hub.channel_support import load_state, save_state, store_quarantine, thread_of
 from hub.clock import Clock, SystemClock
 from hub.contact import seed_from_settings
 from hub.db.database import Database, open_database
@@ -132,6 +133,20 @@ class Hub:
             return [message_json(row) for row in reversed(list(rows))]
 
         return await self.db.read(history)
+
+    async def thread(self, conversation_id: int, channel: str) -> Thread:
+        return await self.db.read(partial(thread_of, conversation_id, channel))
+
+    async def quarantine(self, channel: str, raw: bytes, reason: str) -> int:
+        quarantine_id = await self.db.write(partial(store_quarantine, channel, raw, reason))
+        log.warning("channel %s: quarantined input %d: %s", channel, quarantine_id, reason)
+        return quarantine_id
+
+    async def load_state(self, key: str) -> str | None:
+        return await self.db.read(partial(load_state, key))
+
+    async def save_state(self, key: str, value: str) -> None:
+        await self.db.write(partial(save_state, key, value))
 
     async def _load_secret_key(self) -> bytes:
         configured = self.settings.secret_key_env

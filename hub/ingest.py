@@ -163,7 +163,7 @@ def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
     if sender.owner_id is None:
         sender.owner_id = assign_first_owner(tx, sender.customer_id, team)
     handling = who_handles(CustomerOwnership(sender.owner_id, sender.backup_id), team)
-    conversation_id, assignee_id = open_conversation(tx, sender, handling.agent_id)
+    conversation_id, assignee_id = open_conversation(tx, sender, handling.agent_id, message)
     rules = rules_for(tx.conn, sender.customer_id, message.channel, sender.always_reachable)
     release_at = hold_until(rules, tx.now)
     row = store_message(tx, message, sender, conversation_id, release_at)
@@ -255,8 +255,8 @@ def message_meta(message: InboundMessage) -> dict[str, object] | None:
     meta: dict[str, object] = dict(message.meta)
     if message.attachments:
         meta["attachments"] = [vars(a) for a in message.attachments]
-    if message.thread_ref:
-        meta["thread_ref"] = message.thread_ref
+    if message.automated:
+        meta["automated"] = True
     return meta or None
 
 
@@ -305,11 +305,53 @@ def add_identity(
     )
 
 
-def open_conversation(tx: Tx, sender: Sender, assignee_id: int | None) -> tuple[int, int | None]:
-    """The customer's one open conversation (id, current assignee), opened if there is none."""
+def open_conversation(
+    tx: Tx, sender: Sender, assignee_id: int | None, message: InboundMessage
+) -> tuple[int, int | None]:
+    """The customer's one open conversation (id, current assignee), opened if there is none.
+
+    With none open, a message answering one of the customer's resolved
+    conversations (by reference or verified hint) reopens that one rather
+    than starting a new thread.
+    """
     if sender.open_conversation_id is not None:
         return sender.open_conversation_id, sender.assignee_id
+    answered = answered_conversation(tx, message, sender.customer_id)
+    if answered is not None:
+        tx.conn.execute(
+            update(conversations)
+            .where(conversations.c.id == answered[0])
+            .values(state="open", resolved_at=None)
+        )
+        return answered
     conversation_id = OPEN_NEW_CONVERSATION.scalar(
         tx.conn, customer_id=sender.customer_id, assignee_id=assignee_id, at=tx.now
     )
     return conversation_id, assignee_id
+
+
+def answered_conversation(
+    tx: Tx, message: InboundMessage, customer_id: int
+) -> tuple[int, int | None] | None:
+    """The customer's conversation this message says it answers: references first, then hint."""
+    mine = conversations.c.customer_id == customer_id
+    found = None
+    if message.thread_refs:
+        found = tx.conn.execute(
+            select(conversations.c.id, conversations.c.assignee_id)
+            .join(messages, messages.c.conversation_id == conversations.c.id)
+            .where(
+                mine,
+                messages.c.channel == message.channel,
+                messages.c.external_id.in_(message.thread_refs),
+            )
+            .order_by(messages.c.id.desc())
+            .limit(1)
+        ).first()
+    if found is None and message.conversation_hint is not None:
+        found = tx.conn.execute(
+            select(conversations.c.id, conversations.c.assignee_id).where(
+                mine, conversations.c.id == message.conversation_hint
+            )
+        ).first()
+    return (found[0], found[1]) if found else None

@@ -107,7 +107,6 @@ def claim_due(lease: timedelta, tx: Tx) -> list[Claim]:
                 to=Address(row.kind, row.address),
                 text=row.text,
                 html=row.html,
-                thread_ref=(row.meta or {}).get("thread_ref"),
             ),
         )
         for row in rows

@@ -82,6 +82,7 @@ async def test_agent_gets_403_on_every_admin_endpoint(hub, browser_factory, team
             endpoint.path.replace("{agent_id:\\d+}", str(team["admin"]))
             .replace("{customer_id:\\d+}", "1")
             .replace("{name}", "webchat")
+            .replace("{quarantine_id:\\d+}", "1")
         )
         status, body = await browser.call(endpoint.method, path, json={})
         assert status == 403, (endpoint.method, path, status, body)

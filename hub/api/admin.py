@@ -21,6 +21,7 @@ from hub.api.models import (
     present_fields,
 )
 from hub.auth import hash_password
+from hub.channel_support import list_quarantine, quarantined_raw
 from hub.customers import (
     add_identity,
     get_customer,
@@ -35,6 +36,7 @@ from hub.serialize import iso
 from hub.team import create_agent, get_agent, list_agents, update_agent
 
 admin_api = Api()
+PREVIEW_BYTES = 4000
 AGENT = "/api/admin/agents/{agent_id:\\d+}"
 CUSTOMER = "/api/admin/customers/{customer_id:\\d+}"
 
@@ -245,3 +247,30 @@ async def audit(call: Call) -> list[dict[str, Any]]:
         ]
 
     return await call.hub.db.read(load)
+
+
+@admin_api.route(
+    "GET",
+    "/api/admin/quarantine",
+    summary="Input channels could not turn into messages, newest first, with the reason",
+    access=Access.ADMIN,
+    tag="admin",
+)
+async def quarantined(call: Call) -> list[dict[str, Any]]:
+    return await call.hub.db.read(list_quarantine)
+
+
+@admin_api.route(
+    "GET",
+    "/api/admin/quarantine/{quarantine_id:\\d+}",
+    summary="One quarantined input: the reason and the start of the raw input as text",
+    access=Access.ADMIN,
+    tag="admin",
+)
+async def quarantined_one(call: Call) -> dict[str, Any]:
+    quarantine_id = call.path_int("quarantine_id")
+    raw = await call.hub.db.read(partial(quarantined_raw, quarantine_id))
+    if raw is None:
+        raise NotFound(f"quarantined input {quarantine_id} does not exist")
+    (entry,) = await call.hub.db.read(partial(list_quarantine, only=quarantine_id))
+    return {**entry, "preview": raw[:PREVIEW_BYTES].decode("utf-8", errors="replace")}

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -218,6 +219,17 @@ channel_rules = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 """Per channel, editable at runtime; the channel "*" holds the defaults."""
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("channel", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+)
+"""Input a connector could not turn into a message, kept with the reason for admins."""
 
 hub_state = Table(
     "hub_state",

@@ -1,0 +1,81 @@
+"""What the hub keeps for connectors: email threads, quarantined input, small durable state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from connectors.base import Thread
+from hub.db.database import Tx
+from hub.db.schema import hub_state, messages, quarantine
+from hub.serialize import iso
+
+STATE_PREFIX = "connector:"
+
+
+def thread_of(conversation_id: int, channel: str, conn: Connection) -> Thread:
+    """The conversation's messages on ``channel``: their external ids, and the first subject."""
+    rows = conn.execute(
+        select(messages.c.direction, messages.c.external_id, messages.c.meta)
+        .where(messages.c.conversation_id == conversation_id, messages.c.channel == channel)
+        .order_by(messages.c.id)
+    ).all()
+    ids: list[str] = []
+    subject = None
+    for direction, external_id, meta in rows:
+        meta = meta or {}
+        known = external_id if direction == "in" else meta.get("delivery_id")
+        if known:
+            ids.append(known)
+        subject = subject or meta.get("subject")
+    return Thread(subject, tuple(ids))
+
+
+def store_quarantine(channel: str, raw: bytes, reason: str, tx: Tx) -> int:
+    return tx.conn.execute(
+        insert(quarantine).values(channel=channel, raw=raw, reason=reason, received_at=tx.now)
+    ).inserted_primary_key[0]
+
+
+def list_quarantine(conn: Connection, only: int | None = None) -> list[dict[str, Any]]:
+    """Quarantined input, newest first (``only``: just that one)."""
+    query = select(
+        quarantine.c.id,
+        quarantine.c.channel,
+        quarantine.c.reason,
+        quarantine.c.received_at,
+        func.length(quarantine.c.raw).label("size"),
+    ).order_by(quarantine.c.id.desc())
+    if only is not None:
+        query = query.where(quarantine.c.id == only)
+    rows = conn.execute(query).all()
+    return [
+        {
+            "id": row.id,
+            "channel": row.channel,
+            "reason": row.reason,
+            "received_at": iso(row.received_at),
+            "size": row.size,
+        }
+        for row in rows
+    ]
+
+
+def quarantined_raw(quarantine_id: int, conn: Connection) -> bytes | None:
+    return conn.execute(select(quarantine.c.raw).where(quarantine.c.id == quarantine_id)).scalar()
+
+
+def load_state(key: str, conn: Connection) -> str | None:
+    return conn.execute(
+        select(hub_state.c.value).where(hub_state.c.key == STATE_PREFIX + key)
+    ).scalar()
+
+
+def save_state(key: str, value: str, tx: Tx) -> None:
+    stored_key = STATE_PREFIX + key
+    changed = tx.conn.execute(
+        update(hub_state).where(hub_state.c.key == stored_key).values(value=value)
+    ).rowcount
+    if not changed:
+        tx.conn.execute(insert(hub_state).values(key=stored_key, value=value))
