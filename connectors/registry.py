@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from config.schema import ApiChannel, ChannelSettings, WebchatChannel
+from config.schema import ApiChannel, ChannelSettings, EmailChannel, WebchatChannel
 from connectors.api.connector import ApiConnector
 from connectors.base import Connector, HubPort
+from connectors.email.connector import EmailConnector
 from connectors.webchat.connector import WebchatConnector
 
 
@@ -14,4 +15,6 @@ def build_connector(settings: ChannelSettings, hub: HubPort) -> Connector:
             return WebchatConnector(settings, hub)
         case ApiChannel():
             return ApiConnector(settings, hub)
+        case EmailChannel():
+            return EmailConnector(settings, hub)
     raise ValueError(f"no connector for channel kind {settings.kind!r}")

@@ -16,6 +16,8 @@ from tests.support.clock import FakeClock
 from tests.support.databases import POSTGRES_URL, fresh_sqlite, migrate_url, truncate_postgres
 from tests.support.hubs import Browser
 
+pytest_plugins = ["tests.support.dovecot"]
+
 API_TOKEN = "sms-gateway-token-123"
 ENVIRON = {"SMS_TOKEN": API_TOKEN, "SMS_CALLBACK_SECRET": "callback-secret"}
 

@@ -12,8 +12,6 @@ import pytest
 
 from connectors.email.imap import ImapError, ImapPoller, ImapSettings, MessageNotStored
 from tests.support.dovecot import DovecotMailbox, message
-from tests.support.dovecot import dovecot as dovecot
-from tests.support.dovecot import dovecot_server as dovecot_server
 
 DEADLINE = 5.0
 LOGGER = "connectors.email.imap"

@@ -1,0 +1,241 @@
+"""Email: customer mail in by IMAP and/or SMTP, replies out by SMTP, in the right thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import html
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from email.headerregistry import Address as MailboxAddress
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from aiohttp import web
+
+from config.schema import EmailChannel
+from connectors.base import (
+    Address,
+    Attachment,
+    Connector,
+    Delivery,
+    HubPort,
+    InboundMessage,
+    OutboundMessage,
+)
+from connectors.email.imap import ImapPoller, ImapSettings
+from connectors.email.parse import ParsedMail, Unparseable, parse_mail
+from connectors.email.smtp import SmtpReceiver, SmtpSettings, send_mail
+from connectors.email.thread_tokens import (
+    answered_conversation,
+    base_address,
+    message_id_for,
+    reply_address,
+)
+
+log = logging.getLogger(__name__)
+
+IDENTITY_KIND = "email"
+MAX_REFERENCES = 20
+DEFAULT_SUBJECT = "Your message"
+
+
+class HubMailboxState:
+    """An IMAP mailbox's UIDVALIDITY and last imported UID, kept by the hub."""
+
+    def __init__(self, hub: HubPort, channel: str) -> None:
+        self.hub = hub
+        self.channel = channel
+
+    def key(self, mailbox: str) -> str:
+        return f"{self.channel}:imap:{mailbox}"
+
+    async def load(self, mailbox: str) -> tuple[int | None, int]:
+        stored = await self.hub.load_state(self.key(mailbox))
+        if not stored:
+            return None, 0
+        validity, _, last = stored.partition(":")
+        return int(validity), int(last)
+
+    async def save(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
+        await self.hub.save_state(self.key(mailbox), f"{uidvalidity}:{last_uid}")
+
+
+class EmailConnector(Connector):
+    kind = "email"
+
+    def __init__(self, settings: EmailChannel, hub: HubPort) -> None:
+        super().__init__(settings.name, hub)
+        self.settings = settings
+        self._receiver: SmtpReceiver | None = None
+        self._poller: ImapPoller | None = None
+        self._polling: asyncio.Task[None] | None = None
+
+    @property
+    def identity_kind(self) -> str:
+        return IDENTITY_KIND
+
+    @property
+    def domain(self) -> str:
+        return self.settings.address.partition("@")[2]
+
+    def routes(self) -> Iterable[web.RouteDef]:
+        return []
+
+    async def start(self) -> None:
+        listener = self.settings.smtp_in
+        if listener is not None:
+            self._receiver = SmtpReceiver(
+                listener.host,
+                listener.port,
+                self.accepts,
+                self.receive_smtp,
+                max_bytes=listener.max_bytes,
+                hostname=self.domain,
+            )
+            await self._receiver.start()
+        mailbox = self.settings.imap
+        if mailbox is not None:
+            self._poller = ImapPoller(
+                ImapSettings(
+                    host=mailbox.host,
+                    port=mailbox.port,
+                    username=mailbox.username,
+                    password=mailbox.password_env.reveal(),
+                    mailbox=mailbox.mailbox,
+                    ssl=mailbox.ssl,
+                    poll_seconds=mailbox.poll_seconds,
+                    after_import=mailbox.after_import,
+                    move_to=mailbox.move_to,
+                ),
+                HubMailboxState(self.hub, self.name),
+                self.receive_imap,
+            )
+            self._polling = asyncio.create_task(self._poller.run(), name=f"imap-{self.name}")
+
+    async def stop(self) -> None:
+        if self._polling is not None:
+            self._polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._polling
+            self._polling = None
+        if self._poller is not None:
+            await self._poller.close()
+            self._poller = None
+        if self._receiver is not None:
+            await self._receiver.stop()
+            self._receiver = None
+
+    @property
+    def smtp_port(self) -> int | None:
+        """The listening SMTP port (useful when configured as 0)."""
+        return self._receiver.port if self._receiver is not None else None
+
+    def accepts(self, recipient: str) -> bool:
+        mailboxes = {self.settings.address, *self.settings.aliases}
+        return base_address(recipient) in mailboxes
+
+    async def receive_smtp(self, raw: bytes, _mail_from: str, recipients: list[str]) -> None:
+        await self.receive(raw, tuple(r.lower() for r in recipients))
+
+    async def receive_imap(self, _uid: int, raw: bytes) -> None:
+        await self.receive(raw, ())
+
+    async def receive(self, raw: bytes, recipients: tuple[str, ...]) -> None:
+        """Store one mail as a message, or keep it in quarantine with the reason.
+
+        Returns only once it is durably stored, so SMTP can answer 250 and
+        IMAP can move past it.
+        """
+        try:
+            mail = parse_mail(raw, max_attachment_bytes=self.settings.max_attachment_bytes)
+        except Unparseable as refused:
+            await self.hub.quarantine(self.name, raw, refused.reason)
+            return
+        references = (*mail.in_reply_to, *mail.references)
+        hint = answered_conversation(self.hub.secret_key, references, (*recipients, *mail.to))
+        if mail.automated and hint is None and not references:
+            await self.hub.quarantine(
+                self.name, raw, f"automated mail ({mail.automated}) answering no conversation"
+            )
+            return
+        await self.hub.ingest(self.inbound(mail, raw, references, hint))
+
+    def inbound(
+        self, mail: ParsedMail, raw: bytes, references: tuple[str, ...], hint: int | None
+    ) -> InboundMessage:
+        return InboundMessage(
+            channel=self.name,
+            external_id=mail.message_id or f"sha256:{hashlib.sha256(raw).hexdigest()}",
+            sender=Address(IDENTITY_KIND, mail.from_address),
+            sender_name=mail.from_name,
+            text=mail.text or mail.full_text or "(no text)",
+            html=mail.html,
+            attachments=tuple(Attachment(a.name, a.content_type, a.size) for a in mail.attachments),
+            sent_at=mail.date,
+            thread_refs=references,
+            conversation_hint=hint,
+            automated=mail.automated is not None,
+            meta={
+                "subject": mail.subject,
+                "full_text": mail.full_text,
+                "defects": list(mail.defects),
+                "automated_reason": mail.automated,
+                "attachments_not_stored": [a.name for a in mail.attachments if a.data is None],
+            },
+        )
+
+    async def send(self, message: OutboundMessage) -> Delivery:
+        thread = await self.hub.thread(message.conversation_id, self.name)
+        key = self.hub.secret_key
+        our_id = message_id_for(key, message.conversation_id, message.message_id, self.domain)
+        mail = EmailMessage()
+        mail["From"] = MailboxAddress(
+            self.settings.from_name or "", addr_spec=self.settings.address
+        )
+        mail["To"] = message.to.address
+        mail["Reply-To"] = reply_address(key, message.conversation_id, self.settings.address)
+        mail["Subject"] = reply_subject(thread.subject)
+        mail["Date"] = format_datetime(datetime.now(UTC))
+        mail["Message-ID"] = f"<{our_id}>"
+        earlier = thread.external_ids[-MAX_REFERENCES:]
+        if earlier:
+            mail["In-Reply-To"] = f"<{earlier[-1]}>"
+            mail["References"] = " ".join(f"<{ref}>" for ref in earlier)
+        mail.set_content(message.text)
+        mail.add_alternative(text_as_html(message.text), subtype="html")
+        await send_mail(self.relay_settings(), mail)
+        return Delivery(our_id)
+
+    def relay_settings(self) -> SmtpSettings:
+        relay = self.settings.smtp_out
+        return SmtpSettings(
+            host=relay.host,
+            port=relay.port,
+            security=relay.security,
+            username=relay.username,
+            password=relay.password_env.reveal() if relay.password_env else None,
+            timeout=relay.timeout_seconds,
+        )
+
+    async def test_connection(self) -> str:
+        relay = self.settings.smtp_out
+        parts = [f"replies via {relay.host}:{relay.port} ({relay.security})"]
+        if self._receiver is not None:
+            parts.append(f"SMTP listener on port {self._receiver.port}")
+        if self.settings.imap is not None:
+            parts.append(f"IMAP {self.settings.imap.host}/{self.settings.imap.mailbox}")
+        return "; ".join(parts)
+
+
+def reply_subject(subject: str | None) -> str:
+    if not subject:
+        return DEFAULT_SUBJECT
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}"
+
+
+def text_as_html(text: str) -> str:
+    paragraphs = (html.escape(block).replace("\n", "<br>") for block in text.split("\n\n"))
+    return "".join(f"<p>{paragraph}</p>" for paragraph in paragraphs)

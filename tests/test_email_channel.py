@@ -1,0 +1,313 @@
+"""The email channel end to end: real SMTP in, real SMTP out, threads kept, nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+from sqlalchemy import select
+
+from config import Settings
+from connectors.base import Address
+from hub.app import Hub
+from hub.db.schema import messages, quarantine
+from tests.conftest import ENVIRON
+from tests.support.clock import FakeClock
+from tests.support.hubs import add_agent
+from tests.support.smtp import SmtpPeer, swaks_path
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "email" / "mail-parser"
+SUPPORT = "support@shop.example"
+CUSTOMER = "lena@example.org"
+TUESDAY_NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def email_settings(database_url: str, relay_port: int, **overrides: object) -> Settings:
+    data: dict[str, object] = {
+        "database": {"url": database_url},
+        "channels": [
+            {
+                "kind": "email",
+                "name": "mail",
+                "address": SUPPORT,
+                "from_name": "Shop support",
+                "smtp_in": {"host": "127.0.0.1", "port": 0},
+                "smtp_out": {"host": "127.0.0.1", "port": relay_port, "security": "none"},
+            }
+        ],
+        **overrides,
+    }
+    return Settings.model_validate(data, context={"environ": ENVIRON})
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[SmtpPeer]:
+    async with SmtpPeer() as peer:
+        yield peer
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(TUESDAY_NOON)
+
+
+@pytest.fixture
+async def hub(database_url, clock, relay) -> AsyncIterator[Hub]:
+    """The hub under test, with one email channel listening for SMTP on a free port."""
+    hub = Hub(email_settings(database_url, relay.port), clock)
+    await hub.start(run_workers=False)
+    try:
+        yield hub
+    finally:
+        await hub.stop()
+
+
+def smtp_port(hub: Hub) -> int:
+    port = hub.connectors["mail"].smtp_port  # type: ignore[attr-defined]
+    assert port
+    return port
+
+
+def customer_mail(text: str, subject: str = "Order 1234", **headers: str) -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"] = f"Lena Fischer <{CUSTOMER}>"
+    mail["To"] = SUPPORT
+    mail["Subject"] = subject
+    mail["Message-ID"] = make_msgid(domain="example.org")
+    for name, value in headers.items():
+        mail[name.replace("_", "-")] = value
+    mail.set_content(text)
+    return mail
+
+
+async def deliver(hub: Hub, mail: EmailMessage, to: str = SUPPORT) -> None:
+    await aiosmtplib.send(
+        mail, hostname="127.0.0.1", port=smtp_port(hub), sender=CUSTOMER, recipients=[to]
+    )
+
+
+async def stored_messages(hub: Hub) -> list[dict]:
+    rows = await hub.db.read(
+        lambda conn: conn.execute(select(messages).order_by(messages.c.id)).all()
+    )
+    return [row._asdict() for row in rows]
+
+
+async def quarantined(hub: Hub) -> list[str]:
+    rows = await hub.db.read(
+        lambda conn: conn.execute(select(quarantine.c.reason).order_by(quarantine.c.id)).all()
+    )
+    return [row.reason for row in rows]
+
+
+async def test_mail_by_smtp_is_stored_before_250_with_the_customer_by_email(hub: Hub):
+    await add_agent(hub, "maria@example.com")
+    await deliver(hub, customer_mail("Where is my parcel?\n\n-- \nLena"))
+    (message,) = await stored_messages(hub)
+    assert (message["direction"], message["channel"], message["text"]) == (
+        "in",
+        "mail",
+        "Where is my parcel?",
+    )
+    assert message["meta"]["subject"] == "Order 1234"
+    assert "-- \nLena" in message["meta"]["full_text"], "the original is kept"
+    history = await hub.identity_history(Address("email", CUSTOMER), 10)
+    assert [m["text"] for m in history] == ["Where is my parcel?"]
+
+
+async def test_a_repeated_delivery_is_stored_once(hub: Hub):
+    await add_agent(hub, "maria@example.com")
+    mail = customer_mail("Hello")
+    await deliver(hub, mail)
+    await deliver(hub, mail)
+    assert len(await stored_messages(hub)) == 1
+
+
+async def reply_from_inbox(hub: Hub, browser_factory, text: str) -> tuple[int, dict]:
+    maria = await (await browser_factory()).login("maria@example.com")
+    (conversation,) = await maria.get("/api/conversations")
+    reply = await maria.post(
+        f"/api/conversations/{conversation['id']}/replies", {"text": text}, expect=202
+    )
+    await hub.outbox.run_due()
+    return conversation["id"], reply
+
+
+async def test_reply_leaves_by_smtp_with_threading_headers(
+    hub: Hub, relay: SmtpPeer, browser_factory
+):
+    await add_agent(hub, "maria@example.com")
+    first = customer_mail("Where is my parcel?")
+    await deliver(hub, first)
+    conversation_id, _ = await reply_from_inbox(hub, browser_factory, "It left today.")
+    (sent,) = relay.received
+    mail = sent.message
+    assert sent.rcpt_tos == [CUSTOMER]
+    assert mail["From"] == f"Shop support <{SUPPORT}>"
+    assert mail["Subject"] == "Re: Order 1234"
+    assert mail["In-Reply-To"] == first["Message-ID"]
+    assert first["Message-ID"] in mail["References"]
+    assert mail["Message-ID"].startswith(f"<hub.c{conversation_id}.")
+    assert mail["Reply-To"].startswith(f"support+c{conversation_id}.")
+    assert mail["Date"]
+    plain = mail.get_body(("plain",)).get_content()
+    rich = mail.get_body(("html",)).get_content()
+    assert plain.strip() == "It left today."
+    assert "<p>It left today.</p>" in rich
+
+
+async def test_customer_reply_to_our_mail_reopens_the_same_conversation(
+    hub: Hub, relay: SmtpPeer, browser_factory
+):
+    await add_agent(hub, "maria@example.com")
+    await deliver(hub, customer_mail("Where is my parcel?"))
+    conversation_id, _ = await reply_from_inbox(hub, browser_factory, "It left today.")
+    maria = await (await browser_factory()).login("maria@example.com")
+    await maria.post(f"/api/conversations/{conversation_id}/resolve", expect=200)
+    ours = relay.received[0].message["Message-ID"]
+    answer = customer_mail("Thanks, it arrived!", subject="Re: Order 1234", In_Reply_To=ours)
+    await deliver(hub, answer)
+    *_, last = await stored_messages(hub)
+    assert (last["text"], last["conversation_id"]) == ("Thanks, it arrived!", conversation_id)
+    assert (await maria.get(f"/api/conversations/{conversation_id}"))["state"] == "open"
+
+
+async def test_mail_to_the_reply_address_finds_its_conversation(
+    hub: Hub, relay: SmtpPeer, browser_factory
+):
+    await add_agent(hub, "maria@example.com")
+    await deliver(hub, customer_mail("First question"))
+    conversation_id, _ = await reply_from_inbox(hub, browser_factory, "Answer")
+    maria = await (await browser_factory()).login("maria@example.com")
+    await maria.post(f"/api/conversations/{conversation_id}/resolve", expect=200)
+    token_address = relay.received[0].message["Reply-To"]
+    await deliver(hub, customer_mail("New mail, no references"), to=token_address)
+    *_, last = await stored_messages(hub)
+    assert last["conversation_id"] == conversation_id
+
+
+async def test_relay_451_is_retried_and_550_fails_with_the_servers_reason(
+    hub: Hub, relay: SmtpPeer, clock: FakeClock, browser_factory
+):
+    await add_agent(hub, "maria@example.com")
+    await deliver(hub, customer_mail("Hi"))
+    relay.answer_data("451 4.3.0 Try again later")
+    _, reply = await reply_from_inbox(hub, browser_factory, "First answer")
+    assert relay.received == []
+    clock.advance(minutes=5)
+    await hub.outbox.run_due()
+    assert [m.message.get_body(("plain",)).get_content().strip() for m in relay.received] == [
+        "First answer"
+    ]
+    relay.answer_rcpt("550 5.1.1 user unknown")
+    maria = await (await browser_factory()).login("maria@example.com")
+    failed = await maria.post(
+        f"/api/conversations/{reply['conversation_id']}/replies", {"text": "Second"}, expect=202
+    )
+    await hub.outbox.run_due()
+    row = next(m for m in await stored_messages(hub) if m["id"] == failed["id"])
+    assert row["state"] == "failed"
+    assert "550" in row["error"]
+    assert "user unknown" in row["error"]
+
+
+async def test_held_customer_gets_an_auto_reply_but_auto_submitted_mail_does_not(
+    database_url, relay: SmtpPeer
+):
+    saturday = datetime(2026, 3, 7, 10, 0, tzinfo=UTC)
+    office = {"zone": "Europe/London", "weekly": {"mon": ["09:00-17:00"]}}
+    hub = Hub(email_settings(database_url, relay.port, hours=office), FakeClock(saturday))
+    await hub.start(run_workers=False)
+    try:
+        await add_agent(hub, "maria@example.com", name="Maria")
+        await deliver(
+            hub, customer_mail("Out of office: back Monday", Auto_Submitted="auto-replied")
+        )
+        await hub.outbox.run_due()
+        assert relay.received == [], "never answer a machine"
+        await deliver(hub, customer_mail("A real question"))
+        await hub.outbox.run_due()
+        (auto_reply,) = relay.received
+        assert "09:00 Monday" in auto_reply.message.get_body(("plain",)).get_content()
+    finally:
+        await hub.stop()
+
+
+async def test_every_corpus_mail_is_stored_or_quarantined_with_a_reason(hub: Hub):
+    await add_agent(hub, "maria@example.com")
+    files = sorted(CORPUS.glob("mail_*"))
+    assert len(files) == 23, "the corpus's 23 mail files (the README counts 24)"
+    port = smtp_port(hub)
+    for path in files:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        client = RawSmtp(reader, writer)
+        await client.send(path.read_bytes())
+    stored = [m for m in await stored_messages(hub) if m["direction"] == "in"]
+    refused = await quarantined(hub)
+    assert len(stored) + len(refused) == len(files)
+    assert any("Outlook" in reason or ".msg" in reason for reason in refused)
+    assert all(reason for reason in refused)
+
+
+class RawSmtp:
+    """Sends bytes exactly as they are (aiosmtplib rewrites line endings of binary input)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def expect(self, code: str) -> None:
+        while True:
+            line = (await self.reader.readline()).decode()
+            assert line.startswith(code), line
+            if line[3:4] != "-":
+                return
+
+    async def command(self, line: str, code: str) -> None:
+        self.writer.write(line.encode() + b"\r\n")
+        await self.expect(code)
+
+    async def send(self, raw: bytes) -> None:
+        await self.expect("220")
+        await self.command("EHLO test", "250")
+        await self.command(f"MAIL FROM:<{CUSTOMER}>", "250")
+        await self.command(f"RCPT TO:<{SUPPORT}>", "250")
+        await self.command("DATA", "354")
+        body = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        body = b"\r\n".join(
+            b"." + line if line.startswith(b".") else line for line in body.split(b"\r\n")
+        )
+        self.writer.write(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+        await self.expect("250")
+        await self.command("QUIT", "221")
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+async def test_swaks_sends_real_mail_into_the_receiver(hub: Hub, tmp_path: Path):
+    await add_agent(hub, "maria@example.com")
+    mail = tmp_path / "mail.eml"
+    mail.write_bytes(bytes(customer_mail("Sent with swaks")))
+    process = await asyncio.create_subprocess_exec(
+        swaks_path(),
+        "--server",
+        f"127.0.0.1:{smtp_port(hub)}",
+        "--from",
+        CUSTOMER,
+        "--to",
+        SUPPORT,
+        "--data",
+        f"@{mail}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, output.decode()
+    (message,) = await stored_messages(hub)
+    assert message["text"] == "Sent with swaks"

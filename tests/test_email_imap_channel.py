@@ -1,0 +1,174 @@
+"""The email channel reading a real Dovecot mailbox: import, threads, restarts, the corpus."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy import func, select
+
+from config import Settings
+from hub.app import Hub
+from hub.db.schema import messages, quarantine
+from tests.conftest import ENVIRON
+from tests.support.clock import FakeClock
+from tests.support.dovecot import DovecotMailbox, message
+from tests.support.hubs import Browser, add_agent
+from tests.support.smtp import SmtpPeer
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "email" / "mail-parser"
+DEADLINE = 15
+TUESDAY = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+CUSTOMER = "lena@example.org"
+
+
+def imap_settings(database_url: str, mailbox: DovecotMailbox, relay_port: int) -> Settings:
+    data = {
+        "database": {"url": database_url},
+        "channels": [
+            {
+                "kind": "email",
+                "name": "mail",
+                "address": "support@shop.example",
+                "imap": {
+                    "host": mailbox.host,
+                    "port": mailbox.port,
+                    "ssl": False,
+                    "username": mailbox.user,
+                    "password_env": "IMAP_PASSWORD",
+                    "poll_seconds": 300,
+                },
+                "smtp_out": {"host": "127.0.0.1", "port": relay_port, "security": "none"},
+            }
+        ],
+    }
+    environ = {**ENVIRON, "IMAP_PASSWORD": mailbox.password}
+    return Settings.model_validate(data, context={"environ": environ})
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[SmtpPeer]:
+    async with SmtpPeer() as peer:
+        yield peer
+
+
+@asynccontextmanager
+async def running_hub(database_url: str, mailbox: DovecotMailbox, relay: SmtpPeer):
+    """A hub whose email channel reads ``mailbox`` (IDLE), stopped on leaving."""
+    hub = Hub(imap_settings(database_url, mailbox, relay.port), FakeClock(TUESDAY))
+    await hub.start(run_workers=False)
+    try:
+        yield hub
+    finally:
+        await hub.stop()
+
+
+async def count(hub: Hub, table) -> int:
+    return await hub.db.read(
+        lambda conn: conn.execute(select(func.count()).select_from(table)).scalar_one()
+    )
+
+
+async def until(check: Callable[[], Awaitable[bool]]) -> None:
+    """Wait for the IMAP worker (IDLE) to get there, with a deadline instead of a sleep."""
+    async with asyncio.timeout(DEADLINE):
+        while not await check():  # noqa: ASYNC110 - the database is what we observe
+            await asyncio.sleep(0.05)
+
+
+async def stored_texts(hub: Hub) -> list[tuple[str, int]]:
+    rows = await hub.db.read(
+        lambda conn: conn.execute(
+            select(messages.c.text, messages.c.conversation_id)
+            .where(messages.c.direction == "in")
+            .order_by(messages.c.id)
+        ).all()
+    )
+    return [(row.text, row.conversation_id) for row in rows]
+
+
+async def test_import_resumes_after_a_restart_without_duplicates_or_deleted_mail(
+    database_url, dovecot: DovecotMailbox, relay: SmtpPeer
+):
+    async with running_hub(database_url, dovecot, relay) as hub:
+        await add_agent(hub, "maria@example.com")
+        first = await dovecot.append(message("Order 77", "Where is order 77?", CUSTOMER))
+        await until(lambda: stored_count(hub, 1))
+    await dovecot.delete(first)
+    await dovecot.append(message("Re: Order 77", "Any news?", CUSTOMER))
+    async with running_hub(database_url, dovecot, relay) as hub:
+        await until(lambda: stored_count(hub, 2))
+        texts = await stored_texts(hub)
+    assert [text for text, _ in texts] == ["Where is order 77?", "Any news?"]
+    assert len({conversation for _, conversation in texts}) == 1
+
+
+async def stored_count(hub: Hub, expected: int) -> bool:
+    return len(await stored_texts(hub)) >= expected
+
+
+async def test_reply_by_imap_threads_into_the_resolved_conversation(
+    database_url, dovecot: DovecotMailbox, relay: SmtpPeer
+):
+    async with (
+        running_hub(database_url, dovecot, relay) as mail_hub,
+        TestServer(mail_hub.web_app(), host="127.0.0.1") as server,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session,
+    ):
+        await add_agent(mail_hub, "maria@example.com")
+        await dovecot.append(message("Order 77", "Where is order 77?", CUSTOMER))
+        await until(lambda: stored_count(mail_hub, 1))
+        ((_, conversation_id),) = await stored_texts(mail_hub)
+        maria = await Browser(server, session).login("maria@example.com")
+        await maria.post(
+            f"/api/conversations/{conversation_id}/replies", {"text": "On its way"}, expect=202
+        )
+        await mail_hub.outbox.run_due()
+        await maria.post(f"/api/conversations/{conversation_id}/resolve", expect=200)
+        ours = relay.received[0].message["Message-ID"]
+        answer = message("Re: Order 77", "Thanks!", CUSTOMER).replace(
+            b"\r\n\r\n", f"\r\nIn-Reply-To: {ours}\r\n\r\n".encode(), 1
+        )
+        await dovecot.append(answer)
+        await until(lambda: stored_count(mail_hub, 2))
+        assert await stored_texts(mail_hub) == [
+            ("Where is order 77?", conversation_id),
+            ("Thanks!", conversation_id),
+        ]
+
+
+async def test_a_dropped_connection_recovers(
+    database_url, dovecot: DovecotMailbox, relay: SmtpPeer
+):
+    async with running_hub(database_url, dovecot, relay) as hub:
+        await add_agent(hub, "maria@example.com")
+        await dovecot.append(message("One", "first", CUSTOMER))
+        await until(lambda: stored_count(hub, 1))
+        await dovecot.kick()
+        await dovecot.append(message("Two", "second", CUSTOMER))
+        await until(lambda: stored_count(hub, 2))
+
+
+async def test_every_corpus_mail_by_imap_is_stored_or_quarantined(
+    database_url, dovecot: DovecotMailbox, relay: SmtpPeer
+):
+    files = sorted(CORPUS.glob("mail_*"))
+    async with running_hub(database_url, dovecot, relay) as hub:
+        await add_agent(hub, "maria@example.com")
+        for path in files:
+            await dovecot.append(path.read_bytes())
+
+        async def all_accounted_for() -> bool:
+            return await count(hub, messages) + await count(hub, quarantine) >= len(files)
+
+        await until(all_accounted_for)
+        reasons = await hub.db.read(
+            lambda conn: conn.execute(select(quarantine.c.reason)).scalars().all()
+        )
+    assert any(".msg" in reason for reason in reasons)
