@@ -31,7 +31,8 @@ class Attachment:
     name: str
     content_type: str
     size: int
-    url: str | None = None
+    data: bytes | None = None
+    """The file itself; ``None`` when it was over the channel's limit (then only listed)."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from hub.db.prepared import Prepared
 from hub.db.schema import (
     UtcDateTime,
     agents,
+    attachments,
     conversations,
     customers,
     identities,
@@ -215,6 +216,21 @@ def store_message(
         "release_at": release_at,
     }
     row["id"] = INSERT_MESSAGE.scalar(tx.conn, **row)
+    if message.attachments:
+        tx.conn.execute(
+            insert(attachments),
+            [
+                {
+                    "message_id": row["id"],
+                    "position": position,
+                    "name": attachment.name[:255],
+                    "content_type": attachment.content_type[:255],
+                    "size": attachment.size,
+                    "data": attachment.data,
+                }
+                for position, attachment in enumerate(message.attachments)
+            ],
+        )
     return row
 
 
@@ -254,7 +270,15 @@ def find_duplicate(tx: Tx, message: InboundMessage) -> IngestResult | None:
 def message_meta(message: InboundMessage) -> dict[str, object] | None:
     meta: dict[str, object] = dict(message.meta)
     if message.attachments:
-        meta["attachments"] = [vars(a) for a in message.attachments]
+        meta["attachments"] = [
+            {
+                "name": a.name,
+                "content_type": a.content_type,
+                "size": a.size,
+                "stored": a.data is not None,
+            }
+            for a in message.attachments
+        ]
     if message.automated:
         meta["automated"] = True
     return meta or None

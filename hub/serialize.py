@@ -28,6 +28,7 @@ def message_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "created_at": iso(row["created_at"]),
         "sent_at": iso(row["sent_at"]),
         "release_at": iso(row.get("release_at")),
+        "meta": row.get("meta") or {},
     }
 
 

@@ -311,3 +311,59 @@ async def test_swaks_sends_real_mail_into_the_receiver(hub: Hub, tmp_path: Path)
     assert process.returncode == 0, output.decode()
     (message,) = await stored_messages(hub)
     assert message["text"] == "Sent with swaks"
+
+
+async def test_attachments_are_stored_listed_and_downloadable_oversize_only_listed(
+    database_url, relay: SmtpPeer, clock: FakeClock, browser_factory, hub: Hub
+):
+    settings = email_settings(database_url, relay.port)
+    small_limit = settings.channels[0].model_copy(update={"max_attachment_bytes": 1000})
+    limited = Hub(settings.model_copy(update={"channels": [small_limit]}), clock)
+    await limited.start(run_workers=False)
+    try:
+        await add_agent(limited, "maria@example.com")
+        mail = customer_mail("Photos attached\n\n> On Monday you wrote:\n> old text")
+        mail.add_attachment(
+            b"%PDF-1.4 small", maintype="application", subtype="pdf", filename="invoice 2026.pdf"
+        )
+        mail.add_attachment(b"x" * 5000, maintype="image", subtype="png", filename="big.png")
+        await deliver(limited, mail)
+        maria = await (await browser_factory()).login("maria@example.com")
+        (summary,) = await maria.get("/api/conversations")
+        detail = await maria.get(f"/api/conversations/{summary['id']}")
+        (message,) = [m for m in detail["messages"] if m["direction"] == "in"]
+        assert message["text"] == "Photos attached"
+        assert "old text" in message["meta"]["full_text"]
+        assert message["meta"]["attachments"] == [
+            {
+                "name": "invoice 2026.pdf",
+                "content_type": "application/pdf",
+                "size": 14,
+                "stored": True,
+            },
+            {"name": "big.png", "content_type": "image/png", "size": 5000, "stored": False},
+        ]
+        async with maria.session.get(
+            maria.url(f"/api/messages/{message['id']}/attachments/0")
+        ) as response:
+            assert response.status == 200
+            assert await response.read() == b"%PDF-1.4 small"
+            assert response.headers["Content-Disposition"].startswith("attachment;")
+            assert "invoice%202026.pdf" in response.headers["Content-Disposition"]
+        status, body = await maria.call("GET", f"/api/messages/{message['id']}/attachments/1")
+        assert status == 404
+        assert "over the size limit" in body["error"]
+        await add_agent(limited, "tom@example.com")
+        tom = await (await browser_factory()).login("tom@example.com")
+        status, _ = await tom.call("GET", f"/api/messages/{message['id']}/attachments/0")
+        assert status == 403
+    finally:
+        await limited.stop()
+
+
+async def test_admin_channel_test_reaches_the_relay(hub: Hub, relay: SmtpPeer, browser_factory):
+    await add_agent(hub, "admin@example.com", role="admin")
+    admin = await (await browser_factory()).login("admin@example.com")
+    result = await admin.post("/api/admin/channels/mail/test", expect=200)
+    assert result["ok"] is True
+    assert f"127.0.0.1:{relay.port} answered 250" in result["detail"]

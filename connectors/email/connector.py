@@ -27,7 +27,7 @@ from connectors.base import (
 )
 from connectors.email.imap import ImapPoller, ImapSettings
 from connectors.email.parse import ParsedMail, Unparseable, parse_mail
-from connectors.email.smtp import SmtpReceiver, SmtpSettings, send_mail
+from connectors.email.smtp import SmtpReceiver, SmtpSettings, check_relay, send_mail
 from connectors.email.thread_tokens import (
     answered_conversation,
     base_address,
@@ -173,7 +173,9 @@ class EmailConnector(Connector):
             sender_name=mail.from_name,
             text=mail.text or mail.full_text or "(no text)",
             html=mail.html,
-            attachments=tuple(Attachment(a.name, a.content_type, a.size) for a in mail.attachments),
+            attachments=tuple(
+                Attachment(a.name, a.content_type, a.size, a.data) for a in mail.attachments
+            ),
             sent_at=mail.date,
             thread_refs=references,
             conversation_hint=hint,
@@ -183,7 +185,6 @@ class EmailConnector(Connector):
                 "full_text": mail.full_text,
                 "defects": list(mail.defects),
                 "automated_reason": mail.automated,
-                "attachments_not_stored": [a.name for a in mail.attachments if a.data is None],
             },
         )
 
@@ -221,12 +222,10 @@ class EmailConnector(Connector):
         )
 
     async def test_connection(self) -> str:
-        relay = self.settings.smtp_out
-        parts = [f"replies via {relay.host}:{relay.port} ({relay.security})"]
+        """Reach the relay as sending would (raises the ConnectorError family)."""
+        parts = [await check_relay(self.relay_settings())]
         if self._receiver is not None:
             parts.append(f"SMTP listener on port {self._receiver.port}")
-        if self.settings.imap is not None:
-            parts.append(f"IMAP {self.settings.imap.host}/{self.settings.imap.mailbox}")
         return "; ".join(parts)
 
 

@@ -223,6 +223,27 @@ async def send_mail(settings: SmtpSettings, message: email.message.EmailMessage)
     return text
 
 
+async def check_relay(settings: SmtpSettings) -> str:
+    """Connect, secure and log in as sending would, then say goodbye; what the server said."""
+    client = aiosmtplib.SMTP(
+        hostname=settings.host,
+        port=settings.port,
+        timeout=settings.timeout,
+        use_tls=settings.security == "tls",
+        start_tls=settings.security == "starttls",
+        validate_certs=settings.validate_certs,
+    )
+    try:
+        await client.connect()
+        if settings.username:
+            await client.login(settings.username, settings.password or "")
+        reply = await client.noop()
+        await client.quit()
+    except Exception as error:
+        raise _hide(_connector_error(settings, error), settings.password) from error
+    return f"{settings.host}:{settings.port} answered {reply.code} {reply.message}"
+
+
 def _connector_error(settings: SmtpSettings, error: Exception) -> ConnectorError:
     server = f"{settings.host}:{settings.port}"
     match error:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
+from aiohttp import web
 from sqlalchemy import Connection, exists, select
 
 from hub.api.framework import Access, Api, Call
 from hub.api.models import ConversationsQuery, NoteIn, ReplyIn
 from hub.auth import Principal
 from hub.conversations import (
+    check_access,
     conversation_detail,
     list_conversations,
     mark_read,
@@ -19,8 +22,8 @@ from hub.conversations import (
     set_state,
 )
 from hub.customers import get_customer
-from hub.db.schema import conversations, customers
-from hub.errors import Forbidden
+from hub.db.schema import attachments, conversations, customers, messages
+from hub.errors import Forbidden, NotFound
 
 inbox_api = Api()
 CONVERSATION = "/api/conversations/{conversation_id:\\d+}"
@@ -169,3 +172,44 @@ async def customer(call: Call) -> dict[str, Any]:
         return get_customer(conn, customer_id)
 
     return await call.hub.db.read(load)
+
+
+@inbox_api.route(
+    "GET",
+    "/api/messages/{message_id:\\d+}/attachments/{position:\\d+}",
+    summary="Download a file that came with a message (served as an attachment, never inline)",
+    access=Access.AGENT,
+    tag="inbox",
+)
+async def attachment(call: Call) -> web.Response:
+    message_id = call.path_int("message_id")
+    position = call.path_int("position")
+
+    def load(conn: Connection) -> Any:
+        conversation_id = conn.execute(
+            select(messages.c.conversation_id).where(messages.c.id == message_id)
+        ).scalar()
+        if conversation_id is None:
+            raise NotFound(f"message {message_id} does not exist")
+        check_access(conn, call.agent, conversation_id)
+        found = conn.execute(
+            select(attachments).where(
+                attachments.c.message_id == message_id, attachments.c.position == position
+            )
+        ).first()
+        if found is None:
+            raise NotFound(f"message {message_id} has no attachment {position}")
+        if found.data is None:
+            raise NotFound(f"attachment {found.name!r} was over the size limit and not stored")
+        return found
+
+    found = await call.hub.db.read(load)
+    return web.Response(
+        body=found.data,
+        content_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(found.name)}",
+            "Content-Security-Policy": "sandbox",
+            "X-Original-Content-Type": found.content_type,
+        },
+    )

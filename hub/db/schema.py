@@ -220,6 +220,20 @@ channel_rules = Table(
 )
 """Per channel, editable at runtime; the channel "*" holds the defaults."""
 
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=True),
+    UniqueConstraint("message_id", "position"),
+)
+"""Files that came with a message; ``data`` is NULL for one over the size limit (listed only)."""
+
 quarantine = Table(
     "quarantine",
     metadata,
