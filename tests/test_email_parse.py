@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.email import parse
+from connectors.email import mime
 from connectors.email.parse import ParsedMail, Unparseable, parse_mail
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "email" / "mail-parser"
@@ -342,14 +342,14 @@ def test_attachment_names_are_decoded(disposition: str, name: str) -> None:
 
 
 def test_a_part_that_fails_is_noted_and_the_rest_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_part_bytes = parse._part_bytes
+    real_part_bytes = mime._part_bytes
 
     def failing_for_pdf(part):
         if part.get_content_type() == "application/pdf":
             raise ValueError("broken payload")
         return real_part_bytes(part)
 
-    monkeypatch.setattr(parse, "_part_bytes", failing_for_pdf)
+    monkeypatch.setattr(mime, "_part_bytes", failing_for_pdf)
     raw = mixed_mail(
         TEXT_PART,
         attachment_part('attachment; filename="bad.pdf"', b"x"),

@@ -1,0 +1,237 @@
+"""The MIME part tree walked into texts and attachments, surviving broken structure.
+
+Parts that fail are skipped, lost boundaries are searched for in the body, and what the
+email package reports as defective becomes a readable note.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+from email.parser import BytesParser
+
+from connectors.email.charsets import decode_bytes, storable
+from connectors.email.headers import decode_words
+
+MAX_MIME_DEPTH = 30
+
+_DEFECT_TEXT = {
+    "CloseBoundaryNotFoundDefect": "missing closing MIME boundary",
+    "StartBoundaryNotFoundDefect": "declared MIME boundary never found",
+    "MultipartInvariantViolationDefect": "multipart without any parts",
+    "InvalidMultipartContentTransferEncodingDefect": "invalid transfer encoding in multipart",
+    "NoBoundaryInMultipartDefect": "multipart without a boundary parameter",
+    "MissingHeaderBodySeparatorDefect": "missing blank line between headers and body",
+    "FirstHeaderLineIsContinuationDefect": "first header line is a continuation line",
+    "MisplacedEnvelopeHeaderDefect": "misplaced envelope 'From ' line",
+    "MalformedHeaderDefect": "malformed header line",
+    "InvalidBase64PaddingDefect": "invalid base64 padding",
+    "InvalidBase64CharactersDefect": "invalid characters in base64 data",
+    "InvalidBase64LengthDefect": "invalid base64 length",
+}
+_BOUNDARY_IN_BODY = re.compile(r"^--([^\s\"]{1,200})[ \t]*\r?\n(?=content-)", re.MULTILINE | re.I)
+
+
+@dataclass(frozen=True)
+class FoundAttachment:
+    name: str | None
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class MimeBody:
+    plain: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+    attachments: list[FoundAttachment] = field(default_factory=list)
+
+    @classmethod
+    def concatenated(cls, bodies: list[MimeBody]) -> MimeBody:
+        return cls(
+            plain=[text for body in bodies for text in body.plain],
+            html=[text for body in bodies for text in body.html],
+            attachments=[found for body in bodies for found in body.attachments],
+        )
+
+    @classmethod
+    def alternative(cls, bodies: list[MimeBody]) -> MimeBody:
+        """Plain text from the first alternative that has it, HTML from the last."""
+        plain = next((body.plain for body in bodies if body.plain), [])
+        html = next((body.html for body in reversed(bodies) if body.html), [])
+        found = [found for body in bodies for found in body.attachments]
+        return cls(plain=list(plain), html=list(html), attachments=found)
+
+
+class MimeWalker:
+    """Walks the part tree; a part that fails is noted and skipped, the rest is kept."""
+
+    def __init__(self, notes: list[str]) -> None:
+        self.notes = notes
+        self.content_types: list[str] = []
+
+    def walk(self, part: Message, path: str, depth: int = 0) -> MimeBody:
+        body = MimeBody()
+        try:
+            body = self._walk_part(part, path, depth)
+        except Exception as exc:
+            self.notes.append(f"{_where(part, path)} skipped: {type(exc).__name__}: {exc}")
+        for defect in getattr(part, "defects", []):
+            self.notes.append(_defect_note(defect, part, path))
+        return body
+
+    def _walk_part(self, part: Message, path: str, depth: int) -> MimeBody:
+        content_type = part.get_content_type()
+        self.content_types.append(content_type)
+        if depth > MAX_MIME_DEPTH:
+            self.notes.append(
+                f"MIME nesting deeper than {MAX_MIME_DEPTH} levels: inner parts skipped"
+            )
+            return MimeBody()
+        if part.get_content_maintype() == "multipart":
+            return self._walk_multipart(part, path, depth)
+        is_text = content_type in ("text/plain", "text/html")
+        if not is_text or part.get_content_disposition() == "attachment":
+            return MimeBody(attachments=[self._attachment(part, path)])
+        text = _part_text(part, _where(part, path), self.notes)
+        return MimeBody(html=[text]) if content_type == "text/html" else MimeBody(plain=[text])
+
+    def _walk_multipart(self, part: Message, path: str, depth: int) -> MimeBody:
+        children = part.get_payload()
+        if not isinstance(children, list):
+            children = self._recover_parts(part, path, str(children or ""))
+        children = [*children, *self._parts_after_closing_boundary(part, path)]
+        bodies = [
+            self.walk(child, _child_path(path, i), depth + 1) for i, child in enumerate(children, 1)
+        ]
+        if part.get_content_subtype() == "alternative":
+            return MimeBody.alternative(bodies)
+        return MimeBody.concatenated(bodies)
+
+    def _recover_parts(self, part: Message, path: str, payload: str) -> list[Message]:
+        """The declared boundary never occurs: split at the boundary the body does use."""
+        found = _BOUNDARY_IN_BODY.search(payload)
+        recovered = _reparse_multipart(part.get_content_type(), found[1], payload) if found else []
+        if recovered:
+            self.notes.append(
+                f"{_where(part, path)}: parts recovered using the boundary found in the body"
+            )
+        elif payload.strip():
+            self.notes.append(
+                f"{_where(part, path)}: body not split into parts, kept as attachment"
+            )
+            data = payload.encode("utf-8", "surrogateescape")
+            return [_leaf_message("application/octet-stream", data)]
+        return recovered
+
+    def _parts_after_closing_boundary(self, part: Message, path: str) -> list[Message]:
+        epilogue = part.epilogue or ""
+        boundary = part.get_boundary()
+        if not epilogue.strip() or not boundary:
+            return []
+        recovered = []
+        if f"--{boundary}" in epilogue:
+            recovered = _reparse_multipart(part.get_content_type(), boundary, epilogue)
+        if recovered:
+            self.notes.append(f"{_where(part, path)}: parts after the closing boundary recovered")
+        else:
+            self.notes.append(f"{_where(part, path)}: text after the closing boundary ignored")
+        return recovered
+
+    def _attachment(self, part: Message, path: str) -> FoundAttachment:
+        name = None
+        try:
+            name = _safe_filename(part.get_filename(), self.notes)
+        except Exception as exc:
+            self.notes.append(f"{_where(part, path)}: unreadable filename ({type(exc).__name__})")
+        if part.get_content_maintype() == "message":
+            self._note_nested_defects(part, path)
+        return FoundAttachment(
+            name=name, content_type=part.get_content_type(), data=_part_bytes(part)
+        )
+
+    def _note_nested_defects(self, part: Message, path: str, depth: int = 0) -> None:
+        """An attached message is kept as it is, but what is malformed in it is still noted."""
+        children = part.get_payload()
+        if depth > MAX_MIME_DEPTH or not isinstance(children, list):
+            return
+        for index, child in enumerate(children, 1):
+            child_path = _child_path(path, index)
+            for defect in getattr(child, "defects", []):
+                self.notes.append(_defect_note(defect, child, child_path))
+            self._note_nested_defects(child, child_path, depth + 1)
+
+
+def _reparse_multipart(content_type: str, boundary: str, body: str) -> list[Message]:
+    head = f'Content-Type: {content_type}; boundary="{boundary}"\r\n\r\n'.encode()
+    data = head + body.encode("utf-8", "surrogateescape")
+    children = BytesParser(policy=email.policy.default).parsebytes(data).get_payload()
+    return children if isinstance(children, list) else []
+
+
+def _leaf_message(content_type: str, data: bytes) -> Message:
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    return BytesParser(policy=email.policy.default).parsebytes(head + data)
+
+
+def _child_path(path: str, index: int) -> str:
+    return f"{path}.{index}" if path else str(index)
+
+
+def _where(part: Message, path: str) -> str:
+    try:
+        content_type = part.get_content_type()
+    except Exception:
+        content_type = "unknown type"
+    return f"{content_type} {'in part ' + path if path else 'at top level'}"
+
+
+def _defect_note(defect: object, part: Message, path: str) -> str:
+    name = type(defect).__name__
+    return f"{_DEFECT_TEXT.get(name, _humanize(name))} ({_where(part, path)})"
+
+
+def _humanize(defect_name: str) -> str:
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", defect_name.removesuffix("Defect")).lower()
+    return words or "malformed MIME structure"
+
+
+def _part_bytes(part: Message) -> bytes:
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        compat = email.policy.compat32
+        return b"\n".join(inner.as_bytes(policy=compat) for inner in payload)
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
+def _part_text(part: Message, where: str, notes: list[str]) -> str:
+    data = _part_bytes(part)
+    charset = part.get_content_charset()
+    if charset is None and part.get_content_subtype() == "html":
+        charset = _html_meta_charset(data)
+    return _normalize_newlines(decode_bytes(data, charset, where, notes))
+
+
+_META_CHARSET = re.compile(rb"<meta[^>]{0,200}charset\s*=\s*[\"']?([A-Za-z0-9_.:-]{1,40})", re.I)
+
+
+def _html_meta_charset(data: bytes) -> str | None:
+    found = _META_CHARSET.search(data, 0, 4096)
+    return found[1].decode("ascii") if found else None
+
+
+def _normalize_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _safe_filename(name: str | None, notes: list[str]) -> str | None:
+    """Decoded, without directories or control characters: callers may use it as a path."""
+    if not name:
+        return None
+    if "=?" in name:
+        name = decode_words(name, "a filename", notes)
+    name = re.split(r"[/\\]", name)[-1]
+    name = storable("".join(char for char in name if char >= " " and char != "\x7f")).strip()
+    return None if name in ("", ".", "..") else name
