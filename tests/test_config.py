@@ -32,8 +32,14 @@ def test_embedded_defaults_need_no_file():
 
 def test_example_file_is_valid():
     example = Path(__file__).parents[1] / "config" / "example.yaml"
-    settings = load_settings(example, {"SMS_GATEWAY_TOKEN": "x" * 24, "HUB_SECRET_KEY": "k" * 32})
-    assert {c.kind for c in settings.channels} == {"webchat", "api"}
+    environ = {
+        "SMS_GATEWAY_TOKEN": "x" * 24,
+        "HUB_SECRET_KEY": "k" * 32,
+        "SUPPORT_IMAP_PASSWORD": "imap secret",
+        "SUPPORT_SMTP_PASSWORD": "smtp secret",
+    }
+    settings = load_settings(example, environ)
+    assert {c.kind for c in settings.channels} == {"webchat", "api", "email"}
 
 
 def test_every_problem_is_named_with_file_field_and_reason(tmp_path):
