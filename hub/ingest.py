@@ -28,6 +28,7 @@ from hub.db.schema import (
     identities,
     messages,
 )
+from hub.errors import Unprocessable
 from hub.serialize import message_json
 from routing.contact import hold_until, reply_due_at
 from routing.owners import CustomerOwnership, who_handles
@@ -159,6 +160,8 @@ def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
     duplicate = find_duplicate(tx, message)
     if duplicate is not None:
         return duplicate
+    if message.automated and find_sender(tx, message.sender) is None:
+        return file_machine_mail(tx, message)
     sender = resolve_sender(tx, message)
     team = load_agents(tx.conn)
     if sender.owner_id is None:
@@ -190,6 +193,48 @@ def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
     elif not message.automated and sender.autoreplied_until != release_at:
         send_autoreply(tx, row, rules, sender.owner_id, release_at)
     return IngestResult(row["id"], conversation_id, sender.customer_id, duplicate=False)
+
+
+def file_machine_mail(tx: Tx, message: InboundMessage) -> IngestResult:
+    """A bounce or auto-reply from a sender who is not a customer: no new customer, no thread.
+
+    It is filed, flagged, in the conversation it answers (which the connector
+    verified), where the agent sees why their reply did not arrive.
+    """
+    if message.conversation_hint is None:
+        raise Unprocessable("automated mail from an unknown sender answering no conversation")
+    target = tx.conn.execute(
+        select(
+            conversations.c.id,
+            conversations.c.customer_id,
+            customers.c.name,
+            conversations.c.assignee_id,
+            customers.c.owner_id,
+        )
+        .join(customers, customers.c.id == conversations.c.customer_id)
+        .where(conversations.c.id == message.conversation_hint)
+    ).first()
+    if target is None:
+        raise Unprocessable(f"conversation {message.conversation_hint} does not exist")
+    row: dict[str, object] = {
+        "conversation_id": target.id,
+        "direction": "in",
+        "channel": message.channel,
+        "identity_id": None,
+        "external_id": message.external_id,
+        "author_id": None,
+        "text": message.text,
+        "html": message.html,
+        "state": "received",
+        "error": None,
+        "meta": {**(message_meta(message) or {}), "from": message.sender.address},
+        "created_at": tx.now,
+        "sent_at": message.sent_at,
+        "release_at": None,
+    }
+    row["id"] = INSERT_MESSAGE.scalar(tx.conn, **row)
+    announce(tx, row, target.customer_id, target.name, target.assignee_id, target.owner_id)
+    return IngestResult(row["id"], target.id, target.customer_id, duplicate=False)
 
 
 def store_message(

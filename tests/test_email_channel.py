@@ -367,3 +367,32 @@ async def test_admin_channel_test_reaches_the_relay(hub: Hub, relay: SmtpPeer, b
     result = await admin.post("/api/admin/channels/mail/test", expect=200)
     assert result["ok"] is True
     assert f"127.0.0.1:{relay.port} answered 250" in result["detail"]
+
+
+async def test_a_bounce_of_our_reply_is_filed_in_its_conversation_without_a_new_customer(
+    hub: Hub, relay: SmtpPeer, browser_factory
+):
+    await add_agent(hub, "maria@example.com")
+    await deliver(hub, customer_mail("Where is my parcel?"))
+    conversation_id, _ = await reply_from_inbox(hub, browser_factory, "It left today.")
+    ours = relay.received[0].message["Message-ID"]
+    bounce = EmailMessage()
+    bounce["From"] = "Mail Delivery System <MAILER-DAEMON@mx.example.org>"
+    bounce["To"] = SUPPORT
+    bounce["Subject"] = "Undelivered Mail Returned to Sender"
+    bounce["Message-ID"] = make_msgid(domain="mx.example.org")
+    bounce["In-Reply-To"] = ours
+    bounce["Auto-Submitted"] = "auto-replied"
+    bounce.set_content("The mail system: <lena@example.org>: mailbox full")
+    await aiosmtplib.send(
+        bounce, hostname="127.0.0.1", port=smtp_port(hub), sender="", recipients=[SUPPORT]
+    )
+    *_, filed = await stored_messages(hub)
+    assert filed["conversation_id"] == conversation_id
+    assert filed["identity_id"] is None
+    assert filed["meta"]["automated"] is True
+    assert filed["meta"]["from"] == "mailer-daemon@mx.example.org"
+    maria = await (await browser_factory()).login("maria@example.com")
+    assert len(await maria.get("/api/conversations")) == 1, "no new customer, no new thread"
+    await hub.outbox.run_due()
+    assert len(relay.received) == 1, "never answered"

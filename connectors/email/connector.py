@@ -156,7 +156,7 @@ class EmailConnector(Connector):
             return
         references = (*mail.in_reply_to, *mail.references)
         hint = answered_conversation(self.hub.secret_key, references, (*recipients, *mail.to))
-        if mail.automated and hint is None and not references:
+        if mail.automated and hint is None:
             await self.hub.quarantine(
                 self.name, raw, f"automated mail ({mail.automated}) answering no conversation"
             )
