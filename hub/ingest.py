@@ -160,8 +160,9 @@ def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
     duplicate = find_duplicate(tx, message)
     if duplicate is not None:
         return duplicate
-    if message.automated and find_sender(tx, message.sender) is None:
-        return file_machine_mail(tx, message)
+    answered = message.conversation_hint
+    if message.automated and answered is not None and find_sender(tx, message.sender) is None:
+        return file_machine_mail(tx, message, answered)
     sender = resolve_sender(tx, message)
     team = load_agents(tx.conn)
     if sender.owner_id is None:
@@ -195,14 +196,12 @@ def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
     return IngestResult(row["id"], conversation_id, sender.customer_id, duplicate=False)
 
 
-def file_machine_mail(tx: Tx, message: InboundMessage) -> IngestResult:
+def file_machine_mail(tx: Tx, message: InboundMessage, conversation_id: int) -> IngestResult:
     """A bounce or auto-reply from a sender who is not a customer: no new customer, no thread.
 
     It is filed, flagged, in the conversation it answers (which the connector
     verified), where the agent sees why their reply did not arrive.
     """
-    if message.conversation_hint is None:
-        raise Unprocessable("automated mail from an unknown sender answering no conversation")
     target = tx.conn.execute(
         select(
             conversations.c.id,
@@ -212,10 +211,10 @@ def file_machine_mail(tx: Tx, message: InboundMessage) -> IngestResult:
             customers.c.owner_id,
         )
         .join(customers, customers.c.id == conversations.c.customer_id)
-        .where(conversations.c.id == message.conversation_hint)
+        .where(conversations.c.id == conversation_id)
     ).first()
     if target is None:
-        raise Unprocessable(f"conversation {message.conversation_hint} does not exist")
+        raise Unprocessable(f"conversation {conversation_id} does not exist")
     row: dict[str, object] = {
         "conversation_id": target.id,
         "direction": "in",
