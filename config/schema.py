@@ -301,7 +301,144 @@ class EmailChannel(ChannelBase):
     smtp_out: SmtpRelay
 
 
-CHANNEL_TYPES = (WebchatChannel, ApiChannel, EmailChannel)
+BOT_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{30,100}")
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+class TelegramChannel(ChannelBase):
+    """A Telegram bot: private chats in by webhook or long polling, replies by sendMessage."""
+
+    kind: Literal["telegram"]
+    token_env: FromEnv = Field(description="environment variable holding the BotFather token")
+    mode: Literal["webhook", "polling"] = Field(
+        "webhook", description="webhook: Telegram POSTs to the hub's public URL; or getUpdates"
+    )
+    webhook_secret_env: FromEnv | None = Field(
+        None, description="environment variable with the webhook secret token (webhook mode)"
+    )
+    base_url: str = Field(
+        "https://api.telegram.org/bot", description="Bot API server; the token is appended"
+    )
+    poll_seconds: int = Field(30, ge=1, le=50, description="long-poll timeout of getUpdates")
+    max_file_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=0,
+        le=20 * 1024 * 1024,
+        description="photos and documents up to this size are stored; larger ones only listed",
+    )
+
+    @field_validator("token_env")
+    @classmethod
+    def bot_token_shape(cls, token: EnvSecret) -> EnvSecret:
+        if not BOT_TOKEN.fullmatch(token.reveal()):
+            raise ValueError(
+                f"environment variable {token.variable} does not hold a bot token "
+                "of the form <digits>:<secret> as BotFather gives it"
+            )
+        return token
+
+    @field_validator("webhook_secret_env")
+    @classmethod
+    def webhook_secret_shape(cls, secret: EnvSecret | None) -> EnvSecret | None:
+        if secret is not None and not WEBHOOK_SECRET.fullmatch(secret.reveal()):
+            raise ValueError(
+                f"environment variable {secret.variable} must hold 1-256 characters "
+                "A-Z, a-z, 0-9, _ or - (Telegram's rule for webhook secrets)"
+            )
+        return secret
+
+    @field_validator("base_url")
+    @classmethod
+    def http_base_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
+
+    @model_validator(mode="after")
+    def webhook_needs_a_secret(self) -> TelegramChannel:
+        if self.mode == "webhook" and self.webhook_secret_env is None:
+            raise ValueError(
+                "mode: webhook needs webhook_secret_env (the environment variable with the "
+                "secret Telegram sends in X-Telegram-Bot-Api-Secret-Token)"
+            )
+        return self
+
+
+SLACK_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,30}")
+
+
+class SlackChannel(ChannelBase):
+    """A Slack app: messages in configured channels and DMs to the app, replies in their thread."""
+
+    kind: Literal["slack"]
+    bot_token_env: FromEnv = Field(description="environment variable holding the xoxb- bot token")
+    signing_secret_env: FromEnv = Field(
+        description="environment variable holding the app's signing secret (hex)"
+    )
+    channels: list[str] = Field(
+        default_factory=list,
+        description="Slack channel ids whose messages are customer messages "
+        "(DMs to the app always are)",
+    )
+    base_url: str = Field("https://slack.com/api/", description="Slack Web API base URL")
+    mode: Literal["events", "socket"] = Field(
+        "events", description="events: Slack POSTs to /slack/<name>/events; socket: Socket Mode"
+    )
+    app_token_env: FromEnv | None = Field(
+        None, description="environment variable holding the xapp- app token (socket mode)"
+    )
+
+    @field_validator("bot_token_env")
+    @classmethod
+    def bot_token_shape(cls, token: EnvSecret) -> EnvSecret:
+        if not token.reveal().startswith("xoxb-"):
+            raise ValueError(
+                f"environment variable {token.variable} must hold a bot token starting with xoxb-"
+            )
+        return token
+
+    @field_validator("signing_secret_env")
+    @classmethod
+    def signing_secret_shape(cls, secret: EnvSecret) -> EnvSecret:
+        if not re.fullmatch(r"[0-9a-fA-F]{16,128}", secret.reveal()):
+            raise ValueError(
+                f"environment variable {secret.variable} must hold the app's signing secret: "
+                "hexadecimal digits, as shown under Basic Information > App Credentials"
+            )
+        return secret
+
+    @field_validator("app_token_env")
+    @classmethod
+    def app_token_shape(cls, token: EnvSecret | None) -> EnvSecret | None:
+        if token is not None and not token.reveal().startswith("xapp-"):
+            raise ValueError(
+                f"environment variable {token.variable} must hold an app token starting with xapp-"
+            )
+        return token
+
+    @field_validator("channels")
+    @classmethod
+    def channel_ids(cls, channels: list[str]) -> list[str]:
+        wrong = [c for c in channels if not SLACK_CHANNEL_ID.fullmatch(c)]
+        if wrong:
+            raise ValueError(f"not Slack channel ids (like C0123ABCD): {', '.join(wrong)}")
+        return channels
+
+    @field_validator("base_url")
+    @classmethod
+    def api_base_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url if url.endswith("/") else url + "/"
+
+    @model_validator(mode="after")
+    def socket_needs_an_app_token(self) -> SlackChannel:
+        if self.mode == "socket" and self.app_token_env is None:
+            raise ValueError("mode: socket needs app_token_env (the xapp- app-level token)")
+        return self
+
+
+CHANNEL_TYPES = (WebchatChannel, ApiChannel, EmailChannel, TelegramChannel, SlackChannel)
 CHANNEL_KINDS = frozenset(get_args(t.model_fields["kind"].annotation)[0] for t in CHANNEL_TYPES)
 ChannelSettings = Annotated[Union[CHANNEL_TYPES], Field(discriminator="kind")]  # noqa: UP007
 

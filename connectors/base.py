@@ -124,6 +124,9 @@ class HubPort(Protocol):
     secret_key: bytes
     """Key for what a connector signs itself (visitor tokens); set once the hub started."""
 
+    public_url: str
+    """Where the platform reaches the hub's ``routes()`` (``http.base_url``), for webhooks."""
+
     async def ingest(self, message: InboundMessage) -> IngestResult: ...
 
     async def identity_history(self, address: Address, limit: int) -> list[dict[str, Any]]: ...

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from config.schema import ApiChannel, ChannelSettings, EmailChannel, WebchatChannel
+from config.schema import (
+    ApiChannel,
+    ChannelSettings,
+    EmailChannel,
+    SlackChannel,
+    TelegramChannel,
+    WebchatChannel,
+)
 from connectors.api.connector import ApiConnector
 from connectors.base import Connector, HubPort
 from connectors.email.connector import EmailConnector
+from connectors.slack.connector import SlackConnector
+from connectors.telegram.connector import TelegramConnector
 from connectors.webchat.connector import WebchatConnector
 
 
@@ -17,4 +26,8 @@ def build_connector(settings: ChannelSettings, hub: HubPort) -> Connector:
             return ApiConnector(settings, hub)
         case EmailChannel():
             return EmailConnector(settings, hub)
+        case TelegramChannel():
+            return TelegramConnector(settings, hub)
+        case SlackChannel():
+            return SlackConnector(settings, hub)
     raise ValueError(f"no connector for channel kind {settings.kind!r}")

@@ -72,6 +72,11 @@ class Hub:
         self._started: list[Connector] = []
 
     @property
+    def public_url(self) -> str:
+        """Where customers and platforms reach the hub (webhook URLs are built on it)."""
+        return self.settings.http.base_url
+
+    @property
     def channels_by_kind(self) -> dict[str, str]:
         """For each identity kind, the first channel able to reach it."""
         chosen: dict[str, str] = {}

@@ -37,9 +37,13 @@ def test_example_file_is_valid():
         "HUB_SECRET_KEY": "k" * 32,
         "SUPPORT_IMAP_PASSWORD": "imap secret",
         "SUPPORT_SMTP_PASSWORD": "smtp secret",
+        "TELEGRAM_BOT_TOKEN": "123456:" + "A" * 35,
+        "TELEGRAM_WEBHOOK_SECRET": "telegram-webhook-secret",
+        "SLACK_BOT_TOKEN": "xoxb-1-example",
+        "SLACK_SIGNING_SECRET": "0123456789abcdef0123456789abcdef",
     }
     settings = load_settings(example, environ)
-    assert {c.kind for c in settings.channels} == {"webchat", "api", "email"}
+    assert {c.kind for c in settings.channels} == {"webchat", "api", "email", "slack", "telegram"}
 
 
 def test_every_problem_is_named_with_file_field_and_reason(tmp_path):

@@ -1,0 +1,1 @@
+"""Slack: Events API webhooks in through slack-bolt, replies out by chat.postMessage."""

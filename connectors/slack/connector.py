@@ -1,0 +1,245 @@
+"""The Slack channel: Events API in through slack-bolt, replies by chat.postMessage in the thread.
+
+Inbound: ``POST /slack/<name>/events`` is handed, raw, to a slack-bolt
+``AsyncApp``: bolt checks the signature (401 for a wrong or stale one) and
+answers ``url_verification``; our listener stores customer messages and
+bolt acknowledges only after that (``process_before_response``), so what
+Slack hears 200 for is durable. Retries of one ``event_id`` do the work once.
+
+Outbound: the reply goes to the thread of the customer's latest message in
+the conversation (found through ``HubPort.thread``), or as a DM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from config.schema import SlackChannel
+from connectors.base import (
+    Address,
+    Connector,
+    ConnectorError,
+    Delivery,
+    HubPort,
+    OutboundMessage,
+    PermanentError,
+)
+from connectors.slack.dedupe import EventDedupe
+from connectors.slack.errors import NETWORK_ERRORS, api_error, network_error
+from connectors.slack.events import (
+    IDENTITY_KIND,
+    BotIdentity,
+    SlackUser,
+    customer_event,
+    external_id,
+    inbound,
+    is_direct,
+    split_external_id,
+    thread_root,
+    user_from_info,
+)
+
+log = logging.getLogger(__name__)
+
+API_TIMEOUT_SECONDS = 15
+USER_LOOKUP_SECONDS = 1.0
+"""users.info before the ack: Slack wants an answer within 3 s, so give up early."""
+REMEMBERED = 10_000
+HISTORY_LIMIT = 50
+
+
+class SlackConnector(Connector):
+    kind = "slack"
+
+    def __init__(self, settings: SlackChannel, hub: HubPort) -> None:
+        super().__init__(settings.name, hub)
+        self.settings = settings
+        self._token = settings.bot_token_env.reveal()
+        self.client = AsyncWebClient(
+            token=self._token,
+            base_url=settings.base_url,
+            timeout=API_TIMEOUT_SECONDS,
+            retry_handlers=[],  # the outbox retries, with its own policy
+        )
+        self._channels = frozenset(settings.channels)
+        self._bot: BotIdentity | None = None
+        self._users: OrderedDict[str, SlackUser] = OrderedDict()
+        self._thread_roots: OrderedDict[str, str] = OrderedDict()
+        self._dedupe = EventDedupe(REMEMBERED)
+        self.app = self._bolt_app()
+
+    @property
+    def identity_kind(self) -> str:
+        return IDENTITY_KIND
+
+    def routes(self) -> Iterable[web.RouteDef]:
+        if self.settings.mode != "events":
+            return []
+        return [web.post(f"/slack/{self.name}/events", self.receive)]
+
+    async def start(self) -> None:
+        if self.settings.mode == "socket":
+            raise ConnectorError(
+                f"channel {self.name}: Slack socket mode not built yet; use mode: events"
+            )
+
+    # inbound
+
+    def _bolt_app(self) -> AsyncApp:
+        app = AsyncApp(
+            name=f"hub-slack-{self.name}",
+            logger=log,
+            client=AsyncWebClient(base_url=self.settings.base_url, retry_handlers=[]),
+            signing_secret=self.settings.signing_secret_env.reveal(),
+            authorize=self._authorize_function(),
+            process_before_response=True,
+        )
+
+        # bolt passes arguments by parameter name, so it gets plain functions, not methods
+        async def on_message(body: dict[str, Any]) -> None:
+            await self._on_message(body)
+
+        app.event("message")(on_message)
+        return app
+
+    async def receive(self, request: web.Request) -> web.Response:
+        response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    def _authorize_function(self) -> Callable[..., Awaitable[AuthorizeResult]]:
+        async def authorize(
+            enterprise_id: str | None, team_id: str | None, user_id: str | None
+        ) -> AuthorizeResult:
+            # Our ConnectorError (unlike bolt's own auth.test, which acks on a SlackApiError)
+            # makes bolt answer 500 when Slack cannot say who we are, so Slack retries.
+            bot = await self.bot_identity()
+            return AuthorizeResult(
+                enterprise_id=enterprise_id,
+                team_id=team_id,
+                team=bot.team,
+                bot_user_id=bot.user_id,
+                bot_id=bot.bot_id,
+                bot_token=self._token,
+                user_id=user_id,
+            )
+
+        return authorize
+
+    async def _on_message(self, body: dict[str, Any]) -> None:
+        event = customer_event(body, await self.bot_identity(), self._channels)
+        if event is None:
+            return
+        await self._dedupe.once(body.get("event_id"), lambda: self._store(body, event))
+
+    async def _store(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        user = await self._user(str(event["user"]))
+        message = inbound(self.name, body, event, user)
+        self._remember(self._thread_roots, message.external_id, thread_root(event))
+        await self.hub.ingest(message)
+
+    async def _user(self, user_id: str) -> SlackUser:
+        """Name and email of a sender, cached; nothing if Slack is slow or says no."""
+        known = self._users.get(user_id)
+        if known is not None:
+            return known
+        try:
+            answer = await asyncio.wait_for(
+                self.client.users_info(user=user_id), USER_LOOKUP_SECONDS
+            )
+        except (SlackApiError, *NETWORK_ERRORS) as error:
+            log.warning("channel %s: users.info %s failed: %s", self.name, user_id, error)
+            return SlackUser()
+        user = user_from_info(answer.get("user") or {})
+        self._remember(self._users, user_id, user)
+        return user
+
+    async def bot_identity(self) -> BotIdentity:
+        """Who the app is (auth.test), asked once."""
+        if self._bot is None:
+            answer = await self._call("auth.test", self.client.auth_test)
+            self._bot = BotIdentity(
+                user_id=answer["user_id"],
+                bot_id=answer.get("bot_id"),
+                user=answer.get("user", ""),
+                team_id=answer.get("team_id", ""),
+                team=answer.get("team", ""),
+            )
+        return self._bot
+
+    # outbound
+
+    async def send(self, message: OutboundMessage) -> Delivery:
+        channel, thread_ts = await self._destination(message)
+        posted = await self._call(
+            "chat.postMessage",
+            self.client.chat_postMessage,
+            channel=channel,
+            text=message.text,
+            thread_ts=thread_ts,
+        )
+        return Delivery(str(posted.get("ts")) if posted.get("ts") else None)
+
+    async def _destination(self, message: OutboundMessage) -> tuple[str, str | None]:
+        """Where the reply goes: the thread of the customer's latest message, else a DM."""
+        thread = await self.hub.thread(message.conversation_id, self.name)
+        latest = next(
+            (found for eid in reversed(thread.external_ids) if (found := split_external_id(eid))),
+            None,
+        )
+        if latest is None:
+            return await self._open_dm(message.to), None
+        channel, ts = latest
+        if is_direct(channel):
+            return channel, None
+        return channel, await self._thread_root(message.to, channel, ts)
+
+    async def _thread_root(self, to: Address, channel: str, ts: str) -> str:
+        known = self._thread_roots.get(external_id(channel, ts))
+        if known is not None:
+            return known
+        for row in reversed(await self.hub.identity_history(to, HISTORY_LIMIT)):
+            meta = row.get("meta") or {}
+            same = meta.get("slack_channel") == channel and meta.get("ts") == ts
+            if same and row.get("direction") == "in":
+                return str(meta.get("thread_ts") or ts)
+        return ts
+
+    async def _open_dm(self, to: Address) -> str:
+        _team, _, user_id = to.address.rpartition(":")
+        if not user_id:
+            raise PermanentError(f"not a Slack user address: {to.address!r}")
+        opened = await self._call(
+            "conversations.open", self.client.conversations_open, users=user_id
+        )
+        return str(opened["channel"]["id"])
+
+    async def test_connection(self) -> str:
+        self._bot = None
+        bot = await self.bot_identity()
+        return f"bot {bot.user} in team {bot.team}"
+
+    async def _call(self, method: str, call: Any, **arguments: Any) -> Any:
+        try:
+            return await call(**arguments)
+        except SlackApiError as error:
+            raise api_error(method, error) from error
+        except NETWORK_ERRORS as error:
+            raise network_error(method, error) from error
+
+    @staticmethod
+    def _remember(cache: OrderedDict[str, Any], key: str, value: Any) -> None:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > REMEMBERED:
+            cache.popitem(last=False)

@@ -1,0 +1,139 @@
+"""Pure mapping between Telegram's objects and the hub's messages, and reply splitting.
+
+Nothing here does I/O: an ``Update`` (parsed by python-telegram-bot) becomes
+one :class:`InboundMessage` or ``None``; files are only listed, the connector
+fetches their bytes.
+"""
+
+from __future__ import annotations
+
+from telegram import Message, Update
+from telegram.constants import ChatType, MessageLimit
+
+from connectors.base import Address, Attachment, InboundMessage
+
+IDENTITY_KIND = "telegram"
+MAX_MESSAGE_CHARS = int(MessageLimit.MAX_TEXT_LENGTH)
+UNSUPPORTED = (
+    "sticker",
+    "voice",
+    "audio",
+    "video",
+    "video_note",
+    "animation",
+    "location",
+    "contact",
+    "poll",
+)
+
+
+def message_id(chat_id: int, message: int) -> str:
+    return f"{chat_id}:{message}"
+
+
+def listed_files(message: Message) -> list[dict[str, object]]:
+    """The photo (largest size) and document of a message, as metadata with their file ids."""
+    files: list[dict[str, object]] = []
+    if message.photo:
+        photo = message.photo[-1]
+        files.append(
+            {
+                "file_id": photo.file_id,
+                "name": f"photo-{photo.file_unique_id}.jpg",
+                "mime": "image/jpeg",
+                "size": photo.file_size or 0,
+            }
+        )
+    if message.document:
+        document = message.document
+        files.append(
+            {
+                "file_id": document.file_id,
+                "name": document.file_name or f"document-{document.file_unique_id}",
+                "mime": document.mime_type or "application/octet-stream",
+                "size": document.file_size or 0,
+            }
+        )
+    return files
+
+
+def visible_text(message: Message) -> str:
+    text = message.text or message.caption or ""
+    if text or message.photo or message.document:
+        return text
+    kind = next((k for k in UNSUPPORTED if getattr(message, k, None)), "message")
+    return f"[Telegram {kind.replace('_', ' ')}: not shown in the hub]"
+
+
+def inbound_of(update: Update, channel: str) -> InboundMessage | None:
+    """The customer message an update carries; ``None`` for anything outside private chats."""
+    message = update.message or update.edited_message
+    if message is None or message.chat.type != ChatType.PRIVATE or message.from_user is None:
+        return None
+    user = message.from_user
+    original = message_id(message.chat.id, message.message_id)
+    files = listed_files(message)
+    meta: dict[str, object] = {"chat_id": message.chat.id, "update_id": update.update_id}
+    if user.username:
+        meta["username"] = user.username
+    if files:
+        meta["files"] = files
+    external_id, sent_at, refs = original, message.date, ()
+    if update.edited_message is not None:
+        edited_at = message.edit_date or message.date
+        external_id = f"edit:{original}:{int(edited_at.timestamp())}"
+        sent_at, refs = edited_at, (original,)
+        meta["edit_of"] = original
+    elif message.reply_to_message is not None:
+        refs = (message_id(message.chat.id, message.reply_to_message.message_id),)
+    return InboundMessage(
+        channel=channel,
+        external_id=external_id,
+        sender=Address(IDENTITY_KIND, str(user.id)),
+        sender_name=user.full_name,
+        text=visible_text(message),
+        attachments=tuple(
+            Attachment(str(f["name"]), str(f["mime"]), int(f["size"]))  # type: ignore[call-overload]
+            for f in files
+        ),
+        sent_at=sent_at,
+        thread_refs=refs,
+        automated=user.is_bot,
+        meta=meta,
+    )
+
+
+def utf16_length(text: str) -> int:
+    """Telegram counts message length in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _window(text: str, limit: int) -> int:
+    """How many characters of ``text`` fit in ``limit`` UTF-16 code units."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return index
+    return len(text)
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
+    """Parts of at most ``limit``, cut at a paragraph, else a line, else a space, else anywhere."""
+    parts: list[str] = []
+    rest = text.strip()
+    while utf16_length(rest) > limit:
+        window = _window(rest, limit)
+        cut = next(
+            (
+                at
+                for separator in ("\n\n", "\n", " ")
+                if (at := rest.rfind(separator, 0, window + 1)) > window // 2
+            ),
+            window,
+        )
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts
