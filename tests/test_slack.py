@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from config import Settings
-from connectors.base import Address, ConnectorError, InboundMessage
+from connectors.base import Address, AuthFailed, InboundMessage
 from hub.app import Hub
 from hub.auth import Principal
 from hub.conversations import post_reply
@@ -407,13 +407,84 @@ def test_socket_mode_needs_an_app_token():
     assert "mode: socket needs app_token_env" in settings_problem(mode="socket")
 
 
-async def test_socket_mode_is_not_built_yet(database_url, slack_api, clock):
+# socket mode
+
+
+@pytest.fixture
+async def socket_hub(database_url, slack_api, clock) -> AsyncIterator[Hub]:
     settings = slack_settings(
         database_url, slack_api.base_url, mode="socket", app_token_env="SLACK_APP_TOKEN"
     )
     hub = Hub(settings, clock)
-    with pytest.raises(ConnectorError, match="socket mode not built yet"):
-        await hub.connectors["slack"].start()
+    await hub.start(run_workers=False)
+    try:
+        yield hub
+    finally:
+        await hub.stop()
+
+
+def envelope(envelope_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "envelope_id": envelope_id,
+        "type": "events_api",
+        "payload": body,
+        "accepts_response_payload": False,
+        "retry_attempt": 0,
+        "retry_reason": "",
+    }
+
+
+async def test_socket_mode_message_is_stored_then_acknowledged(socket_hub, slack_api):
+    (opened,) = [c for c in slack_api.calls if c.method == "apps.connections.open"]
+    assert opened.authorization == "Bearer xapp-1-test"
+    assert socket_hub.connectors["slack"].routes() == []
+    await slack_api.push(envelope("env-1", message_event()))
+    assert await slack_api.ack_for("env-1") == {"envelope_id": "env-1"}
+    (message,) = await stored(socket_hub)  # already there when the ack came
+    assert (message["channel"], message["external_id"], message["text"]) == (
+        "slack",
+        f"{SUPPORT_CHANNEL}:1772442000.000200",
+        "Where is my parcel?",
+    )
+    assert message["meta"]["event_id"] == "Ev0001"
+
+
+async def test_socket_mode_redelivered_event_is_stored_once_and_acked_each_time(
+    socket_hub, slack_api
+):
+    await slack_api.push(envelope("env-1", message_event()))
+    await slack_api.ack_for("env-1")
+    redelivery = {**envelope("env-2", message_event()), "retry_attempt": 1}
+    await slack_api.push(redelivery)
+    assert await slack_api.ack_for("env-2") == {"envelope_id": "env-2"}
+    assert len(await stored(socket_hub)) == 1
+    assert len(slack_api.called("users.info")) == 1, "the work ran once"
+
+
+async def test_socket_mode_event_is_not_acked_while_slack_cannot_say_who_we_are(
+    socket_hub, slack_api
+):
+    slack_api.script("auth.test", Scripted(500, "down"))
+    await slack_api.push(envelope("env-1", message_event()))
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await slack_api.ack_for("env-1")
+    assert await stored(socket_hub) == []
+    await slack_api.push(envelope("env-2", message_event()))
+    await slack_api.ack_for("env-2")
+    assert len(await stored(socket_hub)) == 1
+
+
+async def test_socket_mode_with_a_refused_app_token_does_not_start(database_url, slack_api, clock):
+    slack_api.script("apps.connections.open", Scripted(200, {"ok": False, "error": "invalid_auth"}))
+    settings = slack_settings(
+        database_url, slack_api.base_url, mode="socket", app_token_env="SLACK_APP_TOKEN"
+    )
+    hub = Hub(settings, clock)
+    connector = hub.connectors["slack"]
+    with pytest.raises(AuthFailed, match=r"apps\.connections\.open: invalid_auth"):
+        await connector.start()
+    await connector.stop()
     await hub.db.close()
 
 

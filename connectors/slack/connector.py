@@ -1,10 +1,17 @@
-"""The Slack channel: Events API in through slack-bolt, replies by chat.postMessage in the thread.
+"""The Slack channel: Events API or Socket Mode in through slack-bolt, replies in the thread.
 
-Inbound: ``POST /slack/<name>/events`` is handed, raw, to a slack-bolt
-``AsyncApp``: bolt checks the signature (401 for a wrong or stale one) and
-answers ``url_verification``; our listener stores customer messages and
-bolt acknowledges only after that (``process_before_response``), so what
-Slack hears 200 for is durable. Retries of one ``event_id`` do the work once.
+Inbound (``mode: events``): ``POST /slack/<name>/events`` is handed, raw, to
+a slack-bolt ``AsyncApp``: bolt checks the signature (401 for a wrong or
+stale one) and answers ``url_verification``; our listener stores customer
+messages and bolt acknowledges only after that (``process_before_response``),
+so what Slack hears 200 for is durable. Retries of one ``event_id`` do the
+work once.
+
+Inbound (``mode: socket``): bolt's aiohttp ``AsyncSocketModeHandler`` opens
+``apps.connections.open`` with the xapp- token and keeps the WebSocket; each
+``events_api`` envelope goes through the same ``AsyncApp`` and listener, and
+the ``{"envelope_id"}`` ack is sent only after the listener returned (a
+failed listener means no ack, so Slack redelivers).
 
 Outbound: the reply goes to the thread of the customer's latest message in
 the conversation (found through ``HubPort.thread``), or as a DM.
@@ -13,6 +20,7 @@ the conversation (found through ``HubPort.thread``), or as a DM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
@@ -20,6 +28,7 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
@@ -78,6 +87,8 @@ class SlackConnector(Connector):
         self._thread_roots: OrderedDict[str, str] = OrderedDict()
         self._dedupe = EventDedupe(REMEMBERED)
         self.app = self._bolt_app()
+        self._socket: AsyncSocketModeHandler | None = None
+        self._connecting: asyncio.Task[None] | None = None
 
     @property
     def identity_kind(self) -> str:
@@ -90,9 +101,47 @@ class SlackConnector(Connector):
 
     async def start(self) -> None:
         if self.settings.mode == "socket":
-            raise ConnectorError(
-                f"channel {self.name}: Slack socket mode not built yet; use mode: events"
+            await self._connect_socket()
+
+    async def stop(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._connecting
+            self._connecting = None
+        if self._socket is not None:
+            socket, self._socket = self._socket, None
+            await socket.close_async()
+
+    async def _connect_socket(self) -> None:
+        """Socket Mode: a refused app token stops the start; an unreachable Slack does not.
+
+        The first WebSocket URL is asked for here, so that ``invalid_auth`` is an
+        error at start instead of the SDK's endless reconnect loop; when Slack is
+        unreachable the SDK keeps trying in the background.
+        """
+        if self.settings.app_token_env is None:  # the config refuses this already
+            raise ConnectorError(f"channel {self.name}: mode socket needs app_token_env")
+        app_token = self.settings.app_token_env.reveal()
+        socket = AsyncSocketModeHandler(self.app, app_token=app_token, logger=log)
+        self._socket = socket
+        try:
+            opened = await self._call(
+                "apps.connections.open",
+                socket.client.web_client.apps_connections_open,
+                app_token=app_token,
             )
+        except PermanentError:
+            await self.stop()
+            raise
+        except ConnectorError as error:
+            log.warning("channel %s: %s; connecting in the background", self.name, error)
+            self._connecting = asyncio.create_task(
+                socket.connect_async(), name=f"slack {self.name} socket"
+            )
+            return
+        socket.client.wss_uri = str(opened["url"])
+        await socket.connect_async()
 
     # inbound
 

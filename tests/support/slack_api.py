@@ -1,7 +1,12 @@
-"""A local Slack Web API for the real slack_sdk client: records calls, answers from a script."""
+"""A local Slack Web API for the real slack_sdk client: records calls, answers from a script.
+
+It is also the Socket Mode server: ``apps.connections.open`` answers
+``ws://<host>:<port>/socket``, where envelopes are pushed and acks recorded.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -10,7 +15,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
 TEAM_ID = "T0SHOP"
@@ -22,6 +27,7 @@ BOT_ID = "B0HUBBOT"
 class Call:
     method: str
     args: dict[str, Any]
+    authorization: str | None = None
 
 
 @dataclass
@@ -32,15 +38,21 @@ class Scripted:
 
 
 class SlackApi:
-    """``/api/<method>``: auth.test, users.info, chat.postMessage, conversations.open."""
+    """``/api/<method>``: auth.test, users.info, chat.postMessage, conversations.open,
+    apps.connections.open; ``/socket``: the Socket Mode WebSocket."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.scripts: dict[str, deque[Scripted]] = defaultdict(deque)
         self._ts = 1_772_442_000
+        self.sockets: list[web.WebSocketResponse] = []
+        self.acks: list[dict[str, Any]] = []
+        self._socket_open = asyncio.Event()
+        self._acked = asyncio.Condition()
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self.handle)
+        app.router.add_get("/socket", self.socket)
         self.server = TestServer(app, host="127.0.0.1")
 
     @property
@@ -67,7 +79,7 @@ class SlackApi:
             args.update(json.loads(raw))
         elif raw:
             args.update(await request.post())
-        self.calls.append(Call(method, args))
+        self.calls.append(Call(method, args, request.headers.get("Authorization")))
         if self.scripts[method]:
             answer = self.scripts[method].popleft()
             if isinstance(answer.body, (dict, list)):
@@ -99,13 +111,51 @@ class SlackApi:
                 return {"ok": True, "channel": args.get("channel"), "ts": f"{self._ts}.000100"}
             case "conversations.open":
                 return {"ok": True, "channel": {"id": "D" + str(args.get("users"))[1:]}}
+            case "apps.connections.open":
+                return {"ok": True, "url": str(self.server.make_url("/socket").with_scheme("ws"))}
         return {"ok": True}
+
+    # Socket Mode
+
+    async def socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        self._socket_open.set()
+        try:
+            async for frame in ws:
+                if frame.type == WSMsgType.TEXT:
+                    async with self._acked:
+                        self.acks.append(json.loads(frame.data))
+                        self._acked.notify_all()
+        finally:
+            self.sockets.remove(ws)
+        return ws
+
+    async def push(self, envelope: dict[str, Any]) -> None:
+        """Send an envelope to the connected client (waits for it to connect)."""
+        await asyncio.wait_for(self._socket_open.wait(), 5)
+        await self.sockets[-1].send_json(envelope)
+
+    async def ack_for(self, envelope_id: str) -> dict[str, Any]:
+        """The client's ack of ``envelope_id``, once it came (5 s at most)."""
+
+        def found() -> dict[str, Any] | None:
+            return next((a for a in self.acks if a.get("envelope_id") == envelope_id), None)
+
+        async with asyncio.timeout(5), self._acked:
+            await self._acked.wait_for(found)
+        ack = found()
+        assert ack is not None
+        return ack
 
     async def __aenter__(self) -> SlackApi:
         await self.server.start_server()
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
+        for ws in list(self.sockets):
+            await ws.close()
         await self.server.close()
 
 
