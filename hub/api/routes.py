@@ -6,6 +6,7 @@ from aiohttp import web
 
 from hub.api.admin import admin_api
 from hub.api.framework import Api, openapi_document
+from hub.api.health import mount as mount_health
 from hub.api.hours import hours_api
 from hub.api.inbox import inbox_api
 from hub.api.live import mount as mount_live
@@ -32,6 +33,7 @@ EVENTS_DOC = {
 def mount(app: web.Application) -> None:
     api.mount(app)
     mount_live(app)
+    mount_health(app)
     app.router.add_get("/api/openapi.json", openapi)
 
 
