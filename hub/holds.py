@@ -9,10 +9,10 @@ release concurrently, as rows are claimed with ``SKIP LOCKED``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
@@ -24,6 +24,7 @@ from hub.db.database import Database, Tx
 from hub.db.prepared import Prepared
 from hub.db.schema import UtcDateTime, conversations, customers, messages
 from hub.ingest import announce
+from hub.worker import work_when_due
 from routing.contact import hold_until, reply_due_at
 from routing.owners import Agent, CustomerOwnership, who_handles
 
@@ -176,19 +177,15 @@ class Holds:
         return looked_at
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.release_due()
-            except Exception:
-                log.exception("release pass failed; trying again shortly")
-            due = await self.db.read(next_release_at)
-            wait = IDLE_WAIT
-            if due is not None:
-                wait = min(wait, max(0.0, (due - self.clock.now()).total_seconds()))
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        """Work until cancelled: a pass whenever something falls due or on a wake-up."""
+        await work_when_due(
+            "held-message release",
+            self.release_due,
+            partial(self.db.read, next_release_at),
+            self.clock,
+            self._wake,
+            IDLE_WAIT,
+        )
 
 
 def held_view(agent_id: int | None, conn: Connection) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ conversation messages leave in the order they were written.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from hub.clock import Clock
 from hub.db.database import Database, Tx
 from hub.db.schema import conversations, customers, identities, messages, outbox
 from hub.retry import RetryPolicy
+from hub.worker import work_when_due
 
 log = logging.getLogger(__name__)
 
@@ -226,20 +226,15 @@ class Outbox:
         return error is None
 
     async def run(self) -> None:
-        """Work until cancelled: send what is due, then sleep until the next due time or a wake."""
-        while True:
-            self._wake.clear()
-            try:
-                await self.run_due()
-            except Exception:
-                log.exception("outbox pass failed; trying again shortly")
-            due = await self.db.read(next_due_at)
-            wait = IDLE_WAIT
-            if due is not None:
-                wait = min(wait, max(0.0, (due - self.clock.now()).total_seconds()))
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        """Work until cancelled: a pass whenever something falls due or on a wake-up."""
+        await work_when_due(
+            "outbox",
+            self.run_due,
+            partial(self.db.read, next_due_at),
+            self.clock,
+            self._wake,
+            IDLE_WAIT,
+        )
 
 
 def enqueue(tx: Tx, message_id: int, conversation_id: int, channel: str, send_at: datetime) -> None:
