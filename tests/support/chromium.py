@@ -6,9 +6,10 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 FLAGS = [
     "--no-sandbox",
@@ -19,6 +20,17 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+
+
+async def save_screenshot(page: Page, name: str) -> Path:
+    """Keep a picture of the page under build/screenshots/ (the best are copied to docs/)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path
 
 
 def chromium_path() -> str:
