@@ -29,6 +29,7 @@ from hub.errors import NotFound
 from hub.events import EventBus
 from hub.holds import Holds
 from hub.ingest import ingest
+from hub.metrics import HubMetrics, latency_middleware
 from hub.outbox import Outbox
 from hub.retry import RetryPolicy
 from hub.serialize import message_json
@@ -50,6 +51,7 @@ class Hub:
         self.bus = EventBus()
         self.db: Database = open_database(settings.database.url, self.clock, self.bus)
         self.secret_key = b""
+        self.metrics = HubMetrics()
         self.login_throttle = LoginThrottle(settings.auth.login_attempts_per_minute)
         self.connectors: dict[str, Connector] = {
             channel.name: build_connector(channel, self)
@@ -118,7 +120,10 @@ class Hub:
         """Store a customer message durably and route it; called by every connector."""
         if message.channel not in self.connectors:
             raise NotFound(f"channel {message.channel!r} is not configured")
-        return await self.db.write(partial(ingest, message))
+        result = await self.db.write(partial(ingest, message))
+        if not result.duplicate:
+            self.metrics.messages_in.labels(message.channel).inc()
+        return result
 
     async def identity_history(self, address: Address, limit: int) -> list[dict[str, Any]]:
         """Messages to and from one identity, oldest first (what a widget may show)."""
@@ -172,7 +177,7 @@ class Hub:
     def web_app(self) -> web.Application:
         app = web.Application(
             client_max_size=self.settings.http.max_body_bytes,
-            middlewares=[json_errors],
+            middlewares=[latency_middleware(self.metrics), json_errors],
         )
         app[HUB_KEY] = self
         mount_api(app)

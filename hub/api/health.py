@@ -1,13 +1,15 @@
-"""Health checks for orchestrators: is the process up, can it serve (database, schema)."""
+"""For operators: is the process up, can it serve (database, schema), and its metrics."""
 
 from __future__ import annotations
 
 import logging
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from hub.api.framework import HUB_KEY
 from hub.db.migrate import is_current
+from hub.metrics import read_stored_figures
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,17 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format; counts only, never names or message text."""
+    hub = request.app[HUB_KEY]
+    now = hub.clock.now()
+    hub.metrics.show_stored(await hub.db.read(lambda conn: read_stored_figures(now, conn)), now)
+    return web.Response(
+        body=hub.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
 def mount(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
