@@ -95,6 +95,13 @@ class AuthSettings(Strict):
     login_attempts_per_minute: int = Field(10, ge=1)
 
 
+class LogSettings(Strict):
+    format: Literal["text", "json"] = Field(
+        "text", description="json: one JSON object per line, for log collectors"
+    )
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
 class OutboxSettings(Strict):
     max_attempts: int = Field(8, ge=1)
     base_delay_seconds: float = Field(2.0, gt=0)
@@ -454,6 +461,7 @@ class Settings(Strict):
     http: HttpSettings = Field(default_factory=HttpSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
     secret_key_env: FromEnv | None = Field(
         None,
         description="environment variable with the key that signs visitor tokens; "
