@@ -186,16 +186,21 @@ def _dumps(value: Any) -> str:
 async def json_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Every error leaves as JSON with a status and a message that names the problem."""
+    """Every error leaves as JSON with a status and a message that names the problem.
+
+    A body declared larger than the limit is refused before any handler runs,
+    so endpoints that never read their body answer 413 as well.
+    """
+    limit = request.app[HUB_KEY].settings.http.max_body_bytes
+    too_large = {"error": f"request body too large: the limit is {limit} bytes"}
+    if (request.content_length or 0) > limit:
+        return web.json_response(too_large, status=413)
     try:
         return await handler(request)
     except HubError as error:
         return web.json_response(error.to_json(), status=error.status)
     except web.HTTPRequestEntityTooLarge:
-        limit = request.app[HUB_KEY].settings.http.max_body_bytes
-        return web.json_response(
-            {"error": f"request body too large: the limit is {limit} bytes"}, status=413
-        )
+        return web.json_response(too_large, status=413)
     except web.HTTPException as error:
         if error.status < 400 or not request.path.startswith(("/api/", "/channels/")):
             raise
