@@ -202,7 +202,7 @@ async def fixed_rate_latency(
 class Hub:
     """A real ``hub run`` process with one agent, its bearer token and a counting WebSocket."""
 
-    def __init__(self, workdir: Path, database: str | None) -> None:
+    def __init__(self, workdir: Path, database: str | None, extra_channels: str = "") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         db_url = database or f"sqlite:///{workdir / 'hub.db'}"
@@ -216,11 +216,12 @@ class Hub:
                   - {{kind: api, name: sms, token_env: BENCH_TOKEN, identity_kind: phone}}
                 """
             )
+            + extra_channels
         )
         self.env = {**os.environ, "BENCH_TOKEN": TOKEN}
 
     @contextmanager
-    def running(self) -> Iterator[None]:
+    def running(self) -> Iterator[subprocess.Popen]:
         subprocess.run(
             [
                 sys.executable,
@@ -241,8 +242,8 @@ class Hub:
         )
         with process(
             [sys.executable, "-m", "hub", "run", "--config", str(self.config)], self.env, self.url
-        ):
-            yield
+        ) as proc:
+            yield proc
 
     async def agent_token(self) -> str:
         async with (
