@@ -113,14 +113,21 @@ class WrkResult:
     p99_ms: float
 
 
-def run_wrk(url: str, seconds: int, headers: dict[str, str], prefix: str) -> WrkResult:
+def run_wrk(
+    url: str,
+    seconds: int,
+    headers: dict[str, str],
+    prefix: str,
+    lua: str = WRK_SCRIPT,
+    lua_args: tuple[str, ...] = (),
+) -> WrkResult:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT)
+        script.write(lua)
     args = ["wrk", "-t2", "-c50", f"-d{seconds}s", "--latency", "-s", script.name]
     for name, value in {"Content-Type": "application/json", **headers}.items():
         args += ["-H", f"{name}: {value}"]
     output = subprocess.run(
-        [*args, url, "--", prefix], capture_output=True, text=True, check=True
+        [*args, url, "--", prefix, *lua_args], capture_output=True, text=True, check=True
     ).stdout
     os.unlink(script.name)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
@@ -220,8 +227,8 @@ class Hub:
         )
         self.env = {**os.environ, "BENCH_TOKEN": TOKEN}
 
-    @contextmanager
-    def running(self) -> Iterator[subprocess.Popen]:
+    def prepare(self) -> None:
+        """Migrate the database and create the agent (``create-admin`` does both)."""
         subprocess.run(
             [
                 sys.executable,
@@ -240,9 +247,18 @@ class Hub:
             capture_output=True,
             text=True,
         )
+
+    @contextmanager
+    def serving(self) -> Iterator[subprocess.Popen]:
         with process(
             [sys.executable, "-m", "hub", "run", "--config", str(self.config)], self.env, self.url
         ) as proc:
+            yield proc
+
+    @contextmanager
+    def running(self) -> Iterator[subprocess.Popen]:
+        self.prepare()
+        with self.serving() as proc:
             yield proc
 
     async def agent_token(self) -> str:

@@ -1,0 +1,187 @@
+"""Routing cost as the customer base grows: ingest with 1,000 vs 1,000,000 customers stored.
+
+    python -m bench.customers [--seconds 15] [--large 1000000] [--database postgresql://...]
+
+Two hubs, each on a fresh database: the first holds 1,000 customers, the second
+1,000,000 (each with a phone identity, owned by the one agent). In both runs
+wrk sends API-channel messages from the same number of active customers,
+spread evenly over the whole base, so the difference is what finding the
+sender, their customer, owner and open conversation costs in a large table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy import create_engine, insert
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench.ingest import TOKEN, Hub, WrkResult, run_wrk
+from hub.db.database import asyncpg_url
+from hub.db.schema import customers, identities
+
+SMALL = 1000
+ACTIVE = 1000
+BATCH = 50_000
+TARGET = 0.8
+WRK_SCRIPT = textwrap.dedent(
+    """
+    local counter = 0
+    local thread_id = 0
+    local next_id = 0
+    function setup(thread)
+      thread:set("tid", next_id)
+      next_id = next_id + 1
+    end
+    function init(args)
+      thread_id = tid
+      prefix = args[1]
+      step = tonumber(args[2])
+    end
+    request = function()
+      counter = counter + 1
+      local id = prefix .. "-" .. thread_id .. "-" .. counter
+      local address = string.format("+1777%07d", (counter % %(active)d) * step)
+      local body = '{"id":"' .. id .. '","from":{"address":"' .. address
+        .. '"},"text":"bench ' .. id .. '"}'
+      return wrk.format("POST", nil, nil, body)
+    end
+    """
+).replace("%(active)d", str(ACTIVE))
+
+
+def batches(total: int) -> Iterator[tuple[list[dict], list[dict]]]:
+    """Customers and their phone identities, owned by the bench agent (agent 1)."""
+    now = datetime.now(UTC)
+    for start in range(0, total, BATCH):
+        numbers = range(start, min(start + BATCH, total))
+        yield (
+            [
+                {"id": n + 1, "name": f"Customer {n}", "owner_id": 1, "created_at": now}
+                for n in numbers
+            ],
+            [
+                {
+                    "id": n + 1,
+                    "customer_id": n + 1,
+                    "kind": "phone",
+                    "address": f"+1777{n:07d}",
+                    "created_at": now,
+                }
+                for n in numbers
+            ],
+        )
+
+
+def seed_sqlite(url: str, total: int) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for customer_rows, identity_rows in batches(total):
+            conn.execute(insert(customers), customer_rows)
+            conn.execute(insert(identities), identity_rows)
+    engine.dispose()
+
+
+async def seed_postgres(url: str, total: int) -> None:
+    engine = create_async_engine(asyncpg_url(url))
+    async with engine.begin() as conn:
+        for customer_rows, identity_rows in batches(total):
+            await conn.execute(insert(customers), customer_rows)
+            await conn.execute(insert(identities), identity_rows)
+        for table in ("customers", "identities"):
+            await conn.exec_driver_sql(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {total})"
+            )
+        await conn.exec_driver_sql("ANALYZE")
+    await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(server_url: str | None, workdir: Path, name: str) -> AsyncIterator[str]:
+    if server_url is None:
+        yield f"sqlite:///{workdir / name}.db"
+        return
+    admin = await asyncpg.connect(server_url)
+    database = f"bench_{name}_{int(time.time())}"
+    await admin.execute(f"CREATE DATABASE {database}")
+    try:
+        yield f"{server_url.rsplit('/', 1)[0]}/{database}"
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        await admin.close()
+
+
+async def measure(server_url: str | None, workdir: Path, total: int, seconds: int) -> WrkResult:
+    async with fresh_database(server_url, workdir, f"c{total}") as url:
+        place = workdir / str(total)
+        place.mkdir()
+        hub = Hub(place, url)
+        hub.prepare()
+        print(f"seeding {total:,} customers ...", file=sys.stderr)
+        started = time.perf_counter()
+        if url.startswith("sqlite"):
+            await asyncio.to_thread(seed_sqlite, url, total)
+        else:
+            await seed_postgres(url, total)
+        print(f"  seeded in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        with hub.serving():
+            return await asyncio.to_thread(
+                run_wrk,
+                f"{hub.url}/channels/sms/messages",
+                seconds,
+                {"Authorization": f"Bearer {TOKEN}"},
+                f"c{total}",
+                WRK_SCRIPT,
+                (str(max(1, total // ACTIVE)),),
+            )
+
+
+def report(args: argparse.Namespace, small: WrkResult, large: WrkResult) -> str:
+    backend = "PostgreSQL" if args.database else "SQLite"
+    ratio = large.requests_per_second / small.requests_per_second
+    verdict = "met" if ratio >= TARGET else "NOT met"
+    command = f"python -m bench.customers --seconds {args.seconds} --large {args.large}"
+    return "\n".join(
+        [
+            f"## Routing cost, {SMALL:,} vs {args.large:,} customers, {backend} "
+            f"({time.strftime('%Y-%m-%d')})",
+            "",
+            f"Command: `{command}" + (f" --database {args.database}`" if args.database else "`"),
+            "",
+            f"| measure | {SMALL:,} customers (baseline) | {args.large:,} customers | ratio |",
+            "| --- | --- | --- | --- |",
+            f"| ingest, wrk 50 connections (req/s) | {small.requests_per_second:,.0f} | "
+            f"{large.requests_per_second:,.0f} | {ratio:.2f} |",
+            f"| wrk latency p50 / p99 (ms) | {small.p50_ms:.1f} / {small.p99_ms:.1f} | "
+            f"{large.p50_ms:.1f} / {large.p99_ms:.1f} | |",
+            f"| non-2xx answers | {small.non_2xx} | {large.non_2xx} | |",
+            "",
+            f"Target: within 20 % of the small base (ratio >= {TARGET}): **{verdict}**.",
+        ]
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--database", help="postgresql://host/db to create databases beside")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        small = await measure(args.database, Path(tmp), SMALL, args.seconds)
+        large = await measure(args.database, Path(tmp), args.large, args.seconds)
+    print(report(args, small, large))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
