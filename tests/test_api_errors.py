@@ -83,6 +83,18 @@ async def test_bad_query_parameter_gets_422(admin):
     assert body["problems"][0]["field"] == "state"
 
 
+async def test_nul_characters_get_422_naming_where_they_are(admin):
+    """PostgreSQL text cannot hold NUL: refuse it up front on every backend, never a 500."""
+    status, body = await admin.call("GET", "/api/admin/customers?q=a%00b")
+    assert (status, body["problems"]) == (
+        422,
+        [{"field": "q", "reason": "NUL characters are not allowed in text"}],
+    )
+    agent = {"email": "tom@example.com", "name": "T\u0000m", "password": "long enough"}
+    status, body = await admin.call("POST", "/api/admin/agents", json=agent)
+    assert (status, body["problems"][0]["field"]) == (422, "name")
+
+
 async def test_openapi_document_lists_every_endpoint(admin, hub):
     from hub.api.routes import api
 

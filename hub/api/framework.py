@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from config.schema import located_errors
 from hub.auth import CSRF_HEADER, SESSION_COOKIE, Principal, csrf_ok, find_principal
-from hub.errors import Forbidden, HubError, NotFound, Unauthorized
+from hub.errors import Forbidden, HubError, NotFound, Unauthorized, Unprocessable
 
 if TYPE_CHECKING:
     from hub.app import Hub
@@ -160,10 +160,30 @@ async def read_model(request: web.Request, model: type[M]) -> M:
 
 
 def validate(model: type[M], data: Any) -> M:
+    if where := nul_character_at(data):
+        problem = {"field": where, "reason": "NUL characters are not allowed in text"}
+        raise Unprocessable(f"invalid input: {where}: {problem['reason']}", problems=[problem])
     try:
         return model.model_validate(data)
     except ValidationError as error:
         raise InvalidInput(error) from None
+
+
+def nul_character_at(data: Any, path: str = "") -> str | None:
+    """Where in ``data`` a string holds a NUL character, which no database text column takes."""
+    if isinstance(data, str):
+        return (path or "(body)") if "\x00" in data else None
+    children = (
+        data.items()
+        if isinstance(data, dict)
+        else enumerate(data)
+        if isinstance(data, list)
+        else ()
+    )
+    for key, value in children:
+        if found := nul_character_at(value, f"{path}.{key}" if path else str(key)):
+            return found
+    return None
 
 
 class InvalidInput(HubError):
