@@ -68,6 +68,13 @@ class DatabaseSettings(Strict):
         "sqlite:///hub.db",
         description="sqlite:///path/file.db or postgresql://user@host:port/dbname",
     )
+    takeover_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="PostgreSQL, several hub processes: how often a process checks whether "
+        "it must take over the IMAP and Telegram polling from one that stopped",
+    )
 
     @field_validator("url")
     @classmethod

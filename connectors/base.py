@@ -9,7 +9,7 @@ outbox asks. Lifecycle: ``start`` / ``stop``, or ``async with connector``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -141,6 +141,13 @@ class HubPort(Protocol):
 
     async def save_state(self, key: str, value: str) -> None:
         """A connector's own small durable state (an IMAP mailbox's last UID)."""
+        ...
+
+    async def run_alone(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work()`` in one hub process at a time (pollers), taking over if that one dies.
+
+        Returns when ``work`` does; may restart it if this process loses its turn.
+        """
         ...
 
 

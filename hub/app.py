@@ -19,7 +19,14 @@ from connectors.registry import build_connector
 from hub.api.framework import HUB_KEY, json_errors
 from hub.api.routes import mount as mount_api
 from hub.auth import LoginThrottle
-from hub.channel_support import load_state, save_state, store_quarantine, thread_of
+from hub.channel_support import (
+    load_channel_switches,
+    load_state,
+    save_channel_switch,
+    save_state,
+    store_quarantine,
+    thread_of,
+)
 from hub.clock import Clock, SystemClock
 from hub.contact import seed_from_settings
 from hub.db.database import Database, open_database
@@ -29,6 +36,7 @@ from hub.errors import NotFound
 from hub.events import EventBus
 from hub.holds import Holds
 from hub.ingest import ingest
+from hub.leader import Leadership, Work
 from hub.metrics import HubMetrics, latency_middleware
 from hub.outbox import Outbox
 from hub.retry import RetryPolicy
@@ -53,11 +61,12 @@ class Hub:
         self.secret_key = b""
         self.metrics = HubMetrics()
         self.login_throttle = LoginThrottle(settings.auth.login_attempts_per_minute)
-        self.connectors: dict[str, Connector] = {
-            channel.name: build_connector(channel, self)
-            for channel in settings.channels
-            if channel.enabled
+        self.all_connectors: dict[str, Connector] = {
+            channel.name: build_connector(channel, self) for channel in settings.channels
         }
+        """Every configured channel's connector; ``connectors`` holds the enabled ones."""
+        self.connectors: dict[str, Connector] = {}
+        self._enable_only({channel.name for channel in settings.channels if channel.enabled})
         self.outbox = Outbox(
             self.db,
             self.connectors,
@@ -70,6 +79,10 @@ class Hub:
             timedelta(seconds=settings.outbox.lease_seconds),
         )
         self.holds = Holds(self.db, self.clock)
+        self.leadership = Leadership(
+            settings.database.url if self.db.dialect == "postgresql" else None,
+            settings.database.takeover_seconds,
+        )
         self._tasks: list[asyncio.Task[Any]] = []
         self._started: list[Connector] = []
 
@@ -89,11 +102,14 @@ class Hub:
     async def start(self, *, run_workers: bool = True) -> None:
         """Migrate, seed rules, release holds that fell due, start connectors and workers."""
         await migrate(self.db)
+        await self.db.start()
         await self.db.write(partial(seed_from_settings, self.settings))
         self.secret_key = await self._load_secret_key()
         released = await self.holds.release_due()
         if released:
             log.info("released %d held messages that fell due while the hub was stopped", released)
+        switches = await self.db.read(load_channel_switches)
+        self._enable_only({n for n in self.all_connectors if switches.get(n, n in self.connectors)})
         for connector in self.connectors.values():
             await connector.start()
             self._started.append(connector)
@@ -115,6 +131,28 @@ class Hub:
                 log.exception("connector %s did not stop cleanly", connector.name)
         self._started.clear()
         await self.db.close()
+
+    async def set_channel_enabled(self, name: str, enabled: bool) -> None:
+        """Start or stop a configured channel now, and remember the choice for later starts."""
+        connector = self.all_connectors[name]
+        if enabled and connector not in self._started:
+            try:
+                await connector.start()
+            except Exception:
+                await connector.stop()
+                raise
+            self._started.append(connector)
+        await self.db.write(partial(save_channel_switch, name, enabled))
+        on = {n for n in self.connectors if n != name} | ({name} if enabled else set())
+        self._enable_only(on)
+        if not enabled and connector in self._started:
+            self._started.remove(connector)
+            await connector.stop()
+
+    def _enable_only(self, names: set[str]) -> None:
+        """Update ``connectors`` in place (the outbox shares it), in config order."""
+        self.connectors.clear()
+        self.connectors.update({n: c for n, c in self.all_connectors.items() if n in names})
 
     async def ingest(self, message: InboundMessage) -> IngestResult:
         """Store a customer message durably and route it; called by every connector."""
@@ -158,6 +196,9 @@ class Hub:
     async def save_state(self, key: str, value: str) -> None:
         await self.db.write(partial(save_state, key, value))
 
+    async def run_alone(self, name: str, work: Work) -> None:
+        await self.leadership.run_alone(name, work)
+
     async def _load_secret_key(self) -> bytes:
         configured = self.settings.secret_key_env
         if configured is not None:
@@ -182,11 +223,22 @@ class Hub:
         app[HUB_KEY] = self
         mount_api(app)
         mount_pages(app)
-        for connector in self.connectors.values():
-            app.router.add_routes(list(connector.routes()))
+        for name, connector in self.all_connectors.items():
+            app.router.add_routes([self._only_enabled(name, r) for r in connector.routes()])
         app.on_response_prepare.append(add_security_headers)
         app.on_shutdown.append(self._close_client_connections)
         return app
+
+    def _only_enabled(self, channel: str, route: web.RouteDef) -> web.RouteDef:
+        """A connector's route that answers 404 while an admin has the channel switched off."""
+        handler = route.handler
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if channel not in self.connectors:
+                raise NotFound(f"channel {channel!r} is disabled")
+            return await handler(request)
+
+        return web.RouteDef(route.method, route.path, guarded, route.kwargs)
 
     async def _close_client_connections(self, _app: web.Application) -> None:
         """Let the web server stop at once instead of waiting for open widgets."""

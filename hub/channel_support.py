@@ -1,4 +1,4 @@
-"""What the hub keeps for connectors: email threads, quarantined input, small durable state."""
+"""What the hub keeps for connectors: threads, quarantined input, durable state, on/off switches."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hub.db.schema import hub_state, messages, quarantine
 from hub.serialize import iso
 
 STATE_PREFIX = "connector:"
+SWITCH_PREFIX = "channel-enabled:"
 
 
 def thread_of(conversation_id: int, channel: str, conn: Connection) -> Thread:
@@ -73,7 +74,24 @@ def load_state(key: str, conn: Connection) -> str | None:
 
 
 def save_state(key: str, value: str, tx: Tx) -> None:
-    stored_key = STATE_PREFIX + key
+    _put_state(STATE_PREFIX + key, value, tx)
+
+
+def load_channel_switches(conn: Connection) -> dict[str, bool]:
+    """Channels an admin switched on or off at runtime; this wins over the config file."""
+    rows = conn.execute(
+        select(hub_state.c.key, hub_state.c.value).where(
+            hub_state.c.key.startswith(SWITCH_PREFIX, autoescape=True)
+        )
+    )
+    return {key.removeprefix(SWITCH_PREFIX): value == "on" for key, value in rows}
+
+
+def save_channel_switch(channel: str, enabled: bool, tx: Tx) -> None:
+    _put_state(SWITCH_PREFIX + channel, "on" if enabled else "off", tx)
+
+
+def _put_state(stored_key: str, value: str, tx: Tx) -> None:
     changed = tx.conn.execute(
         update(hub_state).where(hub_state.c.key == stored_key).values(value=value)
     ).rowcount

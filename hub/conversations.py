@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, select, update
 
 from hub.auth import Principal
 from hub.contact import rules_for
@@ -89,25 +89,6 @@ def summary_json(row: Any) -> dict[str, Any]:
         "resolved_at": iso(row.resolved_at),
         "reply_due_at": iso(row.reply_due_at),
     }
-
-
-def list_conversations(
-    principal: Principal, state: str | None, everyone: bool, limit: int, conn: Connection
-) -> list[dict[str, Any]]:
-    query = conversation_summary_query()
-    if not (everyone and principal.is_admin):
-        query = query.where(
-            or_(
-                conversations.c.assignee_id == principal.agent_id,
-                customers.c.owner_id == principal.agent_id,
-            )
-        )
-    if state == "waiting":
-        query = query.where(conversations.c.state == "open", conversations.c.assignee_id.is_(None))
-    elif state:
-        query = query.where(conversations.c.state == state)
-    query = query.order_by(conversations.c.last_message_at.desc(), conversations.c.id.desc())
-    return [summary_json(row) for row in conn.execute(query.limit(limit))]
 
 
 def conversation_detail(

@@ -186,37 +186,3 @@ class Holds:
             self._wake,
             IDLE_WAIT,
         )
-
-
-def held_view(agent_id: int | None, conn: Connection) -> list[dict[str, Any]]:
-    """What waits for an agent's customers (``None``: everyone's), soonest release first."""
-    query = (
-        select(
-            messages.c.id,
-            messages.c.conversation_id,
-            messages.c.channel,
-            messages.c.text,
-            messages.c.created_at,
-            messages.c.release_at,
-            customers.c.id.label("customer_id"),
-            customers.c.name.label("customer_name"),
-            customers.c.owner_id,
-        )
-        .join(conversations, conversations.c.id == messages.c.conversation_id)
-        .join(customers, customers.c.id == conversations.c.customer_id)
-        .where(messages.c.state == "held")
-        .order_by(messages.c.release_at, messages.c.id)
-        .limit(500)
-    )
-    if agent_id is not None:
-        query = query.where(
-            (customers.c.owner_id == agent_id) | (conversations.c.assignee_id == agent_id)
-        )
-    return [
-        {
-            **row,
-            "created_at": row["created_at"].isoformat(),
-            "release_at": row["release_at"].isoformat(),
-        }
-        for row in conn.execute(query).mappings()
-    ]

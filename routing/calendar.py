@@ -179,12 +179,19 @@ _zone = cache(ZoneInfo)
 
 
 @lru_cache(maxsize=256)
-def _holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset[date]:
-    return frozenset(holiday_data.country_holidays(country, subdiv=subdivision, years=year))
+def _holiday_names(country: str, subdivision: str | None, year: int) -> FrozenMapping[date, str]:
+    return FrozenMapping(
+        holiday_data.country_holidays(country, subdiv=subdivision, years=year).items()
+    )
 
 
 def _is_holiday(holidays: Holidays, day: date) -> bool:
-    return day in _holiday_dates(holidays.country, holidays.subdivision, day.year)
+    return holiday_name(holidays, day) is not None
+
+
+def holiday_name(holidays: Holidays, day: date) -> str | None:
+    """The public holiday on ``day`` ("Christmas Day"), or ``None``."""
+    return _holiday_names(holidays.country, holidays.subdivision, day.year).get(day)
 
 
 # Validation

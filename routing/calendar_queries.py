@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
-from routing.calendar import MIDNIGHT, ONE_DAY, Calendar
+from routing.calendar import MIDNIGHT, ONE_DAY, Calendar, holiday_name
 
 HORIZON = timedelta(days=400)
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
@@ -81,6 +82,34 @@ def add_business_time(calendar: Calendar, start: datetime, amount: timedelta) ->
             return due if due <= horizon else None
         remaining -= closes - opens
     return None
+
+
+@dataclass(frozen=True)
+class DayHours:
+    """One local day of a calendar: its open intervals in UTC, and why they are what they are."""
+
+    day: date
+    intervals: tuple[Interval, ...]
+    exception: bool
+    holiday: str | None
+
+
+def days_ahead(calendar: Calendar, at: datetime, count: int) -> list[DayHours]:
+    """``count`` local days from the one containing ``at`` (a calendar preview).
+
+    A day's intervals include the after-midnight part of the previous day's
+    overnight span, as they are the open instants whose local date is that day.
+    """
+    first = _utc(at).astimezone(_zone(calendar.zone)).date()
+    return [_day_hours(calendar, first + ONE_DAY * offset) for offset in range(count)]
+
+
+def _day_hours(calendar: Calendar, day: date) -> DayHours:
+    exception = day in calendar.exceptions
+    holiday = None
+    if calendar.holidays is not None and not exception:
+        holiday = holiday_name(calendar.holidays, day)
+    return DayHours(day, _day_intervals(calendar, day), exception, holiday)
 
 
 # Intervals

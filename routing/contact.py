@@ -11,7 +11,7 @@ from string import Formatter
 from zoneinfo import ZoneInfo
 
 from routing.calendar import ALWAYS_OPEN, Calendar
-from routing.calendar_queries import add_business_time, is_open, next_opening
+from routing.calendar_queries import add_business_time, is_open, next_closing, next_opening
 
 PLACEHOLDERS = ("owner", "opens", "zone")
 DEFAULT_AUTOREPLY = (
@@ -45,6 +45,40 @@ class ContactRules:
         """Where the customer's clock is: their own calendar's zone, else the applicable one."""
         hours = self.hours
         return hours.zone if hours is not None else "UTC"
+
+
+@dataclass(frozen=True)
+class ContactWindow:
+    """Whether a customer can be reached at a moment, and when that changes."""
+
+    zone: str
+    source: str | None
+    """Whose calendar applies: "customer", "channel", "default", or None (no hours at all)."""
+    always_reachable: bool
+    open: bool
+    opens_at: datetime | None
+    closes_at: datetime | None
+
+
+def contact_window(rules: ContactRules, now: datetime) -> ContactWindow:
+    """The applicable calendar at ``now``: open or closed, the next opening or closing."""
+    hours = rules.hours
+    source = _hours_source(rules)
+    if hours is None or rules.always_reachable:
+        return ContactWindow(rules.customer_zone, source, rules.always_reachable, True, None, None)
+    if is_open(hours, now):
+        closes_at = next_closing(hours, now)
+        return ContactWindow(hours.zone, source, False, True, None, closes_at)
+    return ContactWindow(hours.zone, source, False, False, next_opening(hours, now), None)
+
+
+def _hours_source(rules: ContactRules) -> str | None:
+    candidates = (
+        ("customer", rules.customer_hours),
+        ("channel", rules.channel_hours),
+        ("default", rules.default_hours),
+    )
+    return next((source for source, hours in candidates if hours is not None), None)
 
 
 def hold_until(rules: ContactRules, now: datetime) -> datetime | None:

@@ -39,6 +39,7 @@ SAMPLE_FIELDS: dict[str, object] = {
     "merge_customer_id": 1,
     "away": False,
     "title": "Greeting",
+    "enabled": True,
 }
 FUZZ_SECONDS = 30
 

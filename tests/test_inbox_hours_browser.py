@@ -125,7 +125,7 @@ async def test_weekend_message_waits_in_held_and_arrives_as_new_on_monday(
     await expect(waiting).to_have_count(1)
     await expect(waiting).to_contain_text("Lena")
     await expect(waiting).to_contain_text("Is my order shipped?")
-    release = waiting.locator(".held-release")
+    release = waiting.locator(".waiting-release")
     await expect(release).to_contain_text("released Mon, 9 Mar 2026, 18:00")  # 09:00 UTC in Tokyo
     await expect(release.locator("time")).to_have_attribute("datetime", MONDAY_9_LONDON.isoformat())
     await waiting.click()
@@ -289,3 +289,43 @@ async def test_reply_due_time_is_shown_and_overdue_is_marked_by_the_browsers_clo
     await reply(page, "It left this morning.")
     await expect(due).to_be_hidden()
     await expect(item).not_to_have_attribute("data-overdue", "true")
+
+
+async def test_scheduled_view_lists_the_waiting_reply_until_it_is_sent_now(
+    hub: Hub,
+    clock: FakeClock,
+    server: TestServer,
+    page: Page,
+    maria: int,
+    peer: RecordingPeer,
+    browser_factory,
+):
+    clock.set(TUESDAY_0930_LONDON)
+    started = await hub.ingest(sms("s1", "Please call me back"))
+    api = await (await browser_factory()).login(EMAIL)
+    hours = f"/api/customers/{started.customer_id}/contact-hours"
+    await api.call("PUT", hours, {"hours": NEW_YORK_OFFICE}, expect=200)
+    await open_inbox(page, server)
+    await open_conversation(page, started.conversation_id)
+    await reply(page, "Calling you at nine.")
+    await expect(message(page, "Calling you at nine.").locator(".message-status")).to_have_text(
+        "scheduled for Tue, 10 Mar 2026, 22:00 GMT+9"
+    )
+
+    await page.get_by_test_id("scheduled-tab").click()
+    waiting = page.get_by_test_id("scheduled-item")
+    await expect(waiting).to_have_count(1)
+    await expect(waiting).to_contain_text("Lena")
+    await expect(waiting).to_contain_text("Calling you at nine.")
+    await expect(waiting.locator(".waiting-release")).to_have_text(
+        "sends Tue, 10 Mar 2026, 22:00 GMT+9"
+    )
+    await waiting.click()
+    scheduled = message(page, "Calling you at nine.")
+    await scheduled.get_by_test_id("scheduled-send-now").click()
+    await expect(scheduled).to_have_attribute("data-status", "queued")
+    await expect(waiting).to_have_count(0)
+    await expect(page.locator("#scheduled-empty")).to_be_visible()
+    await hub.outbox.run_due()
+    await expect(scheduled).to_have_attribute("data-status", "sent")
+    assert [r.json()["text"] for r in peer.received] == ["Calling you at nine."]

@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
-import socket
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,16 +17,14 @@ from typing import Any
 
 import aiohttp
 
-STARTUP_SECONDS = 60
-STOP_SECONDS = 10
+from tests.support.processes import hub_process
+
 INBOX_LINE = re.compile(r"^Inbox:\s+(http://\S+)$", re.MULTILINE)
 LOGIN_LINE = re.compile(r"^\s+(admin|agent)\s+(\S+@\S+)\s+password:\s+(\S+)$", re.MULTILINE)
-READY_LINE = "Press Ctrl+C to stop."
 
 
 @dataclass
 class Running:
-    process: asyncio.subprocess.Process
     inbox_url: str
     logins: list[tuple[str, str, str]]
     output: list[str] = field(default_factory=list)
@@ -42,83 +37,16 @@ class Running:
         return "".join(self.output)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def clean_environment() -> dict[str, str]:
-    """The caller's environment without any HUB_* setting (HUB_TEST_DATABASE_URL included)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-
-
-async def read_until_ready(process: asyncio.subprocess.Process, output: list[str]) -> None:
-    assert process.stdout is not None
-    while True:
-        line = (await process.stdout.readline()).decode()
-        if not line:
-            raise AssertionError(f"hub exited with {await process.wait()} before it was ready")
-        output.append(line)
-        if line.strip() == READY_LINE:
-            return
-
-
-async def drain(process: asyncio.subprocess.Process, output: list[str]) -> None:
-    assert process.stdout is not None
-    while line := await process.stdout.readline():
-        output.append(line.decode())
-
-
 @asynccontextmanager
 async def hub_run_demo(workdir: Path) -> AsyncIterator[Running]:
     """``hub run --demo`` in ``workdir``; stopped with SIGINT, which must exit 0."""
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hub",
-        "run",
-        "--demo",
-        "--port",
-        str(port),
-        cwd=workdir,
-        env=clean_environment(),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output: list[str] = []
-    drainer: asyncio.Task[None] | None = None
-    try:
-        try:
-            await asyncio.wait_for(read_until_ready(process, output), STARTUP_SECONDS)
-        except (AssertionError, TimeoutError) as error:
-            reason = str(error) or f"no welcome within {STARTUP_SECONDS} s"
-            raise AssertionError(f"{reason}; output:\n{''.join(output)}") from None
-        text = "".join(output)
+    async with hub_process(workdir, "--demo") as hub:
+        text = hub.captured()
         inbox = INBOX_LINE.search(text)
         assert inbox, f"no inbox URL printed:\n{text}"
-        assert inbox.group(1).startswith(f"http://127.0.0.1:{port}"), text
+        assert inbox.group(1).startswith(hub.base), text
         logins = LOGIN_LINE.findall(text)
-        drainer = asyncio.create_task(drain(process, output))
-        running = Running(process, inbox.group(1), logins, output)
-        yield running
-        process.send_signal(signal.SIGINT)
-        try:
-            code = await asyncio.wait_for(process.wait(), STOP_SECONDS)
-        except TimeoutError:
-            raise AssertionError(
-                f"hub did not stop on SIGINT; output:\n{running.captured()}"
-            ) from None
-        await drainer
-        assert code == 0, f"hub exited with {code} on SIGINT; output:\n{running.captured()}"
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        if drainer is not None:
-            drainer.cancel()
+        yield Running(inbox.group(1), logins, hub.output)
 
 
 async def login(http: aiohttp.ClientSession, base: str, email: str, password: str) -> int:

@@ -113,7 +113,9 @@ class EmailConnector(Connector):
                 HubMailboxState(self.hub, self.name),
                 self.receive_imap,
             )
-            self._polling = asyncio.create_task(self._poller.run(), name=f"imap-{self.name}")
+            self._polling = asyncio.create_task(
+                self.hub.run_alone(f"imap:{self.name}", self._poller.run), name=f"imap-{self.name}"
+            )
 
     async def stop(self) -> None:
         if self._polling is not None:

@@ -102,7 +102,7 @@ class TelegramConnector(Connector):
             await request.initialize()
         self._highest_update_id = int(await self.hub.load_state(self._key("update_id")) or 0)
         if self.settings.mode == "polling":
-            self._spawn(self._poll(), "poll")
+            self._spawn(self.hub.run_alone(f"telegram:{self.name}", self._poll), "poll")
         elif not await self._set_webhook():
             self._spawn(self._register_webhook(), "set-webhook")
 

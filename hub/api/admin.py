@@ -5,14 +5,17 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import Connection, select
 
+from config.schema import ChannelSettings, EnvSecret
 from connectors.base import ConnectorError
 from hub.api.framework import Access, Api, Call
 from hub.api.models import (
     AgentIn,
     AgentPatch,
     AuditQuery,
+    ChannelPatch,
     CustomerPatch,
     CustomersQuery,
     IdentityIn,
@@ -20,6 +23,7 @@ from hub.api.models import (
     ReassignIn,
     present_fields,
 )
+from hub.assignment import record_audit
 from hub.auth import hash_password
 from hub.channel_support import list_quarantine, quarantined_raw
 from hub.customers import (
@@ -30,8 +34,10 @@ from hub.customers import (
     search_customers,
     update_customer,
 )
+from hub.db.database import Tx
+from hub.db.schema import agents as agents_table
 from hub.db.schema import audit_log
-from hub.errors import NotFound
+from hub.errors import Conflict, NotFound
 from hub.serialize import iso
 from hub.team import create_agent, get_agent, list_agents, update_agent
 
@@ -183,18 +189,58 @@ async def merge(call: Call) -> dict[str, Any]:
     tag="admin",
 )
 async def channels(call: Call) -> list[dict[str, Any]]:
-    running = call.hub.connectors
-    return [
-        {
-            "name": channel.name,
-            "kind": channel.kind,
-            "enabled": channel.enabled,
-            "identity_kind": running[channel.name].identity_kind
-            if channel.name in running
-            else None,
-        }
-        for channel in call.hub.settings.channels
-    ]
+    return [channel_json(call, channel) for channel in call.hub.settings.channels]
+
+
+def channel_json(call: Call, channel: ChannelSettings) -> dict[str, Any]:
+    return {
+        "name": channel.name,
+        "kind": channel.kind,
+        "enabled": channel.name in call.hub.connectors,
+        "enabled_in_config": channel.enabled,
+        "identity_kind": call.hub.all_connectors[channel.name].identity_kind,
+        "credentials": credential_variables(channel),
+    }
+
+
+def credential_variables(settings: BaseModel) -> list[str]:
+    """The environment variables the settings read secrets from: their names, never values."""
+    found: list[str] = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, EnvSecret):
+            found.append(value.variable)
+        elif isinstance(value, BaseModel):
+            found += credential_variables(value)
+    return found
+
+
+@admin_api.route(
+    "PATCH",
+    "/api/admin/channels/{name}",
+    summary="Switch a channel on or off now (kept across restarts; audited)",
+    access=Access.ADMIN,
+    tag="admin",
+    body=ChannelPatch,
+)
+async def switch_channel(call: Call) -> dict[str, Any]:
+    name = call.request.match_info["name"]
+    channel = call.hub.settings.channel(name)
+    if channel is None:
+        raise NotFound(f"channel {name!r} is not configured")
+    body: ChannelPatch = call.body
+    try:
+        await call.hub.set_channel_enabled(name, body.enabled)
+    except (ConnectorError, OSError) as error:
+        raise Conflict(f"channel {name!r} did not start: {error}") from None
+    position = call.hub.settings.channels.index(channel) + 1
+
+    def audit_switch(tx: Tx) -> None:
+        action = "channel.enabled" if body.enabled else "channel.disabled"
+        record_audit(tx, call.agent.agent_id, action, "channel", position, channel=name)
+
+    await call.hub.db.write(audit_switch)
+    return channel_json(call, channel)
 
 
 @admin_api.route(
@@ -228,7 +274,12 @@ async def audit(call: Call) -> list[dict[str, Any]]:
     query: AuditQuery = call.query
 
     def load(conn: Connection) -> list[dict[str, Any]]:
-        select_audit = select(audit_log).order_by(audit_log.c.id.desc()).limit(query.limit)
+        select_audit = (
+            select(audit_log, agents_table.c.name.label("actor_name"))
+            .outerjoin(agents_table, agents_table.c.id == audit_log.c.actor_id)
+            .order_by(audit_log.c.id.desc())
+            .limit(query.limit)
+        )
         if query.subject_type:
             select_audit = select_audit.where(audit_log.c.subject_type == query.subject_type)
         if query.subject_id:
@@ -237,6 +288,7 @@ async def audit(call: Call) -> list[dict[str, Any]]:
             {
                 "id": row.id,
                 "actor_id": row.actor_id,
+                "actor_name": row.actor_name,
                 "action": row.action,
                 "subject_type": row.subject_type,
                 "subject_id": row.subject_id,

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select, update
 
 from hub.api.framework import Access, Api, Call
 from hub.api.inbox import check_customer_visible
-from hub.api.models import ChannelRulesIn, CustomerHoursIn, HeldQuery, HoursIn, ScheduledEditIn
+from hub.api.models import ChannelRulesIn, CustomerHoursIn, HoursIn, ScheduledEditIn, ScopeQuery
 from hub.contact import (
     CHANNEL_SCOPE,
     CUSTOMER_SCOPE,
@@ -30,7 +30,7 @@ from hub.conversations import (
 from hub.db.database import Tx
 from hub.db.schema import conversations, customers
 from hub.errors import Forbidden, NotFound
-from hub.holds import held_view
+from hub.inbox_views import waiting_messages
 
 hours_api = Api()
 CHANNEL_RULES = "/api/admin/channels/{name}/rules"
@@ -170,14 +170,31 @@ async def set_customer_hours(call: Call) -> dict[str, Any]:
     summary="Held messages waiting for contact hours, with their release times",
     access=Access.AGENT,
     tag="inbox",
-    query=HeldQuery,
+    query=ScopeQuery,
 )
 async def held(call: Call) -> list[dict[str, Any]]:
-    query: HeldQuery = call.query
+    query: ScopeQuery = call.query
+    return await call.hub.db.read(partial(waiting_messages, "held", scoped_agent(call, query)))
+
+
+def scoped_agent(call: Call, query: ScopeQuery) -> int | None:
+    """The agent whose view is wanted; ``None``: everyone's, which only admins may see."""
     if query.scope == "all" and not call.agent.is_admin:
-        raise Forbidden("only admins can see everyone's held messages")
-    agent_id = None if query.scope == "all" else call.agent.agent_id
-    return await call.hub.db.read(partial(held_view, agent_id))
+        raise Forbidden("only admins can see everyone's messages")
+    return None if query.scope == "all" else call.agent.agent_id
+
+
+@hours_api.route(
+    "GET",
+    "/api/scheduled",
+    summary="My replies waiting for the customer's hours, with the time they will be sent",
+    access=Access.AGENT,
+    tag="inbox",
+    query=ScopeQuery,
+)
+async def scheduled(call: Call) -> list[dict[str, Any]]:
+    query: ScopeQuery = call.query
+    return await call.hub.db.read(partial(waiting_messages, "scheduled", scoped_agent(call, query)))
 
 
 @hours_api.route(

@@ -1,4 +1,4 @@
-"""The agent's inbox: conversations, replies, notes, resolve and reopen, customers."""
+"""The agent's inbox: conversations, replies, notes, resolve and reopen, customers, bodies."""
 
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ from aiohttp import web
 from sqlalchemy import Connection, exists, select
 
 from hub.api.framework import Access, Api, Call
-from hub.api.models import ConversationsQuery, NoteIn, ReplyIn
+from hub.api.models import BodyQuery, ConversationsQuery, NoteIn, ReplyIn
 from hub.auth import Principal
 from hub.conversations import (
     check_access,
     conversation_detail,
-    list_conversations,
     mark_read,
     post_note,
     post_reply,
     set_state,
 )
-from hub.customers import get_customer
 from hub.db.schema import attachments, conversations, customers, messages
+from hub.email_body import body_document, body_policy
 from hub.errors import Forbidden, NotFound
+from hub.inbox_views import ConversationFilter, customer_panel, list_conversations
 
 inbox_api = Api()
 CONVERSATION = "/api/conversations/{conversation_id:\\d+}"
@@ -32,7 +32,8 @@ CONVERSATION = "/api/conversations/{conversation_id:\\d+}"
 @inbox_api.route(
     "GET",
     "/api/conversations",
-    summary="My conversations (those I handle or whose customer I own)",
+    summary="My conversations (those I handle or whose customer I own), each with a preview "
+    "of its last message and its held count; ?q= searches names, addresses and texts",
     access=Access.AGENT,
     tag="inbox",
     query=ConversationsQuery,
@@ -41,8 +42,9 @@ async def my_conversations(call: Call) -> list[dict[str, Any]]:
     query: ConversationsQuery = call.query
     if query.scope == "all" and not call.agent.is_admin:
         raise Forbidden("only admins can list every agent's conversations")
+    wanted = ConversationFilter(query.state, query.scope == "all", query.q or None, query.limit)
     return await call.hub.db.read(
-        partial(list_conversations, call.agent, query.state, query.scope == "all", query.limit)
+        partial(list_conversations, call.agent, wanted, call.hub.clock.now())
     )
 
 
@@ -160,7 +162,8 @@ def check_customer_visible(principal: Principal, customer_id: int, conn: Connect
 @inbox_api.route(
     "GET",
     "/api/customers/{customer_id:\\d+}",
-    summary="A customer I own, cover for or handle: identities, owner, backup",
+    summary="A customer I own, cover for or handle: identities, owner and backup by name, and "
+    "their contact hours now (by the hub's clock): open or closed, next opening or closing",
     access=Access.AGENT,
     tag="inbox",
 )
@@ -169,7 +172,7 @@ async def customer(call: Call) -> dict[str, Any]:
 
     def load(conn: Connection) -> dict[str, Any]:
         check_customer_visible(call.agent, customer_id, conn)
-        return get_customer(conn, customer_id)
+        return customer_panel(customer_id, call.hub.clock.now(), conn)
 
     return await call.hub.db.read(load)
 
@@ -186,12 +189,7 @@ async def attachment(call: Call) -> web.Response:
     position = call.path_int("position")
 
     def load(conn: Connection) -> Any:
-        conversation_id = conn.execute(
-            select(messages.c.conversation_id).where(messages.c.id == message_id)
-        ).scalar()
-        if conversation_id is None:
-            raise NotFound(f"message {message_id} does not exist")
-        check_access(conn, call.agent, conversation_id)
+        check_message_visible(conn, call.agent, message_id)
         found = conn.execute(
             select(attachments).where(
                 attachments.c.message_id == message_id, attachments.c.position == position
@@ -213,3 +211,58 @@ async def attachment(call: Call) -> web.Response:
             "X-Original-Content-Type": found.content_type,
         },
     )
+
+
+def check_message_visible(conn: Connection, principal: Principal, message_id: int) -> None:
+    """A message is visible to whoever may see its conversation."""
+    conversation_id = conn.execute(
+        select(messages.c.conversation_id).where(messages.c.id == message_id)
+    ).scalar()
+    if conversation_id is None:
+        raise NotFound(f"message {message_id} does not exist")
+    check_access(conn, principal, conversation_id)
+
+
+@inbox_api.route(
+    "GET",
+    "/api/messages/{message_id:\\d+}/body.html",
+    summary="A message's HTML body, sanitized, for a sandboxed frame in the inbox; "
+    "remote images load only with ?images=1",
+    access=Access.AGENT,
+    tag="inbox",
+    query=BodyQuery,
+)
+async def message_body(call: Call) -> web.Response:
+    message_id = call.path_int("message_id")
+    query: BodyQuery = call.query
+
+    def load(conn: Connection) -> str:
+        check_message_visible(conn, call.agent, message_id)
+        html = conn.execute(select(messages.c.html).where(messages.c.id == message_id)).scalar()
+        if html is None:
+            raise NotFound(f"message {message_id} has no HTML body")
+        return html
+
+    html = await call.hub.db.read(load)
+    return web.Response(
+        text=body_document(html),
+        content_type="text/html",
+        headers={
+            "Content-Security-Policy": body_policy(query.images),
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "private, no-cache",
+        },
+    )
+
+
+@inbox_api.route(
+    "GET",
+    "/api/channels",
+    summary="The channels replies can leave on: name and kind (for the inbox's icons)",
+    access=Access.AGENT,
+    tag="inbox",
+)
+async def channels(call: Call) -> list[dict[str, str]]:
+    return [
+        {"name": name, "kind": connector.kind} for name, connector in call.hub.connectors.items()
+    ]

@@ -32,10 +32,15 @@ class LoginIn(Input):
 
 
 class ConversationsQuery(Input):
-    state: Literal["open", "resolved", "waiting"] | None = Field(
-        None, description="open, resolved, or waiting (open with nobody available to handle it)"
+    state: Literal["open", "resolved", "waiting", "overdue"] | None = Field(
+        None,
+        description="open, resolved, waiting (open with nobody available to handle it), "
+        "or overdue (open, reply due before now by the hub's clock)",
     )
     scope: Literal["mine", "all"] = Field("mine", description="all: every agent's (admins only)")
+    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = Field(
+        None, description="search: customer name, one of their addresses, or message text"
+    )
     limit: int = Field(100, ge=1, le=500)
 
 
@@ -141,5 +146,32 @@ class ScheduledEditIn(Input):
     text: Text
 
 
-class HeldQuery(Input):
+class ScopeQuery(Input):
+    """For the Held and Scheduled views."""
+
     scope: Literal["mine", "all"] = Field("mine", description="all: everyone's (admins only)")
+
+
+class BodyQuery(Input):
+    images: bool = Field(False, description="allow the body's remote images to load")
+
+
+class CannedIn(Input):
+    title: Name
+    text: Text
+
+
+class ChannelPatch(Input):
+    enabled: bool = Field(description="start or stop the channel now; kept across restarts")
+
+
+class HoursPreviewIn(Input):
+    hours: HoursSettings = Field(description="the calendar to preview (it need not be saved)")
+    days: int = Field(14, ge=1, le=62, description="how many days, from today in its zone")
+
+
+class TemplatePreviewIn(Input):
+    template: Template = Field(None, description="the template; null: the channel's or the hub's")
+    channel: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+        None, description="whose hours and stored template to use; null: the hub default"
+    )

@@ -5,15 +5,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from hub.api.admin import admin_api
+from hub.api.canned import canned_api
 from hub.api.framework import Api, openapi_document
 from hub.api.health import mount as mount_health
 from hub.api.hours import hours_api
 from hub.api.inbox import inbox_api
 from hub.api.live import mount as mount_live
+from hub.api.previews import previews_api
 from hub.api.session import session_api
 
 api = Api()
-for part in (session_api, inbox_api, admin_api, hours_api):
+for part in (session_api, inbox_api, admin_api, hours_api, previews_api, canned_api):
     api.include(part)
 
 EVENTS_DOC = {

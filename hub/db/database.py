@@ -15,7 +15,9 @@ depends on the backend:
   truly concurrently; a unit that loses a uniqueness race is run again.
 
 Events a unit emits are stored in its transaction and published on the event
-bus after the commit, in commit order.
+bus after the commit, in commit order: on SQLite by the writer itself, on
+PostgreSQL by :class:`hub.db.relay.EventRelay`, which also publishes the events
+other hub processes commit.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from sqlalchemy.pool import NullPool
 from hub.clock import Clock
 from hub.db import schema
 from hub.db.prepared import Prepared
+from hub.db.relay import EVENTS_CHANNEL, EventRelay
 from hub.events import Event
 
 log = logging.getLogger(__name__)
@@ -50,7 +53,11 @@ EVENT_ORDER_LOCK = 7_370_001
 
 UNIQUE_RACE_RETRIES = 3
 
-TAKE_EVENT_ORDER_LOCK = Prepared(select(func.pg_advisory_xact_lock(EVENT_ORDER_LOCK)))
+# One statement, no extra round trip: the lock, and a notification PostgreSQL sends at
+# commit (an empty payload, so a transaction's notifications fold into one).
+ORDER_AND_ANNOUNCE_EVENTS = Prepared(
+    select(func.pg_advisory_xact_lock(EVENT_ORDER_LOCK), func.pg_notify(EVENTS_CHANNEL, ""))
+)
 STORE_EVENT = Prepared(
     insert(schema.events)
     .values(
@@ -109,6 +116,9 @@ class Database:
         self.clock = clock
         self.sink = sink
 
+    async def start(self) -> None:
+        """Begin publishing committed events (after migrations: PostgreSQL reads the table)."""
+
     async def write(self, unit: WriteUnit[T]) -> T:
         raise NotImplementedError
 
@@ -130,7 +140,7 @@ class Database:
     def store_events(self, tx: Tx) -> list[Event]:
         stored: list[Event] = []
         if tx.pending_events and self.dialect == "postgresql":
-            TAKE_EVENT_ORDER_LOCK.run(tx.conn)
+            ORDER_AND_ANNOUNCE_EVENTS.run(tx.conn)
         for pending in tx.pending_events:
             event_id = STORE_EVENT.scalar(
                 tx.conn,
@@ -306,6 +316,13 @@ def asyncpg_url(url: str) -> str:
 
 
 class PostgresDatabase(Database):
+    """Units run concurrently over a pool; events are published by the relay, not by ``write``.
+
+    Publishing from ``write`` would order events by when each caller resumed,
+    not by id, and would miss what other processes commit. ``write`` returns
+    once the relay has published the unit's events.
+    """
+
     dialect = "postgresql"
 
     def __init__(self, url: str, clock: Clock, sink: EventSink, pool_size: int = 10) -> None:
@@ -313,6 +330,10 @@ class PostgresDatabase(Database):
         self._engine: AsyncEngine = create_async_engine(
             asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
         )
+        self.relay = EventRelay(url, sink)
+
+    async def start(self) -> None:
+        await self.relay.start()
 
     async def write(self, unit: WriteUnit[T]) -> T:
         attempt = 1
@@ -327,7 +348,7 @@ class PostgresDatabase(Database):
                 attempt += 1
                 log.debug("unit lost a uniqueness race; running it again")
         if stored:
-            self.sink.publish(stored)
+            await self.relay.published(stored[-1].id)
         return result
 
     async def read(self, unit: ReadUnit[T]) -> T:
@@ -339,4 +360,5 @@ class PostgresDatabase(Database):
             return await conn.run_sync(unit)
 
     async def close(self) -> None:
+        await self.relay.stop()
         await self._engine.dispose()

@@ -234,6 +234,17 @@ attachments = Table(
 )
 """Files that came with a message; ``data`` is NULL for one over the size limit (listed only)."""
 
+canned_responses = Table(
+    "canned_responses",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_by", Id, ForeignKey("agents.id"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+"""Reply snippets admins keep; agents insert them into the reply box."""
+
 quarantine = Table(
     "quarantine",
     metadata,

@@ -1,4 +1,4 @@
-"""The inbox page and its static files, under a strict Content-Security-Policy."""
+"""The inbox and admin console pages and their static files, under a strict CSP."""
 
 from __future__ import annotations
 
@@ -6,8 +6,19 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hub.api.framework import HUB_KEY, Access, authenticate
+from hub.errors import Forbidden, Unauthorized
+
 STATIC = Path(__file__).parent / "static"
-FILES = {"inbox.js", "inbox.css"}
+INBOX_MODULES = {
+    "inbox-core.js",
+    "inbox-icons.js",
+    "inbox-panel.js",
+    "inbox-body.js",
+    "inbox-canned.js",
+    "inbox-keys.js",
+}
+FILES = {"inbox.js", "inbox.css", "admin.js", "admin.css", *INBOX_MODULES}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -23,6 +34,29 @@ async def inbox(_request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "inbox.html", headers=PAGE_HEADERS)
 
 
+SIGN_IN_FOR_ADMIN = "/?next=/admin"
+ADMINS_ONLY = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Admins only</title>
+<link rel="stylesheet" href="/static/admin.css"></head>
+<body><main class="forbidden"><h1>Admins only</h1>
+<p>Only admins may open the admin console.</p><p><a href="/">Back to the inbox</a></p>
+</main></body></html>
+"""
+
+
+async def admin(request: web.Request) -> web.StreamResponse:
+    """The console for admins; anyone else is sent to sign in, or refused."""
+    try:
+        await authenticate(request, request.app[HUB_KEY], Access.ADMIN)
+    except Unauthorized:
+        raise web.HTTPSeeOther(SIGN_IN_FOR_ADMIN) from None
+    except Forbidden:
+        return web.Response(
+            status=403, text=ADMINS_ONLY, content_type="text/html", headers=PAGE_HEADERS
+        )
+    return web.FileResponse(STATIC / "admin.html", headers=PAGE_HEADERS)
+
+
 async def static(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if name not in FILES:
@@ -32,4 +66,5 @@ async def static(request: web.Request) -> web.StreamResponse:
 
 def mount(app: web.Application) -> None:
     app.router.add_get("/", inbox)
+    app.router.add_get("/admin", admin)
     app.router.add_get("/static/{name}", static)

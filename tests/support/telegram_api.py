@@ -25,6 +25,8 @@ START = 1_772_442_000  # 2026-03-02 09:00 UTC, the FakeClock's start
 class Call:
     method: str
     params: dict[str, Any]
+    token: str
+    """The token in the URL: tells hub processes given different tokens apart."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ def decoded(value: str) -> Any:
 @dataclass
 class FakeBotApi:
     token: str
+    also_accepted: tuple[str, ...] = ()
+    """More tokens taken as this same bot's (one per hub process in scale-out tests)."""
     calls: list[Call] = field(default_factory=list)
     scripted: dict[str, list[Answer | None]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
@@ -106,7 +110,8 @@ class FakeBotApi:
         return [c.params for c in self.calls if c.method == method]
 
     async def _api(self, request: web.Request) -> web.Response:
-        if request.match_info["token"] != self.token:
+        token = request.match_info["token"]
+        if token not in (self.token, *self.also_accepted):
             return web.json_response(
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
@@ -117,7 +122,7 @@ class FakeBotApi:
             params = {
                 k: decoded(v) for k, v in (await request.post()).items() if isinstance(v, str)
             }
-        self.calls.append(Call(method, params))
+        self.calls.append(Call(method, params, token))
         answer = self.scripted[method].pop(0) if self.scripted.get(method) else None
         if answer is not None:
             return web.json_response(answer.body, status=answer.status)

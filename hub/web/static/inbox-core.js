@@ -1,0 +1,109 @@
+/* The inbox's plumbing: the JSON API with the CSRF header, DOM building, time formats.
+ *
+ * User-supplied text only ever goes into the page through textContent (el()).
+ */
+
+const CSRF_HEADER = "X-CSRF-Token";
+const WHEN_FORMAT = new Intl.DateTimeFormat(undefined, {
+  weekday: "short",
+  day: "numeric",
+  month: "short",
+  year: "numeric",
+  hour: "2-digit",
+  minute: "2-digit",
+  timeZoneName: "short",
+});
+
+/** The signed-in session's CSRF token, sent with every state-changing request. */
+export const session = { csrf: null };
+
+export class ApiError extends Error {
+  constructor(status, message, problems) {
+    super(message);
+    this.status = status;
+    this.problems = problems || [];
+  }
+}
+
+export async function api(method, path, body) {
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && session.csrf) headers[CSRF_HEADER] = session.csrf;
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (_networkError) {
+    throw new ApiError(0, "cannot reach the hub: check your connection");
+  }
+  const isJson = (response.headers.get("Content-Type") || "").includes("application/json");
+  const data = isJson ? await response.json() : null;
+  if (!response.ok) {
+    const reason = data && data.error ? data.error : `request failed (HTTP ${response.status})`;
+    throw new ApiError(response.status, reason, data && data.problems);
+  }
+  return data;
+}
+
+export const $ = (id) => document.getElementById(id);
+
+export function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+export function formatTime(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+}
+
+/** A moment that matters (a release, a due time), with its weekday and zone. */
+export function formatWhen(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : WHEN_FORMAT.format(date);
+}
+
+/** "Mon 09:00" in ``zone`` (the agent's own zone when undefined). */
+export function formatClock(iso, zone, withDay) {
+  const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: zone };
+  if (withDay) options.weekday = "short";
+  return new Intl.DateTimeFormat("en-GB", options).format(new Date(iso));
+}
+
+/** "9 h 50 min", "2 d 3 h", "5 min": the time from one ISO moment to a later one. */
+export function formatDuration(fromIso, toIso) {
+  const minutes = Math.max(0, Math.ceil((Date.parse(toIso) - Date.parse(fromIso)) / 60000));
+  const days = Math.floor(minutes / 1440);
+  const hours = Math.floor((minutes % 1440) / 60);
+  const rest = minutes % 60;
+  const parts = [];
+  if (days) parts.push(`${days} d`);
+  if (hours) parts.push(`${hours} h`);
+  if (rest && !days) parts.push(`${rest} min`);
+  return parts.length ? parts.join(" ") : "less than a minute";
+}
+
+export function isOverdue(iso) {
+  return Boolean(iso) && Date.parse(iso) <= Date.now();
+}
+
+export function markOverdue(node, iso) {
+  if (isOverdue(iso)) node.dataset.overdue = "true";
+  else delete node.dataset.overdue;
+}
+
+export function actionButton(label, testid, onClick) {
+  const button = el("button", "", label);
+  button.type = "button";
+  button.dataset.testid = testid;
+  button.addEventListener("click", () => onClick(button));
+  return button;
+}

@@ -1,0 +1,190 @@
+"""PostgreSQL, in one test process: events reach every hub's bus through LISTEN/NOTIFY,
+and work that must run alone (pollers) runs in one place and moves when that place dies.
+
+Several hubs sharing a database need PostgreSQL; on SQLite these tests are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from config import Settings
+from connectors.base import Address, InboundMessage
+from hub.app import Hub
+from hub.events import Event, Subscription
+from hub.leader import Leadership
+from tests.support.clock import FakeClock
+from tests.support.databases import POSTGRES_URL
+from tests.support.hubs import add_agent
+from tests.support.waiting import until
+
+pytestmark = pytest.mark.skipif(
+    not POSTGRES_URL,
+    reason="several hubs on one database need PostgreSQL: set HUB_TEST_DATABASE_URL",
+)
+
+TIMEOUT = 10
+TAKEOVER_SECONDS = 0.2
+
+
+def chat(visitor: str, external_id: str) -> InboundMessage:
+    return InboundMessage(
+        channel="webchat",
+        external_id=external_id,
+        sender=Address("webchat", visitor),
+        text=f"message {external_id}",
+    )
+
+
+@pytest.fixture
+async def other_hub(settings: Settings) -> AsyncIterator[Hub]:
+    """A second hub on the same database, as another process would be."""
+    other = Hub(settings, FakeClock())
+    await other.start(run_workers=False)
+    try:
+        yield other
+    finally:
+        await other.stop()
+
+
+async def receive_messages(subscription: Subscription, count: int) -> list[Event]:
+    """Events until ``count`` message.created arrived (and any that came with them)."""
+    received: list[Event] = []
+    async with asyncio.timeout(TIMEOUT):
+        while sum(e.kind == "message.created" for e in received) < count:
+            received.extend(await subscription.next_batch())
+    return received
+
+
+def texts(received: list[Event]) -> list[str]:
+    return [e.payload["message"]["text"] for e in received if e.kind == "message.created"]
+
+
+def stored_order(received: list[Event]) -> list[int]:
+    return [e.id for e in received]
+
+
+async def test_events_written_by_another_hub_arrive_once_and_in_id_order(hub: Hub, other_hub: Hub):
+    maria = await add_agent(hub, "maria@example.com")
+    with hub.bus.subscribe(maria) as subscription:
+        await asyncio.gather(
+            *(other_hub.ingest(chat(f"v{n % 5}", f"far-{n}")) for n in range(30)),
+            *(hub.ingest(chat(f"v{n % 5}", f"near-{n}")) for n in range(10)),
+        )
+        # A last message after all others: anything published twice would come before it.
+        await other_hub.ingest(chat("v1", "last"))
+        received = await receive_messages(subscription, 41)
+
+    ids = stored_order(received)
+    assert ids == sorted(set(ids)), "each event once, in id order"
+    expected = {f"message far-{n}" for n in range(30)} | {f"message near-{n}" for n in range(10)}
+    assert sorted(texts(received)[:-1]) == sorted(expected)
+    assert texts(received)[-1] == "message last"
+
+
+async def test_relay_reconnects_after_its_connection_is_killed_and_catches_up(
+    hub: Hub, other_hub: Hub
+):
+    maria = await add_agent(hub, "maria@example.com")
+    relay = hub.db.relay
+    killed = relay.server_pid
+    with hub.bus.subscribe(maria) as subscription:
+        await other_hub.ingest(chat("v1", "before"))
+        before = await receive_messages(subscription, 1)
+        await terminate_backend(killed)
+        # Written while the relay is down (it waits before reconnecting): only the table has them.
+        await asyncio.gather(*(other_hub.ingest(chat(f"v{n}", f"during-{n}")) for n in range(5)))
+        after = await receive_messages(subscription, 5)
+
+    assert relay.server_pid not in (None, killed), "the relay has a new connection"
+    assert texts(before) == ["message before"]
+    assert sorted(texts(after)) == [f"message during-{n}" for n in range(5)]
+    ids = stored_order(before + after)
+    assert ids == sorted(set(ids))
+
+
+async def terminate_backend(pid: int | None) -> None:
+    assert pid is not None
+    assert POSTGRES_URL is not None
+    connection = await asyncpg.connect(POSTGRES_URL)
+    try:
+        assert await connection.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await connection.close()
+
+
+async def lock_holders(name: str) -> list[int]:
+    """Backends named for ``name``'s lock that hold an advisory lock."""
+    assert POSTGRES_URL is not None
+    connection = await asyncpg.connect(POSTGRES_URL)
+    try:
+        rows = await connection.fetch(
+            "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = $1",
+            f"hub leader {name}",
+        )
+    finally:
+        await connection.close()
+    return [row["pid"] for row in rows]
+
+
+def endless(who: str, running: list[str], stopped: list[str]):
+    async def work() -> None:
+        running.append(who)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.append(who)
+
+    return work
+
+
+async def test_work_runs_alone_restarts_after_losing_its_lock_and_moves_on_stop(
+    database_url: str,
+):
+    running: list[str] = []
+    stopped: list[str] = []
+    tasks = {
+        who: asyncio.create_task(
+            Leadership(database_url, TAKEOVER_SECONDS).run_alone(
+                "telegram:tg", endless(who, running, stopped)
+            )
+        )
+        for who in ("a", "b")
+    }
+    try:
+        await until(lambda: running, "one place runs the work")
+        await asyncio.sleep(5 * TAKEOVER_SECONDS)
+        assert len(running) == 1, f"only one place runs the work: {running}"
+        [holder] = await lock_holders("telegram:tg")
+
+        await terminate_backend(holder)  # its lock is gone: the work must stop, then run again
+        await until(lambda: len(running) == 2, "the work runs again")
+        assert stopped == running[:1]
+        assert len(await lock_holders("telegram:tg")) == 1
+
+        current = running[-1]
+        tasks[current].cancel()  # that process stops: the other takes over
+        await until(lambda: len(running) == 3, "the other place takes over")
+        assert running[-1] != current
+        assert stopped == running[:2]
+    finally:
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+    assert await lock_holders("telegram:tg") == [], "cancelled work releases its lock"
+
+
+async def test_work_that_ends_releases_its_lock(database_url: str):
+    done = asyncio.Event()
+
+    async def work() -> None:
+        done.set()
+
+    await Leadership(database_url, TAKEOVER_SECONDS).run_alone("imap:mail", work)
+    assert done.is_set()
+    assert await lock_holders("imap:mail") == []

@@ -1,0 +1,263 @@
+"""Two real ``hub run`` processes on one PostgreSQL database, as in a scaled-out deployment.
+
+An agent connected to one process sees at once what another ingested; replies
+queued through both leave once each, in order; Telegram polling runs in one
+process and moves to the other when that one is killed (``kill -9``).
+Several processes on one database need PostgreSQL; on SQLite these tests are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import Connection, select
+
+from connectors.base import Address, InboundMessage
+from hub.app import Hub
+from hub.db.schema import messages, outbox
+from tests.conftest import API_TOKEN, ENVIRON
+from tests.support.databases import POSTGRES_URL
+from tests.support.hubs import PASSWORD, add_agent
+from tests.support.peers import RecordingPeer
+from tests.support.processes import HubProcess, hub_process, write_config
+from tests.support.telegram_api import FakeBotApi, private_message
+from tests.support.waiting import until
+
+pytestmark = pytest.mark.skipif(
+    not POSTGRES_URL,
+    reason="several hub processes on one database need PostgreSQL: set HUB_TEST_DATABASE_URL",
+)
+
+TIMEOUT = 5
+TAKEOVER_SECONDS = 0.5
+WEBCHAT = {"kind": "webchat", "name": "webchat"}
+TOKENS = {"a": "4242:" + "a" * 35, "b": "4242:" + "b" * 35}
+"""One bot token per process, so the Bot API server can tell who called."""
+
+
+def sms_channel(**settings: Any) -> dict[str, Any]:
+    return {"kind": "api", "name": "sms", "token_env": "SMS_TOKEN", **settings}
+
+
+def config_file(directory: Path, database_url: str, *channels: dict[str, Any]) -> Path:
+    return write_config(
+        directory / "hub.yaml",
+        {
+            "database": {"url": database_url, "takeover_seconds": TAKEOVER_SECONDS},
+            "http": {"host": "127.0.0.1"},
+            "outbox": {"base_delay_seconds": 1, "max_delay_seconds": 2},
+            "channels": list(channels),
+        },
+    )
+
+
+@asynccontextmanager
+async def two_processes(
+    config: Path, env_a: dict[str, str], env_b: dict[str, str]
+) -> AsyncIterator[tuple[HubProcess, HubProcess]]:
+    async with AsyncExitStack() as stack:
+        a = await stack.enter_async_context(
+            hub_process(config.parent, "--config", str(config), env=env_a)
+        )
+        b = await stack.enter_async_context(
+            hub_process(config.parent, "--config", str(config), env=env_b)
+        )
+        yield a, b
+
+
+@dataclass
+class SignedIn:
+    """An agent's browser session on one hub process."""
+
+    base: str
+    session: aiohttp.ClientSession
+    csrf: str = ""
+
+    async def post(self, path: str, body: dict[str, Any], expect: int) -> Any:
+        async with self.session.post(
+            self.base + path, json=body, headers={"X-CSRF-Token": self.csrf}
+        ) as response:
+            answer = await response.json()
+            assert response.status == expect, (response.status, answer)
+            return answer
+
+
+@asynccontextmanager
+async def signed_in(base: str, email: str) -> AsyncIterator[SignedIn]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        agent = SignedIn(base, session)
+        body = await agent.post("/api/login", {"email": email, "password": PASSWORD}, 200)
+        agent.csrf = body["csrf_token"]
+        yield agent
+
+
+async def post_message(base: str, external_id: str, text: str) -> None:
+    """A customer message through the signed API channel of the process at ``base``."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{base}/channels/sms/messages",
+            json={"id": external_id, "from": {"address": "+4915100001"}, "text": text},
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+        ) as response,
+    ):
+        assert response.status == 202, await response.text()
+
+
+async def frames_until(socket: aiohttp.ClientWebSocketResponse, done) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = []
+    while not frames or not done(frames[-1]):
+        frames.append(await asyncio.wait_for(socket.receive_json(), TIMEOUT))
+    return frames
+
+
+def message_text(frame: dict[str, Any]) -> str | None:
+    return frame["data"]["message"]["text"] if frame["kind"] == "message.created" else None
+
+
+def is_ready(frame: dict[str, Any]) -> bool:
+    return frame["kind"] == "ready"
+
+
+async def test_agent_on_one_process_sees_at_once_what_another_ingested(
+    hub: Hub, database_url: str, tmp_path: Path
+):
+    await add_agent(hub, "maria@example.com")
+    config = config_file(tmp_path, database_url, WEBCHAT, sms_channel())
+    async with (
+        two_processes(config, ENVIRON, ENVIRON) as (a, b),
+        signed_in(a.base, "maria@example.com") as maria,
+    ):
+        async with maria.session.ws_connect(a.base + "/api/events") as socket:
+            [ready] = await frames_until(socket, is_ready)
+            started = asyncio.get_running_loop().time()
+            await post_message(b.base, "b-1", "hello from B")
+            live = await frames_until(socket, lambda f: message_text(f) == "hello from B")
+            latency = asyncio.get_running_loop().time() - started
+            await post_message(a.base, "a-1", "via A")
+            await post_message(b.base, "b-2", "second from B")
+            live += await frames_until(socket, lambda f: message_text(f) == "second from B")
+
+        async with maria.session.ws_connect(
+            a.base + f"/api/events?after={ready['last_id']}"
+        ) as socket:
+            replayed = await frames_until(socket, is_ready)
+
+    assert latency < 2, f"the message took {latency:.2f} s to reach the other process"
+    texts = [message_text(f) for f in live if message_text(f)]
+    assert texts == ["hello from B", "via A", "second from B"], "each once, in order"
+    ids = [f["id"] for f in live]
+    assert ids == sorted(set(ids))
+    assert [f["id"] for f in replayed[:-1]] == ids, "a resume replays exactly what was live"
+
+
+async def test_replies_queued_through_two_processes_leave_once_each_in_order(
+    hub: Hub, database_url: str, tmp_path: Path
+):
+    await add_agent(hub, "maria@example.com")
+    conversations = [
+        (
+            await hub.ingest(
+                InboundMessage(
+                    channel="sms",
+                    external_id=f"in-{n}",
+                    sender=Address("phone", f"+49151000{n:02}"),
+                    text="where is my order?",
+                )
+            )
+        ).conversation_id
+        for n in range(8)
+    ]
+    async with RecordingPeer() as peer:
+        config = config_file(
+            tmp_path, database_url, WEBCHAT, sms_channel(callback_url=peer.url("/callback"))
+        )
+        async with (
+            two_processes(config, ENVIRON, ENVIRON) as (a, b),
+            signed_in(a.base, "maria@example.com") as on_a,
+            signed_in(b.base, "maria@example.com") as on_b,
+        ):
+
+            async def reply_six_times(conversation_id: int) -> list[int]:
+                """Alternating between the processes, so both outboxes are woken and compete."""
+                written = []
+                for n in range(6):
+                    agent = (on_a, on_b)[n % 2]
+                    path = f"/api/conversations/{conversation_id}/replies"
+                    written.append((await agent.post(path, {"text": f"reply {n}"}, 202))["id"])
+                return written
+
+            written = await asyncio.gather(*(reply_six_times(c) for c in conversations))
+            expected = sum(len(ids) for ids in written)
+            await until(lambda: len(peer.received) >= expected, "every reply delivered", 30)
+            await until(lambda: all_sent(hub), "every outbox row recorded as sent")
+
+    delivered = [r.json() for r in peer.received]
+    everything = [message_id for ids in written for message_id in ids]
+    assert sorted(d["message_id"] for d in delivered) == sorted(everything), "once each"
+    for conversation_id, ids in zip(conversations, written, strict=True):
+        in_order = [d["message_id"] for d in delivered if d["conversation_id"] == conversation_id]
+        assert in_order == ids
+
+
+async def all_sent(hub: Hub) -> bool:
+    def states(conn: Connection) -> set[str]:
+        return set(conn.execute(select(outbox.c.state).distinct()).scalars())
+
+    return await hub.db.read(states) == {"sent"}
+
+
+async def test_telegram_polling_runs_in_one_process_and_moves_when_it_is_killed(
+    hub: Hub, database_url: str, tmp_path: Path
+):
+    async with FakeBotApi(TOKENS["a"], also_accepted=(TOKENS["b"],)) as api:
+        telegram = {
+            "kind": "telegram",
+            "name": "tg",
+            "mode": "polling",
+            "token_env": "TG_TOKEN",
+            "base_url": api.base_url,
+            "poll_seconds": 1,
+        }
+        config = config_file(tmp_path, database_url, WEBCHAT, telegram)
+        async with two_processes(config, {"TG_TOKEN": TOKENS["a"]}, {"TG_TOKEN": TOKENS["b"]}) as (
+            a,
+            b,
+        ):
+            await until(lambda: api.called("getUpdates"), "one process polls")
+            await asyncio.sleep(4 * TAKEOVER_SECONDS)  # the other tried to take the lock meanwhile
+            callers = {c.token for c in api.calls}
+            assert len(callers) == 1, "only one process talks to the Bot API"
+            [leader] = callers
+            survivor = TOKENS["b"] if leader == TOKENS["a"] else TOKENS["a"]
+            await api.push_update(private_message(1, 11, "before the kill"))
+            await until(lambda: telegram_texts(hub, ["before the kill"]), "first update stored")
+
+            await {TOKENS["a"]: a, TOKENS["b"]: b}[leader].kill()
+            calls_at_kill = len(api.calls)
+            await api.push_update(private_message(2, 12, "after the kill"))
+            took = await until(
+                lambda: telegram_texts(hub, ["before the kill", "after the kill"]),
+                "the update sent after the kill stored by the other process",
+            )
+            after_kill = api.calls[calls_at_kill:]
+
+    assert took < 4 * TAKEOVER_SECONDS + 2, f"takeover took {took:.1f} s"
+    assert {c.token for c in after_kill} == {survivor}
+
+
+async def telegram_texts(hub: Hub, expected: list[str]) -> bool:
+    """Whether the stored Telegram messages are exactly ``expected``, in order."""
+
+    def texts(conn: Connection) -> list[str]:
+        query = select(messages.c.text).where(messages.c.channel == "tg").order_by(messages.c.id)
+        return list(conn.execute(query).scalars())
+
+    return await hub.db.read(texts) == expected
