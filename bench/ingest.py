@@ -120,10 +120,11 @@ def run_wrk(
     prefix: str,
     lua: str = WRK_SCRIPT,
     lua_args: tuple[str, ...] = (),
+    connections: int = 50,
 ) -> WrkResult:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua)
-    args = ["wrk", "-t2", "-c50", f"-d{seconds}s", "--latency", "-s", script.name]
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name]
     for name, value in {"Content-Type": "application/json", **headers}.items():
         args += ["-H", f"{name}: {value}"]
     output = subprocess.run(
