@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
+from connectors.webchat.connector import MAX_FRAME_BYTES
 from hub.app import Hub
 from hub.db.schema import identities, messages
 from tests.conftest import make_settings
@@ -185,6 +186,16 @@ async def test_bad_frames_get_an_error_and_nothing_is_stored(hub: Hub, server, s
     assert "client_id" in bad["error"]
     too_long = await widget.say("client-0002", "x" * 5001)
     assert too_long["error"] == "over 5000 characters"
+    assert await count_messages(hub) == 0
+
+
+async def test_an_oversized_frame_closes_the_socket_as_too_big(hub: Hub, server, session):
+    widget = await open_widget(session, server)
+    await widget.hello()
+    await widget.socket.send_str("x" * (MAX_FRAME_BYTES + 1))
+    closing = await widget.socket.receive()
+    assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert widget.socket.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
     assert await count_messages(hub) == 0
 
 
