@@ -52,7 +52,14 @@ EVENTS_AFTER = (
     "SELECT id, kind, agent_id, conversation_id, payload, created_at"
     " FROM events WHERE id > $1 ORDER BY id LIMIT $2"
 )
-CONNECTION_TROUBLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+CONNECTION_TROUBLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    # Not an InterfaceError: a connection left mid-operation when the server shut down.
+    asyncpg.InternalClientError,
+)
 
 
 def event_of(row: asyncpg.Record) -> Event:

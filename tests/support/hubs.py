@@ -10,7 +10,8 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from hub.app import Hub
-from hub.auth import hash_password
+from hub.auth import Principal, hash_password
+from hub.conversations import post_reply
 from hub.team import create_agent
 
 PASSWORD = "correct horse battery"
@@ -68,3 +69,12 @@ class Browser:
 
     async def patch(self, path: str, json: Any, expect: int | None = None) -> Any:
         return (await self.call("PATCH", path, json=json, expect=expect))[1]
+
+
+async def queue_reply(hub: Hub, agent_id: int, conversation_id: int, text: str) -> int:
+    """What an agent's reply does: the message and its outbox row stored; the message id."""
+    agent = Principal(agent_id, "Agent", "agent", "", False)
+    message = await hub.db.write(
+        partial(post_reply, agent, conversation_id, text, None, hub.channels_by_kind)
+    )
+    return message["id"]
