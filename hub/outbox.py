@@ -35,7 +35,7 @@ from hub.worker import work_when_due
 
 log = logging.getLogger(__name__)
 
-CLAIM_BATCH = 100
+MAX_IN_FLIGHT = 100
 IDLE_WAIT = 60.0
 
 
@@ -53,7 +53,7 @@ def due_condition(now: datetime):  # noqa: ANN201 - a SQLAlchemy expression
     )
 
 
-def claim_due(lease: timedelta, tx: Tx) -> list[Claim]:
+def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
     earlier = aliased(outbox)
     # A reply scheduled for the customer's hours (never tried, not yet due) does
     # not hold back a later one the agent chose to send now; anything tried does.
@@ -85,7 +85,7 @@ def claim_due(lease: timedelta, tx: Tx) -> list[Claim]:
         .join(identities, identities.c.id == messages.c.identity_id)
         .where(due_condition(tx.now), ~blocked_by_earlier)
         .order_by(outbox.c.id)
-        .limit(CLAIM_BATCH)
+        .limit(limit)
     )
     if tx.conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=outbox)
@@ -189,15 +189,43 @@ class Outbox:
         self._wake.set()
 
     async def run_due(self) -> int:
-        """Send everything due now; return how many sends were attempted."""
+        """Send everything due now, and what falls due meanwhile; return how many were attempted.
+
+        Each conversation's claims go out as a task of their own, and the outbox
+        claims again whenever one finishes or something new is queued, so a peer
+        that never answers holds up its own conversation (until the connector's
+        timeout), not every other send. At most ``MAX_IN_FLIGHT`` conversations
+        are being sent to at once.
+        """
         attempted = 0
-        while claims := await self.db.write(partial(claim_due, self.lease)):
-            by_conversation: dict[int, list[Claim]] = {}
-            for claim in claims:
-                by_conversation.setdefault(claim.message.conversation_id, []).append(claim)
-            await asyncio.gather(*(self._send_in_order(c) for c in by_conversation.values()))
-            attempted += len(claims)
-        return attempted
+        sending: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                room = MAX_IN_FLIGHT - len(sending)
+                claims = await self.db.write(partial(claim_due, self.lease, room)) if room else []
+                attempted += len(claims)
+                sending.update(
+                    asyncio.create_task(self._send_in_order(group))
+                    for group in by_conversation(claims)
+                )
+                if not sending:
+                    return attempted
+                sending = await self._until_one_finishes_or_a_wake_up(sending)
+        finally:
+            if sending:
+                await asyncio.gather(*sending, return_exceptions=True)
+
+    async def _until_one_finishes_or_a_wake_up(
+        self, sending: set[asyncio.Task[None]]
+    ) -> set[asyncio.Task[None]]:
+        """Wait for a send to finish or for :meth:`wake`; return the sends still running."""
+        woken = asyncio.create_task(self._wake.wait())
+        done, _ = await asyncio.wait({*sending, woken}, return_when=asyncio.FIRST_COMPLETED)
+        woken.cancel()
+        self._wake.clear()
+        for task in done & sending:
+            task.result()
+        return sending - done
 
     async def _send_in_order(self, claims: list[Claim]) -> None:
         for index, claim in enumerate(claims):
@@ -250,6 +278,14 @@ def enqueue(tx: Tx, message_id: int, conversation_id: int, channel: str, send_at
             created_at=tx.now,
         )
     )
+
+
+def by_conversation(claims: list[Claim]) -> list[list[Claim]]:
+    """Claims grouped by conversation, each group in outbox order."""
+    groups: dict[int, list[Claim]] = {}
+    for claim in claims:
+        groups.setdefault(claim.message.conversation_id, []).append(claim)
+    return list(groups.values())
 
 
 def release_claims(outbox_ids: list[int], tx: Tx) -> None:

@@ -13,7 +13,7 @@ from config import Settings
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from hub.db.schema import events, messages
-from hub.outbox import claim_due
+from hub.outbox import MAX_IN_FLIGHT, claim_due
 from tests.conftest import ENVIRON
 from tests.support.clock import FakeClock
 from tests.support.hubs import add_agent
@@ -441,7 +441,7 @@ async def test_a_reply_the_outbox_has_taken_can_no_longer_be_cancelled_or_edited
     reply = await maria.post(f"{conversation}/replies", {"text": "Morning!"}, expect=202)
     clock.set(datetime.fromisoformat(reply["release_at"]))
     maria = await (await browser_factory()).login("maria@example.com")
-    claimed = await hub.db.write(partial(claim_due, timedelta(minutes=2)))
+    claimed = await hub.db.write(partial(claim_due, timedelta(minutes=2), MAX_IN_FLIGHT))
     assert [c.message.message_id for c in claimed] == [reply["id"]]
     for method, path, body in (
         ("POST", f"/api/messages/{reply['id']}/cancel", None),

@@ -18,8 +18,10 @@ from hub.auth import Principal
 from hub.conversations import post_reply
 from hub.db.schema import events, messages, outbox
 from tests.conftest import make_settings
-from tests.support.hubs import add_agent
+from tests.support.hubs import add_agent, queue_reply
+from tests.support.outage import StallingPeer
 from tests.support.peers import Answer, RecordingPeer
+from tests.support.waiting import until
 
 
 @pytest.fixture
@@ -241,11 +243,11 @@ async def test_restart_loses_nothing_from_the_outbox(database_url, clock, peer):
 
 
 async def test_send_interrupted_by_a_crash_is_retried_after_the_lease(sms_hub: Hub, peer, clock):
-    from hub.outbox import claim_due
+    from hub.outbox import MAX_IN_FLIGHT, claim_due
 
     agent, conversation_id = await customer_writes(sms_hub)
     message_id = await reply(sms_hub, agent, conversation_id, "hello")
-    claimed = await sms_hub.db.write(partial(claim_due, sms_hub.outbox.lease))
+    claimed = await sms_hub.db.write(partial(claim_due, sms_hub.outbox.lease, MAX_IN_FLIGHT))
     assert len(claimed) == 1, "a process claimed it and then died before recording the outcome"
     assert await sms_hub.outbox.run_due() == 0, "the lease keeps others off meanwhile"
     clock.advance(seconds=sms_hub.settings.outbox.lease_seconds)
@@ -268,3 +270,53 @@ async def test_the_running_worker_sends_a_reply_once_woken(database_url, clock, 
         assert [r.json()["text"] for r in peer.received] == ["sent by the worker"]
     finally:
         await hub.stop()
+
+
+async def test_a_peer_that_never_answers_holds_up_only_its_own_conversation(database_url, clock):
+    """A stalled send waits for its connector's timeout; every other conversation goes on."""
+    async with StallingPeer(stalls=lambda request: request.json()["text"] == "stalls") as peer:
+        hub = Hub(sms_settings(database_url, peer.url("/callback")), clock)
+        await hub.start(run_workers=False)
+        try:
+            agent_id = await add_agent(hub, "maria@example.com")
+            stalled, other, later = [await conversation_of(hub, n) for n in range(3)]
+            for conversation_id, text in [
+                (stalled, "stalls"),
+                (stalled, "behind the stalled one"),
+                (other, "first"),
+                (other, "second"),
+            ]:
+                await queue_reply(hub, agent_id, conversation_id, text)
+            passing = asyncio.create_task(hub.outbox.run_due())
+            await until(
+                lambda: {"stalls", "first", "second"} <= texts_received(peer),
+                "the other conversation's replies leave while one send stalls",
+            )
+            await queue_reply(hub, agent_id, later, "written during the stall")
+            hub.outbox.wake()
+            await until(
+                lambda: "written during the stall" in texts_received(peer),
+                "a reply written during the stall leaves at once",
+            )
+            assert "behind the stalled one" not in texts_received(peer)
+            assert not passing.done()
+        finally:
+            peer.stalls = None
+    try:
+        assert await asyncio.wait_for(passing, 20) == 4
+    finally:
+        await hub.stop()
+
+
+async def conversation_of(hub: Hub, number: int) -> int:
+    message = InboundMessage(
+        channel="sms",
+        external_id=f"in-{number}",
+        sender=Address("phone", f"+49151{number:05d}"),
+        text="hello?",
+    )
+    return (await hub.ingest(message)).conversation_id
+
+
+def texts_received(peer: RecordingPeer) -> set[str]:
+    return {request.json()["text"] for request in peer.received}
