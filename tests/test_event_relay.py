@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import asyncpg
 import pytest
@@ -17,10 +18,12 @@ from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from hub.events import Event, Subscription
 from hub.leader import Leadership
+from tests.conftest import make_settings
 from tests.support.clock import FakeClock
 from tests.support.databases import POSTGRES_URL
 from tests.support.hubs import add_agent
 from tests.support.waiting import until
+from tests.test_contact_hours import LONDON_OFFICE, MONDAY_9_LONDON, SATURDAY
 
 pytestmark = pytest.mark.skipif(
     not POSTGRES_URL,
@@ -188,3 +191,33 @@ async def test_work_that_ends_releases_its_lock(database_url: str):
     await Leadership(database_url, TAKEOVER_SECONDS).run_alone("imap:mail", work)
     assert done.is_set()
     assert await lock_holders("imap:mail") == []
+
+
+async def test_two_hubs_releasing_the_same_held_messages_release_each_once(database_url: str):
+    """Both hubs run their release pass at the same instant; SKIP LOCKED splits the work."""
+    settings = make_settings(database_url, hours=LONDON_OFFICE)
+    clocks = (FakeClock(SATURDAY), FakeClock(SATURDAY))
+    async with AsyncExitStack() as stack:
+        one, two = [await stack.enter_async_context(started(settings, c)) for c in clocks]
+        maria = await add_agent(one, "maria@example.com")
+        for n in range(200):
+            await (one if n % 2 else two).ingest(chat(f"v{n % 20}", f"held-{n}"))
+        for clock in clocks:
+            clock.set(MONDAY_9_LONDON)
+        with one.bus.subscribe(maria) as subscription:
+            released = await asyncio.gather(one.holds.release_due(), two.holds.release_due())
+            received = await receive_messages(subscription, 200)
+    assert sum(released) == 200, f"released {released}: none twice, none left"
+    ids = stored_order(received)
+    assert ids == sorted(set(ids)), "each event once, in id order"
+    assert sorted(texts(received)) == sorted(f"message held-{n}" for n in range(200))
+
+
+@asynccontextmanager
+async def started(settings: Settings, clock: FakeClock) -> AsyncIterator[Hub]:
+    hub = Hub(settings, clock)
+    await hub.start(run_workers=False)
+    try:
+        yield hub
+    finally:
+        await hub.stop()
