@@ -75,6 +75,13 @@ class DatabaseSettings(Strict):
         description="PostgreSQL, several hub processes: how often a process checks whether "
         "it must take over the IMAP and Telegram polling from one that stopped",
     )
+    writers: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="PostgreSQL: writers that commit writes in batches (group commit), "
+        "concurrently, each on a connection of its own",
+    )
 
     @field_validator("url")
     @classmethod

@@ -57,7 +57,9 @@ class Hub:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.bus = EventBus()
-        self.db: Database = open_database(settings.database.url, self.clock, self.bus)
+        self.db: Database = open_database(
+            settings.database.url, self.clock, self.bus, settings.database.writers
+        )
         self.secret_key = b""
         self.metrics = HubMetrics()
         self.login_throttle = LoginThrottle(settings.auth.login_attempts_per_minute)
@@ -158,7 +160,7 @@ class Hub:
         """Store a customer message durably and route it; called by every connector."""
         if message.channel not in self.connectors:
             raise NotFound(f"channel {message.channel!r} is not configured")
-        result = await self.db.write(partial(ingest, message))
+        result = await self.db.write(partial(ingest, message), key=message.sender)
         if not result.duplicate:
             self.metrics.messages_in.labels(message.channel).inc()
         return result
