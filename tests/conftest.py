@@ -14,7 +14,7 @@ from hub.app import Hub
 from tests.support.chromium import chromium
 from tests.support.clock import FakeClock
 from tests.support.databases import POSTGRES_URL, fresh_sqlite, migrate_url, truncate_postgres
-from tests.support.hubs import Browser
+from tests.support.hubs import Browser, started_hub
 
 pytest_plugins = ["tests.support.dovecot"]
 
@@ -66,12 +66,8 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 async def hub(settings: Settings, clock: FakeClock) -> AsyncIterator[Hub]:
-    hub = Hub(settings, clock)
-    await hub.start(run_workers=False)
-    try:
+    async with started_hub(settings, clock) as hub:
         yield hub
-    finally:
-        await hub.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 
 import asyncpg
 import pytest
@@ -21,7 +21,7 @@ from hub.leader import Leadership
 from tests.conftest import make_settings
 from tests.support.clock import FakeClock
 from tests.support.databases import POSTGRES_URL
-from tests.support.hubs import add_agent
+from tests.support.hubs import add_agent, started_hub
 from tests.support.waiting import until
 from tests.test_contact_hours import LONDON_OFFICE, MONDAY_9_LONDON, SATURDAY
 
@@ -46,12 +46,8 @@ def chat(visitor: str, external_id: str) -> InboundMessage:
 @pytest.fixture
 async def other_hub(settings: Settings) -> AsyncIterator[Hub]:
     """A second hub on the same database, as another process would be."""
-    other = Hub(settings, FakeClock())
-    await other.start(run_workers=False)
-    try:
+    async with started_hub(settings, FakeClock()) as other:
         yield other
-    finally:
-        await other.stop()
 
 
 async def receive_messages(subscription: Subscription, count: int) -> list[Event]:
@@ -198,7 +194,7 @@ async def test_two_hubs_releasing_the_same_held_messages_release_each_once(datab
     settings = make_settings(database_url, hours=LONDON_OFFICE)
     clocks = (FakeClock(SATURDAY), FakeClock(SATURDAY))
     async with AsyncExitStack() as stack:
-        one, two = [await stack.enter_async_context(started(settings, c)) for c in clocks]
+        one, two = [await stack.enter_async_context(started_hub(settings, c)) for c in clocks]
         maria = await add_agent(one, "maria@example.com")
         for n in range(200):
             await (one if n % 2 else two).ingest(chat(f"v{n % 20}", f"held-{n}"))
@@ -211,13 +207,3 @@ async def test_two_hubs_releasing_the_same_held_messages_release_each_once(datab
     ids = stored_order(received)
     assert ids == sorted(set(ids)), "each event once, in id order"
     assert sorted(texts(received)) == sorted(f"message held-{n}" for n in range(200))
-
-
-@asynccontextmanager
-async def started(settings: Settings, clock: FakeClock) -> AsyncIterator[Hub]:
-    hub = Hub(settings, clock)
-    await hub.start(run_workers=False)
-    try:
-        yield hub
-    finally:
-        await hub.stop()

@@ -14,7 +14,7 @@ from playwright.async_api import Browser, BrowserContext, expect
 
 from hub.app import Hub
 from tests.support.clock import FakeClock
-from tests.support.hubs import add_agent
+from tests.support.hubs import add_agent, started_hub
 from tests.support.smtp import SmtpPeer
 from tests.test_email_channel import TUESDAY_NOON, customer_mail, deliver, email_settings
 from tests.test_inbox_browser import EMAIL, message, open_inbox
@@ -69,12 +69,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def hub(database_url: str, clock: FakeClock, relay: SmtpPeer) -> AsyncIterator[Hub]:
-    hub = Hub(email_settings(database_url, relay.port), clock)
-    await hub.start(run_workers=False)
-    try:
+    async with started_hub(email_settings(database_url, relay.port), clock) as hub:
         yield hub
-    finally:
-        await hub.stop()
 
 
 @pytest.fixture

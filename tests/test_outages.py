@@ -10,8 +10,8 @@ moving the clock, never waited out.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from hub.db.schema import messages, outbox
 from tests.support.clock import FakeClock
-from tests.support.hubs import add_agent, queue_reply
+from tests.support.hubs import add_agent, queue_reply, started_hub
 from tests.support.outage import Shutting, TcpGate
 from tests.support.slack_api import TEAM_ID, SlackApi
 from tests.support.smtp import SmtpPeer
@@ -145,17 +145,6 @@ def settings_through(gate: TcpGate, platform: Platform, database_url: str) -> Se
     )
 
 
-@asynccontextmanager
-async def running(settings: Settings, clock: FakeClock) -> AsyncIterator[Hub]:
-    """A hub in this process whose outbox runs only when the test says so."""
-    hub = Hub(settings, clock)
-    await hub.start(run_workers=False)
-    try:
-        yield hub
-    finally:
-        await hub.stop()
-
-
 async def outbound_rows(hub: Hub) -> list[tuple[str, str | None, int]]:
     """``(message state, error, attempts)`` of every reply, oldest first."""
 
@@ -184,7 +173,7 @@ async def test_replies_queued_while_a_peer_is_down_leave_once_each_in_order_once
     async with (
         platform.peer() as peer,
         TcpGate(platform.port(peer)) as gate,
-        running(settings_through(gate, platform, database_url), clock) as hub,
+        started_hub(settings_through(gate, platform, database_url), clock) as hub,
     ):
         agent_id = await add_agent(hub, "maria@example.com")
         conversations = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import textwrap
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,7 @@ from hub.app import Hub
 from hub.auth import Principal
 from hub.conversations import post_reply
 from hub.db.schema import attachments, customers, identities, messages
-from tests.support.clock import FakeClock
-from tests.support.hubs import add_agent
+from tests.support.hubs import add_agent, started_hub
 from tests.support.telegram_api import (
     FakeBotApi,
     blocked,
@@ -60,16 +58,6 @@ def telegram_settings(database_url: str, base_url: str, **channel: Any) -> Setti
     )
 
 
-@asynccontextmanager
-async def running(settings: Settings, clock: FakeClock) -> AsyncIterator[Hub]:
-    hub = Hub(settings, clock)
-    await hub.start(run_workers=False)
-    try:
-        yield hub
-    finally:
-        await hub.stop()
-
-
 @pytest.fixture
 async def bot_api() -> AsyncIterator[FakeBotApi]:
     async with FakeBotApi(TOKEN) as api:
@@ -79,7 +67,7 @@ async def bot_api() -> AsyncIterator[FakeBotApi]:
 @pytest.fixture
 async def hub(database_url, clock, bot_api) -> AsyncIterator[Hub]:
     """A hub with one Telegram channel in webhook mode (also behind ``server``)."""
-    async with running(telegram_settings(database_url, bot_api.base_url), clock) as hub:
+    async with started_hub(telegram_settings(database_url, bot_api.base_url), clock) as hub:
         yield hub
 
 
@@ -233,7 +221,7 @@ async def test_polling_resumes_after_a_restart_from_the_stored_offset(database_u
     settings = telegram_settings(database_url, bot_api.base_url, mode="polling")
     await bot_api.push_update(private_message(2001, 21, "first"))
     await bot_api.push_update(private_message(2002, 22, "second"))
-    async with running(settings, clock) as hub:
+    async with started_hub(settings, clock) as hub:
 
         async def two_stored() -> bool:
             return len(await stored(hub)) == 2 and await hub.load_state("tg:offset") == "2003"
@@ -242,7 +230,7 @@ async def test_polling_resumes_after_a_restart_from_the_stored_offset(database_u
         assert bot_api.called("deleteWebhook")
     await bot_api.push_update(private_message(2003, 23, "third, while the hub was down"))
     before = len(bot_api.calls)
-    async with running(settings, clock) as hub:
+    async with started_hub(settings, clock) as hub:
 
         async def three_stored() -> bool:
             return len(await stored(hub)) == 3
@@ -258,7 +246,7 @@ async def test_polling_backs_off_after_a_server_error_then_continues(database_ur
     settings = telegram_settings(database_url, bot_api.base_url, mode="polling")
     bot_api.script("getUpdates", server_error())
     await bot_api.push_update(private_message(3001, 31))
-    async with running(settings, clock) as hub:
+    async with started_hub(settings, clock) as hub:
 
         async def one_stored() -> bool:
             return len(await stored(hub)) == 1
@@ -384,7 +372,7 @@ async def test_test_connection_asks_get_me(hub, bot_api):
 
 async def test_a_refused_token_is_reported_without_showing_it(database_url, clock, bot_api):
     bot_api.token = "999:other"
-    async with running(telegram_settings(database_url, bot_api.base_url), clock) as hub:
+    async with started_hub(telegram_settings(database_url, bot_api.base_url), clock) as hub:
         with pytest.raises(AuthFailed) as refused:
             await hub.connectors["tg"].test_connection()
     assert TOKEN not in refused.value.reason

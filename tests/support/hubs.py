@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -9,13 +11,28 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from config import Settings
 from hub.app import Hub
 from hub.auth import Principal, hash_password
+from hub.clock import Clock
 from hub.conversations import post_reply
 from hub.team import create_agent
 
 PASSWORD = "correct horse battery"
 _HASH = hash_password(PASSWORD)
+
+
+@asynccontextmanager
+async def started_hub(
+    settings: Settings, clock: Clock, *, run_workers: bool = False
+) -> AsyncIterator[Hub]:
+    """A hub in the test's process; without workers, the test runs the outbox and releases."""
+    hub = Hub(settings, clock)
+    await hub.start(run_workers=run_workers)
+    try:
+        yield hub
+    finally:
+        await hub.stop()
 
 
 async def add_agent(hub: Hub, email: str, role: str = "agent", name: str | None = None) -> int:
