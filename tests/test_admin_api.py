@@ -301,7 +301,7 @@ async def test_the_console_page_is_for_admins_only(
         csp = response.headers["Content-Security-Policy"]
         assert "script-src 'self'" in csp
         assert "unsafe-inline" not in csp
-        assert '<script src="/static/admin.js" defer></script>' in await response.text()
+        assert '<script type="module" src="/static/admin.js"></script>' in await response.text()
     for name in ("admin.js", "admin.css"):
         async with anonymous.session.get(anonymous.url(f"/static/{name}")) as response:
             assert response.status == 200

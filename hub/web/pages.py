@@ -18,7 +18,7 @@ INBOX_MODULES = {
     "inbox-canned.js",
     "inbox-keys.js",
 }
-FILES = {"inbox.js", "inbox.css", "admin.js", "admin.css", *INBOX_MODULES}
+FILES = {"api.js", "base.css", "inbox.js", "inbox.css", "admin.js", "admin.css", *INBOX_MODULES}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -37,6 +37,7 @@ async def inbox(_request: web.Request) -> web.StreamResponse:
 SIGN_IN_FOR_ADMIN = "/?next=/admin"
 ADMINS_ONLY = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Admins only</title>
+<link rel="stylesheet" href="/static/base.css">
 <link rel="stylesheet" href="/static/admin.css"></head>
 <body><main class="forbidden"><h1>Admins only</h1>
 <p>Only admins may open the admin console.</p><p><a href="/">Back to the inbox</a></p>

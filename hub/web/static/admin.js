@@ -5,10 +5,11 @@
  * User-supplied text only ever goes into the page through textContent.
  * Calendar previews and auto-reply previews are computed by the hub.
  */
+import { ApiError, apiClient } from "./api.js";
+
 (function () {
   "use strict";
 
-  const CSRF_HEADER = "X-CSRF-Token";
   const SIGN_IN = "/?next=/admin";
   const PREVIEW_DELAY_MS = 300;
   const WEEKDAYS = [
@@ -57,40 +58,10 @@
 
   /* ---------- HTTP ---------- */
 
-  class ApiError extends Error {
-    constructor(status, message, problems) {
-      super(message);
-      this.status = status;
-      this.problems = problems || [];
-    }
-  }
-
-  async function api(method, path, body) {
-    const headers = {};
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (method !== "GET" && state.csrf) headers[CSRF_HEADER] = state.csrf;
-    let response;
-    try {
-      response = await fetch(path, {
-        method,
-        headers,
-        credentials: "same-origin",
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (_networkError) {
-      throw new ApiError(0, "cannot reach the hub: check your connection");
-    }
-    const isJson = (response.headers.get("Content-Type") || "").includes("application/json");
-    const data = isJson ? await response.json() : null;
-    if (response.status === 401) {
-      window.location.assign(SIGN_IN);
-    }
-    if (!response.ok) {
-      const reason = data && data.error ? data.error : `request failed (HTTP ${response.status})`;
-      throw new ApiError(response.status, reason, data && data.problems);
-    }
-    return data;
-  }
+  const api = apiClient(
+    () => state.csrf,
+    () => window.location.assign(SIGN_IN),
+  );
 
   /** Show what went wrong next to the form that caused it. */
   function report(error, element, problemList) {

@@ -2,8 +2,8 @@
  *
  * User-supplied text only ever goes into the page through textContent (el()).
  */
+import { ApiError, apiClient } from "./api.js";
 
-const CSRF_HEADER = "X-CSRF-Token";
 const WHEN_FORMAT = new Intl.DateTimeFormat(undefined, {
   weekday: "short",
   day: "numeric",
@@ -17,37 +17,9 @@ const WHEN_FORMAT = new Intl.DateTimeFormat(undefined, {
 /** The signed-in session's CSRF token, sent with every state-changing request. */
 export const session = { csrf: null };
 
-export class ApiError extends Error {
-  constructor(status, message, problems) {
-    super(message);
-    this.status = status;
-    this.problems = problems || [];
-  }
-}
+export { ApiError };
 
-export async function api(method, path, body) {
-  const headers = {};
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET" && session.csrf) headers[CSRF_HEADER] = session.csrf;
-  let response;
-  try {
-    response = await fetch(path, {
-      method,
-      headers,
-      credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (_networkError) {
-    throw new ApiError(0, "cannot reach the hub: check your connection");
-  }
-  const isJson = (response.headers.get("Content-Type") || "").includes("application/json");
-  const data = isJson ? await response.json() : null;
-  if (!response.ok) {
-    const reason = data && data.error ? data.error : `request failed (HTTP ${response.status})`;
-    throw new ApiError(response.status, reason, data && data.problems);
-  }
-  return data;
-}
+export const api = apiClient(() => session.csrf);
 
 export const $ = (id) => document.getElementById(id);
 

@@ -1,0 +1,45 @@
+/* Calls to the hub's JSON API, shared by the inbox and the admin console.
+ *
+ * The session is an HttpOnly cookie; every state-changing request carries the
+ * X-CSRF-Token header. A refusal becomes an ApiError with the hub's message
+ * and, for invalid input, its list of problems (field and reason).
+ */
+
+const CSRF_HEADER = "X-CSRF-Token";
+
+export class ApiError extends Error {
+  constructor(status, message, problems) {
+    super(message);
+    this.status = status;
+    this.problems = problems || [];
+  }
+}
+
+/** An ``api(method, path, body)`` function; ``csrfToken()`` gives the session's token. */
+export function apiClient(csrfToken, onSignedOut = () => {}) {
+  return async function api(method, path, body) {
+    const headers = {};
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const token = csrfToken();
+    if (method !== "GET" && token) headers[CSRF_HEADER] = token;
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers,
+        credentials: "same-origin",
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (_networkError) {
+      throw new ApiError(0, "cannot reach the hub: check your connection");
+    }
+    const isJson = (response.headers.get("Content-Type") || "").includes("application/json");
+    const data = isJson ? await response.json() : null;
+    if (response.status === 401) onSignedOut();
+    if (!response.ok) {
+      const reason = data && data.error ? data.error : `request failed (HTTP ${response.status})`;
+      throw new ApiError(response.status, reason, data && data.problems);
+    }
+    return data;
+  };
+}
