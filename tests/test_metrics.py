@@ -112,8 +112,8 @@ async def test_request_latency_is_labelled_by_route_pattern_not_by_id(hub: Hub, 
 
 
 async def test_metrics_name_no_customer_and_no_text(hub: Hub, server):
-    await hub.ingest(chat("w-1", "my card number is 4111"))
+    await hub.ingest(chat("w-1", "my secret word is swordfish"))
     async with aiohttp.ClientSession() as session, session.get(server.make_url("/metrics")) as r:
         text = await r.text()
-    assert "4111" not in text
+    assert "swordfish" not in text  # not a number: timestamps in the output are digits
     assert "v-1" not in text
