@@ -1,8 +1,8 @@
 """Two real ``hub run`` processes on one PostgreSQL database, as in a scaled-out deployment.
 
 An agent connected to one process sees at once what another ingested; replies
-queued through both leave once each, in order; Telegram polling runs in one
-process and moves to the other when that one is killed (``kill -9``).
+queued through both leave once each, in order; Telegram polling and IMAP polling
+each run in one process and move to the other when that one is killed (``kill -9``).
 Several processes on one database need PostgreSQL; on SQLite these tests are skipped.
 """
 
@@ -24,6 +24,7 @@ from hub.app import Hub
 from hub.db.schema import messages, outbox
 from tests.conftest import API_TOKEN, ENVIRON
 from tests.support.databases import POSTGRES_URL
+from tests.support.dovecot import DovecotMailbox, message
 from tests.support.hubs import PASSWORD, add_agent
 from tests.support.peers import RecordingPeer
 from tests.support.processes import HubProcess, hub_process, write_config
@@ -47,6 +48,7 @@ def sms_channel(**settings: Any) -> dict[str, Any]:
 
 
 def config_file(directory: Path, database_url: str, *channels: dict[str, Any]) -> Path:
+    directory.mkdir(exist_ok=True)
     return write_config(
         directory / "hub.yaml",
         {
@@ -60,14 +62,16 @@ def config_file(directory: Path, database_url: str, *channels: dict[str, Any]) -
 
 @asynccontextmanager
 async def two_processes(
-    config: Path, env_a: dict[str, str], env_b: dict[str, str]
+    config: Path, env_a: dict[str, str], env_b: dict[str, str], config_b: Path | None = None
 ) -> AsyncIterator[tuple[HubProcess, HubProcess]]:
+    """Process A on ``config``, B on ``config_b`` (the same one unless given)."""
+    config_b = config_b or config
     async with AsyncExitStack() as stack:
         a = await stack.enter_async_context(
             hub_process(config.parent, "--config", str(config), env=env_a)
         )
         b = await stack.enter_async_context(
-            hub_process(config.parent, "--config", str(config), env=env_b)
+            hub_process(config_b.parent, "--config", str(config_b), env=env_b)
         )
         yield a, b
 
@@ -238,13 +242,13 @@ async def test_telegram_polling_runs_in_one_process_and_moves_when_it_is_killed(
             [leader] = callers
             survivor = TOKENS["b"] if leader == TOKENS["a"] else TOKENS["a"]
             await api.push_update(private_message(1, 11, "before the kill"))
-            await until(lambda: telegram_texts(hub, ["before the kill"]), "first update stored")
+            await until(lambda: stored_texts(hub, "tg", ["before the kill"]), "first update stored")
 
             await {TOKENS["a"]: a, TOKENS["b"]: b}[leader].kill()
             calls_at_kill = len(api.calls)
             await api.push_update(private_message(2, 12, "after the kill"))
             took = await until(
-                lambda: telegram_texts(hub, ["before the kill", "after the kill"]),
+                lambda: stored_texts(hub, "tg", ["before the kill", "after the kill"]),
                 "the update sent after the kill stored by the other process",
             )
             after_kill = api.calls[calls_at_kill:]
@@ -253,11 +257,84 @@ async def test_telegram_polling_runs_in_one_process_and_moves_when_it_is_killed(
     assert {c.token for c in after_kill} == {survivor}
 
 
-async def telegram_texts(hub: Hub, expected: list[str]) -> bool:
-    """Whether the stored Telegram messages are exactly ``expected``, in order."""
+async def stored_texts(hub: Hub, channel: str, expected: list[str]) -> bool:
+    """Whether the messages stored for ``channel`` are exactly ``expected``, in order."""
 
     def texts(conn: Connection) -> list[str]:
-        query = select(messages.c.text).where(messages.c.channel == "tg").order_by(messages.c.id)
+        query = select(messages.c.text).where(messages.c.channel == channel).order_by(messages.c.id)
         return list(conn.execute(query).scalars())
 
     return await hub.db.read(texts) == expected
+
+
+def email_channel(mailbox: DovecotMailbox) -> dict[str, Any]:
+    """The email channel polling ``mailbox`` (password in IMAP_PASSWORD); it sends no mail."""
+    return {
+        "kind": "email",
+        "name": "mail",
+        "address": "support@shop.example",
+        "imap": {
+            "host": mailbox.host,
+            "port": mailbox.port,
+            "ssl": False,
+            "username": mailbox.user,
+            "password_env": "IMAP_PASSWORD",
+            "poll_seconds": 1,
+        },
+        "smtp_out": {"host": "127.0.0.1", "port": 2525, "security": "none"},
+    }
+
+
+async def test_imap_polling_runs_in_one_process_and_moves_when_it_is_killed(
+    hub: Hub, database_url: str, tmp_path: Path, dovecot: DovecotMailbox
+):
+    # One mailbox under a login per process (the test delivers under a third), so
+    # Dovecot's log tells which process polls.
+    a_login, b_login = (dovecot.server.add_alias(dovecot) for _ in range(2))
+    logins = LoginLog(a_login, b_login)
+    async with two_processes(
+        config_file(tmp_path / "a", database_url, email_channel(a_login)),
+        {"IMAP_PASSWORD": a_login.password},
+        {"IMAP_PASSWORD": b_login.password},
+        config_file(tmp_path / "b", database_url, email_channel(b_login)),
+    ) as (a, b):
+        await until(logins.any_since, "one process logs in to Dovecot")
+        await asyncio.sleep(4 * TAKEOVER_SECONDS)  # the other tried to take the lock meanwhile
+        assert len(logins.since()) == 1, "only one process polls the mailbox"
+        [leader] = logins.since()
+        await dovecot.append(message("Order 77", "before the kill"))
+        await until(lambda: stored_texts(hub, "mail", ["before the kill"]), "first mail stored")
+
+        await {a_login.user: a, b_login.user: b}[leader].kill()
+        logins.mark()
+        await dovecot.append(message("Re: Order 77", "after the kill"))
+        took = await until(
+            lambda: stored_texts(hub, "mail", ["before the kill", "after the kill"]),
+            "the mail delivered after the kill stored by the other process",
+        )
+        await until(logins.any_since, "the other process's login logged")
+
+    assert took < 4 * TAKEOVER_SECONDS + 2, f"takeover took {took:.1f} s"
+    assert logins.since() == {a_login.user, b_login.user} - {leader}, "only the survivor polls"
+
+
+class LoginLog:
+    """The IMAP logins of some mailboxes in Dovecot's log, since the last :meth:`mark`."""
+
+    def __init__(self, *mailboxes: DovecotMailbox) -> None:
+        self.server = mailboxes[0].server
+        self.users = [mailbox.user for mailbox in mailboxes]
+        self.seen = 0
+
+    def all(self) -> list[str]:
+        return self.server.logins(*self.users)
+
+    def mark(self) -> None:
+        self.seen = len(self.all())
+
+    def since(self) -> set[str]:
+        """Who logged in since the mark."""
+        return set(self.all()[self.seen :])
+
+    def any_since(self) -> bool:
+        return bool(self.since())

@@ -254,6 +254,27 @@ class DovecotServer:
         os.chown(passwd, self.account.pw_uid, self.account.pw_gid)
         return DovecotMailbox(self, user, password)
 
+    def add_alias(self, mailbox: DovecotMailbox) -> DovecotMailbox:
+        """A fresh user whose home is ``mailbox``'s: the same messages under another login.
+
+        So a test can tell from :meth:`logins` which of two clients of one
+        mailbox logged in.
+        """
+        home = self.root / "home" / mailbox.user
+        if not home.exists():
+            home.mkdir(mode=0o700)
+            os.chown(home, self.account.pw_uid, self.account.pw_gid)
+        alias = self.add_user()
+        (self.root / "home" / alias.user).symlink_to(home)
+        return alias
+
+    def logins(self, *users: str) -> list[str]:
+        """Who logged in over IMAP so far, in order: each login of one of ``users`` by name."""
+        log = self.root / "dovecot.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        names = re.findall(r"imap-login: Info: Login: user=<([^>]*)>", text)
+        return [name for name in names if name in users]
+
     def kick(self, user: str) -> None:
         """Drop every IMAP connection of ``user`` (the server keeps running)."""
         kicked = subprocess.run(
