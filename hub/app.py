@@ -159,7 +159,8 @@ class Hub:
     async def ingest(self, message: InboundMessage) -> IngestResult:
         """Store a customer message durably and route it; called by every connector."""
         if message.channel not in self.connectors:
-            raise NotFound(f"channel {message.channel!r} is not configured")
+            state = "disabled" if message.channel in self.all_connectors else "not configured"
+            raise NotFound(f"channel {message.channel!r} is {state}")
         result = await self.db.write(partial(ingest, message), key=message.sender)
         if not result.duplicate:
             self.metrics.messages_in.labels(message.channel).inc()

@@ -18,11 +18,9 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from hub.db.dedicated import dedicated_connection
+from hub.db.dedicated import CONNECTION_TROUBLE, dedicated_connection
 
 log = logging.getLogger(__name__)
-
-CONNECTION_TROUBLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 Work = Callable[[], Awaitable[None]]
 

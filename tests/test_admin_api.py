@@ -111,7 +111,7 @@ async def test_a_switched_off_channel_refuses_input_until_switched_on_even_after
 
     async with running(settings, clock) as (hub, server), cookie_session() as session:
         assert "sms" not in hub.connectors
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound, match="channel 'sms' is disabled"):
             await hub.ingest(InboundMessage("sms", "direct-1", Address("phone", "+4915100"), "hi"))
         admin = await signed_in(server, session, ADMIN)
         assert by_name(await admin.get("/api/admin/channels"))["sms"]["enabled"] is False

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import asyncpg
 
+CONNECTION_TROUBLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    # Not an InterfaceError: a connection left mid-operation when the server shut down.
+    asyncpg.InternalClientError,
+)
+"""What a dedicated connection raises when PostgreSQL goes away: reconnect, never crash."""
+
 
 async def dedicated_connection(url: str, purpose: str) -> asyncpg.Connection:
     """Connect to the hub's database as ``hub <purpose>`` (``application_name``).

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from hub.db.dedicated import dedicated_connection
+from hub.db.dedicated import CONNECTION_TROUBLE, dedicated_connection
 from hub.events import Event
 
 if TYPE_CHECKING:
@@ -51,14 +51,6 @@ NEWEST_ID = "SELECT coalesce(max(id), 0) FROM events"
 EVENTS_AFTER = (
     "SELECT id, kind, agent_id, conversation_id, payload, created_at"
     " FROM events WHERE id > $1 ORDER BY id LIMIT $2"
-)
-CONNECTION_TROUBLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    # Not an InterfaceError: a connection left mid-operation when the server shut down.
-    asyncpg.InternalClientError,
 )
 
 
