@@ -145,6 +145,7 @@ def settle_garbage_collector() -> None:
 def print_welcome(settings: Settings, demo: bool) -> None:
     base = settings.http.base_url
     print(f"\nInbox:  {base}/", flush=True)
+    print(f"Admin console (admins): {base}/admin")
     for channel in settings.channels:
         if channel.kind == "webchat":
             print(f"Web chat demo page ({channel.name}): {base}/webchat/{channel.name}/demo")

@@ -20,6 +20,7 @@ import aiohttp
 from tests.support.processes import hub_process
 
 INBOX_LINE = re.compile(r"^Inbox:\s+(http://\S+)$", re.MULTILINE)
+ADMIN_LINE = re.compile(r"^Admin console \(admins\): (http://\S+)$", re.MULTILINE)
 LOGIN_LINE = re.compile(r"^\s+(admin|agent)\s+(\S+@\S+)\s+password:\s+(\S+)$", re.MULTILINE)
 
 
@@ -83,6 +84,9 @@ async def look_around(running: Running) -> dict[str, Any]:
                 assert mine, f"{email} has no demo conversation"
                 assert all(agent_id in (c["assignee_id"], c["owner_id"]) for c in mine)
                 continue
+            [console_url] = ADMIN_LINE.findall(out)
+            async with http.get(console_url, allow_redirects=False) as console:
+                assert (console.status, console.content_type) == (200, "text/html"), out
             seen = {
                 "agents": await get_json(http, f"{base}/api/admin/agents"),
                 "customers": await get_json(http, f"{base}/api/admin/customers"),
