@@ -18,7 +18,7 @@ from hub.app import Hub
 from hub.db.schema import messages, quarantine
 from tests.conftest import ENVIRON
 from tests.support.clock import FakeClock
-from tests.support.dovecot import DovecotMailbox, message
+from tests.support.dovecot import DovecotMailbox, email_channel, message
 from tests.support.hubs import Browser, add_agent
 from tests.support.smtp import SmtpPeer
 
@@ -31,24 +31,7 @@ CUSTOMER = "lena@example.org"
 def imap_settings(database_url: str, mailbox: DovecotMailbox, relay_port: int) -> Settings:
     data = {
         "database": {"url": database_url},
-        "channels": [
-            {
-                "kind": "email",
-                "name": "mail",
-                "address": "support@shop.example",
-                "imap": {
-                    "host": mailbox.host,
-                    "port": mailbox.port,
-                    "ssl": False,
-                    "username": mailbox.user,
-                    "password_env": "IMAP_PASSWORD",
-                    # IDLE wakes the worker; a message landing during a fetch pass waits
-                    # for the next renewal (poll_seconds), so keep it short here.
-                    "poll_seconds": 2,
-                },
-                "smtp_out": {"host": "127.0.0.1", "port": relay_port, "security": "none"},
-            }
-        ],
+        "channels": [email_channel(mailbox, relay_port, poll_seconds=2)],
     }
     environ = {**ENVIRON, "IMAP_PASSWORD": mailbox.password}
     return Settings.model_validate(data, context={"environ": environ})

@@ -24,7 +24,7 @@ from hub.app import Hub
 from hub.db.schema import messages, outbox
 from tests.conftest import API_TOKEN, ENVIRON
 from tests.support.databases import POSTGRES_URL
-from tests.support.dovecot import DovecotMailbox, message
+from tests.support.dovecot import DovecotMailbox, email_channel, message
 from tests.support.hubs import PASSWORD, add_agent
 from tests.support.peers import RecordingPeer
 from tests.support.processes import HubProcess, hub_process, write_config
@@ -267,22 +267,8 @@ async def stored_texts(hub: Hub, channel: str, expected: list[str]) -> bool:
     return await hub.db.read(texts) == expected
 
 
-def email_channel(mailbox: DovecotMailbox) -> dict[str, Any]:
-    """The email channel polling ``mailbox`` (password in IMAP_PASSWORD); it sends no mail."""
-    return {
-        "kind": "email",
-        "name": "mail",
-        "address": "support@shop.example",
-        "imap": {
-            "host": mailbox.host,
-            "port": mailbox.port,
-            "ssl": False,
-            "username": mailbox.user,
-            "password_env": "IMAP_PASSWORD",
-            "poll_seconds": 1,
-        },
-        "smtp_out": {"host": "127.0.0.1", "port": 2525, "security": "none"},
-    }
+NO_RELAY = 2525
+"""The processes send no mail in the IMAP test; nothing listens there."""
 
 
 async def test_imap_polling_runs_in_one_process_and_moves_when_it_is_killed(
@@ -293,10 +279,10 @@ async def test_imap_polling_runs_in_one_process_and_moves_when_it_is_killed(
     a_login, b_login = (dovecot.server.add_alias(dovecot) for _ in range(2))
     logins = LoginLog(a_login, b_login)
     async with two_processes(
-        config_file(tmp_path / "a", database_url, email_channel(a_login)),
+        config_file(tmp_path / "a", database_url, email_channel(a_login, NO_RELAY, poll_seconds=1)),
         {"IMAP_PASSWORD": a_login.password},
         {"IMAP_PASSWORD": b_login.password},
-        config_file(tmp_path / "b", database_url, email_channel(b_login)),
+        config_file(tmp_path / "b", database_url, email_channel(b_login, NO_RELAY, poll_seconds=1)),
     ) as (a, b):
         await until(logins.any_since, "one process logs in to Dovecot")
         await asyncio.sleep(4 * TAKEOVER_SECONDS)  # the other tried to take the lock meanwhile

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -406,3 +407,25 @@ def dovecot_server() -> Iterator[DovecotServer]:
 def dovecot(dovecot_server: DovecotServer) -> DovecotMailbox:
     """A running Dovecot and a user with an empty INBOX of its own."""
     return dovecot_server.add_user()
+
+
+def email_channel(mailbox: DovecotMailbox, relay_port: int, poll_seconds: float) -> dict[str, Any]:
+    """The email channel ``mail`` reading ``mailbox`` (password in IMAP_PASSWORD).
+
+    IDLE wakes the worker; a message landing during a fetch pass waits for the
+    next renewal (``poll_seconds``), so tests keep it short.
+    """
+    return {
+        "kind": "email",
+        "name": "mail",
+        "address": "support@shop.example",
+        "imap": {
+            "host": mailbox.host,
+            "port": mailbox.port,
+            "ssl": False,
+            "username": mailbox.user,
+            "password_env": "IMAP_PASSWORD",
+            "poll_seconds": poll_seconds,
+        },
+        "smtp_out": {"host": "127.0.0.1", "port": relay_port, "security": "none"},
+    }
