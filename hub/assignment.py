@@ -2,25 +2,46 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from hub.db.database import Tx
 from hub.db.prepared import Prepared
-from hub.db.schema import agents, audit_log, conversations, customers, hub_state
+from hub.db.schema import agents, audit_log, conversations, customers
 from routing.owners import Agent, AgentLoad, CustomerOwnership, Handling, choose_owner, who_handles
 
-LAST_OWNER_KEY = "routing.last_owner_id"
-# Prepared: every message runs TEAM, every first contact the rest.
-TEAM = Prepared(select(agents.c.id, agents.c.active, agents.c.away, agents.c.backup_id))
-OPEN_COUNT = Prepared(
-    select(func.count())
-    .select_from(conversations)
-    .where(conversations.c.assignee_id == bindparam("agent"), conversations.c.state == "open")
+
+def agent_columns(table: FromClause) -> tuple[ColumnElement[Any], ...]:
+    """The columns of ``agents`` (or an alias of it) that make a routing :class:`Agent`."""
+    return (table.c.id, table.c.active, table.c.away, table.c.backup_id)
+
+
+TEAM = Prepared(select(*agent_columns(agents)))
+# Every first contact runs these (prepared, see hub/db/prepared.py).
+AVAILABLE_WITH_LOADS = Prepared(
+    select(
+        *agent_columns(agents),
+        select(func.count())
+        .select_from(conversations)
+        .where(conversations.c.assignee_id == agents.c.id, conversations.c.state == "open")
+        .scalar_subquery(),
+    ).where(agents.c.active, ~agents.c.away)
 )
-LAST_OWNER = Prepared(select(hub_state.c.value).where(hub_state.c.key == LAST_OWNER_KEY))
-INSERT_LAST_OWNER = Prepared(insert(hub_state).values(key=LAST_OWNER_KEY, value=bindparam("owner")))
-UPDATE_LAST_OWNER = Prepared(
-    update(hub_state).where(hub_state.c.key == LAST_OWNER_KEY).values(value=bindparam("owner"))
+NEWEST_CUSTOMERS_OWNER = Prepared(
+    select(customers.c.owner_id)
+    .where(customers.c.owner_id.is_not(None))
+    .order_by(customers.c.id.desc())
+    .limit(1)
 )
 SET_OWNER = Prepared(
     update(customers)
@@ -42,22 +63,22 @@ def load_agents(conn: Connection) -> dict[int, Agent]:
     return {row[0]: Agent(*row) for row in TEAM.rows(conn)}
 
 
-def open_loads(conn: Connection, candidates: list[int]) -> list[AgentLoad]:
-    return [AgentLoad(agent_id, OPEN_COUNT.scalar(conn, agent=agent_id)) for agent_id in candidates]
+def assign_first_owner(tx: Tx, customer_id: int) -> Agent | None:
+    """Give an unowned customer an owner by the first-contact policy, if anyone is available.
 
-
-def assign_first_owner(tx: Tx, customer_id: int, team: dict[int, Agent]) -> int | None:
-    """Give an unowned customer an owner by the first-contact policy, if anyone is available."""
-    available = sorted(agent.id for agent in team.values() if agent.available)
-    last = LAST_OWNER.scalar(tx.conn)
-    owner_id = choose_owner(open_loads(tx.conn, available), int(last) if last else None)
+    The turn goes on from the owner of the newest customer that has one: read
+    from the customers, not kept in a row of its own, because every first
+    contact would then update that one row, and concurrent transactions would
+    queue for it (first contacts ran at a third of the usual rate on PostgreSQL).
+    """
+    available = {row[0]: (Agent(*row[:4]), row[4]) for row in AVAILABLE_WITH_LOADS.rows(tx.conn)}
+    loads = [AgentLoad(agent_id, load) for agent_id, (_, load) in available.items()]
+    owner_id = choose_owner(loads, NEWEST_CUSTOMERS_OWNER.scalar(tx.conn))
     if owner_id is None:
         return None
     SET_OWNER.run(tx.conn, customer=customer_id, owner=owner_id)
-    remember = INSERT_LAST_OWNER if last is None else UPDATE_LAST_OWNER
-    remember.run(tx.conn, owner=str(owner_id))
     record_audit(tx, None, "owner.assigned", "customer", customer_id, before=None, after=owner_id)
-    return owner_id
+    return available[owner_id][0]
 
 
 def record_audit(

@@ -6,6 +6,7 @@ Decisions about them are pure and live in ``routing/contact.py``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -47,22 +48,28 @@ def _rule(column: Any, channel: Any) -> Any:
     return select(column).where(channel_rules.c.channel == channel).scalar_subquery()
 
 
-def _rule_or_default(column: Any) -> Any:
-    return func.coalesce(_rule(column, bindparam("channel")), _rule(column, DEFAULT_CHANNEL))
+def _rule_or_default(column: Any, channel: Any) -> Any:
+    return func.coalesce(_rule(column, channel), _rule(column, DEFAULT_CHANNEL))
 
 
-RULES_FOR_MESSAGE = Prepared(
-    select(
-        _hours(CUSTOMER_SCOPE, bindparam("customer")),
-        _hours(CHANNEL_SCOPE, bindparam("channel")),
+def rule_columns(customer: Any, channel: Any) -> tuple[Any, ...]:
+    """The calendars and rules for ``customer`` (its id as text) writing on ``channel``.
+
+    Columns, so that the query finding a message's sender returns them too
+    (see ``hub/ingest.py``); :func:`rules_from` reads them back.
+    """
+    return (
+        _hours(CUSTOMER_SCOPE, customer),
+        _hours(CHANNEL_SCOPE, channel),
         _hours(DEFAULT_SCOPE, ""),
-        _rule(channel_rules.c.never_hold, bindparam("channel")),
-        _rule_or_default(channel_rules.c.autoreply_template),
-        _rule_or_default(channel_rules.c.first_response_minutes),
-        _rule_or_default(channel_rules.c.next_response_minutes),
+        _rule(channel_rules.c.never_hold, channel),
+        _rule_or_default(channel_rules.c.autoreply_template, channel),
+        _rule_or_default(channel_rules.c.first_response_minutes, channel),
+        _rule_or_default(channel_rules.c.next_response_minutes, channel),
     )
-)
-"""Everything that decides about one message, in one statement (it runs for every message)."""
+
+
+RULES = Prepared(select(*rule_columns(bindparam("customer"), bindparam("channel"))))
 
 
 @lru_cache(maxsize=4096)
@@ -75,9 +82,14 @@ def rules_for(
     conn: Connection, customer_id: int, channel: str, always_reachable: bool
 ) -> ContactRules:
     """The calendars and rules that apply to one customer writing on one channel."""
-    row = RULES_FOR_MESSAGE.first(conn, customer=str(customer_id), channel=channel)
+    row = RULES.first(conn, customer=str(customer_id), channel=channel)
     assert row is not None
-    customer_hours, channel_hours, default_hours, never_hold, template, first, following = row
+    return rules_from(row, always_reachable)
+
+
+def rules_from(columns: Sequence[Any], always_reachable: bool) -> ContactRules:
+    """Contact rules from the values of :func:`rule_columns`."""
+    customer_hours, channel_hours, default_hours, never_hold, template, first, following = columns
     return ContactRules(
         customer_hours=parse_hours(customer_hours) if customer_hours else None,
         channel_hours=parse_hours(channel_hours) if channel_hours else None,

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, literal_column, select, update
+from sqlalchemy import Text, bindparam, cast, func, insert, literal_column, select, update
 
 from connectors.base import Address, InboundMessage, IngestResult
-from hub.assignment import assign_first_owner, hand_over, load_agents
+from hub.assignment import agent_columns, assign_first_owner, hand_over
 from hub.autoreply import send_autoreply
-from hub.contact import rules_for
+from hub.contact import rule_columns, rules_from
 from hub.db.database import Tx
 from hub.db.prepared import Prepared
 from hub.db.schema import (
@@ -30,8 +30,8 @@ from hub.db.schema import (
 )
 from hub.errors import Unprocessable
 from hub.serialize import message_json
-from routing.contact import hold_until, reply_due_at
-from routing.owners import CustomerOwnership, who_handles
+from routing.contact import ContactRules, hold_until, reply_due_at
+from routing.owners import Agent, CustomerOwnership, who_handles
 
 MESSAGE_COLUMNS = (
     "conversation_id",
@@ -53,6 +53,8 @@ MESSAGE_COLUMNS = (
 
 @dataclass
 class Sender:
+    """Who wrote, and everything about them that routing one message needs."""
+
     customer_id: int
     customer_name: str
     identity_id: int
@@ -61,9 +63,14 @@ class Sender:
     backup_id: int | None
     open_conversation_id: int | None
     assignee_id: int | None
-    always_reachable: bool
     autoreplied_until: datetime | None
     answered_before: bool
+    already_stored: bool
+    """A message with this one's channel and external id exists (a repeat)."""
+    handlers: dict[int, Agent]
+    """The owner, the customer's backup and the owner's backup, those that exist."""
+    rules: ContactRules
+    """The contact rules for this customer on the message's channel."""
 
 
 # Every inbound message runs these, so they are prepared (see hub/db/prepared.py).
@@ -75,6 +82,16 @@ DUPLICATE = Prepared(
         messages.c.external_id == bindparam("external_id"),
     )
 )
+OWNER = agents.alias("owner")
+CUSTOMER_BACKUP = agents.alias("customer_backup")
+OWNER_BACKUP = agents.alias("owner_backup")
+HANDLER_COLUMNS = [agent_columns(agent) for agent in (OWNER, CUSTOMER_BACKUP, OWNER_BACKUP)]
+RULE_COLUMNS = rule_columns(cast(customers.c.id, Text), bindparam("channel"))
+SENDER_EXTRAS = (
+    customers.c.always_reachable,
+    *(column for columns in HANDLER_COLUMNS for column in columns),
+    *RULE_COLUMNS,
+)
 SENDER = Prepared(
     select(
         identities.c.customer_id,
@@ -85,9 +102,15 @@ SENDER = Prepared(
         customers.c.backup_id,
         conversations.c.id,
         conversations.c.assignee_id,
-        customers.c.always_reachable,
         conversations.c.autoreplied_until,
         conversations.c.first_replied_at.is_not(None),
+        select(messages.c.id)
+        .where(
+            messages.c.channel == bindparam("channel"),
+            messages.c.external_id == bindparam("external_id"),
+        )
+        .exists(),
+        *SENDER_EXTRAS,
     )
     .join(customers, customers.c.id == identities.c.customer_id)
     .outerjoin(
@@ -96,14 +119,24 @@ SENDER = Prepared(
         (conversations.c.customer_id == customers.c.id)
         & (conversations.c.state == literal_column("'open'")),
     )
+    .outerjoin(OWNER, OWNER.c.id == customers.c.owner_id)
+    .outerjoin(CUSTOMER_BACKUP, CUSTOMER_BACKUP.c.id == customers.c.backup_id)
+    .outerjoin(OWNER_BACKUP, OWNER_BACKUP.c.id == OWNER.c.backup_id)
     .where(identities.c.kind == bindparam("kind"), identities.c.address == bindparam("address"))
 )
-INSERT_MESSAGE = Prepared(
+"""The sender's customer, open conversation, handlers and contact rules, and whether the
+message is a repeat, in one statement."""
+IDENTITY = Prepared(
+    select(identities.c.id).where(
+        identities.c.kind == bindparam("kind"), identities.c.address == bindparam("address")
+    )
+)
+INSERT_MESSAGE_STATEMENT = (
     insert(messages)
     .values({column: bindparam(column) for column in MESSAGE_COLUMNS})
     .returning(messages.c.id)
 )
-TOUCH_CONVERSATION = Prepared(
+TOUCH_CONVERSATION_STATEMENT = (
     update(conversations)
     .where(conversations.c.id == bindparam("conversation"))
     .values(
@@ -116,6 +149,14 @@ TOUCH_CONVERSATION = Prepared(
         ),
     )
 )
+INSERT_MESSAGE = Prepared(INSERT_MESSAGE_STATEMENT)
+TOUCH_CONVERSATION = Prepared(TOUCH_CONVERSATION_STATEMENT)
+STORE_AND_TOUCH = Prepared(
+    select(INSERT_MESSAGE_STATEMENT.cte("stored").c.id).add_cte(
+        TOUCH_CONVERSATION_STATEMENT.cte("touched")
+    )
+)
+"""PostgreSQL: the message insert and the conversation update in one statement."""
 CREATE_CUSTOMER = Prepared(
     insert(customers)
     .values(name=bindparam("name"), created_at=bindparam("created_at"))
@@ -157,24 +198,28 @@ MOVE_IDENTITY_CHANNEL = Prepared(
 
 
 def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
-    duplicate = find_duplicate(tx, message)
-    if duplicate is not None:
-        return duplicate
+    known = find_sender(tx, message.sender, message)
+    if known is None or known.already_stored:
+        duplicate = find_duplicate(tx, message)
+        if duplicate is not None:
+            return duplicate
     answered = message.conversation_hint
-    if message.automated and answered is not None and find_sender(tx, message.sender) is None:
+    if message.automated and answered is not None and known is None:
         return file_machine_mail(tx, message, answered)
-    sender = resolve_sender(tx, message)
-    team = load_agents(tx.conn)
-    if sender.owner_id is None:
-        sender.owner_id = assign_first_owner(tx, sender.customer_id, team)
-    handling = who_handles(CustomerOwnership(sender.owner_id, sender.backup_id), team)
+    sender = known or new_sender(tx, message)
+    add_linked_identities(tx, message, sender.customer_id)
+    if sender.owner_id is None and (owner := assign_first_owner(tx, sender.customer_id)):
+        sender.owner_id, sender.handlers = owner.id, {owner.id: owner}
+    ownership = CustomerOwnership(sender.owner_id, sender.backup_id)
+    handling = who_handles(ownership, sender.handlers)
     conversation_id, assignee_id = open_conversation(tx, sender, handling.agent_id, message)
-    rules = rules_for(tx.conn, sender.customer_id, message.channel, sender.always_reachable)
+    rules = sender.rules
     release_at = hold_until(rules, tx.now)
-    row = store_message(tx, message, sender, conversation_id, release_at)
     due = None if release_at else reply_due_at(rules, tx.now, sender.answered_before)
-    TOUCH_CONVERSATION.run(
-        tx.conn,
+    row = message_row(tx, message, sender, conversation_id, release_at)
+    row["id"] = store_and_touch_conversation(
+        tx,
+        row,
         conversation=conversation_id,
         at=tx.now,
         channel_name=message.channel,
@@ -182,6 +227,7 @@ def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
         new_work=0 if release_at else 1,
         due=due,
     )
+    store_attachments(tx, message, row["id"])
     if sender.identity_channel != message.channel:
         MOVE_IDENTITY_CHANNEL.run(
             tx.conn, identity=sender.identity_id, channel_name=message.channel
@@ -236,14 +282,15 @@ def file_machine_mail(tx: Tx, message: InboundMessage, conversation_id: int) -> 
     return IngestResult(row["id"], target.id, target.customer_id, duplicate=False)
 
 
-def store_message(
+def message_row(
     tx: Tx,
     message: InboundMessage,
     sender: Sender,
     conversation_id: int,
     release_at: datetime | None,
 ) -> dict[str, object]:
-    row: dict[str, object] = {
+    """The row to store for ``message`` (its ``id`` is set once stored)."""
+    return {
         "conversation_id": conversation_id,
         "direction": "in",
         "channel": message.channel,
@@ -259,13 +306,28 @@ def store_message(
         "sent_at": message.sent_at,
         "release_at": release_at,
     }
-    row["id"] = INSERT_MESSAGE.scalar(tx.conn, **row)
+
+
+def store_and_touch_conversation(tx: Tx, row: dict[str, object], **touch: object) -> int:
+    """Store the message row and bring its conversation up to date; the message's id.
+
+    On PostgreSQL in one statement, as the round trip is most of what a
+    statement costs there; SQLite has no data-modifying CTEs, so it runs two.
+    """
+    if tx.conn.dialect.name == "postgresql":
+        return STORE_AND_TOUCH.scalar(tx.conn, **row, **touch)
+    message_id = INSERT_MESSAGE.scalar(tx.conn, **row)
+    TOUCH_CONVERSATION.run(tx.conn, **touch)
+    return message_id
+
+
+def store_attachments(tx: Tx, message: InboundMessage, message_id: object) -> None:
     if message.attachments:
         tx.conn.execute(
             insert(attachments),
             [
                 {
-                    "message_id": row["id"],
+                    "message_id": message_id,
                     "position": position,
                     "name": attachment.name[:255],
                     "content_type": attachment.content_type[:255],
@@ -275,7 +337,6 @@ def store_message(
                 for position, attachment in enumerate(message.attachments)
             ],
         )
-    return row
 
 
 def announce(
@@ -328,30 +389,57 @@ def message_meta(message: InboundMessage) -> dict[str, object] | None:
     return meta or None
 
 
-def resolve_sender(tx: Tx, message: InboundMessage) -> Sender:
-    """Find the customer behind the sender's identity, or behind an identity they gave.
+def new_sender(tx: Tx, message: InboundMessage) -> Sender:
+    """Record an unknown sender: under the customer of an identity they gave, if one is known.
 
-    A new sender whose linked identity is known joins that customer; otherwise a
-    new customer is created. Linked identities not yet known are added to the
-    sender's customer; one that belongs to another customer is left alone (an
-    unverified claim never moves someone else's identity).
+    Otherwise a new customer is created.
     """
-    sender = find_sender(tx, message.sender)
-    if sender is None:
-        linked = next((s for a in message.linked if (s := find_sender(tx, a))), None)
-        customer_id = linked.customer_id if linked else create_customer(tx, message)
-        add_identity(tx, customer_id, message.sender, message.sender_name, message.channel)
-        sender = find_sender(tx, message.sender)
-        assert sender is not None
-    for address in message.linked:
-        if address != message.sender and find_sender(tx, address) is None:
-            add_identity(tx, sender.customer_id, address, message.sender_name, None)
+    linked = next((s for a in message.linked if (s := find_sender(tx, a, message))), None)
+    customer_id = linked.customer_id if linked else create_customer(tx, message)
+    add_identity(tx, customer_id, message.sender, message.sender_name, message.channel)
+    sender = find_sender(tx, message.sender, message)
+    assert sender is not None
     return sender
 
 
-def find_sender(tx: Tx, address: Address) -> Sender | None:
-    row = SENDER.first(tx.conn, kind=address.kind, address=address.address)
-    return Sender(*row) if row else None
+def add_linked_identities(tx: Tx, message: InboundMessage, customer_id: int) -> None:
+    """Add the identities the sender gave that are not known yet to their customer.
+
+    One that belongs to another customer is left alone: an unverified claim
+    never moves someone else's identity.
+    """
+    for address in message.linked:
+        if address != message.sender and not is_known(tx, address):
+            add_identity(tx, customer_id, address, message.sender_name, None)
+
+
+def is_known(tx: Tx, address: Address) -> bool:
+    return IDENTITY.first(tx.conn, kind=address.kind, address=address.address) is not None
+
+
+def find_sender(tx: Tx, address: Address, message: InboundMessage) -> Sender | None:
+    """The sender behind ``address``, if known, as it concerns ``message``."""
+    row = SENDER.first(
+        tx.conn,
+        kind=address.kind,
+        address=address.address,
+        channel=message.channel,
+        external_id=message.external_id,
+    )
+    if row is None:
+        return None
+    fields = len(row) - len(SENDER_EXTRAS)
+    always_reachable, *extras = row[fields:]
+    handlers = []
+    for columns in HANDLER_COLUMNS:
+        values, extras = extras[: len(columns)], extras[len(columns) :]
+        if values[0] is not None:
+            handlers.append(Agent(*values))
+    return Sender(
+        *row[:fields],
+        handlers={agent.id: agent for agent in handlers},
+        rules=rules_from(extras, always_reachable),
+    )
 
 
 def create_customer(tx: Tx, message: InboundMessage) -> int:

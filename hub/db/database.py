@@ -208,6 +208,7 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
 
 @dataclass
 class _Done:
+    unit: WriteUnit[Any]
     future: asyncio.Future[Any]
     result: Any
     events: list[Event]
@@ -218,8 +219,8 @@ class SqliteDatabase(Database):
 
     The transaction is committed by a callback scheduled when it opened, so it
     holds every write made during that turn of the loop: group commit with no
-    thread hops. Each unit runs inside a savepoint, so one that fails undoes
-    only itself. Callers are answered once the commit has happened.
+    thread hops. A unit that fails undoes only itself (see
+    :meth:`_undo_failed_unit`). Callers are answered once the commit has happened.
     """
 
     dialect = "sqlite"
@@ -249,17 +250,38 @@ class SqliteDatabase(Database):
             self._conn.begin()
             self._open = True
             loop.call_soon(self._commit)
-        self._raw.execute("SAVEPOINT unit")
         try:
             result, stored = self._run_unit(self._conn, unit)
         except BaseException:
-            self._raw.execute("ROLLBACK TO unit")
-            self._raw.execute("RELEASE unit")
+            self._undo_failed_unit()
             raise
-        self._raw.execute("RELEASE unit")
         future: asyncio.Future[T] = loop.create_future()
-        self._done.append(_Done(future, result, stored))
+        self._done.append(_Done(unit, future, result, stored))
         return await future
+
+    def _undo_failed_unit(self) -> None:
+        """Roll the turn's transaction back, then run its earlier units again.
+
+        Units run without a savepoint of their own, as nearly all succeed and
+        a savepoint costs two statements per unit; a failing one is undone
+        with everything before it, which then runs again, each unit in a
+        savepoint, so that one failing now gets its error and leaves the rest.
+        """
+        self._conn.rollback()
+        self._conn.begin()
+        kept: list[_Done] = []
+        for item in self._done:
+            self._raw.execute("SAVEPOINT unit")
+            try:
+                item.result, item.events = self._run_unit(self._conn, item.unit)
+            except Exception as error:
+                self._raw.execute("ROLLBACK TO unit")
+                if not item.future.done():
+                    item.future.set_exception(error)
+            else:
+                kept.append(item)
+            self._raw.execute("RELEASE unit")
+        self._done = kept
 
     def _run_unit(self, conn: Connection, unit: WriteUnit[T]) -> tuple[T, list[Event]]:
         tx = Tx(conn, self.clock.now())
