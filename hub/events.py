@@ -8,10 +8,12 @@ subscribers of this process.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -23,17 +25,26 @@ class Event:
     kind: str
     agent_id: int | None
     conversation_id: int | None
-    payload: dict[str, Any]
+    data: str
+    """The payload as JSON text, as stored: serialized once, sent on as it is."""
     created_at: datetime
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "conversation_id": self.conversation_id,
-            "at": self.created_at.isoformat(),
-            "data": self.payload,
-        }
+    @property
+    def payload(self) -> dict[str, Any]:
+        return json.loads(self.data)
+
+    @cached_property
+    def frame(self) -> str:
+        """The event as the inbox's WebSocket receives it (JSON), made once for all listeners."""
+        head = json.dumps(
+            {
+                "id": self.id,
+                "kind": self.kind,
+                "conversation_id": self.conversation_id,
+                "at": self.created_at.isoformat(),
+            }
+        )
+        return f'{head[:-1]}, "data": {self.data}}}'
 
 
 class Subscription:

@@ -10,7 +10,7 @@ AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 def event(event_id: int, agent_id: int | None) -> Event:
-    return Event(event_id, "message.created", agent_id, 1, {}, AT)
+    return Event(event_id, "message.created", agent_id, 1, "{}", AT)
 
 
 async def test_consumer_takes_everything_pending_in_one_batch():

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import weakref
 from functools import partial
 from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, web
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, Text, cast, func, or_, select
 
 from hub.api.framework import HUB_KEY, Access, authenticate
 from hub.auth import Principal
@@ -32,14 +31,19 @@ OPEN_SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("e
 
 def missed_events(agent_id: int, after: int, conn: Connection) -> list[Event]:
     rows = conn.execute(
-        select(events)
+        select(
+            events.c.id,
+            events.c.kind,
+            events.c.agent_id,
+            events.c.conversation_id,
+            cast(events.c.payload, Text),
+            events.c.created_at,
+        )
         .where(events.c.id > after, or_(events.c.agent_id == agent_id, events.c.agent_id.is_(None)))
         .order_by(events.c.id)
         .limit(REPLAY_PAGE)
     )
-    return [
-        Event(r.id, r.kind, r.agent_id, r.conversation_id, r.payload, r.created_at) for r in rows
-    ]
+    return [Event(*row) for row in rows]
 
 
 def newest_event_id(conn: Connection) -> int:
@@ -96,7 +100,7 @@ async def replay(
     sent = 0
     while page := await db.read(partial(missed_events, agent_id, after)):
         for event in page:
-            await socket.send_str(json.dumps(event.to_json()))
+            await socket.send_str(event.frame)
         after = page[-1].id
         sent += len(page)
         if sent >= REPLAY_LIMIT:
@@ -112,7 +116,7 @@ async def forward_live(
     while batch := await subscription.next_batch():
         for event in batch:
             if event.id > last:
-                await socket.send_str(json.dumps(event.to_json()))
+                await socket.send_str(event.frame)
                 last = event.id
     await socket.close(code=CLOSE_FELL_BEHIND, message=b"fell behind: reconnect")
 

@@ -42,12 +42,11 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     Connection,
+    Text,
     bindparam,
     create_engine,
     event,
-    func,
     insert,
-    select,
     text,
 )
 from sqlalchemy.engine import Engine
@@ -73,32 +72,35 @@ UNIQUE_RACE_RETRIES = 3
 WRITERS = 2
 """PostgreSQL: writers committing batches of writes concurrently (``database.writers``)."""
 
-# One statement, no extra round trip: the lock, and a notification PostgreSQL sends at
-# commit (an empty payload, so a transaction's notifications fold into one).
-ORDER_AND_ANNOUNCE_EVENTS = Prepared(
-    select(func.pg_advisory_xact_lock(EVENT_ORDER_LOCK), func.pg_notify(EVENTS_CHANNEL, ""))
-)
 STORE_EVENT = Prepared(
     insert(schema.events)
     .values(
-        {
-            name: bindparam(name)
-            for name in ("agent_id", "kind", "conversation_id", "payload", "created_at")
-        }
+        agent_id=bindparam("agent_id"),
+        kind=bindparam("kind"),
+        conversation_id=bindparam("conversation_id"),
+        # Already JSON text: stored as it is.
+        payload=bindparam("data", type_=Text),
+        created_at=bindparam("created_at"),
     )
     .returning(schema.events.c.id)
 )
-# PostgreSQL: a batch's events in one statement, ids given in the order listed; the last id.
+# PostgreSQL: a batch's events in one statement, which first takes the event-order lock
+# and asks for a notification at commit (an empty payload, so a transaction's notifications
+# fold into one); ids are given in the order listed (the sort needs every row of the join
+# with the lock, so the lock is held before the first id is drawn). Returns the last id.
 STORE_EVENTS = Prepared(
     text(
-        "WITH stored AS ("
+        "WITH ordered AS MATERIALIZED ("
+        f" SELECT pg_advisory_xact_lock({EVENT_ORDER_LOCK}), pg_notify('{EVENTS_CHANNEL}', '')),"
+        " stored AS ("
         " INSERT INTO events (agent_id, kind, conversation_id, payload, created_at)"
-        " SELECT agent_id, kind, conversation_id, CAST(payload AS JSON), created_at"
-        " FROM unnest(CAST(:agent_ids AS BIGINT[]), CAST(:kinds AS TEXT[]),"
+        " SELECT listed.agent_id, listed.kind, listed.conversation_id,"
+        " CAST(listed.payload AS JSON), listed.created_at"
+        " FROM ordered, unnest(CAST(:agent_ids AS BIGINT[]), CAST(:kinds AS TEXT[]),"
         " CAST(:conversation_ids AS BIGINT[]), CAST(:payloads AS TEXT[]),"
         " CAST(:created_at AS TIMESTAMPTZ[]))"
         " WITH ORDINALITY AS listed (agent_id, kind, conversation_id, payload, created_at, n)"
-        " ORDER BY n RETURNING id)"
+        " ORDER BY listed.n RETURNING id)"
         " SELECT max(id) FROM stored"
     )
 )
@@ -111,7 +113,8 @@ class PendingEvent:
     kind: str
     agent_id: int | None
     conversation_id: int | None
-    payload: dict[str, Any]
+    data: str
+    """The payload, serialized (JSON) once for the table and every listener."""
 
 
 @dataclass
@@ -131,8 +134,9 @@ class Tx:
         conversation_id: int | None = None,
     ) -> None:
         """Tell each agent in ``to`` (``None``: every agent) about something, after commit."""
+        data = json.dumps(payload)
         for agent_id in dict.fromkeys(to):
-            self.pending_events.append(PendingEvent(kind, agent_id, conversation_id, payload))
+            self.pending_events.append(PendingEvent(kind, agent_id, conversation_id, data))
 
 
 WriteUnit = Callable[[Tx], T]
@@ -296,7 +300,7 @@ class SqliteDatabase(Database):
                 agent_id=pending.agent_id,
                 kind=pending.kind,
                 conversation_id=pending.conversation_id,
-                payload=pending.payload,
+                data=pending.data,
                 created_at=tx.now,
             )
             stored.append(
@@ -305,7 +309,7 @@ class SqliteDatabase(Database):
                     kind=pending.kind,
                     agent_id=pending.agent_id,
                     conversation_id=pending.conversation_id,
-                    payload=pending.payload,
+                    data=pending.data,
                     created_at=tx.now,
                 )
             )
@@ -600,13 +604,12 @@ def _take_batch(queue: deque[_Queued], limit: int) -> list[_Queued]:
 
 
 def store_batch_events(conn: Connection, pending: list[tuple[datetime, PendingEvent]]) -> int:
-    """Store a batch's events in id order, after taking the event-order lock; the last id."""
-    ORDER_AND_ANNOUNCE_EVENTS.run(conn)
+    """Store a batch's events in id order, under the event-order lock; the last id."""
     return STORE_EVENTS.scalar(
         conn,
         agent_ids=[event.agent_id for _, event in pending],
         kinds=[event.kind for _, event in pending],
         conversation_ids=[event.conversation_id for _, event in pending],
-        payloads=[json.dumps(event.payload) for _, event in pending],
+        payloads=[event.data for _, event in pending],
         created_at=[at for at, _ in pending],
     )

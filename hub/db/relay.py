@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-import json
 import logging
 from typing import TYPE_CHECKING
 
@@ -60,7 +59,7 @@ def event_of(row: asyncpg.Record) -> Event:
         kind=row["kind"],
         agent_id=row["agent_id"],
         conversation_id=row["conversation_id"],
-        payload=json.loads(row["payload"]),
+        data=row["payload"],
         created_at=row["created_at"],
     )
 
