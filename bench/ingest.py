@@ -151,6 +151,12 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def events_in(frame: str) -> list[dict]:
+    """The inbox socket's frames are arrays of events, or one control object."""
+    data = json.loads(frame)
+    return data if isinstance(data, list) else [data]
+
+
 async def fixed_rate_latency(
     hub_url: str, rate: int, seconds: int, agent_token: str
 ) -> tuple[list[float], int]:
@@ -169,15 +175,15 @@ async def fixed_rate_latency(
 
         async def receive() -> None:
             async for frame in socket_:
-                event = json.loads(frame.data)
-                if event.get("kind") != "message.created":
-                    continue
-                text = event["data"]["message"]["text"]
-                started = sent.pop(text.removeprefix("bench "), None)
-                if started is not None:
-                    latencies.append((time.perf_counter() - started) * 1000)
-                    if len(latencies) == total:
-                        done.set()
+                for event in events_in(frame.data):
+                    if event.get("kind") != "message.created":
+                        continue
+                    text = event["data"]["message"]["text"]
+                    started = sent.pop(text.removeprefix("bench "), None)
+                    if started is not None:
+                        latencies.append((time.perf_counter() - started) * 1000)
+                        if len(latencies) == total:
+                            done.set()
 
         async def post(message_id: str, number: int) -> None:
             body = {
@@ -292,8 +298,7 @@ async def count_agent_events(url: str, token: str, stop: asyncio.Event) -> int:
                     file=sys.stderr,
                 )
                 break
-            if json.loads(frame.data).get("kind") == "message.created":
-                received += 1
+            received += sum(e.get("kind") == "message.created" for e in events_in(frame.data))
     return received
 
 

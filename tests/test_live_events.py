@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import aiohttp
 import pytest
@@ -10,8 +11,7 @@ import pytest
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from tests.support.hubs import add_agent
-
-TIMEOUT = 5
+from tests.support.live import LiveEvents
 
 
 def chat(visitor: str, external_id: str, text: str = "hello") -> InboundMessage:
@@ -26,22 +26,12 @@ async def maria(hub: Hub, browser_factory):
     return await (await browser_factory()).login("maria@example.com")
 
 
-async def next_frame(socket: aiohttp.ClientWebSocketResponse) -> dict:
-    return await asyncio.wait_for(socket.receive_json(), TIMEOUT)
-
-
-async def frames_until_ready(socket) -> tuple[list[dict], dict]:
-    frames = []
-    while (frame := await next_frame(socket))["kind"] != "ready":
-        frames.append(frame)
-    return frames, frame
-
-
 async def test_new_message_reaches_the_owner_live(hub: Hub, maria):
     async with maria.session.ws_connect(maria.url("/api/events")) as socket:
-        _, ready = await frames_until_ready(socket)
+        live = LiveEvents(socket)
+        _, ready = await live.until_ready()
         result = await hub.ingest(chat("v1", "1", "is anyone there?"))
-        event = await next_frame(socket)
+        event = await live.next()
     assert event["kind"] == "message.created"
     assert event["id"] > ready["last_id"]
     assert event["conversation_id"] == result.conversation_id
@@ -49,12 +39,26 @@ async def test_new_message_reaches_the_owner_live(hub: Hub, maria):
     assert event["data"]["customer"]["name"] == "v1"
 
 
+async def test_messages_arriving_together_share_a_frame(hub: Hub, maria):
+    async with maria.session.ws_connect(maria.url("/api/events")) as socket:
+        await LiveEvents(socket).until_ready()
+        await asyncio.gather(*(hub.ingest(chat(f"v{n}", str(n), f"burst {n}")) for n in range(10)))
+        frames: list[list[dict]] = []
+        while sum(len(frame) for frame in frames) < 10:
+            frames.append(json.loads((await socket.receive(timeout=5)).data))
+
+    texts = sorted(event["data"]["message"]["text"] for frame in frames for event in frame)
+    assert texts == sorted(f"burst {n}" for n in range(10))
+    assert len(frames) < 10, "events published together leave in one frame"
+
+
 async def test_reconnect_replays_exactly_the_missed_events(hub: Hub, maria, browser_factory):
     await add_agent(hub, "tom@example.com")
     async with maria.session.ws_connect(maria.url("/api/events")) as socket:
-        await frames_until_ready(socket)
+        events = LiveEvents(socket)
+        await events.until_ready()
         await hub.ingest(chat("v1", "1", "before the drop"))
-        seen = await next_frame(socket)
+        seen = await events.next()
     last_seen = seen["id"]
 
     await hub.ingest(chat("v1", "2", "during the drop 1"))
@@ -62,11 +66,12 @@ async def test_reconnect_replays_exactly_the_missed_events(hub: Hub, maria, brow
     await hub.ingest(chat("v1", "4", "during the drop 2"))
 
     async with maria.session.ws_connect(maria.url(f"/api/events?after={last_seen}")) as socket:
-        replayed, ready = await frames_until_ready(socket)
+        events = LiveEvents(socket)
+        replayed, ready = await events.until_ready()
         await hub.ingest(chat("v1", "5", "after reconnecting"))
-        live = await next_frame(socket)
+        live = await events.next()
         await hub.ingest(chat("v1", "6", "and one more"))
-        live_2 = await next_frame(socket)
+        live_2 = await events.next()
 
     texts = [f["data"]["message"]["text"] for f in replayed]
     assert texts == ["during the drop 1", "during the drop 2"]

@@ -26,6 +26,7 @@ from tests.conftest import API_TOKEN, ENVIRON
 from tests.support.databases import POSTGRES_URL
 from tests.support.dovecot import DovecotMailbox, email_channel, message
 from tests.support.hubs import PASSWORD, add_agent
+from tests.support.live import LiveEvents
 from tests.support.peers import RecordingPeer
 from tests.support.processes import HubProcess, hub_process, write_config
 from tests.support.telegram_api import FakeBotApi, private_message
@@ -36,7 +37,6 @@ pytestmark = pytest.mark.skipif(
     reason="several hub processes on one database need PostgreSQL: set HUB_TEST_DATABASE_URL",
 )
 
-TIMEOUT = 5
 TAKEOVER_SECONDS = 0.5
 WEBCHAT = {"kind": "webchat", "name": "webchat"}
 TOKENS = {"a": "4242:" + "a" * 35, "b": "4242:" + "b" * 35}
@@ -115,13 +115,6 @@ async def post_message(base: str, external_id: str, text: str) -> None:
         assert response.status == 202, await response.text()
 
 
-async def frames_until(socket: aiohttp.ClientWebSocketResponse, done) -> list[dict[str, Any]]:
-    frames: list[dict[str, Any]] = []
-    while not frames or not done(frames[-1]):
-        frames.append(await asyncio.wait_for(socket.receive_json(), TIMEOUT))
-    return frames
-
-
 def message_text(frame: dict[str, Any]) -> str | None:
     return frame["data"]["message"]["text"] if frame["kind"] == "message.created" else None
 
@@ -140,19 +133,20 @@ async def test_agent_on_one_process_sees_at_once_what_another_ingested(
         signed_in(a.base, "maria@example.com") as maria,
     ):
         async with maria.session.ws_connect(a.base + "/api/events") as socket:
-            [ready] = await frames_until(socket, is_ready)
+            events = LiveEvents(socket)
+            [ready] = await events.until(is_ready)
             started = asyncio.get_running_loop().time()
             await post_message(b.base, "b-1", "hello from B")
-            live = await frames_until(socket, lambda f: message_text(f) == "hello from B")
+            live = await events.until(lambda f: message_text(f) == "hello from B")
             latency = asyncio.get_running_loop().time() - started
             await post_message(a.base, "a-1", "via A")
             await post_message(b.base, "b-2", "second from B")
-            live += await frames_until(socket, lambda f: message_text(f) == "second from B")
+            live += await events.until(lambda f: message_text(f) == "second from B")
 
         async with maria.session.ws_connect(
             a.base + f"/api/events?after={ready['last_id']}"
         ) as socket:
-            replayed = await frames_until(socket, is_ready)
+            replayed = await LiveEvents(socket).until(is_ready)
 
     assert latency < 2, f"the message took {latency:.2f} s to reach the other process"
     texts = [message_text(f) for f in live if message_text(f)]

@@ -3,6 +3,10 @@
 The client connects to ``/api/events?after=N`` with the last event id it saw;
 it first gets every event it missed (from the ``events`` table), then a
 ``ready`` frame, then new events as they happen, each once and in id order.
+
+Events travel as JSON arrays of one or more events, as many as were waiting
+(one frame, one write, however many messages arrived at once); ``ready`` and
+``reset`` are single JSON objects.
 """
 
 from __future__ import annotations
@@ -91,6 +95,11 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
     return socket
 
 
+def frame_of(batch: list[Event]) -> str:
+    """Events as one frame: a JSON array of each event's own, already made, JSON."""
+    return "[" + ",".join(event.frame for event in batch) + "]"
+
+
 async def replay(
     socket: web.WebSocketResponse, db: Database, agent_id: int, after: int | None
 ) -> int | None:
@@ -99,8 +108,7 @@ async def replay(
         return await db.read(newest_event_id)
     sent = 0
     while page := await db.read(partial(missed_events, agent_id, after)):
-        for event in page:
-            await socket.send_str(event.frame)
+        await socket.send_str(frame_of(page))
         after = page[-1].id
         sent += len(page)
         if sent >= REPLAY_LIMIT:
@@ -114,10 +122,13 @@ async def forward_live(
     socket: web.WebSocketResponse, subscription: Subscription, last: int
 ) -> None:
     while batch := await subscription.next_batch():
+        fresh = []
         for event in batch:
             if event.id > last:
-                await socket.send_str(event.frame)
+                fresh.append(event)
                 last = event.id
+        if fresh:
+            await socket.send_str(frame_of(fresh))
     await socket.close(code=CLOSE_FELL_BEHIND, message=b"fell behind: reconnect")
 
 

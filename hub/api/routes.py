@@ -21,6 +21,12 @@ for part in (session_api, inbox_api, admin_api, hours_api, previews_api, canned_
 EVENTS_DOC = {
     "get": {
         "summary": "Live events (WebSocket); ?after=ID replays what was missed since that id",
+        "description": (
+            "Frames are JSON. Events come as arrays of one or more events"
+            " ({id, kind, conversation_id, at, data}), in id order; after the replay"
+            ' comes {"kind": "ready", "last_id": N}; {"kind": "reset"} means'
+            " too much was missed: reload."
+        ),
         "tags": ["inbox"],
         "operationId": "events_socket",
         "parameters": [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -38,6 +40,21 @@ class UtcDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given to the database")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, straight to the text SQLAlchemy's DATETIME stores, in one C call.
+
+        Every message binds several datetimes, and the general path (this type's
+        conversion, then SQLite DATETIME's Python formatting) costs about 2 µs each.
+        """
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def as_text(value: datetime | None) -> str | None:
+            moment = self.process_bind_param(value, dialect)
+            return None if moment is None else moment.isoformat(" ", "microseconds")
+
+        return as_text
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

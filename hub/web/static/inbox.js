@@ -719,7 +719,12 @@ function connectLive() {
   const socket = new WebSocket(`${scheme}//${location.host}/api/events${after}`);
   live.socket = socket;
   socket.addEventListener("message", (event) => {
-    if (socket === live.socket) handleFrame(JSON.parse(event.data));
+    if (socket !== live.socket) return;
+    const frame = JSON.parse(event.data);
+    // Events come in arrays (as many as were waiting), "ready" and "reset" alone.
+    for (const item of Array.isArray(frame) ? frame : [frame]) {
+      if (socket === live.socket) handleFrame(item);
+    }
   });
   socket.addEventListener("close", () => {
     if (socket !== live.socket) return;
