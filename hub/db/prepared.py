@@ -26,10 +26,18 @@ Processor = Callable[[Any], Any] | None
 @dataclass(frozen=True)
 class _Plan:
     sql: str
-    names: Sequence[str]
     literals: dict[str, Any]
-    binders: Sequence[Processor]
-    readers: Sequence[Processor]
+    binds: Sequence[tuple[str, Processor]]
+    """Each positional parameter's name and its conversion, if it has one."""
+    readers: Sequence[tuple[int, Callable[[Any], Any]]]
+    """The result columns that need a conversion (by position), and that conversion."""
+
+
+def _read(row: Sequence[Any], readers: Sequence[tuple[int, Callable[[Any], Any]]]) -> tuple:
+    values = list(row)
+    for position, reader in readers:
+        values[position] = reader(values[position])
+    return tuple(values)
 
 
 class Prepared:
@@ -51,10 +59,11 @@ class Prepared:
             binders = [bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds]
             columns = getattr(self.statement, "exported_columns", ())
             readers = [
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in columns
+                (position, reader)
+                for position, column in enumerate(columns)
+                if (reader := column.type.dialect_impl(dialect).result_processor(dialect, None))
             ]
-            plan = _Plan(compiled.string, names, literals, binders, readers)
+            plan = _Plan(compiled.string, literals, list(zip(names, binders, strict=True)), readers)
             self._plans[dialect.name] = plan
         return plan
 
@@ -63,8 +72,7 @@ class Prepared:
         if plan.literals:
             params = {**plan.literals, **params}
         args = [
-            binder(params[name]) if binder else params[name]
-            for name, binder in zip(plan.names, plan.binders, strict=True)
+            params[name] if binder is None else binder(params[name]) for name, binder in plan.binds
         ]
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         driver_error = conn.dialect.loaded_dbapi.Error
@@ -77,15 +85,9 @@ class Prepared:
             raise DBAPIError.instance(plan.sql, args, error, driver_error) from error
         finally:
             cursor.close()
-        if not any(plan.readers):
+        if not plan.readers:
             return [tuple(row) for row in fetched]
-        return [
-            tuple(
-                reader(value) if reader else value
-                for value, reader in zip(row, plan.readers, strict=True)
-            )
-            for row in fetched
-        ]
+        return [_read(row, plan.readers) for row in fetched]
 
     def run(self, conn: Connection, **params: Any) -> None:
         self.rows(conn, **params)
