@@ -151,6 +151,12 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+async def until_ready(socket_: aiohttp.ClientWebSocketResponse) -> None:
+    """Wait for the socket's ``ready``: what commits before it, the socket does not send."""
+    while (await socket_.receive_json()).get("kind") != "ready":
+        pass
+
+
 def events_in(frame: str) -> list[dict]:
     """The inbox socket's frames are arrays of events, or one control object."""
     data = json.loads(frame)
@@ -198,6 +204,7 @@ async def fixed_rate_latency(
                 if response.status != 202:
                     raise RuntimeError(f"hub answered {response.status}: {await response.text()}")
 
+        await until_ready(socket_)
         receiver = asyncio.create_task(receive())
         start = time.perf_counter()
         posts = []
