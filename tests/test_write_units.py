@@ -22,6 +22,14 @@ async def stored(hub: Hub, *keys: str) -> dict[str, str | None]:
     return {key: await hub.db.read(lambda conn, k=key: GET.scalar(conn, key=k)) for key in keys}
 
 
+def put_key(key: str) -> Any:
+    def unit(tx: Tx) -> str:
+        PUT.run(tx.conn, key=key, value=key)
+        return key
+
+    return unit
+
+
 async def test_a_failing_unit_undoes_only_itself_and_the_others_keep_their_events(hub: Hub):
     maria = await add_agent(hub, "maria@example.com")
 
@@ -77,3 +85,27 @@ async def test_a_unit_that_fails_only_when_run_again_gets_its_error(hub: Hub):
 
     assert [type(result) for result in results] == [RuntimeError, ValueError]
     assert await stored(hub, "flaky") == {"flaky": None}
+
+
+async def test_after_a_failure_the_earlier_units_run_once_more_not_once_per_failure(hub: Hub):
+    runs: list[str] = []
+
+    def counted(tx: Tx) -> None:
+        runs.append("counted")
+        PUT.run(tx.conn, key="counted", value="counted")
+
+    def fails(tx: Tx) -> None:
+        raise ValueError("no")
+
+    results = await asyncio.gather(
+        hub.db.write(counted),
+        *(hub.db.write(fails) for _ in range(5)),
+        hub.db.write(put_key("after")),
+        return_exceptions=True,
+    )
+
+    assert results[0] is None
+    assert all(isinstance(result, ValueError) for result in results[1:6])
+    assert results[6] == "after"
+    assert len(runs) == 2, "run, then once more after the first failure"
+    assert await stored(hub, "counted", "after") == {"counted": "counted", "after": "after"}
