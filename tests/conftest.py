@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser as PlaywrightBrowser
+from playwright.async_api import BrowserContext
 
 from config import Settings
 from hub.app import Hub
@@ -15,6 +16,7 @@ from tests.support.chromium import chromium
 from tests.support.clock import FakeClock
 from tests.support.databases import POSTGRES_URL, fresh_sqlite, migrate_url, truncate_postgres
 from tests.support.hubs import Browser, started_hub
+from tests.support.smtp import SmtpPeer
 
 pytest_plugins = ["tests.support.dovecot"]
 
@@ -103,3 +105,20 @@ async def chromium_browser() -> AsyncIterator[PlaywrightBrowser]:
     """A real headless Chromium; each test opens its own pages."""
     async with chromium() as browser:
         yield browser
+
+
+@pytest.fixture
+async def context(chromium_browser: PlaywrightBrowser) -> AsyncIterator[BrowserContext]:
+    """A fresh browser profile (cookies, storage) for one test; some tests set their own."""
+    context = await chromium_browser.new_context()
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[SmtpPeer]:
+    """A real SMTP server on a free loopback port that keeps what it receives."""
+    async with SmtpPeer() as peer:
+        yield peer

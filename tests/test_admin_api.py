@@ -17,7 +17,7 @@ from hub.app import Hub
 from hub.errors import NotFound
 from tests.conftest import API_TOKEN, make_settings
 from tests.support.clock import FakeClock
-from tests.support.hubs import Browser, add_agent
+from tests.support.hubs import Browser, add_agent, started_hub
 from tests.test_contact_hours import LONDON_OFFICE, WEEKDAYS_9_TO_5
 
 ADMIN = "admin@example.com"
@@ -31,15 +31,13 @@ TEMPLATE = "/api/admin/templates/preview"
 @asynccontextmanager
 async def running(settings: Settings, clock: FakeClock) -> AsyncIterator[tuple[Hub, TestServer]]:
     """A started hub behind its own web server (for restarts within one test)."""
-    hub = Hub(settings, clock)
-    await hub.start(run_workers=False)
-    server = TestServer(hub.web_app(), host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield hub, server
-    finally:
-        await server.close()
-        await hub.stop()
+    async with started_hub(settings, clock) as hub:
+        server = TestServer(hub.web_app(), host="127.0.0.1")
+        await server.start_server()
+        try:
+            yield hub, server
+        finally:
+            await server.close()
 
 
 def cookie_session() -> aiohttp.ClientSession:

@@ -26,7 +26,7 @@ from hub.team import update_agent
 from tests.conftest import make_settings
 from tests.support.chromium import save_screenshot
 from tests.support.clock import FakeClock
-from tests.support.hubs import PASSWORD, add_agent
+from tests.support.hubs import PASSWORD, add_agent, started_hub
 from tests.test_admin_api import running
 from tests.test_contact_hours import LONDON_OFFICE
 from tests.test_widget_browser import visit
@@ -47,12 +47,8 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def hub(settings: Settings, clock: FakeClock) -> AsyncIterator[Hub]:
     """The hub under test with its workers running: held messages are released by the worker."""
-    hub = Hub(settings, clock)
-    await hub.start()
-    try:
+    async with started_hub(settings, clock, run_workers=True) as hub:
         yield hub
-    finally:
-        await hub.stop()
 
 
 @pytest.fixture

@@ -9,16 +9,7 @@ from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from hub.db.schema import outbox
 from tests.support.hubs import add_agent
-
-
-def chat(visitor: str, external_id: str, text: str = "hello", **kw) -> InboundMessage:
-    return InboundMessage(
-        channel="webchat",
-        external_id=external_id,
-        sender=Address("webchat", visitor),
-        text=text,
-        **kw,
-    )
+from tests.support.messages import chat
 
 
 def sms(number: str, external_id: str, text: str = "hi", **kw) -> InboundMessage:

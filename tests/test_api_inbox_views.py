@@ -11,6 +11,7 @@ from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from tests.support.clock import FakeClock
 from tests.support.hubs import Browser, add_agent
+from tests.support.messages import chat
 
 MONDAY_0900_UTC = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SATURDAYS_ONLY = {"zone": "Europe/London", "weekly": {"sat": ["10:00-12:00"]}}
@@ -18,16 +19,6 @@ NEW_YORK_OFFICE = {
     "zone": "America/New_York",
     "weekly": {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
 }
-
-
-def chat(visitor: str, external_id: str, text: str = "hello", **kw) -> InboundMessage:
-    return InboundMessage(
-        channel="webchat",
-        external_id=external_id,
-        sender=Address("webchat", visitor),
-        text=text,
-        **kw,
-    )
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from hub.db.schema import events, messages
 from hub.outbox import MAX_IN_FLIGHT, claim_due
 from tests.conftest import ENVIRON
 from tests.support.clock import FakeClock
-from tests.support.hubs import add_agent
+from tests.support.hubs import add_agent, started_hub
 from tests.support.peers import RecordingPeer
 
 WEEKDAYS_9_TO_5 = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
@@ -58,12 +58,8 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def hub(database_url, clock, peer) -> AsyncIterator[Hub]:
     """The hub under test (also behind ``server`` and ``browser_factory``): a London hub."""
-    hub = Hub(contact_settings(database_url, peer.url("/sms")), clock)
-    await hub.start(run_workers=False)
-    try:
+    async with started_hub(contact_settings(database_url, peer.url("/sms")), clock) as hub:
         yield hub
-    finally:
-        await hub.stop()
 
 
 def sms(external_id: str, text: str, automated: bool = False) -> InboundMessage:

@@ -47,12 +47,6 @@ def email_settings(database_url: str, relay_port: int, **overrides: object) -> S
 
 
 @pytest.fixture
-async def relay() -> AsyncIterator[SmtpPeer]:
-    async with SmtpPeer() as peer:
-        yield peer
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(TUESDAY_NOON)
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
@@ -35,12 +34,6 @@ def imap_settings(database_url: str, mailbox: DovecotMailbox, relay_port: int) -
     }
     environ = {**ENVIRON, "IMAP_PASSWORD": mailbox.password}
     return Settings.model_validate(data, context={"environ": environ})
-
-
-@pytest.fixture
-async def relay() -> AsyncIterator[SmtpPeer]:
-    async with SmtpPeer() as peer:
-        yield peer
 
 
 @asynccontextmanager

@@ -5,40 +5,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from functools import partial
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, BrowserContext, Locator, Page, WebSocket, expect
+from playwright.async_api import BrowserContext, Locator, Page, WebSocket, expect
 
 from connectors.base import Address, InboundMessage
 from hub.api.live import newest_event_id
 from hub.app import Hub
 from hub.team import get_agent, update_agent
 from tests.support.hubs import PASSWORD, add_agent
+from tests.support.messages import chat
 
 EMAIL = "maria@example.com"
 SHUTDOWN_SECONDS = 5
 XSS = '<img src=x onerror="window.pwned=1">'
-
-
-def chat(visitor: str, external_id: str, text: str, **kw: Any) -> InboundMessage:
-    return InboundMessage(
-        channel="webchat",
-        external_id=external_id,
-        sender=Address("webchat", visitor),
-        text=text,
-        **kw,
-    )
-
-
-@pytest.fixture
-async def context(chromium_browser: Browser) -> AsyncIterator[BrowserContext]:
-    context = await chromium_browser.new_context()
-    try:
-        yield context
-    finally:
-        await context.close()
 
 
 @pytest.fixture

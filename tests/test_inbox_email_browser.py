@@ -10,7 +10,7 @@ from email.message import EmailMessage
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, BrowserContext, expect
+from playwright.async_api import BrowserContext, expect
 
 from hub.app import Hub
 from tests.support.clock import FakeClock
@@ -57,12 +57,6 @@ async def images() -> AsyncIterator[ImageServer]:
 
 
 @pytest.fixture
-async def relay() -> AsyncIterator[SmtpPeer]:
-    async with SmtpPeer() as peer:
-        yield peer
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(TUESDAY_NOON)
 
@@ -71,15 +65,6 @@ def clock() -> FakeClock:
 async def hub(database_url: str, clock: FakeClock, relay: SmtpPeer) -> AsyncIterator[Hub]:
     async with started_hub(email_settings(database_url, relay.port), clock) as hub:
         yield hub
-
-
-@pytest.fixture
-async def context(chromium_browser: Browser) -> AsyncIterator[BrowserContext]:
-    context = await chromium_browser.new_context()
-    try:
-        yield context
-    finally:
-        await context.close()
 
 
 def hostile_mail(image_url: str) -> EmailMessage:

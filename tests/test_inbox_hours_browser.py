@@ -19,7 +19,7 @@ from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from hub.db.schema import messages
 from tests.support.clock import FakeClock
-from tests.support.hubs import add_agent
+from tests.support.hubs import add_agent, started_hub
 from tests.support.peers import RecordingPeer
 from tests.test_contact_hours import WEEKDAYS_9_TO_5, contact_settings
 from tests.test_inbox_browser import EMAIL, conversation_item, message, open_inbox, url
@@ -46,12 +46,8 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def hub(database_url: str, clock: FakeClock, peer: RecordingPeer) -> AsyncIterator[Hub]:
     """The hub under test (also behind ``server``): London office hours, SMS to ``peer``."""
-    hub = Hub(contact_settings(database_url, peer.url("/sms")), clock)
-    await hub.start(run_workers=False)
-    try:
+    async with started_hub(contact_settings(database_url, peer.url("/sms")), clock) as hub:
         yield hub
-    finally:
-        await hub.stop()
 
 
 @pytest.fixture

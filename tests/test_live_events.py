@@ -8,16 +8,10 @@ import json
 import aiohttp
 import pytest
 
-from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from tests.support.hubs import add_agent
 from tests.support.live import LiveEvents
-
-
-def chat(visitor: str, external_id: str, text: str = "hello") -> InboundMessage:
-    return InboundMessage(
-        channel="webchat", external_id=external_id, sender=Address("webchat", visitor), text=text
-    )
+from tests.support.messages import chat
 
 
 @pytest.fixture

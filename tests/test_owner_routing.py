@@ -8,17 +8,11 @@ from functools import partial
 import pytest
 from sqlalchemy import func, select
 
-from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from hub.db.schema import conversations, customers, messages
 from hub.team import update_agent
 from tests.support.hubs import add_agent
-
-
-def chat(visitor: str, external_id: str, text: str = "hello") -> InboundMessage:
-    return InboundMessage(
-        channel="webchat", external_id=external_id, sender=Address("webchat", visitor), text=text
-    )
+from tests.support.messages import chat
 
 
 @pytest.fixture
