@@ -126,8 +126,8 @@ SENDER = Prepared(
 )
 """The sender's customer, open conversation, handlers and contact rules, and whether the
 message is a repeat, in one statement."""
-IDENTITY = Prepared(
-    select(identities.c.id).where(
+IDENTITYS_CUSTOMER = Prepared(
+    select(identities.c.customer_id).where(
         identities.c.kind == bindparam("kind"), identities.c.address == bindparam("address")
     )
 )
@@ -394,8 +394,8 @@ def new_sender(tx: Tx, message: InboundMessage) -> Sender:
 
     Otherwise a new customer is created.
     """
-    linked = next((s for a in message.linked if (s := find_sender(tx, a, message))), None)
-    customer_id = linked.customer_id if linked else create_customer(tx, message)
+    linked = next((c for a in message.linked if (c := customer_of(tx, a)) is not None), None)
+    customer_id = linked if linked is not None else create_customer(tx, message)
     add_identity(tx, customer_id, message.sender, message.sender_name, message.channel)
     sender = find_sender(tx, message.sender, message)
     assert sender is not None
@@ -409,12 +409,13 @@ def add_linked_identities(tx: Tx, message: InboundMessage, customer_id: int) -> 
     never moves someone else's identity.
     """
     for address in message.linked:
-        if address != message.sender and not is_known(tx, address):
+        if address != message.sender and customer_of(tx, address) is None:
             add_identity(tx, customer_id, address, message.sender_name, None)
 
 
-def is_known(tx: Tx, address: Address) -> bool:
-    return IDENTITY.first(tx.conn, kind=address.kind, address=address.address) is not None
+def customer_of(tx: Tx, address: Address) -> int | None:
+    """The customer whose identity ``address`` is, if it is known."""
+    return IDENTITYS_CUSTOMER.scalar(tx.conn, kind=address.kind, address=address.address)
 
 
 def find_sender(tx: Tx, address: Address, message: InboundMessage) -> Sender | None:
