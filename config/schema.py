@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from ipaddress import ip_network
 from typing import Annotated, Literal, Union, get_args
 
 from pydantic import (
@@ -98,6 +99,24 @@ class HttpSettings(Strict):
         None, description="URL customers and agents reach the hub at; defaults to host:port"
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For "
+        "names the client; from anyone else the header is ignored",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def networks(cls, entries: list[str]) -> list[str]:
+        wrong = []
+        for entry in entries:
+            try:
+                ip_network(entry, strict=False)
+            except ValueError:
+                wrong.append(entry)
+        if wrong:
+            raise ValueError(f"not IP addresses or networks: {', '.join(wrong)}")
+        return entries
 
     @property
     def base_url(self) -> str:

@@ -27,6 +27,7 @@ from hub.channel_support import (
     store_quarantine,
     thread_of,
 )
+from hub.clients import client_address, proxy_networks
 from hub.clock import Clock, SystemClock
 from hub.contact import seed_from_settings
 from hub.db.database import Database, open_database
@@ -63,6 +64,7 @@ class Hub:
         self.secret_key = b""
         self.metrics = HubMetrics()
         self.login_throttle = LoginThrottle(settings.auth.login_attempts_per_minute)
+        self.trusted_proxies = proxy_networks(settings.http.trusted_proxies)
         self.all_connectors: dict[str, Connector] = {
             channel.name: build_connector(channel, self) for channel in settings.channels
         }
@@ -92,6 +94,10 @@ class Hub:
     def public_url(self) -> str:
         """Where customers and platforms reach the hub (webhook URLs are built on it)."""
         return self.settings.http.base_url
+
+    def client_address(self, request: web.Request) -> str:
+        """The client behind ``request``, seen through the configured trusted proxies."""
+        return client_address(request, self.trusted_proxies)
 
     @property
     def channels_by_kind(self) -> dict[str, str]:

@@ -1,0 +1,55 @@
+"""Who is on the other end of a request: the client's address, through trusted proxies only.
+
+Behind a reverse proxy every request comes from the proxy's address, so limits
+keyed on ``request.remote`` would lump all clients together. ``X-Forwarded-For``
+is believed only when the peer is a configured trusted proxy, and then only up
+to the first address that is not one (the header's earlier entries are what the
+client itself wrote, and can be anything).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+
+from aiohttp import web
+
+Network = IPv4Network | IPv6Network
+UNKNOWN = "unknown"
+
+
+def proxy_networks(entries: Iterable[str]) -> tuple[Network, ...]:
+    """The trusted proxies as networks (a plain address is a network of one)."""
+    return tuple(ip_network(entry, strict=False) for entry in entries)
+
+
+def client_address(request: web.Request, trusted: tuple[Network, ...]) -> str:
+    """The address of the client that made ``request``, as far as it can be known."""
+    peer = request.remote or UNKNOWN
+    if not trusted or not _is_trusted(peer, trusted):
+        return peer
+    forwarded = [
+        hop.strip()
+        for header in request.headers.getall("X-Forwarded-For", [])
+        for hop in header.split(",")
+    ]
+    for hop in reversed(forwarded):
+        if not _is_trusted(hop, trusted):
+            return hop if _parses(hop) else peer
+    return peer
+
+
+def _is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
+    try:
+        parsed = ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in trusted)
+
+
+def _parses(address: str) -> bool:
+    try:
+        ip_address(address)
+    except ValueError:
+        return False
+    return True
