@@ -256,6 +256,17 @@ class WebchatChannel(ChannelBase):
         description="page origins allowed to open the widget's WebSocket (and the hub's own)",
     )
     max_message_chars: int = Field(5000, ge=1)
+    identity_secret_env: FromEnv | None = Field(
+        None,
+        description="environment variable with the secret the embedding site signs its "
+        'signed-in users\' identities with (HMAC-SHA256 of "<user id>\\n<email>"); a valid '
+        "signature links the visitor to that customer",
+    )
+    verify_email_with: str | None = Field(
+        None,
+        description="email channel that sends visitors one-time codes to prove a typed email "
+        "is theirs; default: the first email channel, if any",
+    )
 
 
 class ApiChannel(ChannelBase):
@@ -269,6 +280,17 @@ class ApiChannel(ChannelBase):
     callback_url: str | None = None
     callback_secret_env: FromEnv | None = Field(
         None, description="environment variable holding the HMAC key for callback signatures"
+    )
+    share_identities: bool = Field(
+        False,
+        description="this channel's token may write as senders that another API channel with "
+        "share_identities brought in (and theirs as this one's); otherwise each API channel "
+        "speaks only for the senders it brought in itself",
+    )
+    verified_email: bool = Field(
+        False,
+        description="the system behind this channel verified its senders' from.email: link them "
+        "to that email's customer; otherwise from.email is recorded as an unverified claim",
     )
 
     @field_validator("callback_url")
@@ -517,6 +539,21 @@ class Settings(Strict):
             if channel.name in seen:
                 raise ValueError(f"channel name {channel.name!r} is used twice")
             seen.add(channel.name)
+        return channels
+
+    @field_validator("channels")
+    @classmethod
+    def code_senders_are_email_channels(
+        cls, channels: list[ChannelSettings]
+    ) -> list[ChannelSettings]:
+        kinds = {channel.name: channel.kind for channel in channels}
+        for channel in channels:
+            sender = getattr(channel, "verify_email_with", None)
+            if sender is not None and kinds.get(sender) != "email":
+                raise ValueError(
+                    f"channel {channel.name}: verify_email_with must name an email channel "
+                    f"({sender!r} is {kinds.get(sender, 'not configured')})"
+                )
         return channels
 
     def channel(self, name: str) -> ChannelSettings | None:

@@ -12,8 +12,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from types import TracebackType
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from aiohttp import web
 
@@ -24,6 +25,37 @@ class Address:
 
     kind: str
     address: str
+
+
+class Proof(StrEnum):
+    """What showed that an address is the person's (kept as ``identities.verified_by``).
+
+    Anything else an address comes with is a *claim*: shown to agents, never linked.
+    """
+
+    CHANNEL = "channel"
+    """The platform authenticated the sender: a hub-signed widget token, Telegram, Slack, an
+    API channel's token."""
+    MAIL_AUTH = "mail-auth"
+    """The mail passed DMARC (or DKIM/SPF aligned with its From)."""
+    WORKSPACE = "workspace"
+    """A Slack workspace's profile email: the workspace vouches for its members."""
+    SYSTEM = "system"
+    """An API channel configured to vouch for the emails it sends (``verified_email``)."""
+    SIGNED = "signed"
+    """The embedding site signed the visitor's identity with the channel's secret (HMAC)."""
+    CODE = "code"
+    """The visitor entered a one-time code sent to the address."""
+    PERSON = "person"
+    """An agent or admin linked it or merged the customers (audited)."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """Another address proven to be the sender's, and what proved it."""
+
+    address: Address
+    proof: Proof
 
 
 @dataclass(frozen=True)
@@ -51,8 +83,18 @@ class InboundMessage:
     """External ids of earlier messages on this channel that this one answers (email References)."""
     conversation_hint: int | None = None
     """A conversation the connector has verified this answers (a signed reply address)."""
-    linked: tuple[Address, ...] = ()
-    """Other identities the sender gave (an email typed in the widget, a Slack profile email)."""
+    linked: tuple[Link, ...] = ()
+    """Other identities proven to be the sender's (a Slack profile email, a signed identity):
+    the sender joins the customer who has one of them."""
+    claimed: tuple[Address, ...] = ()
+    """Identities the sender says are theirs without proof (an email typed in the widget):
+    recorded as claims for agents to see, never linked."""
+    sender_proof: Proof | None = Proof.CHANNEL
+    """What proved the sender's own address; ``None``: nothing could (mail the hub cannot
+    check). A known address still reaches its customer then."""
+    auth_failure: str | None = None
+    """Why the sender's address is disputed (mail that failed authentication): the message is
+    stored and flagged for a customer of its own, never joined to the address's customer."""
     automated: bool = False
     """Sent by a machine (RFC 3834 Auto-Submitted, bulk mail, a bot): never auto-answered."""
     meta: dict[str, Any] = field(default_factory=dict)
@@ -118,6 +160,52 @@ class AuthFailed(PermanentError):
     """Our credentials were refused."""
 
 
+class VerificationRefused(Exception):
+    """A step of proving a visitor was refused; ``reason`` is shown to the visitor."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """A connector that can also send a message belonging to no conversation (a code)."""
+
+    async def send_notice(self, to: str, subject: str, text: str) -> None: ...
+
+
+class Verifier(Protocol):
+    """How web chat proves a visitor's address: a one-time code sent to it."""
+
+    def can_send_codes(self, channel: str) -> bool: ...
+
+    async def send_code(self, request: CodeRequest) -> None:
+        """Send a code to ``request.address`` or raise :class:`VerificationRefused`."""
+        ...
+
+    async def check_code(
+        self, channel: str, visitor: Address, name: str | None, code: str
+    ) -> Address:
+        """Link the visitor to the address the code was sent to; that address."""
+        ...
+
+    async def belongs_elsewhere(self, visitor: Address, links: tuple[Link, ...]) -> bool:
+        """Whether ``links`` name a customer other than the visitor's established one."""
+        ...
+
+
+@dataclass(frozen=True)
+class CodeRequest:
+    """A visitor asks for a one-time code to prove ``address`` is theirs."""
+
+    channel: str
+    visitor: str
+    address: str
+    client: str
+    """The client's network address, for rate limits."""
+
+
 class HubPort(Protocol):
     """What a connector may ask of the hub."""
 
@@ -127,7 +215,13 @@ class HubPort(Protocol):
     public_url: str
     """Where the platform reaches the hub's ``routes()`` (``http.base_url``), for webhooks."""
 
+    verifier: Verifier
+
     async def ingest(self, message: InboundMessage) -> IngestResult: ...
+
+    def client_address(self, request: web.Request) -> str:
+        """The client behind a request to ``routes()``, through the hub's trusted proxies."""
+        ...
 
     async def identity_history(self, address: Address, limit: int) -> list[dict[str, Any]]: ...
 

@@ -36,12 +36,14 @@ from hub.db.schema import hub_state, identities, messages
 from hub.errors import NotFound
 from hub.events import EventBus
 from hub.holds import Holds
+from hub.identities import identity_pools
 from hub.ingest import ingest
 from hub.leader import Leadership, Work
 from hub.metrics import HubMetrics, latency_middleware
 from hub.outbox import Outbox
 from hub.retry import RetryPolicy
 from hub.serialize import message_json
+from hub.verification import Verification
 from hub.web.pages import mount as mount_pages
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ class Hub:
         self.metrics = HubMetrics()
         self.login_throttle = LoginThrottle(settings.auth.login_attempts_per_minute)
         self.trusted_proxies = proxy_networks(settings.http.trusted_proxies)
+        self.identity_pools = identity_pools(settings.channels)
+        self.verifier = Verification(self)
         self.all_connectors: dict[str, Connector] = {
             channel.name: build_connector(channel, self) for channel in settings.channels
         }
@@ -167,7 +171,8 @@ class Hub:
         if message.channel not in self.connectors:
             state = "disabled" if message.channel in self.all_connectors else "not configured"
             raise NotFound(f"channel {message.channel!r} is {state}")
-        result = await self.db.write(partial(ingest, message), key=message.sender)
+        pool = self.identity_pools.get(message.channel)
+        result = await self.db.write(partial(ingest, message, pool=pool), key=message.sender)
         if not result.duplicate:
             self.metrics.messages_in.labels(message.channel).inc()
         return result

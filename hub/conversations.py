@@ -13,6 +13,7 @@ from hub.contact import rules_for
 from hub.db.database import Tx
 from hub.db.schema import agents, conversations, customers, identities, messages, outbox
 from hub.errors import Conflict, Forbidden, NotFound, Unprocessable
+from hub.identities import claims_json
 from hub.outbox import enqueue
 from hub.serialize import identity_json, iso, message_json
 from routing.contact import ContactRules, quiet_until, reply_due_at
@@ -124,15 +125,34 @@ def conversation_detail(
         "messages": [message_json(m) for m in history],
         "identities": [identity_json(i) for i in customer_identities],
         "default_identity_id": default_identity_id(conn, conversation_id),
+        "claims": claims_json(conn, access.customer_id),
         "other_conversations": [summary_json(c) for c in earlier],
     }
 
 
 def default_identity_id(conn: Connection, conversation_id: int) -> int | None:
-    """The identity a reply goes to unless the agent chooses: where the customer last wrote."""
-    return conn.execute(
-        select(conversations.c.last_identity_id).where(conversations.c.id == conversation_id)
+    """The identity a reply goes to unless the agent chooses: where the customer last wrote.
+
+    Unless nothing proved that identity while another of the customer's is proven:
+    then the proven one they wrote from last (a reply never goes by default where
+    an unverified address could take it).
+    """
+    last = conn.execute(
+        select(identities.c.id, identities.c.verified_by, identities.c.customer_id)
+        .join(conversations, conversations.c.last_identity_id == identities.c.id)
+        .where(conversations.c.id == conversation_id)
+    ).first()
+    if last is None or last.verified_by is not None:
+        return None if last is None else last.id
+    proven = conn.execute(
+        select(identities.c.id)
+        .outerjoin(messages, messages.c.identity_id == identities.c.id)
+        .where(identities.c.customer_id == last.customer_id, identities.c.verified_by.is_not(None))
+        .order_by(func.max(messages.c.id).desc().nulls_last(), identities.c.id.desc())
+        .group_by(identities.c.id)
+        .limit(1)
     ).scalar()
+    return proven if proven is not None else last.id
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,12 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
+from connectors.base import Address, Proof
 from hub.assignment import load_agents, record_audit, reroute_open_conversation
 from hub.db.database import Tx
 from hub.db.schema import agents, conversations, customers, identities, messages, outbox
 from hub.errors import Conflict, NotFound, Unprocessable
+from hub.identities import claims_json, move_claims, settle_claims
 from hub.serialize import identity_json, iso
 
 SEARCH_LIMIT = 200
@@ -26,6 +28,7 @@ def customer_json(conn: Connection, row: Any) -> dict[str, Any]:
         "backup_id": row.backup_id,
         "created_at": iso(row.created_at),
         "identities": [identity_json(i) for i in owned],
+        "claims": claims_json(conn, row.id),
     }
 
 
@@ -137,20 +140,28 @@ def add_identity(actor_id: int, customer_id: int, kind: str, address: str, tx: T
         )
     tx.conn.execute(
         insert(identities).values(
-            customer_id=customer_id, kind=kind, address=address, created_at=tx.now
+            customer_id=customer_id,
+            kind=kind,
+            address=address,
+            verified_by=Proof.PERSON,
+            created_at=tx.now,
         )
     )
+    settle_claims(tx, customer_id, [Address(kind, address)])
     record_audit(
         tx, actor_id, "identity.added", "customer", customer_id, kind=kind, address=address
     )
     return get_customer(tx.conn, customer_id)
 
 
-def merge_customers(actor_id: int, keep_id: int, merged_id: int, tx: Tx) -> dict[str, Any]:
+def merge_customers(
+    actor_id: int | None, keep_id: int, merged_id: int, tx: Tx, proof: Proof = Proof.PERSON
+) -> dict[str, Any]:
     """Fold ``merged_id`` into ``keep_id``: identities, conversations and messages all move.
 
     If both have an open conversation, the merged one's messages join the kept
-    one, so the customer still has exactly one open conversation.
+    one, so the customer still has exactly one open conversation. ``actor_id`` is
+    the person who merged, or ``None`` when a proof did (a code the visitor entered).
     """
     if keep_id == merged_id:
         raise Unprocessable("cannot merge a customer into itself")
@@ -170,6 +181,7 @@ def merge_customers(actor_id: int, keep_id: int, merged_id: int, tx: Tx) -> dict
     tx.conn.execute(
         update(identities).where(identities.c.customer_id == merged_id).values(customer_id=keep_id)
     )
+    move_claims(tx, merged_id, keep_id)
     tx.conn.execute(
         update(conversations)
         .where(conversations.c.customer_id == merged_id)
@@ -187,6 +199,7 @@ def merge_customers(actor_id: int, keep_id: int, merged_id: int, tx: Tx) -> dict
         keep_id,
         merged_customer=merged,
         adopted=adopted,
+        proof=proof,
     )
     reroute_open_conversation(tx, keep_id, load_agents(tx.conn))
     return get_customer(tx.conn, keep_id)

@@ -6,7 +6,7 @@ from functools import partial
 
 from sqlalchemy import func, select
 
-from connectors.base import Address, InboundMessage
+from connectors.base import Address, InboundMessage, Link, Proof
 from hub.app import Hub
 from hub.auth import Principal, hash_password
 from hub.conversations import post_note, post_reply
@@ -69,7 +69,7 @@ async def seed_conversations(hub: Hub, ids: dict[str, int]) -> None:
                     sender=Address("webchat", visitor),
                     sender_name=name,
                     text=text,
-                    linked=(Address("email", email),) if email else (),
+                    linked=(Link(Address("email", email), Proof.SIGNED),) if email else (),
                 )
             )
         )

@@ -10,8 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, func, insert, literal_column, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+    update,
+)
 
 from connectors.base import Address, InboundMessage, IngestResult
 from hub.assignment import agent_columns, assign_first_owner, hand_over
@@ -29,6 +41,15 @@ from hub.db.schema import (
     messages,
 )
 from hub.errors import Unprocessable
+from hub.identities import (
+    add_identity,
+    check_may_speak_for,
+    confirm,
+    create_customer,
+    disputed_customer,
+    record_claims,
+)
+from hub.linking import link_proven
 from hub.serialize import message_json
 from routing.contact import ContactRules, hold_until, reply_due_at
 from routing.owners import Agent, CustomerOwnership, who_handles
@@ -57,8 +78,10 @@ class Sender:
 
     customer_id: int
     customer_name: str
-    identity_id: int
+    identity_id: int | None
     identity_channel: str | None
+    identity_proof: str | None
+    identity_first_channel: str | None
     owner_id: int | None
     backup_id: int | None
     open_conversation_id: int | None
@@ -92,45 +115,64 @@ SENDER_EXTRAS = (
     *(column for columns in HANDLER_COLUMNS for column in columns),
     *RULE_COLUMNS,
 )
-SENDER = Prepared(
-    select(
-        identities.c.customer_id,
-        customers.c.name,
-        identities.c.id,
-        identities.c.last_channel,
-        customers.c.owner_id,
-        customers.c.backup_id,
-        conversations.c.id,
-        conversations.c.assignee_id,
-        conversations.c.autoreplied_until,
-        conversations.c.first_replied_at.is_not(None),
-        select(messages.c.id)
-        .where(
-            messages.c.channel == bindparam("channel"),
-            messages.c.external_id == bindparam("external_id"),
+
+
+def sender_statement(who: tuple[ColumnElement[Any], ...], origin: Any, where: Any) -> Any:
+    """Everything routing a message needs about its sender, from ``origin`` (their identity,
+    or their customer alone) joined to the customer, open conversation and handlers."""
+    return (
+        select(
+            customers.c.id,
+            customers.c.name,
+            *who,
+            customers.c.owner_id,
+            customers.c.backup_id,
+            conversations.c.id,
+            conversations.c.assignee_id,
+            conversations.c.autoreplied_until,
+            conversations.c.first_replied_at.is_not(None),
+            select(messages.c.id)
+            .where(
+                messages.c.channel == bindparam("channel"),
+                messages.c.external_id == bindparam("external_id"),
+            )
+            .exists(),
+            *SENDER_EXTRAS,
         )
-        .exists(),
-        *SENDER_EXTRAS,
+        .select_from(origin)
+        .outerjoin(
+            conversations,
+            # A literal, not a parameter, so the partial unique index on open conversations
+            # is used.
+            (conversations.c.customer_id == customers.c.id)
+            & (conversations.c.state == literal_column("'open'")),
+        )
+        .outerjoin(OWNER, OWNER.c.id == customers.c.owner_id)
+        .outerjoin(CUSTOMER_BACKUP, CUSTOMER_BACKUP.c.id == customers.c.backup_id)
+        .outerjoin(OWNER_BACKUP, OWNER_BACKUP.c.id == OWNER.c.backup_id)
+        .where(where)
     )
-    .join(customers, customers.c.id == identities.c.customer_id)
-    .outerjoin(
-        conversations,
-        # A literal, not a parameter, so the partial unique index on open conversations is used.
-        (conversations.c.customer_id == customers.c.id)
-        & (conversations.c.state == literal_column("'open'")),
+
+
+SENDER = Prepared(
+    sender_statement(
+        (
+            identities.c.id,
+            identities.c.last_channel,
+            identities.c.verified_by,
+            identities.c.first_channel,
+        ),
+        identities.join(customers, customers.c.id == identities.c.customer_id),
+        (identities.c.kind == bindparam("kind")) & (identities.c.address == bindparam("address")),
     )
-    .outerjoin(OWNER, OWNER.c.id == customers.c.owner_id)
-    .outerjoin(CUSTOMER_BACKUP, CUSTOMER_BACKUP.c.id == customers.c.backup_id)
-    .outerjoin(OWNER_BACKUP, OWNER_BACKUP.c.id == OWNER.c.backup_id)
-    .where(identities.c.kind == bindparam("kind"), identities.c.address == bindparam("address"))
 )
 """The sender's customer, open conversation, handlers and contact rules, and whether the
 message is a repeat, in one statement."""
-IDENTITYS_CUSTOMER = Prepared(
-    select(identities.c.customer_id).where(
-        identities.c.kind == bindparam("kind"), identities.c.address == bindparam("address")
-    )
+NO_IDENTITY = tuple(null().label(name) for name in ("i", "c", "v", "f"))
+CUSTOMER_AS_SENDER = Prepared(
+    sender_statement(NO_IDENTITY, customers, customers.c.id == bindparam("customer"))
 )
+"""The same for a customer who has no identity to write from (disputed mail)."""
 INSERT_MESSAGE_STATEMENT = (
     insert(messages)
     .values({column: bindparam(column) for column in MESSAGE_COLUMNS})
@@ -157,26 +199,6 @@ STORE_AND_TOUCH = Prepared(
     )
 )
 """PostgreSQL: the message insert and the conversation update in one statement."""
-CREATE_CUSTOMER = Prepared(
-    insert(customers)
-    .values(name=bindparam("name"), created_at=bindparam("created_at"))
-    .returning(customers.c.id)
-)
-ADD_IDENTITY = Prepared(
-    insert(identities).values(
-        {
-            name: bindparam(name)
-            for name in (
-                "customer_id",
-                "kind",
-                "address",
-                "display_name",
-                "last_channel",
-                "created_at",
-            )
-        }
-    )
-)
 OPEN_NEW_CONVERSATION = Prepared(
     insert(conversations)
     .values(
@@ -197,7 +219,9 @@ MOVE_IDENTITY_CHANNEL = Prepared(
 )
 
 
-def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
+def ingest(message: InboundMessage, tx: Tx, pool: frozenset[str] | None = None) -> IngestResult:
+    """Store and route ``message``; ``pool``: the channels whose identities its channel may
+    write as (``None``: any; see ``hub.identities.check_may_speak_for``)."""
     known = find_sender(tx, message.sender, message)
     if known is None or known.already_stored:
         duplicate = find_duplicate(tx, message)
@@ -206,8 +230,11 @@ def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
     answered = message.conversation_hint
     if message.automated and answered is not None and known is None:
         return file_machine_mail(tx, message, answered)
-    sender = known or new_sender(tx, message)
-    add_linked_identities(tx, message, sender.customer_id)
+    if message.auth_failure is not None:
+        sender = disputed_sender(tx, message)
+    else:
+        sender = proven_sender(tx, message, known, pool)
+    record_claims(tx, sender.customer_id, message.claimed, message.channel, "typed")
     if sender.owner_id is None and (owner := assign_first_owner(tx, sender.customer_id)):
         sender.owner_id, sender.handlers = owner.id, {owner.id: owner}
     ownership = CustomerOwnership(sender.owner_id, sender.backup_id)
@@ -228,7 +255,7 @@ def ingest(message: InboundMessage, tx: Tx) -> IngestResult:
         due=due,
     )
     store_attachments(tx, message, row["id"])
-    if sender.identity_channel != message.channel:
+    if sender.identity_id is not None and sender.identity_channel != message.channel:
         MOVE_IDENTITY_CHANNEL.run(
             tx.conn, identity=sender.identity_id, channel_name=message.channel
         )
@@ -386,36 +413,53 @@ def message_meta(message: InboundMessage) -> dict[str, object] | None:
         ]
     if message.automated:
         meta["automated"] = True
+    if message.auth_failure is not None:
+        meta["auth_failure"] = message.auth_failure
     return meta or None
 
 
-def new_sender(tx: Tx, message: InboundMessage) -> Sender:
-    """Record an unknown sender: under the customer of an identity they gave, if one is known.
+def proven_sender(
+    tx: Tx, message: InboundMessage, known: Sender | None, pool: frozenset[str] | None
+) -> Sender:
+    """The sender as their channel vouches for them, tied to what they proved."""
+    if known is not None:
+        check_may_speak_for(
+            message.channel,
+            message.sender,
+            known.identity_first_channel,
+            known.identity_proof,
+            pool,
+        )
+    if message.linked:
+        link_proven(tx, message.sender, message.sender_name, message.channel, message.linked)
+        known = find_sender(tx, message.sender, message)
+    elif known is None:
+        customer_id = create_customer(tx, message.sender_name or message.sender.address)
+        add_identity(
+            tx,
+            customer_id,
+            message.sender,
+            display_name=message.sender_name,
+            channel=message.channel,
+            proof=message.sender_proof,
+            sent_on_channel=True,
+        )
+        known = find_sender(tx, message.sender, message)
+    assert known is not None
+    if known.identity_proof is None and message.sender_proof is not None:
+        confirm(tx, known.customer_id, message.sender, message.sender_proof)
+    return known
 
-    Otherwise a new customer is created.
-    """
-    linked = next((c for a in message.linked if (c := customer_of(tx, a)) is not None), None)
-    customer_id = linked if linked is not None else create_customer(tx, message)
-    add_identity(tx, customer_id, message.sender, message.sender_name, message.channel)
-    sender = find_sender(tx, message.sender, message)
-    assert sender is not None
-    return sender
 
-
-def add_linked_identities(tx: Tx, message: InboundMessage, customer_id: int) -> None:
-    """Add the identities the sender gave that are not known yet to their customer.
-
-    One that belongs to another customer is left alone: an unverified claim
-    never moves someone else's identity.
-    """
-    for address in message.linked:
-        if address != message.sender and customer_of(tx, address) is None:
-            add_identity(tx, customer_id, address, message.sender_name, None)
-
-
-def customer_of(tx: Tx, address: Address) -> int | None:
-    """The customer whose identity ``address`` is, if it is known."""
-    return IDENTITYS_CUSTOMER.scalar(tx.conn, kind=address.kind, address=address.address)
+def disputed_sender(tx: Tx, message: InboundMessage) -> Sender:
+    """Mail whose From failed authentication: a customer of its own, the address a claim."""
+    customer_id = disputed_customer(tx, message.sender, message.sender_name)
+    record_claims(tx, customer_id, (message.sender,), message.channel, "unauthenticated")
+    row = CUSTOMER_AS_SENDER.first(
+        tx.conn, customer=customer_id, channel=message.channel, external_id=message.external_id
+    )
+    assert row is not None
+    return sender_from_row(row)
 
 
 def find_sender(tx: Tx, address: Address, message: InboundMessage) -> Sender | None:
@@ -427,8 +471,10 @@ def find_sender(tx: Tx, address: Address, message: InboundMessage) -> Sender | N
         channel=message.channel,
         external_id=message.external_id,
     )
-    if row is None:
-        return None
+    return None if row is None else sender_from_row(row)
+
+
+def sender_from_row(row: tuple[Any, ...]) -> Sender:
     fields = len(row) - len(SENDER_EXTRAS)
     always_reachable, *extras = row[fields:]
     handlers = []
@@ -440,25 +486,6 @@ def find_sender(tx: Tx, address: Address, message: InboundMessage) -> Sender | N
         *row[:fields],
         handlers={agent.id: agent for agent in handlers},
         rules=rules_from(extras, always_reachable),
-    )
-
-
-def create_customer(tx: Tx, message: InboundMessage) -> int:
-    name = (message.sender_name or message.sender.address).strip()[:200]
-    return CREATE_CUSTOMER.scalar(tx.conn, name=name, created_at=tx.now)
-
-
-def add_identity(
-    tx: Tx, customer_id: int, address: Address, display_name: str | None, channel: str | None
-) -> None:
-    ADD_IDENTITY.run(
-        tx.conn,
-        customer_id=customer_id,
-        kind=address.kind,
-        address=address.address,
-        display_name=display_name,
-        last_channel=channel,
-        created_at=tx.now,
     )
 
 

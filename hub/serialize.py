@@ -39,6 +39,7 @@ def identity_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "address": row["address"],
         "display_name": row["display_name"],
         "last_channel": row["last_channel"],
+        "verified_by": row["verified_by"],
     }
 
 

@@ -75,13 +75,3 @@ async def test_invalid_body_gets_422_naming_the_field(hub: Hub, server, session)
     assert status == 422
     assert {p["field"] for p in body["problems"]} == {"from.address", "text"}
     assert await stored(hub) == 0
-
-
-async def test_sender_email_links_to_the_customer_with_that_email(hub: Hub, server, session):
-    _, one = await post(
-        session, server, sms("a", **{"from": {"address": "+1", "email": "l@x.org"}})
-    )
-    _, two = await post(
-        session, server, sms("b", **{"from": {"address": "+2", "email": "L@x.org"}})
-    )
-    assert one["conversation_id"] == two["conversation_id"]

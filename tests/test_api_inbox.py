@@ -9,7 +9,7 @@ from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from hub.db.schema import outbox
 from tests.support.hubs import add_agent
-from tests.support.messages import chat
+from tests.support.messages import chat, proven
 
 
 def sms(number: str, external_id: str, text: str = "hi", **kw) -> InboundMessage:
@@ -31,7 +31,7 @@ async def people(hub: Hub, browser_factory):
 
 async def test_owner_sees_conversation_with_cross_channel_history(hub: Hub, people):
     ids, browsers = people
-    email = (Address("email", "lena@example.org"),)
+    email = proven("email", "lena@example.org")
     first = await hub.ingest(
         chat("v1", "1", "hi from the website", linked=email, sender_name="Lena")
     )
@@ -86,7 +86,7 @@ async def test_other_agent_cannot_read_or_reply(hub: Hub, people):
 
 async def test_reply_defaults_to_the_channel_the_customer_last_wrote_on(hub: Hub, people):
     ids, browsers = people
-    email = (Address("email", "lena@example.org"),)
+    email = proven("email", "lena@example.org")
     result = await hub.ingest(chat("v1", "1", linked=email))
     await hub.ingest(sms("+49151", "s1", linked=email))
     owner = await owner_name(hub, ids, result.conversation_id)

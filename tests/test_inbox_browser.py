@@ -15,7 +15,7 @@ from hub.api.live import newest_event_id
 from hub.app import Hub
 from hub.team import get_agent, update_agent
 from tests.support.hubs import PASSWORD, add_agent
-from tests.support.messages import chat
+from tests.support.messages import chat, proven
 
 EMAIL = "maria@example.com"
 SHUTDOWN_SECONDS = 5
@@ -125,7 +125,9 @@ async def test_reply_note_and_resolve_from_the_page(
 ):
     phone = Address("phone", "+49151000")
     started = await hub.ingest(
-        chat("v1", "1", "my order is late", sender_name="Lena", linked=(phone,))
+        chat(
+            "v1", "1", "my order is late", sender_name="Lena", linked=proven("phone", phone.address)
+        )
     )
     conversation_id = started.conversation_id
     await open_inbox(page, server)
@@ -181,7 +183,9 @@ async def test_reply_identity_is_preselected_where_the_customer_last_wrote(
     hub: Hub, server: TestServer, context: BrowserContext, page: Page, maria: int
 ):
     phone = Address("phone", "+49151000")
-    started = await hub.ingest(chat("v1", "1", "hello", sender_name="Lena", linked=(phone,)))
+    started = await hub.ingest(
+        chat("v1", "1", "hello", sender_name="Lena", linked=proven("phone", phone.address))
+    )
     await hub.ingest(InboundMessage(channel="sms", external_id="s1", sender=phone, text="by sms"))
     await open_inbox(page, server)
     detail = url(server, f"/api/conversations/{started.conversation_id}")

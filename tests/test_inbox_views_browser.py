@@ -22,6 +22,7 @@ from tests.support.chromium import save_screenshot
 from tests.support.clock import FakeClock
 from tests.support.hubs import Browser as ApiClient
 from tests.support.hubs import add_agent
+from tests.support.messages import proven
 from tests.test_inbox_browser import EMAIL, chat, conversation_item, message, open_inbox
 from tests.test_widget_browser import visit
 
@@ -124,7 +125,7 @@ async def demo_customers(hub: Hub, team: dict[str, ApiClient]) -> dict[str, int]
             "1",
             "Hi! My order #1043 hasn't arrived yet.",
             sender_name="Lena Fischer",
-            linked=(Address("email", "lena@example.org"),),
+            linked=proven("email", "lena@example.org"),
         )
     )
     omar = await hub.ingest(

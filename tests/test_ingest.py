@@ -5,9 +5,10 @@ from sqlalchemy import func, select
 
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
-from hub.db.schema import conversations, customers, identities, messages
+from hub.db.schema import conversations, customers, identities, identity_claims, messages
 from hub.errors import NotFound
 from tests.support.hubs import add_agent
+from tests.support.messages import proven
 
 
 def webchat(visitor: str, external_id: str, text: str = "hello", **kw: object) -> InboundMessage:
@@ -61,7 +62,7 @@ async def test_webchat_then_api_channel_with_linked_email_share_conversation_and
     await add_agent(hub, "maria@example.com")
     await add_agent(hub, "tom@example.com")
     by_chat = await hub.ingest(
-        webchat("v1", "c1", linked=(Address("email", "lena@example.org"),), sender_name="Lena")
+        webchat("v1", "c1", linked=proven("email", "lena@example.org"), sender_name="Lena")
     )
     by_sms = await hub.ingest(
         InboundMessage(
@@ -69,7 +70,7 @@ async def test_webchat_then_api_channel_with_linked_email_share_conversation_and
             external_id="sms-1",
             sender=Address("phone", "+4915100001"),
             text="it's me again, by SMS",
-            linked=(Address("email", "lena@example.org"),),
+            linked=proven("email", "lena@example.org"),
         )
     )
     assert by_sms.customer_id == by_chat.customer_id
@@ -85,19 +86,31 @@ async def test_webchat_then_api_channel_with_linked_email_share_conversation_and
     assert kinds == ["email", "phone", "webchat"]
 
 
-async def test_linked_identity_of_another_customer_is_not_moved(hub: Hub):
-    owner_of_email = await hub.ingest(
-        webchat("v1", "1", linked=(Address("email", "lena@example.org"),))
-    )
-    stranger = await hub.ingest(webchat("v2", "2"))
-    claim = await hub.ingest(webchat("v2", "3", linked=(Address("email", "lena@example.org"),)))
-    assert claim.customer_id == stranger.customer_id != owner_of_email.customer_id
-    holder = await hub.db.read(
+async def test_a_claimed_address_is_recorded_never_linked_even_when_nobody_holds_it(hub: Hub):
+    lena = Address("email", "lena@example.org")
+    owner_of_email = await hub.ingest(webchat("v1", "1", linked=proven("email", lena.address)))
+    squatter = await hub.ingest(webchat("v2", "2", claimed=(lena,)))
+    unheld = await hub.ingest(webchat("v3", "3", claimed=(Address("email", "new@example.org"),)))
+    assert len({owner_of_email.customer_id, squatter.customer_id, unheld.customer_id}) == 3
+    holders = await hub.db.read(
         lambda conn: conn.execute(
-            select(identities.c.customer_id).where(identities.c.kind == "email")
-        ).scalar_one()
+            select(identities.c.customer_id, identities.c.address).where(
+                identities.c.kind == "email"
+            )
+        ).all()
     )
-    assert holder == owner_of_email.customer_id
+    assert holders == [(owner_of_email.customer_id, lena.address)]
+    claims = await hub.db.read(
+        lambda conn: conn.execute(
+            select(identity_claims.c.customer_id, identity_claims.c.address).order_by(
+                identity_claims.c.id
+            )
+        ).all()
+    )
+    assert claims == [
+        (squatter.customer_id, lena.address),
+        (unheld.customer_id, "new@example.org"),
+    ]
 
 
 async def test_message_on_unknown_channel_is_refused(hub: Hub):

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from connectors.webchat.connector import MAX_FRAME_BYTES
 from hub.app import Hub
-from hub.db.schema import identities, messages
+from hub.db.schema import identities, identity_claims, messages
 from tests.conftest import make_settings
 from tests.support.hubs import add_agent
 
@@ -119,24 +119,24 @@ async def conversations_of(hub: Hub, *acks: dict) -> set[int]:
     )
 
 
-async def test_email_links_visitor_to_the_customer_with_that_email(hub: Hub, server, session):
-    first = await open_widget(session, server)
-    await first.hello()
-    one = await first.say("client-0001", "from my laptop", email="Lena@Example.org")
-    phone = await open_widget(session, server)
-    await phone.hello()
-    two = await phone.say("client-0002", "from my phone", email="lena@example.org")
-    assert len(await conversations_of(hub, one, two)) == 1
-
-
-async def test_email_given_on_hello_links_the_visitors_messages(hub: Hub, server, session):
+async def test_a_typed_email_is_each_visitors_unverified_claim(hub: Hub, server, session):
     laptop = await open_widget(session, server)
     await laptop.hello(email="Lena@Example.org")
     one = await laptop.say("client-0001", "from my laptop")
     phone = await open_widget(session, server)
     await phone.hello()
     two = await phone.say("client-0002", "from my phone", email="lena@example.org")
-    assert len(await conversations_of(hub, one, two)) == 1
+    assert len(await conversations_of(hub, one, two)) == 2
+    claims = await hub.db.read(
+        lambda conn: conn.execute(select(identity_claims.c.address, identity_claims.c.reason)).all()
+    )
+    assert [tuple(c) for c in claims] == [("lena@example.org", "typed")] * 2
+    emails = await hub.db.read(
+        lambda conn: conn.execute(
+            select(func.count()).select_from(identities).where(identities.c.kind == "email")
+        ).scalar_one()
+    )
+    assert emails == 0
 
 
 async def test_agent_reply_appears_live_and_after_reopening(

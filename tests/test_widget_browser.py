@@ -107,8 +107,9 @@ async def test_visitor_message_reaches_the_agent_and_turns_sent(context, server,
     conversation = await only_conversation(maria)
     assert texts(conversation) == [("in", "Do you ship to Norway?")]
     assert conversation["customer"]["name"] == "Lena"
-    linked = {(i["kind"], i["address"]) for i in conversation["identities"]}
-    assert ("email", "lena@example.org") in linked
+    assert [i["kind"] for i in conversation["identities"]] == ["webchat"]
+    claimed = [(c["kind"], c["address"], c["reason"]) for c in conversation["claims"]]
+    assert claimed == [("email", "lena@example.org", "typed")]
     assert visitor.errors == []
 
 

@@ -31,8 +31,10 @@ from connectors.base import (
     Delivery,
     HubPort,
     InboundMessage,
+    Link,
     OutboundMessage,
     PermanentError,
+    Proof,
     RateLimited,
     TransientError,
 )
@@ -58,7 +60,11 @@ class Sender(BaseModel):
             ),
         ]
         | None
-    ) = Field(None, description="the sender's email, linking them to that email's customer")
+    ) = Field(
+        None,
+        description="the sender's email: linked to that email's customer if the channel has "
+        "verified_email, else recorded as the sender's unverified claim",
+    )
 
 
 class PostedMessage(BaseModel):
@@ -74,16 +80,19 @@ class PostedMessage(BaseModel):
     )
 
 
-def inbound(channel: str, identity_kind: str, posted: PostedMessage) -> InboundMessage:
-    linked = (Address("email", posted.sender.email),) if posted.sender.email else ()
+def inbound(settings: ApiChannel, posted: PostedMessage) -> InboundMessage:
+    """The message as the hub takes it; ``from.email`` links only if the channel vouches for it."""
+    email = Address("email", posted.sender.email) if posted.sender.email else None
+    vouched = email is not None and settings.verified_email
     return InboundMessage(
-        channel=channel,
+        channel=settings.name,
         external_id=posted.id,
-        sender=Address(identity_kind, posted.sender.address),
+        sender=Address(settings.identity_kind, posted.sender.address),
         sender_name=posted.sender.name,
         text=posted.text,
         sent_at=posted.sent_at,
-        linked=linked,
+        linked=(Link(email, Proof.SYSTEM),) if email and vouched else (),
+        claimed=(email,) if email and not vouched else (),
         automated=posted.automated,
     )
 
@@ -126,7 +135,7 @@ class ApiConnector(Connector):
         if not self.authorized(request):
             raise Unauthorized(f"missing or wrong bearer token for channel {self.name}")
         posted = await read_model(request, PostedMessage)
-        result = await self.hub.ingest(inbound(self.name, self.identity_kind, posted))
+        result = await self.hub.ingest(inbound(self.settings, posted))
         return web.json_response(
             {
                 "id": result.message_id,

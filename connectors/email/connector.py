@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.headerregistry import Address as MailboxAddress
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, make_msgid
 
 from aiohttp import web
 
@@ -194,15 +194,8 @@ class EmailConnector(Connector):
         thread = await self.hub.thread(message.conversation_id, self.name)
         key = self.hub.secret_key
         our_id = message_id_for(key, message.conversation_id, message.message_id, self.domain)
-        mail = EmailMessage()
-        mail["From"] = MailboxAddress(
-            self.settings.from_name or "", addr_spec=self.settings.address
-        )
-        mail["To"] = message.to.address
+        mail = self.new_mail(message.to.address, reply_subject(thread.subject), f"<{our_id}>")
         mail["Reply-To"] = reply_address(key, message.conversation_id, self.settings.address)
-        mail["Subject"] = reply_subject(thread.subject)
-        mail["Date"] = format_datetime(datetime.now(UTC))
-        mail["Message-ID"] = f"<{our_id}>"
         earlier = thread.external_ids[-MAX_REFERENCES:]
         if earlier:
             mail["In-Reply-To"] = f"<{earlier[-1]}>"
@@ -211,6 +204,27 @@ class EmailConnector(Connector):
         mail.add_alternative(text_as_html(message.text), subtype="html")
         await send_mail(self.relay_settings(), mail)
         return Delivery(our_id)
+
+    async def send_notice(self, to: str, subject: str, text: str) -> None:
+        """Send a message that belongs to no conversation (a one-time code) at once.
+
+        Not through the outbox: whoever asked for it is waiting and is told if it failed.
+        """
+        mail = self.new_mail(to, subject, make_msgid(domain=self.domain))
+        mail["Auto-Submitted"] = "auto-generated"
+        mail.set_content(text)
+        await send_mail(self.relay_settings(), mail)
+
+    def new_mail(self, to: str, subject: str, message_id: str) -> EmailMessage:
+        mail = EmailMessage()
+        mail["From"] = MailboxAddress(
+            self.settings.from_name or "", addr_spec=self.settings.address
+        )
+        mail["To"] = to
+        mail["Subject"] = subject
+        mail["Date"] = format_datetime(datetime.now(UTC))
+        mail["Message-ID"] = message_id
+        return mail
 
     def relay_settings(self) -> SmtpSettings:
         relay = self.settings.smtp_out

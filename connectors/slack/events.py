@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import Address, Attachment, InboundMessage
+from connectors.base import Address, Attachment, InboundMessage, Link, Proof
 
 IDENTITY_KIND = "slack"
 
@@ -108,7 +108,7 @@ def inbound(
             if isinstance(f, dict)
         ),
         sent_at=datetime.fromtimestamp(float(event["ts"]), UTC),
-        linked=(Address("email", user.email.lower()),) if user.email else (),
+        linked=(Link(Address("email", user.email.lower()), Proof.WORKSPACE),) if user.email else (),
         meta={
             "slack_channel": event["channel"],
             "ts": event["ts"],

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,16 +15,29 @@ from aiohttp import ClientError, WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
 from config.schema import WebchatChannel
-from connectors.base import Address, Connector, Delivery, HubPort, OutboundMessage
+from connectors.base import (
+    Address,
+    CodeRequest,
+    Connector,
+    Delivery,
+    HubPort,
+    Link,
+    OutboundMessage,
+    VerificationRefused,
+)
+from connectors.webchat.limits import Buckets, SocketCounts
 from connectors.webchat.protocol import (
     IDENTITY_KIND,
     ClientFrame,
+    Code,
     Hello,
     Say,
+    Verify,
     claimed_client_id,
     error_frame,
     inbound,
     issue_token,
+    signed_links,
     visitor_of,
     widget_message,
 )
@@ -32,25 +45,26 @@ from connectors.webchat.protocol import (
 STATIC = Path(__file__).parent / "static"
 HISTORY = 100
 MAX_FRAME_BYTES = 32 * 1024
-BURST = 10
-PER_SECOND = 1.0
+SOCKETS_PER_CLIENT = 20
+"""Open widget sockets from one client address (a household or office behind one NAT fits)."""
 
 
-class SendRate:
-    """A token bucket: bursts of ``BURST`` messages, then one a second."""
+@dataclass
+class Visit:
+    """One socket's visitor, once they said hello."""
 
-    def __init__(self) -> None:
-        self.tokens = float(BURST)
-        self.at = time.monotonic()
+    visitor: str
+    hello: Hello
+    links: tuple[Link, ...] = ()
+    """What the embedding site signed for this visitor (proof, applied as they write)."""
 
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(BURST, self.tokens + (now - self.at) * PER_SECOND)
-        self.at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
+    @property
+    def address(self) -> Address:
+        return Address(IDENTITY_KIND, self.visitor)
+
+    @property
+    def name(self) -> str | None:
+        return self.hello.name or (self.hello.identity.name if self.hello.identity else None)
 
 
 class WebchatConnector(Connector):
@@ -60,6 +74,11 @@ class WebchatConnector(Connector):
         super().__init__(settings.name, hub)
         self.settings = settings
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        self._open_per_client = SocketCounts(SOCKETS_PER_CLIENT)
+        self._frames_per_client = Buckets(burst=30, per_second=2)
+        """Every frame a client sends (hellos too): a flood of sockets is one client."""
+        self._messages_per_visitor = Buckets(burst=10, per_second=1)
+        """Messages per visitor token, whichever socket they come on."""
 
     @property
     def identity_kind(self) -> str:
@@ -127,14 +146,27 @@ class WebchatConnector(Connector):
                 {"error": f"origin {request.headers.get('Origin')} may not use this widget"},
                 status=403,
             )
+        client = self.hub.client_address(request)
+        if not self._open_per_client.take(client):
+            return web.json_response(
+                {"error": f"too many open chats from {client}: close some first"}, status=429
+            )
+        try:
+            return await self.converse(request, client)
+        finally:
+            self._open_per_client.give_back(client)
+
+    async def converse(self, request: web.Request, client: str) -> web.WebSocketResponse:
         socket = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
         await socket.prepare(request)
-        visitor: str | None = None
-        hello: Hello | None = None
-        rate = SendRate()
+        visit: Visit | None = None
         try:
             async for frame in socket:
                 if frame.type != WSMsgType.TEXT:
+                    continue
+                if not self._frames_per_client.allow(client):
+                    client_id = claimed_client_id(frame.data)
+                    await socket.send_json(error_frame("slow down: try again soon", client_id))
                     continue
                 try:
                     parsed = ClientFrame.validate_json(frame.data)
@@ -143,28 +175,44 @@ class WebchatConnector(Connector):
                     await socket.send_json(error_frame(describe(error), client_id))
                     continue
                 if isinstance(parsed, Hello):
-                    visitor, hello = await self.welcome(socket, parsed, visitor), parsed
-                elif visitor is None or hello is None:
+                    visit = await self.welcome(socket, parsed, visit)
+                elif visit is None:
                     await socket.send_json(error_frame("say hello first"))
                 else:
-                    await self.receive(socket, visitor, hello, parsed, rate)
+                    await self.answer(socket, visit, parsed, client)
         finally:
-            if visitor is not None:
-                self._sockets[visitor].discard(socket)
-                if not self._sockets[visitor]:
-                    del self._sockets[visitor]
+            if visit is not None:
+                self._forget(visit.visitor, socket)
         return socket
 
+    async def answer(
+        self, socket: web.WebSocketResponse, visit: Visit, frame: Say | Verify | Code, client: str
+    ) -> None:
+        match frame:
+            case Say():
+                await self.receive(socket, visit, frame)
+            case Verify():
+                await self.send_code(socket, visit, frame, client)
+            case Code():
+                await self.check_code(socket, visit, frame)
+
     async def welcome(
-        self, socket: web.WebSocketResponse, hello: Hello, previous: str | None
-    ) -> str:
+        self, socket: web.WebSocketResponse, hello: Hello, previous: Visit | None
+    ) -> Visit:
         key = self.hub.secret_key
         visitor = visitor_of(key, hello.token) if hello.token else None
         token = hello.token
+        links = await self.signed(socket, hello)
+        if (
+            visitor is not None
+            and links
+            and await self.hub.verifier.belongs_elsewhere(Address(IDENTITY_KIND, visitor), links)
+        ):
+            visitor = None  # this browser was someone else's: a visitor of their own
         if visitor is None:
             visitor, token = issue_token(key)
-        if previous is not None and previous != visitor:
-            self._sockets[previous].discard(socket)
+        if previous is not None and previous.visitor != visitor:
+            self._forget(previous.visitor, socket)
         self._sockets[visitor].add(socket)
         history = await self.hub.identity_history(Address(IDENTITY_KIND, visitor), HISTORY)
         await socket.send_json(
@@ -173,26 +221,43 @@ class WebchatConnector(Connector):
                 "token": token,
                 "title": self.settings.title,
                 "history": [widget_message(m) for m in history],
+                "signed_in": bool(links),
+                "email_codes": self.hub.verifier.can_send_codes(self.name),
             }
         )
-        return visitor
+        return Visit(visitor, hello, links)
 
-    async def receive(
-        self,
-        socket: web.WebSocketResponse,
-        visitor: str,
-        hello: Hello,
-        say: Say,
-        rate: SendRate,
-    ) -> None:
+    async def signed(self, socket: web.WebSocketResponse, hello: Hello) -> tuple[Link, ...]:
+        """What the site's signature on ``hello`` proves (nothing, with a note, if it is wrong)."""
+        secret = self.settings.identity_secret_env
+        if hello.identity is None:
+            return ()
+        if secret is None:
+            await socket.send_json(error_frame("this chat takes no signed identities"))
+            return ()
+        links = signed_links(self.name, secret.reveal(), hello.identity)
+        if links is None:
+            await socket.send_json(
+                error_frame("the site's identity signature does not match: chatting as a guest")
+            )
+            return ()
+        return links
+
+    def _forget(self, visitor: str, socket: web.WebSocketResponse) -> None:
+        self._sockets[visitor].discard(socket)
+        if not self._sockets[visitor]:
+            del self._sockets[visitor]
+
+    async def receive(self, socket: web.WebSocketResponse, visit: Visit, say: Say) -> None:
         if len(say.text) > self.settings.max_message_chars:
             limit = self.settings.max_message_chars
             await socket.send_json(error_frame(f"over {limit} characters", say.client_id))
             return
-        if not rate.allow():
+        if not self._messages_per_visitor.allow(visit.visitor):
             await socket.send_json(error_frame("slow down: try again soon", say.client_id))
             return
-        result = await self.hub.ingest(inbound(self.name, visitor, say, hello))
+        message = inbound(self.name, visit.visitor, say, visit.hello, visit.links)
+        result = await self.hub.ingest(message)
         await socket.send_json(
             {
                 "type": "ack",
@@ -201,6 +266,27 @@ class WebchatConnector(Connector):
                 "duplicate": result.duplicate,
             }
         )
+
+    async def send_code(
+        self, socket: web.WebSocketResponse, visit: Visit, verify: Verify, client: str
+    ) -> None:
+        request = CodeRequest(self.name, visit.visitor, verify.email, client)
+        try:
+            await self.hub.verifier.send_code(request)
+        except VerificationRefused as refused:
+            await socket.send_json(error_frame(refused.reason))
+            return
+        await socket.send_json({"type": "code-sent", "email": verify.email})
+
+    async def check_code(self, socket: web.WebSocketResponse, visit: Visit, code: Code) -> None:
+        try:
+            email = await self.hub.verifier.check_code(
+                self.name, visit.address, visit.name, code.code
+            )
+        except VerificationRefused as refused:
+            await socket.send_json(error_frame(refused.reason))
+            return
+        await socket.send_json({"type": "verified", "email": email.address})
 
 
 def describe(error: ValidationError) -> str:

@@ -109,8 +109,47 @@ identities = Table(
     Column("display_name", String(200), nullable=True),
     Column("last_channel", String(40), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("verified_by", String(20), nullable=True),
+    Column("first_channel", String(40), nullable=True),
     UniqueConstraint("kind", "address"),
 )
+"""``verified_by`` says what proved the address is this customer's (see ``hub.trust``); NULL:
+nothing did. ``first_channel``: where it was first seen (API channels speak only for their own)."""
+
+identity_claims = Table(
+    "identity_claims",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("channel", String(40), nullable=True),
+    Column("reason", String(20), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("customer_id", "kind", "address"),
+    Index("ix_identity_claims_kind_address", "kind", "address"),
+)
+"""What a customer says they are without proof (an email typed in the widget, the From of mail
+that failed authentication): shown to agents, never linked until verified or merged by a person."""
+
+verification_codes = Table(
+    "verification_codes",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("channel", String(40), nullable=False),
+    Column("visitor", String(320), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
+    Index("ix_verification_codes_address_created_at", "address", "created_at"),
+    Index("ix_verification_codes_client_created_at", "client", "created_at"),
+    Index("ix_verification_codes_visitor_created_at", "visitor", "created_at"),
+)
+"""One-time codes sent to an address a web chat visitor claims; only a keyed hash is kept."""
 
 conversations = Table(
     "conversations",

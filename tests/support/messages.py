@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.base import Address, InboundMessage
+from connectors.base import Address, InboundMessage, Link, Proof
 
 
 def chat(visitor: str, external_id: str, text: str = "hello", **extra: Any) -> InboundMessage:
@@ -16,3 +16,8 @@ def chat(visitor: str, external_id: str, text: str = "hello", **extra: Any) -> I
         text=text,
         **extra,
     )
+
+
+def proven(kind: str, address: str, proof: Proof = Proof.SIGNED) -> tuple[Link, ...]:
+    """An identity the sender proved (as the embedding site's signature does), for ``linked``."""
+    return (Link(Address(kind, address), proof),)
