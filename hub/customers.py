@@ -202,7 +202,12 @@ def merge_customers(
         proof=proof,
     )
     reroute_open_conversation(tx, keep_id, load_agents(tx.conn))
-    return get_customer(tx.conn, keep_id)
+    open_conversation = tx.conn.execute(
+        select(conversations.c.id).where(
+            conversations.c.customer_id == keep_id, conversations.c.state == "open"
+        )
+    ).scalar()
+    return {**get_customer(tx.conn, keep_id), "open_conversation_id": open_conversation}
 
 
 def fold_conversation(tx: Tx, source_id: int, target_id: int) -> None:

@@ -17,6 +17,7 @@ INBOX_MODULES = {
     "inbox-body.js",
     "inbox-canned.js",
     "inbox-keys.js",
+    "inbox-trust.js",
 }
 FILES = {"api.js", "base.css", "inbox.js", "inbox.css", "admin.js", "admin.css", *INBOX_MODULES}
 CSP = (

@@ -15,6 +15,15 @@
  * the hub stores each message once.
  *
  * The page may call HubChat.open() and HubChat.close(); nothing else is global.
+ *
+ * A site whose visitors are signed in can say who they are, signed by its backend
+ * with the channel's identity secret (see docs/security.md), on the same tag:
+ *
+ *   data-user-id="17" data-user-email="lena@example.org" data-user-name="Lena"
+ *   data-user-signature="<hex HMAC-SHA256 of "17\nlena@example.org">"
+ *
+ * Without that, an email the visitor types is only their claim; where the hub can
+ * send mail, the widget offers to confirm it with a one-time code.
  */
 (function () {
   'use strict';
@@ -39,6 +48,10 @@
     retryTimer: null,
     token: storedToken(),
     name: '',
+    email: '',
+    identity: signedIdentity(),
+    emailCodes: false,
+    verified: '',
     unread: 0,
   };
   const pending = new Map(); // client_id -> {frame, item}, in the order typed
@@ -61,6 +74,17 @@
     } catch (error) {
       // Not remembered across pages; this page still chats.
     }
+  }
+
+  /** The site's signed identity for its signed-in visitor, from the script tag, if any. */
+  function signedIdentity() {
+    const data = script.dataset;
+    if (!data.userSignature) return null;
+    const identity = { signature: data.userSignature };
+    if (data.userId) identity.user_id = data.userId;
+    if (data.userEmail) identity.email = data.userEmail;
+    if (data.userName) identity.name = data.userName;
+    return identity;
   }
 
   function storedToken() {
@@ -141,6 +165,30 @@
     hint.textContent = 'With your email we find your earlier conversations with us.';
     identity.append(legend, labelled('Name', name), labelled('Email', email), hint);
 
+    const verify = el('div', 'hubchat-verify', { hidden: '', 'data-testid': 'hubchat-verify' });
+    const verifyText = el('p', 'hubchat-verify-text', { 'data-testid': 'hubchat-verify-text' });
+    const verifySend = el('button', 'hubchat-verify-send', {
+      type: 'button',
+      'data-testid': 'hubchat-verify-send',
+    });
+    verifySend.textContent = 'Send me a code';
+    const code = el('input', 'hubchat-text-field hubchat-code', {
+      type: 'text',
+      inputmode: 'numeric',
+      autocomplete: 'one-time-code',
+      maxlength: '6',
+      hidden: '',
+      'aria-label': 'Code from the email',
+      'data-testid': 'hubchat-code',
+    });
+    const codeSend = el('button', 'hubchat-verify-send', {
+      type: 'button',
+      hidden: '',
+      'data-testid': 'hubchat-code-send',
+    });
+    codeSend.textContent = 'Confirm';
+    verify.append(verifyText, code, verifySend, codeSend);
+
     const form = el('form', 'hubchat-form', { novalidate: '' });
     const input = el('textarea', 'hubchat-input', {
       rows: '2',
@@ -154,7 +202,7 @@
     compose.append(input, send);
     form.append(identity, compose);
 
-    panel.append(header, list, error, form);
+    panel.append(header, list, error, verify, form);
     root.append(launcher, panel);
 
     launcher.addEventListener('click', () => (panel.hidden ? open(true) : close()));
@@ -176,7 +224,17 @@
       event.preventDefault();
       submit();
     });
-    return { root, launcher, badge, panel, title, status, list, error, identity, name, email, input };
+    verifySend.addEventListener('click', askForCode);
+    codeSend.addEventListener('click', sendCode);
+    code.addEventListener('keydown', (event) => {
+      if (event.key !== 'Enter') return;
+      event.preventDefault();
+      sendCode();
+    });
+    return {
+      root, launcher, badge, panel, title, status, list, error, identity, name, email, input,
+      verify, verifyText, verifySend, code, codeSend,
+    };
   }
 
   function mount() {
@@ -276,8 +334,9 @@
     showError('');
     const frame = { type: 'message', client_id: clientId(), text };
     if (name) frame.name = state.name = name;
-    if (email) frame.email = email;
+    if (email) frame.email = state.email = email.toLowerCase();
     ui.input.value = '';
+    offerVerification();
     const item = messageItem('visitor', text);
     place(item, null);
     if (new Blob([JSON.stringify(frame)]).size > MAX_FRAME_BYTES) fail(item, 'too long', null);
@@ -309,6 +368,31 @@
     item.querySelector('.hubchat-meta').append(' ', retry);
   }
 
+  // --- confirming a typed email with a one-time code
+
+  function offerVerification() {
+    if (!state.emailCodes || !state.email || state.verified === state.email) return;
+    ui.verifyText.textContent = 'Is ' + state.email + ' yours? Confirm it and we can find ' +
+      'your earlier conversations with us.';
+    ui.verifySend.hidden = false;
+    ui.code.hidden = ui.codeSend.hidden = true;
+    ui.verify.hidden = false;
+  }
+
+  function askForCode() {
+    if (!state.ready) return showError('Not connected: try again in a moment.');
+    showError('');
+    state.socket.send(JSON.stringify({ type: 'verify', email: state.email }));
+  }
+
+  function sendCode() {
+    const code = ui.code.value.trim();
+    if (!/^[0-9]{6}$/.test(code)) return showError('The code has six digits.');
+    if (!state.ready) return showError('Not connected: try again in a moment.');
+    showError('');
+    state.socket.send(JSON.stringify({ type: 'code', code }));
+  }
+
   // --- receiving
 
   const handlers = {
@@ -316,6 +400,8 @@
       state.token = String(frame.token);
       write('localStorage', ':token', state.token);
       setTitle(frame.title);
+      state.emailCodes = Boolean(frame.email_codes) && !frame.signed_in;
+      if (frame.signed_in) ui.identity.hidden = true;
       for (const message of frame.history || []) show(message, true);
       state.ready = true;
       state.retryMs = FIRST_RETRY_MS;
@@ -332,6 +418,18 @@
       }
       shown.set(frame.message_id, entry.item);
       setState(entry.item, 'sent', clock(new Date()));
+    },
+    'code-sent'(frame) {
+      ui.verifyText.textContent = 'We sent a code to ' + String(frame.email) + '. Enter it here:';
+      ui.verifySend.textContent = 'Send a new code';
+      ui.code.hidden = ui.codeSend.hidden = false;
+      ui.code.value = '';
+      ui.code.focus();
+    },
+    verified(frame) {
+      state.verified = String(frame.email);
+      ui.verifyText.textContent = state.verified + ' is confirmed. Thank you!';
+      ui.code.hidden = ui.codeSend.hidden = ui.verifySend.hidden = true;
     },
     message(frame) {
       if (show(frame.message, false) && ui.panel.hidden) setUnread(state.unread + 1);
@@ -363,6 +461,7 @@
     const frame = { type: 'hello' };
     if (state.token) frame.token = state.token;
     if (state.name) frame.name = state.name;
+    if (state.identity) frame.identity = state.identity;
     return frame;
   }
 

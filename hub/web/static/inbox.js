@@ -26,6 +26,7 @@ import {
 import { channelIcon, loadChannelKinds } from "./inbox-icons.js";
 import { bindShortcuts } from "./inbox-keys.js";
 import { initPanel, refreshPanel, showCustomer } from "./inbox-panel.js";
+import { identityItem, identityLabel, mergeInto, renderClaims } from "./inbox-trust.js";
 
 const LIST_RELOAD_DELAY_MS = 80;
 const SEARCH_DELAY_MS = 250;
@@ -398,6 +399,7 @@ function renderConversation(detail) {
   $("customer-name").textContent = detail.customer.name;
   $("panel-name").textContent = detail.customer.name;
   renderIdentities(detail.identities, detail.default_identity_id);
+  renderClaims(detail.claims, { isAdmin: state.me?.role === "admin", merge: mergeCustomer });
   renderOtherConversations(detail.other_conversations);
   showCustomer(detail.customer.id);
   $("messages").replaceChildren(...detail.messages.map(messageItem));
@@ -418,15 +420,14 @@ function renderIdentities(identities, defaultId) {
   select.value = state.replyIdentity ?? String(defaultId ?? "");
 }
 
-function identityItem(identity) {
-  const item = el("li");
-  item.append(channelIcon(identity.last_channel || identity.kind), identityLabel(identity));
-  return item;
-}
-
-function identityLabel(identity) {
-  const name = identity.display_name ? ` (${identity.display_name})` : "";
-  return `${identity.kind}: ${identity.address}${name}`;
+async function mergeCustomer(holderId) {
+  try {
+    const kept = await mergeInto(holderId, state.detail.customer.id);
+    selectConversation(kept.open_conversation_id ?? state.selectedId);
+    scheduleListReload();
+  } catch (error) {
+    report(error, $("inbox-error"));
+  }
 }
 
 function renderOtherConversations(others) {
