@@ -132,7 +132,11 @@ class LogSettings(Strict):
     format: Literal["text", "json"] = Field(
         "text", description="json: one JSON object per line, for log collectors"
     )
-    level: Literal["debug", "info", "warning", "error"] = "info"
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        "info",
+        description="info and above never show message text or credentials (debug shows "
+        "bodies); libraries log warnings at most, and configured secrets are masked at any level",
+    )
 
 
 class OutboxSettings(Strict):

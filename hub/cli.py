@@ -20,7 +20,7 @@ from hub.auth import hash_password
 from hub.db.migrate import migrate
 from hub.demo import DEMO_LOGINS, seed_demo
 from hub.errors import HubError
-from hub.logs import TEXT_FORMAT, configure_logging
+from hub.logs import configure_logging
 from hub.team import create_agent
 
 GC_YOUNG_THRESHOLD = 50_000
@@ -31,7 +31,7 @@ log = logging.getLogger("hub")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
+    configure_logging()
     if args.command == "check-config":
         return check_config(args.file)
     try:
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"hub: refusing to start, the configuration has problems:\n{error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log)
+    configure_logging(settings)
     if args.command == "migrate":
         return asyncio.run(run_migrations(settings))
     if args.command == "create-admin":

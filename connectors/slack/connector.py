@@ -164,6 +164,12 @@ class SlackConnector(Connector):
 
     async def receive(self, request: web.Request) -> web.Response:
         response = await self.app.async_dispatch(await to_bolt_request(request))
+        if response.status == 401:
+            # bolt says so at info with the whole body; its logger is held back (hub/logs.py)
+            log.info(
+                "channel %s: refused a request that is not signed with the app's signing secret",
+                self.name,
+            )
         return await to_aiohttp_response(response)
 
     def _authorize_function(self) -> Callable[..., Awaitable[AuthorizeResult]]:

@@ -17,6 +17,7 @@ import yaml
 STARTUP_SECONDS = 60
 STOP_SECONDS = 10
 READY_LINE = "Press Ctrl+C to stop."
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -26,8 +27,11 @@ def free_port() -> int:
 
 
 def clean_environment() -> dict[str, str]:
-    """The caller's environment without any HUB_* setting (HUB_TEST_DATABASE_URL included)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    """The caller's environment without any HUB_* setting (HUB_TEST_DATABASE_URL included),
+    with this checkout first on PYTHONPATH: the hub under test, not an installed one."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    paths = [str(CHECKOUT), *filter(None, [environ.get("PYTHONPATH")])]
+    return {**environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 async def read_until_ready(process: asyncio.subprocess.Process, output: list[str]) -> None:
