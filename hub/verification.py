@@ -154,8 +154,11 @@ class Verification:
                 f"It expires in {minutes} minutes. If you did not ask for it, ignore this mail.",
             )
         except ConnectorError as error:
+            # The relay's words may quote the address: only the kind of failure is logged.
             log.warning(
-                "channel %s: could not send a verification code: %s", request.channel, error
+                "channel %s: could not send a verification code (%s)",
+                request.channel,
+                type(error).__name__,
             )
             raise VerificationRefused("the code could not be sent: try again later") from error
 
