@@ -294,6 +294,13 @@ class SmtpListener(Strict):
     host: str = "127.0.0.1"
     port: int = Field(2525, ge=0, le=65535)
     max_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    max_recipients: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="distinct recipients taken per message; RCPT beyond them gets 452, and "
+        "the sender delivers the rest in another transaction (RFC 5321 asks for at least 100)",
+    )
 
 
 class SmtpRelay(Strict):

@@ -93,6 +93,7 @@ class EmailConnector(Connector):
                 self.accepts,
                 self.receive_smtp,
                 max_bytes=listener.max_bytes,
+                max_recipients=listener.max_recipients,
                 hostname=self.domain,
             )
             await self._receiver.start()
