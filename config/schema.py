@@ -324,6 +324,16 @@ class EmailChannel(ChannelBase):
     )
     from_name: str | None = None
     max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=0)
+    max_mime_parts: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="mail with more MIME parts is quarantined unparsed (parsing costs about "
+        "1 s of CPU per thousand parts)",
+    )
+    max_mime_depth: int = Field(
+        20, ge=1, le=100, description="mail with parts nested deeper is quarantined"
+    )
     imap: ImapMailbox | None = None
     smtp_in: SmtpListener | None = None
     smtp_out: SmtpRelay

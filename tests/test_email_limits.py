@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable
 
 import aiosmtplib
 import pytest
 
+from connectors.email.connector import EmailConnector
 from hub.app import Hub
 from tests.support.clock import FakeClock
 from tests.support.hubs import add_agent
@@ -15,6 +18,7 @@ from tests.test_email_channel import (
     TUESDAY_NOON,
     customer_mail,
     email_settings,
+    quarantined,
     smtp_port,
     stored_messages,
 )
@@ -49,3 +53,43 @@ async def test_a_thousand_recipients_get_452_beyond_the_first_hundred(hub: Hub):
     assert set(refused) == set(recipients[100:])
     assert {(r.code, r.message) for r in refused.values()} == {(452, "4.5.3 Too many recipients")}
     assert [m["text"] for m in await stored_messages(hub)] == ["To all of you"]
+
+
+def mail_of_parts(count: int) -> bytes:
+    """A 219 KiB mail of 5,000 tiny parts: about 4 s of parsing without a limit."""
+    parts = "".join(f"--b\r\nContent-Type: text/plain\r\n\r\npart {n}\r\n" for n in range(count))
+    head = f"From: {CUSTOMER}\r\nSubject: parts\r\nContent-Type: multipart/mixed; boundary=b\r\n"
+    return f"{head}\r\n{parts}--b--\r\n".encode()
+
+
+async def longest_loop_stall(work: Awaitable[object]) -> float:
+    """Run ``work`` while a ticker on the loop measures the longest gap between its ticks."""
+    gaps: list[float] = []
+    started, done = asyncio.Event(), asyncio.Event()
+
+    async def tick() -> None:
+        last = time.perf_counter()
+        started.set()
+        while not done.is_set():
+            await asyncio.sleep(0.002)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    await started.wait()
+    try:
+        await work
+    finally:
+        done.set()
+        await ticker
+    return max(gaps)
+
+
+async def test_a_mime_bomb_is_quarantined_without_stalling_the_loop(hub: Hub):
+    """What SMTP and IMAP hand over is parsed off the loop, and given up at 1,001 parts."""
+    connector: EmailConnector = hub.connectors["mail"]  # type: ignore[assignment]
+    stall = await longest_loop_stall(connector.receive(mail_of_parts(5000), ()))
+    assert await quarantined(hub) == ["more than 1000 MIME parts"]
+    assert await stored_messages(hub) == []
+    assert stall < 0.1, f"the event loop stood still for {stall:.2f} s"

@@ -26,6 +26,7 @@ from connectors.base import (
     OutboundMessage,
 )
 from connectors.email.imap import ImapPoller, ImapSettings
+from connectors.email.mime import MimeLimits
 from connectors.email.parse import ParsedMail, Unparseable, parse_mail
 from connectors.email.smtp import SmtpReceiver, SmtpSettings, check_relay, send_mail
 from connectors.email.thread_tokens import (
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 IDENTITY_KIND = "email"
 MAX_REFERENCES = 20
 DEFAULT_SUBJECT = "Your message"
+PARSERS = 2
+"""Mails parsed at once, each in a thread; parsing holds the GIL, so more would not be faster."""
 
 
 class HubMailboxState:
@@ -72,6 +75,8 @@ class EmailConnector(Connector):
         self._receiver: SmtpReceiver | None = None
         self._poller: ImapPoller | None = None
         self._polling: asyncio.Task[None] | None = None
+        self._parsing = asyncio.Semaphore(PARSERS)
+        self._limits = MimeLimits(settings.max_mime_parts, settings.max_mime_depth)
 
     @property
     def identity_kind(self) -> str:
@@ -153,7 +158,7 @@ class EmailConnector(Connector):
         IMAP can move past it.
         """
         try:
-            mail = parse_mail(raw, max_attachment_bytes=self.settings.max_attachment_bytes)
+            mail = await self.parse(raw)
         except Unparseable as refused:
             await self.hub.quarantine(self.name, raw, refused.reason)
             return
@@ -165,6 +170,16 @@ class EmailConnector(Connector):
             )
             return
         await self.hub.ingest(self.inbound(mail, raw, references, hint))
+
+    async def parse(self, raw: bytes) -> ParsedMail:
+        """Parse off the event loop: a large mail takes seconds of CPU, other requests none."""
+        async with self._parsing:
+            return await asyncio.to_thread(
+                parse_mail,
+                raw,
+                max_attachment_bytes=self.settings.max_attachment_bytes,
+                limits=self._limits,
+            )
 
     def inbound(
         self, mail: ParsedMail, raw: bytes, references: tuple[str, ...], hint: int | None
