@@ -9,16 +9,20 @@ from collections.abc import AsyncIterator, Awaitable
 import aiosmtplib
 import pytest
 
+from connectors.base import Address, InboundMessage
 from connectors.email.connector import EmailConnector
 from hub.app import Hub
 from tests.support.clock import FakeClock
 from tests.support.hubs import add_agent
+from tests.support.smtp import SmtpPeer
 from tests.test_email_channel import (
     CUSTOMER,
+    SUPPORT,
     TUESDAY_NOON,
     customer_mail,
     email_settings,
     quarantined,
+    reply_from_inbox,
     smtp_port,
     stored_messages,
 )
@@ -93,3 +97,41 @@ async def test_a_mime_bomb_is_quarantined_without_stalling_the_loop(hub: Hub):
     assert await quarantined(hub) == ["more than 1000 MIME parts"]
     assert await stored_messages(hub) == []
     assert stall < 0.1, f"the event loop stood still for {stall:.2f} s"
+
+
+async def test_a_subject_with_an_encoded_line_break_gets_a_reply_on_one_line(
+    hub: Hub, relay: SmtpPeer, browser_factory
+):
+    """RFC 2047 lets a subject carry CR/LF; a header cannot, so the reply folds it to a space."""
+    await add_agent(hub, "maria@example.com")
+    raw = customer_mail("Where is it?", subject="Order 1234").as_bytes()
+    encoded = b"=?utf-8?q?Order_1234=0D=0ABcc:_evil@example.net?="
+    await aiosmtplib.send(
+        raw.replace(b"Subject: Order 1234", b"Subject: " + encoded),
+        hostname="127.0.0.1",
+        port=smtp_port(hub),
+        sender=CUSTOMER,
+        recipients=[SUPPORT],
+    )
+    (stored,) = await stored_messages(hub)
+    assert stored["meta"]["subject"] == "Order 1234\r\nBcc: evil@example.net"
+    _, reply = await reply_from_inbox(hub, browser_factory, "It left today.")
+    (sent,) = relay.received
+    assert sent.message["Subject"] == "Re: Order 1234 Bcc: evil@example.net"
+    assert sent.rcpt_tos == [CUSTOMER]
+    row = next(m for m in await stored_messages(hub) if m["id"] == reply["id"])
+    assert row["state"] == "sent"
+
+
+async def test_a_reply_that_cannot_be_built_fails_at_once_with_the_reason(
+    hub: Hub, relay: SmtpPeer, browser_factory
+):
+    """A line break in the address is no mail to send; retrying would build the same."""
+    await add_agent(hub, "maria@example.com")
+    sender = Address("email", "lena@example.org\r\nBcc: evil@example.net")
+    await hub.ingest(InboundMessage("mail", "m-1", sender, "Hello"))
+    _, reply = await reply_from_inbox(hub, browser_factory, "Hello Lena")
+    assert relay.received == []
+    row = next(m for m in await stored_messages(hub) if m["id"] == reply["id"])
+    assert row["state"] == "failed"
+    assert row["error"].startswith("cannot build the reply mail: ")

@@ -24,6 +24,8 @@ from connectors.base import (
     HubPort,
     InboundMessage,
     OutboundMessage,
+    PermanentError,
+    Thread,
 )
 from connectors.email.imap import ImapPoller, ImapSettings
 from connectors.email.mime import MimeLimits
@@ -208,14 +210,26 @@ class EmailConnector(Connector):
 
     async def send(self, message: OutboundMessage) -> Delivery:
         thread = await self.hub.thread(message.conversation_id, self.name)
-        key = self.hub.secret_key
-        our_id = message_id_for(key, message.conversation_id, message.message_id, self.domain)
+        our_id = message_id_for(
+            self.hub.secret_key, message.conversation_id, message.message_id, self.domain
+        )
+        try:
+            mail = self.reply_mail(message, thread, our_id)
+        except ValueError as error:  # retrying would build the same mail
+            raise PermanentError(f"cannot build the reply mail: {error}") from error
+        await send_mail(self.relay_settings(), mail)
+        return Delivery(our_id)
+
+    def reply_mail(self, message: OutboundMessage, thread: Thread, our_id: str) -> EmailMessage:
+        """The reply as a mail; raises ValueError where a header cannot hold a value."""
         mail = EmailMessage()
         mail["From"] = MailboxAddress(
             self.settings.from_name or "", addr_spec=self.settings.address
         )
         mail["To"] = message.to.address
-        mail["Reply-To"] = reply_address(key, message.conversation_id, self.settings.address)
+        mail["Reply-To"] = reply_address(
+            self.hub.secret_key, message.conversation_id, self.settings.address
+        )
         mail["Subject"] = reply_subject(thread.subject)
         mail["Date"] = format_datetime(datetime.now(UTC))
         mail["Message-ID"] = f"<{our_id}>"
@@ -225,8 +239,7 @@ class EmailConnector(Connector):
             mail["References"] = " ".join(f"<{ref}>" for ref in earlier)
         mail.set_content(message.text)
         mail.add_alternative(text_as_html(message.text), subtype="html")
-        await send_mail(self.relay_settings(), mail)
-        return Delivery(our_id)
+        return mail
 
     def relay_settings(self) -> SmtpSettings:
         relay = self.settings.smtp_out
@@ -248,6 +261,8 @@ class EmailConnector(Connector):
 
 
 def reply_subject(subject: str | None) -> str:
+    """One line: an encoded word can put line breaks in a subject, a header cannot hold them."""
+    subject = " ".join((subject or "").split())
     if not subject:
         return DEFAULT_SUBJECT
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
