@@ -21,7 +21,7 @@ from connectors.telegram.updates import split_text, utf16_length
 from hub.app import Hub
 from hub.auth import Principal
 from hub.conversations import post_reply
-from hub.db.schema import attachments, customers, identities, messages
+from hub.db.schema import attachments, customers, identities, messages, quarantine
 from tests.support.hubs import add_agent, started_hub
 from tests.support.telegram_api import (
     FakeBotApi,
@@ -244,14 +244,17 @@ async def test_a_mime_type_with_a_line_break_is_stored_safe_and_the_file_downloa
         assert got.headers["X-Original-Content-Type"] == "application/octet-stream"
 
 
-async def test_unparseable_updates_are_quarantined_not_refused(hub, server, client):
+@pytest.mark.parametrize("body", [b"not json", b"[" * 100_000 + b"]" * 100_000])
+async def test_unparseable_updates_are_quarantined_not_refused(hub, server, client, body):
     async with client.post(
         server.make_url("/telegram/tg/webhook"),
-        data=b"not json",
+        data=body,
         headers={"X-Telegram-Bot-Api-Secret-Token": HOOK_SECRET},
     ) as response:
         assert response.status == 200
     assert await stored(hub) == []
+    [reason] = await hub.db.read(lambda conn: conn.execute(select(quarantine.c.reason)).all())
+    assert reason.reason.startswith("not a Telegram update")
 
 
 # polling
