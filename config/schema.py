@@ -109,6 +109,14 @@ class AuthSettings(Strict):
     login_attempts_per_minute: int = Field(10, ge=1)
 
 
+class MetricsSettings(Strict):
+    token_env: FromEnv | None = Field(
+        None,
+        description="environment variable with the bearer token Prometheus sends to /metrics; "
+        "without it /metrics answers 404",
+    )
+
+
 class LogSettings(Strict):
     format: Literal["text", "json"] = Field(
         "text", description="json: one JSON object per line, for log collectors"
@@ -493,6 +501,7 @@ class Settings(Strict):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     secret_key_env: FromEnv | None = Field(
         None,
         description="environment variable with the key that signs visitor tokens; "
