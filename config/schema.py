@@ -98,6 +98,25 @@ class HttpSettings(Strict):
         None, description="URL customers and agents reach the hub at; defaults to host:port"
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    header_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=300,
+        description="a request head (line and headers) must arrive within this time of the "
+        "connection opening or its first byte; slower connections are closed",
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="a request body must arrive within this time of its head, else 408",
+    )
+    max_connections_per_client: int = Field(
+        100,
+        ge=0,
+        description="open connections one TCP peer address may hold; more are closed at once "
+        "(0: no cap). Behind a proxy the hub sees only the proxy's address: set 0 there",
+    )
 
     @property
     def base_url(self) -> str:

@@ -37,6 +37,7 @@ from hub.events import EventBus
 from hub.holds import Holds
 from hub.ingest import ingest
 from hub.leader import Leadership, Work
+from hub.listener import ConnectionGuard, guard_middleware
 from hub.metrics import HubMetrics, latency_middleware
 from hub.outbox import Outbox
 from hub.retry import RetryPolicy
@@ -63,6 +64,7 @@ class Hub:
         self.secret_key = b""
         self.metrics = HubMetrics()
         self.login_throttle = LoginThrottle(settings.auth.login_attempts_per_minute)
+        self.connection_guard = ConnectionGuard(settings.http)
         self.all_connectors: dict[str, Connector] = {
             channel.name: build_connector(channel, self) for channel in settings.channels
         }
@@ -221,7 +223,11 @@ class Hub:
     def web_app(self) -> web.Application:
         app = web.Application(
             client_max_size=self.settings.http.max_body_bytes,
-            middlewares=[latency_middleware(self.metrics), json_errors],
+            middlewares=[
+                latency_middleware(self.metrics),
+                json_errors,
+                guard_middleware(self.connection_guard),
+            ],
         )
         app[HUB_KEY] = self
         mount_api(app)
