@@ -93,10 +93,14 @@ async def longest_loop_stall(work: Awaitable[object]) -> float:
 async def test_a_mime_bomb_is_quarantined_without_stalling_the_loop(hub: Hub):
     """What SMTP and IMAP hand over is parsed off the loop, and given up at 1,001 parts."""
     connector: EmailConnector = hub.connectors["mail"]  # type: ignore[assignment]
+    started = time.perf_counter()
     stall = await longest_loop_stall(connector.receive(mail_of_parts(5000), ()))
+    took = time.perf_counter() - started
     assert await quarantined(hub) == ["more than 1000 MIME parts"]
     assert await stored_messages(hub) == []
-    assert stall < 0.1, f"the event loop stood still for {stall:.2f} s"
+    # Parsed on the loop, the loop would stand still for all of it; measured as a share,
+    # so a busy machine slows both alike.
+    assert stall < took / 2, f"the event loop stood still {stall:.2f} s of {took:.2f} s"
 
 
 async def test_a_subject_with_an_encoded_line_break_gets_a_reply_on_one_line(
