@@ -59,9 +59,9 @@ class ConnectionGuard:
         peer = connection.peer
         self._by_transport.pop(connection.transport, None)
         self._open[peer] -= 1
-        if not self._open[peer]:
+        if not self._open[peer]:  # warned once until then, however often it hits the cap
             del self._open[peer]
-        self._at_cap.discard(peer)
+            self._at_cap.discard(peer)
 
     def connection_of(self, request: web.Request) -> GuardedConnection | None:
         """``None`` for servers the guard does not watch (tests' own servers)."""
