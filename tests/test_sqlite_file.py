@@ -44,23 +44,23 @@ async def test_a_new_database_file_and_its_wal_are_created_for_the_owner_only(tm
     assert files == {"hub.db": 0o600, "hub.db-wal": 0o600, "hub.db-shm": 0o600}
 
 
-async def test_a_database_file_others_can_read_is_named_with_the_fix(tmp_path: Path, caplog):
-    database = tmp_path / "hub.db"
-    database.touch(mode=0o644)
+async def warnings_opening(database: Path, caplog: pytest.LogCaptureFixture) -> list[str]:
     with caplog.at_level(logging.WARNING, logger="hub.db"):
         hub = Hub(make_settings(f"sqlite:///{database}"), FakeClock())
         await hub.db.close()
-    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warning == (
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_database_file_others_can_read_is_named_with_the_fix(tmp_path: Path, caplog):
+    database = tmp_path / "hub.db"
+    database.touch(mode=0o644)
+    assert await warnings_opening(database, caplog) == [
         f"the database can be read by other users: {database} (mode 644); fix: chmod 600 {database}"
-    )
+    ]
     assert mode(database) == 0o644, "the operator decides; the hub only warns"
 
 
 async def test_a_private_database_file_gives_no_warning(tmp_path: Path, caplog):
     database = tmp_path / "hub.db"
     database.touch(mode=0o600)
-    with caplog.at_level(logging.WARNING, logger="hub.db"):
-        hub = Hub(make_settings(f"sqlite:///{database}"), FakeClock())
-        await hub.db.close()
-    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert await warnings_opening(database, caplog) == []
