@@ -104,6 +104,25 @@ class HttpSettings(Strict):
         description="addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For "
         "names the client; from anyone else the header is ignored",
     )
+    header_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=300,
+        description="a request head (line and headers) must arrive within this time of the "
+        "connection opening or its first byte; slower connections are closed",
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="a request body must arrive within this time of its head, else 408",
+    )
+    max_connections_per_client: int = Field(
+        100,
+        ge=0,
+        description="open connections one TCP peer address may hold; more are closed at once "
+        "(0: no cap). Behind a proxy the hub sees only the proxy's address: set 0 there",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -126,6 +145,14 @@ class HttpSettings(Strict):
 class AuthSettings(Strict):
     session_hours: float = Field(12, gt=0)
     login_attempts_per_minute: int = Field(10, ge=1)
+
+
+class MetricsSettings(Strict):
+    token_env: FromEnv | None = Field(
+        None,
+        description="environment variable with the bearer token Prometheus sends to /metrics; "
+        "without it /metrics answers 404",
+    )
 
 
 class LogSettings(Strict):
@@ -339,6 +366,13 @@ class SmtpListener(Strict):
     host: str = "127.0.0.1"
     port: int = Field(2525, ge=0, le=65535)
     max_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    max_recipients: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="distinct recipients taken per message; RCPT beyond them gets 452, and "
+        "the sender delivers the rest in another transaction (RFC 5321 asks for at least 100)",
+    )
 
 
 class SmtpRelay(Strict):
@@ -362,6 +396,16 @@ class EmailChannel(ChannelBase):
     )
     from_name: str | None = None
     max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=0)
+    max_mime_parts: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="mail with more MIME parts is quarantined unparsed (parsing costs about "
+        "1 s of CPU per thousand parts)",
+    )
+    max_mime_depth: int = Field(
+        20, ge=1, le=100, description="mail with parts nested deeper is quarantined"
+    )
     imap: ImapMailbox | None = None
     smtp_in: SmtpListener | None = None
     smtp_out: SmtpRelay
@@ -521,6 +565,7 @@ class Settings(Strict):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     secret_key_env: FromEnv | None = Field(
         None,
         description="environment variable with the key that signs visitor tokens; "

@@ -39,6 +39,7 @@ from hub.holds import Holds
 from hub.identities import identity_pools
 from hub.ingest import ingest
 from hub.leader import Leadership, Work
+from hub.listener import ConnectionGuard, guard_middleware
 from hub.metrics import HubMetrics, latency_middleware
 from hub.outbox import Outbox
 from hub.retry import RetryPolicy
@@ -69,6 +70,7 @@ class Hub:
         self.trusted_proxies = proxy_networks(settings.http.trusted_proxies)
         self.identity_pools = identity_pools(settings.channels)
         self.verifier = Verification(self)
+        self.connection_guard = ConnectionGuard(settings.http)
         self.all_connectors: dict[str, Connector] = {
             channel.name: build_connector(channel, self) for channel in settings.channels
         }
@@ -232,7 +234,11 @@ class Hub:
     def web_app(self) -> web.Application:
         app = web.Application(
             client_max_size=self.settings.http.max_body_bytes,
-            middlewares=[latency_middleware(self.metrics), json_errors],
+            middlewares=[
+                latency_middleware(self.metrics),
+                json_errors,
+                guard_middleware(self.connection_guard),
+            ],
         )
         app[HUB_KEY] = self
         mount_api(app)

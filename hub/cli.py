@@ -12,14 +12,13 @@ import sys
 from collections.abc import Sequence
 from functools import partial
 
-from aiohttp import web
-
 from config import ConfigError, Settings, load_settings
 from hub.app import Hub
 from hub.auth import hash_password
 from hub.db.migrate import migrate
 from hub.demo import DEMO_LOGINS, seed_demo
 from hub.errors import HubError
+from hub.listener import Listener
 from hub.logs import configure_logging
 from hub.team import create_agent
 
@@ -115,18 +114,16 @@ async def serve(settings: Settings, *, demo: bool, host: str | None, port: int |
     settings = settings.model_copy(update={"http": http})
     hub = Hub(settings)
     await hub.start()
-    runner = web.AppRunner(hub.web_app(), access_log=None)
+    listener = Listener(hub, settings.http.host, settings.http.port)
     try:
         if demo:
             await seed_demo(hub)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.http.host, settings.http.port)
-        await site.start()
+        await listener.start()
         print_welcome(settings, demo)
         settle_garbage_collector()
         await wait_for_signal()
     finally:
-        await runner.cleanup()
+        await listener.stop()
         await hub.stop()
     return 0
 

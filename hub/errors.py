@@ -33,6 +33,10 @@ class NotFound(HubError):
     status = 404
 
 
+class RequestTimeout(HubError):
+    status = 408
+
+
 class Conflict(HubError):
     status = 409
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 
-from connectors.base import Address, InboundMessage, IngestResult
+from connectors.base import Address, InboundMessage, IngestResult, safe_media_type
 from hub.assignment import agent_columns, assign_first_owner, hand_over
 from hub.autoreply import send_autoreply
 from hub.contact import rule_columns, rules_from
@@ -357,7 +357,7 @@ def store_attachments(tx: Tx, message: InboundMessage, message_id: object) -> No
                     "message_id": message_id,
                     "position": position,
                     "name": attachment.name[:255],
-                    "content_type": attachment.content_type[:255],
+                    "content_type": safe_media_type(attachment.content_type),
                     "size": attachment.size,
                     "data": attachment.data,
                 }
@@ -405,7 +405,7 @@ def message_meta(message: InboundMessage) -> dict[str, object] | None:
         meta["attachments"] = [
             {
                 "name": a.name,
-                "content_type": a.content_type,
+                "content_type": safe_media_type(a.content_type),
                 "size": a.size,
                 "stored": a.data is not None,
             }

@@ -21,7 +21,11 @@ from tests.support.smtp import SmtpPeer
 pytest_plugins = ["tests.support.dovecot"]
 
 API_TOKEN = "sms-gateway-token-123"
-ENVIRON = {"SMS_TOKEN": API_TOKEN, "SMS_CALLBACK_SECRET": "callback-secret"}
+ENVIRON = {
+    "SMS_TOKEN": API_TOKEN,
+    "SMS_CALLBACK_SECRET": "callback-secret",
+    "METRICS_TOKEN": "metrics-token-456",
+}
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ import io
 import pytest
 
 from hub.app import Hub
+from tests.conftest import API_TOKEN
 from tests.support.hubs import add_agent
 
 
@@ -108,3 +109,21 @@ async def test_openapi_document_lists_every_endpoint(admin, hub):
     reply = document["paths"]["/api/conversations/{conversation_id}/replies"]["post"]
     assert reply["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("ReplyIn")
     assert "ReplyIn" in document["components"]["schemas"]
+
+
+@pytest.mark.parametrize("depth", [100_000, 950])
+async def test_json_nested_too_deep_gets_400_naming_the_problem(admin, depth):
+    """100,000 levels overflow the parser; 950 parse but overflow anything recursing over them."""
+    body = b'{"email": ' + b"[" * depth + b"]" * depth + b"}"
+    answers = [
+        await send_raw(admin, "POST", "/api/admin/agents", body),
+        await send_raw(admin, "POST", "/api/login", body),
+    ]
+    async with admin.session.post(
+        admin.url("/channels/sms/messages"),
+        data=body,
+        headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"},
+    ) as response:
+        answers.append((response.status, await response.json()))
+    too_deep = {"error": "request body is JSON nested deeper than 64 levels"}
+    assert answers == [(400, too_deep)] * 3

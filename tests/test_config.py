@@ -35,6 +35,7 @@ def test_example_file_is_valid():
     environ = {
         "SMS_GATEWAY_TOKEN": "x" * 24,
         "HUB_SECRET_KEY": "k" * 32,
+        "HUB_METRICS_TOKEN": "m" * 32,
         "SUPPORT_IMAP_PASSWORD": "imap secret",
         "SUPPORT_SMTP_PASSWORD": "smtp secret",
         "TELEGRAM_BOT_TOKEN": "123456:" + "A" * 35,

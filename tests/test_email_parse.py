@@ -592,13 +592,49 @@ def test_random_binary_is_refused() -> None:
     assert refused.value.reason.startswith("not an RFC 822 message")
 
 
-def test_parser_recursion_becomes_unparseable() -> None:
+def nested_mail(levels: int) -> bytes:
     nested = "".join(
         f"Content-Type: multipart/mixed; boundary=b{level}\r\n\r\n--b{level}\r\n"
-        for level in range(2000)
+        for level in range(levels)
     )
+    return f"From: a@b.example\r\n{nested}".encode()
+
+
+def mail_of_parts(count: int) -> bytes:
+    parts = "".join(f"--b\r\nContent-Type: text/plain\r\n\r\npart {n}\r\n" for n in range(count))
+    head = "From: a@b.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+    return f"{head}{parts}--b--\r\n".encode()
+
+
+def test_parts_nested_deeper_than_the_limit_are_refused() -> None:
+    assert parse_mail(nested_mail(20)).from_address == "a@b.example"
     with pytest.raises(Unparseable) as refused:
-        parse_mail(f"From: a@b.example\r\n{nested}".encode())
+        parse_mail(nested_mail(21))
+    assert refused.value.reason == "MIME parts nested deeper than 20 levels"
+
+
+def test_more_parts_than_the_limit_are_refused_without_parsing_them_all() -> None:
+    limits = mime.MimeLimits(max_parts=100)
+    assert len(parse_mail(mail_of_parts(99), limits=limits).full_text.split("\n\n")) == 99
+    budget = mime.PartBudget(limits)
+    with pytest.raises(mime.TooComplex) as refused:
+        budget.parse(mail_of_parts(5000))
+    assert refused.value.reason == "more than 100 MIME parts"
+    assert budget.parts == 101, "the parse stopped at the first part over the limit"
+
+
+def test_parts_recovered_from_the_body_count_against_the_limit() -> None:
+    epilogue = "".join(f"--b\r\nContent-Type: text/plain\r\n\r\nlate {n}\r\n" for n in range(60))
+    raw = mail_of_parts(50) + epilogue.encode()
+    with pytest.raises(Unparseable) as refused:
+        parse_mail(raw, limits=mime.MimeLimits(max_parts=100))
+    assert refused.value.reason == "more than 100 MIME parts"
+
+
+def test_parser_recursion_becomes_unparseable() -> None:
+    unlimited = mime.MimeLimits(max_parts=10_000, max_depth=10_000)
+    with pytest.raises(Unparseable) as refused:
+        parse_mail(nested_mail(2000), limits=unlimited)
     assert refused.value.reason == "MIME parts nested too deeply to parse"
 
 

@@ -194,6 +194,21 @@ async def test_recipients_are_matched_case_insensitively(
     assert inbox.stored[0].rcpt_tos == ["support@example.com", "sales@example.com"]
 
 
+async def test_recipients_beyond_the_cap_get_452_and_the_rest_is_stored(inbox: Inbox) -> None:
+    async with receiving(inbox, max_recipients=1) as receiver:
+        client = await RawClient.connect(receiver.port)
+        await client.command("EHLO client.test")
+        await client.command(f"MAIL FROM:<{CUSTOMER}>")
+        assert (await client.command("RCPT TO:<support@example.com>")).startswith("250")
+        assert (await client.command("RCPT TO:<support@example.com>")).startswith("250")
+        assert await client.command("RCPT TO:<sales@example.com>") == (
+            "452 4.5.3 Too many recipients"
+        )
+        assert await client.data(a_message().as_bytes()) == "250 2.0.0 Stored"
+        await client.close()
+    assert [stored.rcpt_tos for stored in inbox.stored] == [["support@example.com"]]
+
+
 async def test_bounces_with_a_null_sender_are_taken(receiver: SmtpReceiver, inbox: Inbox) -> None:
     client = await RawClient.connect(receiver.port)
     await client.command("EHLO mailer-daemon.test")

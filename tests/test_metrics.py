@@ -9,13 +9,17 @@ import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from config.schema import HoursSettings
+from config import Settings
+from config.schema import HoursSettings, MetricsSettings
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from hub.contact import DEFAULT_SCOPE, write_hours
+from tests.conftest import ENVIRON, make_settings
+from tests.support.hubs import started_hub
 from tests.support.peers import Answer, RecordingPeer
 from tests.test_outbox import customer_writes, reply, sms_settings
 
+SCRAPER = {"Authorization": f"Bearer {ENVIRON['METRICS_TOKEN']}"}
 SATURDAYS_ONLY = HoursSettings.model_validate(
     {"zone": "UTC", "weekly": {"sat": [{"span": "09:00-17:00"}]}}
 )
@@ -27,9 +31,16 @@ async def peer() -> AsyncIterator[RecordingPeer]:
         yield peer
 
 
+def with_metrics_token(settings: Settings) -> Settings:
+    metrics = MetricsSettings.model_validate(
+        {"token_env": "METRICS_TOKEN"}, context={"environ": ENVIRON}
+    )
+    return settings.model_copy(update={"metrics": metrics})
+
+
 @pytest.fixture
 async def hub(database_url, clock, peer) -> AsyncIterator[Hub]:
-    hub = Hub(sms_settings(database_url, peer.url("/callback")), clock)
+    hub = Hub(with_metrics_token(sms_settings(database_url, peer.url("/callback"))), clock)
     await hub.start(run_workers=False)
     try:
         yield hub
@@ -38,7 +49,10 @@ async def hub(database_url, clock, peer) -> AsyncIterator[Hub]:
 
 
 async def scrape(server: TestServer) -> dict[tuple[str, tuple], float]:
-    async with aiohttp.ClientSession() as session, session.get(server.make_url("/metrics")) as r:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(server.make_url("/metrics"), headers=SCRAPER) as r,
+    ):
         assert r.status == 200
         assert r.headers["Content-Type"].startswith("text/plain")
         text = await r.text()
@@ -113,7 +127,36 @@ async def test_request_latency_is_labelled_by_route_pattern_not_by_id(hub: Hub, 
 
 async def test_metrics_name_no_customer_and_no_text(hub: Hub, server):
     await hub.ingest(chat("w-1", "my secret word is swordfish"))
-    async with aiohttp.ClientSession() as session, session.get(server.make_url("/metrics")) as r:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(server.make_url("/metrics"), headers=SCRAPER) as r,
+    ):
         text = await r.text()
     assert "swordfish" not in text  # not a number: timestamps in the output are digits
     assert "v-1" not in text
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", "Basic bWV0cmljcw=="])
+async def test_metrics_need_the_configured_token(server, authorization):
+    headers = {"Authorization": authorization} if authorization else {}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(server.make_url("/metrics"), headers=headers) as r,
+    ):
+        assert (r.status, await r.json()) == (
+            401,
+            {"error": "metrics need the bearer token named by metrics.token_env"},
+        )
+
+
+async def test_without_a_token_configured_metrics_are_off(database_url, clock):
+    async with (
+        started_hub(make_settings(database_url), clock) as hub,
+        TestServer(hub.web_app(), host="127.0.0.1") as server,
+        aiohttp.ClientSession() as session,
+        session.get(server.make_url("/metrics"), headers=SCRAPER) as r,
+    ):
+        assert (r.status, await r.json()) == (
+            404,
+            {"error": "metrics are off: set metrics.token_env to serve them"},
+        )

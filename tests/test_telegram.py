@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import sqlalchemy
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
@@ -20,7 +21,7 @@ from connectors.telegram.updates import split_text, utf16_length
 from hub.app import Hub
 from hub.auth import Principal
 from hub.conversations import post_reply
-from hub.db.schema import attachments, customers, identities, messages
+from hub.db.schema import attachments, customers, identities, messages, quarantine
 from tests.support.hubs import add_agent, started_hub
 from tests.support.telegram_api import (
     FakeBotApi,
@@ -29,6 +30,7 @@ from tests.support.telegram_api import (
     server_error,
     too_many_requests,
 )
+from tests.test_hostile_input import token_for
 
 TOKEN = "123456789:AAEhBOweik6ad9r_QXMENQjcrGbqCr4K-bs"
 HOOK_SECRET = "hook-secret_42"
@@ -204,14 +206,55 @@ async def test_photos_and_documents_are_stored_with_their_metadata(hub, server, 
     assert [tuple(r) for r in rows] == [("invoice.pdf", b"%PDF-1.4 invoice")]
 
 
-async def test_unparseable_updates_are_quarantined_not_refused(hub, server, client):
+async def test_a_mime_type_with_a_line_break_is_stored_safe_and_the_file_downloads(
+    hub, server, client, bot_api
+):
+    await add_agent(hub, "maria@example.com")
+    bot_api.files["doc-2"] = b"%PDF-1.4 receipt"
+    document = {
+        "file_id": "doc-2",
+        "file_unique_id": "d2",
+        "file_name": "receipt.pdf",
+        "mime_type": "application/pdf\r\nSet-Cookie: hub_session=stolen",
+        "file_size": 16,
+    }
+    update = private_message(1004, 14, text=None, caption="receipt", document=document)
+    assert (await post_update(client, server, update))[1]["stored"] is True
+    maria = {"Authorization": f"Bearer {await token_for(server, 'maria@example.com')}"}
+    async with client.get(server.make_url("/api/conversations"), headers=maria) as listed:
+        [conversation] = await listed.json()
+    path = f"/api/conversations/{conversation['id']}"
+    async with client.get(server.make_url(path), headers=maria) as detail:
+        [message] = (await detail.json())["messages"]
+    assert message["meta"]["attachments"][0]["content_type"] == "application/octet-stream"
+    assert message["meta"]["files"][0]["mime"] == "application/octet-stream"
+    download = server.make_url(f"/api/messages/{message['id']}/attachments/0")
+    async with client.get(download, headers=maria) as got:
+        assert got.status == 200
+        assert await got.read() == b"%PDF-1.4 receipt"
+        assert got.headers["X-Original-Content-Type"] == "application/octet-stream"
+        assert "Set-Cookie" not in got.headers
+    await hub.db.write(  # as a hub that did not check content types stored it
+        lambda tx: tx.conn.execute(
+            sqlalchemy.update(attachments).values(content_type=document["mime_type"])
+        )
+    )
+    async with client.get(download, headers=maria) as got:
+        assert (got.status, await got.read()) == (200, b"%PDF-1.4 receipt")
+        assert got.headers["X-Original-Content-Type"] == "application/octet-stream"
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[" * 100_000 + b"]" * 100_000])
+async def test_unparseable_updates_are_quarantined_not_refused(hub, server, client, body):
     async with client.post(
         server.make_url("/telegram/tg/webhook"),
-        data=b"not json",
+        data=body,
         headers={"X-Telegram-Bot-Api-Secret-Token": HOOK_SECRET},
     ) as response:
         assert response.status == 200
     assert await stored(hub) == []
+    [reason] = await hub.db.read(lambda conn: conn.execute(select(quarantine.c.reason)).all())
+    assert reason.reason.startswith("not a Telegram update")
 
 
 # polling

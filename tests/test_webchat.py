@@ -199,6 +199,19 @@ async def test_an_oversized_frame_closes_the_socket_as_too_big(hub: Hub, server,
     assert await count_messages(hub) == 0
 
 
+async def test_a_frame_nested_too_deep_is_refused_and_the_socket_stays_open(
+    hub: Hub, server, session
+):
+    widget = await open_widget(session, server)
+    await widget.hello()
+    await widget.socket.send_str("[" * 16_000 + "]" * 16_000)
+    refused = await widget.frame()
+    assert refused["type"] == "error"
+    assert refused["error"].startswith("bad frame")
+    ack = await widget.say("client-0001", "still here")
+    assert ack["type"] == "ack"
+
+
 async def test_a_refused_message_names_its_client_id(hub: Hub, server, session):
     widget = await open_widget(session, server)
     await widget.hello()

@@ -24,8 +24,11 @@ from connectors.base import (
     HubPort,
     InboundMessage,
     OutboundMessage,
+    PermanentError,
+    Thread,
 )
 from connectors.email.imap import ImapPoller, ImapSettings
+from connectors.email.mime import MimeLimits
 from connectors.email.parse import ParsedMail, Unparseable, parse_mail
 from connectors.email.smtp import SmtpReceiver, SmtpSettings, check_relay, send_mail
 from connectors.email.thread_tokens import (
@@ -40,6 +43,8 @@ log = logging.getLogger(__name__)
 IDENTITY_KIND = "email"
 MAX_REFERENCES = 20
 DEFAULT_SUBJECT = "Your message"
+PARSERS = 2
+"""Mails parsed at once, each in a thread; parsing holds the GIL, so more would not be faster."""
 
 
 class HubMailboxState:
@@ -72,6 +77,8 @@ class EmailConnector(Connector):
         self._receiver: SmtpReceiver | None = None
         self._poller: ImapPoller | None = None
         self._polling: asyncio.Task[None] | None = None
+        self._parsing = asyncio.Semaphore(PARSERS)
+        self._limits = MimeLimits(settings.max_mime_parts, settings.max_mime_depth)
 
     @property
     def identity_kind(self) -> str:
@@ -93,6 +100,7 @@ class EmailConnector(Connector):
                 self.accepts,
                 self.receive_smtp,
                 max_bytes=listener.max_bytes,
+                max_recipients=listener.max_recipients,
                 hostname=self.domain,
             )
             await self._receiver.start()
@@ -152,7 +160,7 @@ class EmailConnector(Connector):
         IMAP can move past it.
         """
         try:
-            mail = parse_mail(raw, max_attachment_bytes=self.settings.max_attachment_bytes)
+            mail = await self.parse(raw)
         except Unparseable as refused:
             await self.hub.quarantine(self.name, raw, refused.reason)
             return
@@ -164,6 +172,16 @@ class EmailConnector(Connector):
             )
             return
         await self.hub.ingest(self.inbound(mail, raw, references, hint))
+
+    async def parse(self, raw: bytes) -> ParsedMail:
+        """Parse off the event loop: a large mail takes seconds of CPU, other requests none."""
+        async with self._parsing:
+            return await asyncio.to_thread(
+                parse_mail,
+                raw,
+                max_attachment_bytes=self.settings.max_attachment_bytes,
+                limits=self._limits,
+            )
 
     def inbound(
         self, mail: ParsedMail, raw: bytes, references: tuple[str, ...], hint: int | None
@@ -192,18 +210,29 @@ class EmailConnector(Connector):
 
     async def send(self, message: OutboundMessage) -> Delivery:
         thread = await self.hub.thread(message.conversation_id, self.name)
-        key = self.hub.secret_key
-        our_id = message_id_for(key, message.conversation_id, message.message_id, self.domain)
+        our_id = message_id_for(
+            self.hub.secret_key, message.conversation_id, message.message_id, self.domain
+        )
+        try:
+            mail = self.reply_mail(message, thread, our_id)
+        except ValueError as error:  # retrying would build the same mail
+            raise PermanentError(f"cannot build the reply mail: {error}") from error
+        await send_mail(self.relay_settings(), mail)
+        return Delivery(our_id)
+
+    def reply_mail(self, message: OutboundMessage, thread: Thread, our_id: str) -> EmailMessage:
+        """The reply as a mail; raises ValueError where a header cannot hold a value."""
         mail = self.new_mail(message.to.address, reply_subject(thread.subject), f"<{our_id}>")
-        mail["Reply-To"] = reply_address(key, message.conversation_id, self.settings.address)
+        mail["Reply-To"] = reply_address(
+            self.hub.secret_key, message.conversation_id, self.settings.address
+        )
         earlier = thread.external_ids[-MAX_REFERENCES:]
         if earlier:
             mail["In-Reply-To"] = f"<{earlier[-1]}>"
             mail["References"] = " ".join(f"<{ref}>" for ref in earlier)
         mail.set_content(message.text)
         mail.add_alternative(text_as_html(message.text), subtype="html")
-        await send_mail(self.relay_settings(), mail)
-        return Delivery(our_id)
+        return mail
 
     async def send_notice(self, to: str, subject: str, text: str) -> None:
         """Send a message that belongs to no conversation (a one-time code) at once.
@@ -246,6 +275,8 @@ class EmailConnector(Connector):
 
 
 def reply_subject(subject: str | None) -> str:
+    """One line: an encoded word can put line breaks in a subject, a header cannot hold them."""
+    subject = " ".join((subject or "").split())
     if not subject:
         return DEFAULT_SUBJECT
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"

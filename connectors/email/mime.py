@@ -9,13 +9,13 @@ from __future__ import annotations
 import email.policy
 import re
 from dataclasses import dataclass, field
-from email.message import Message
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
+from email.policy import Policy
+from typing import Any
 
 from connectors.email.charsets import decode_bytes, storable
 from connectors.email.headers import decode_words
-
-MAX_MIME_DEPTH = 30
 
 _DEFECT_TEXT = {
     "CloseBoundaryNotFoundDefect": "missing closing MIME boundary",
@@ -32,6 +32,65 @@ _DEFECT_TEXT = {
     "InvalidBase64LengthDefect": "invalid base64 length",
 }
 _BOUNDARY_IN_BODY = re.compile(r"^--([^\s\"]{1,200})[ \t]*\r?\n(?=content-)", re.MULTILINE | re.I)
+
+
+@dataclass(frozen=True)
+class MimeLimits:
+    """How many parts one mail may have and how deep they may nest; beyond, it is refused."""
+
+    max_parts: int = 1000
+    max_depth: int = 20
+
+
+class TooComplex(Exception):
+    """The mail has more parts, or deeper ones, than its ``MimeLimits`` allow."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PartBudget:
+    """Parses one mail, stopping as soon as it has too many parts or they nest too deep.
+
+    The email package builds every part through the policy's message factory
+    and attaches it to its parent before reading its content, so counting there
+    stops a MIME bomb after ``max_parts`` parts, not after parsing all of it.
+    Parts found again later (lost boundaries) are counted in the same budget.
+    """
+
+    def __init__(self, limits: MimeLimits) -> None:
+        self.limits = limits
+        self.parts = 0
+        self._policy = email.policy.default.clone(message_factory=self._new_part)
+
+    def parse(self, data: bytes) -> Message:
+        return BytesParser(policy=self._policy).parsebytes(data)
+
+    def check_depth(self, depth: int) -> None:
+        if depth > self.limits.max_depth:
+            raise TooComplex(f"MIME parts nested deeper than {self.limits.max_depth} levels")
+
+    def _new_part(self, policy: Policy) -> _CountedPart:
+        self.parts += 1
+        if self.parts > self.limits.max_parts:
+            raise TooComplex(f"more than {self.limits.max_parts} MIME parts")
+        part = _CountedPart(policy)
+        part.budget = self
+        return part
+
+
+class _CountedPart(EmailMessage):
+    """A part that knows its depth, so the budget refuses one nested too deep at once."""
+
+    budget: PartBudget | None = None
+    depth = 0
+
+    def attach(self, payload: Any) -> None:
+        if self.budget is not None and isinstance(payload, _CountedPart):
+            payload.depth = self.depth + 1
+            self.budget.check_depth(payload.depth)
+        super().attach(payload)
 
 
 @dataclass(frozen=True)
@@ -67,14 +126,17 @@ class MimeBody:
 class MimeWalker:
     """Walks the part tree; a part that fails is noted and skipped, the rest is kept."""
 
-    def __init__(self, notes: list[str]) -> None:
+    def __init__(self, notes: list[str], budget: PartBudget) -> None:
         self.notes = notes
+        self.budget = budget
         self.content_types: list[str] = []
 
     def walk(self, part: Message, path: str, depth: int = 0) -> MimeBody:
         body = MimeBody()
         try:
             body = self._walk_part(part, path, depth)
+        except TooComplex:
+            raise
         except Exception as exc:
             self.notes.append(f"{_where(part, path)} skipped: {type(exc).__name__}: {exc}")
         for defect in getattr(part, "defects", []):
@@ -84,11 +146,7 @@ class MimeWalker:
     def _walk_part(self, part: Message, path: str, depth: int) -> MimeBody:
         content_type = part.get_content_type()
         self.content_types.append(content_type)
-        if depth > MAX_MIME_DEPTH:
-            self.notes.append(
-                f"MIME nesting deeper than {MAX_MIME_DEPTH} levels: inner parts skipped"
-            )
-            return MimeBody()
+        self.budget.check_depth(depth)
         if part.get_content_maintype() == "multipart":
             return self._walk_multipart(part, path, depth)
         is_text = content_type in ("text/plain", "text/html")
@@ -112,7 +170,8 @@ class MimeWalker:
     def _recover_parts(self, part: Message, path: str, payload: str) -> list[Message]:
         """The declared boundary never occurs: split at the boundary the body does use."""
         found = _BOUNDARY_IN_BODY.search(payload)
-        recovered = _reparse_multipart(part.get_content_type(), found[1], payload) if found else []
+        content_type = part.get_content_type()
+        recovered = self._reparse_multipart(content_type, found[1], payload) if found else []
         if recovered:
             self.notes.append(
                 f"{_where(part, path)}: parts recovered using the boundary found in the body"
@@ -122,7 +181,7 @@ class MimeWalker:
                 f"{_where(part, path)}: body not split into parts, kept as attachment"
             )
             data = payload.encode("utf-8", "surrogateescape")
-            return [_leaf_message("application/octet-stream", data)]
+            return [self._leaf_message("application/octet-stream", data)]
         return recovered
 
     def _parts_after_closing_boundary(self, part: Message, path: str) -> list[Message]:
@@ -132,7 +191,7 @@ class MimeWalker:
             return []
         recovered = []
         if f"--{boundary}" in epilogue:
-            recovered = _reparse_multipart(part.get_content_type(), boundary, epilogue)
+            recovered = self._reparse_multipart(part.get_content_type(), boundary, epilogue)
         if recovered:
             self.notes.append(f"{_where(part, path)}: parts after the closing boundary recovered")
         else:
@@ -154,7 +213,7 @@ class MimeWalker:
     def _note_nested_defects(self, part: Message, path: str, depth: int = 0) -> None:
         """An attached message is kept as it is, but what is malformed in it is still noted."""
         children = part.get_payload()
-        if depth > MAX_MIME_DEPTH or not isinstance(children, list):
+        if depth > self.budget.limits.max_depth or not isinstance(children, list):
             return
         for index, child in enumerate(children, 1):
             child_path = _child_path(path, index)
@@ -162,17 +221,13 @@ class MimeWalker:
                 self.notes.append(_defect_note(defect, child, child_path))
             self._note_nested_defects(child, child_path, depth + 1)
 
+    def _reparse_multipart(self, content_type: str, boundary: str, body: str) -> list[Message]:
+        head = f'Content-Type: {content_type}; boundary="{boundary}"\r\n\r\n'.encode()
+        children = self.budget.parse(head + body.encode("utf-8", "surrogateescape")).get_payload()
+        return children if isinstance(children, list) else []
 
-def _reparse_multipart(content_type: str, boundary: str, body: str) -> list[Message]:
-    head = f'Content-Type: {content_type}; boundary="{boundary}"\r\n\r\n'.encode()
-    data = head + body.encode("utf-8", "surrogateescape")
-    children = BytesParser(policy=email.policy.default).parsebytes(data).get_payload()
-    return children if isinstance(children, list) else []
-
-
-def _leaf_message(content_type: str, data: bytes) -> Message:
-    head = f"Content-Type: {content_type}\r\n\r\n".encode()
-    return BytesParser(policy=email.policy.default).parsebytes(head + data)
+    def _leaf_message(self, content_type: str, data: bytes) -> Message:
+        return self.budget.parse(f"Content-Type: {content_type}\r\n\r\n".encode() + data)
 
 
 def _child_path(path: str, index: int) -> str:

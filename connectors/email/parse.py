@@ -7,13 +7,11 @@ is no mail at all, or has no sender to answer, raises Unparseable.
 
 from __future__ import annotations
 
-import email.policy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import Message
-from email.parser import BytesParser
 
 from connectors.email.charsets import storable
 from connectors.email.headers import (
@@ -23,11 +21,19 @@ from connectors.email.headers import (
     recipients,
     sent_date,
 )
-from connectors.email.mime import FoundAttachment, MimeBody, MimeWalker
+from connectors.email.mime import (
+    FoundAttachment,
+    MimeBody,
+    MimeLimits,
+    MimeWalker,
+    PartBudget,
+    TooComplex,
+)
 from connectors.email.reply_text import html_to_text, sanitized_html, split_reply
 
 DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_DEFECT_NOTES = 50
+DEFAULT_LIMITS = MimeLimits()
 
 
 @dataclass(frozen=True)
@@ -65,29 +71,38 @@ class Unparseable(Exception):
 
 
 def parse_mail(
-    raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
+    raw: bytes,
+    *,
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+    limits: MimeLimits = DEFAULT_LIMITS,
 ) -> ParsedMail:
-    """Parse one message; raises Unparseable and nothing else."""
+    """Parse one message; raises Unparseable and nothing else.
+
+    CPU time grows with the number of MIME parts (about 1 s per thousand), so
+    ``limits`` bounds it; callers on an event loop run this in a thread.
+    """
     try:
-        return _parse(bytes(raw), max_attachment_bytes)
+        return _parse(bytes(raw), max_attachment_bytes, PartBudget(limits))
     except Unparseable:
         raise
+    except TooComplex as exc:
+        raise Unparseable(exc.reason) from exc
     except RecursionError as exc:
         raise Unparseable("MIME parts nested too deeply to parse") from exc
     except Exception as exc:
         raise Unparseable(f"message could not be parsed ({type(exc).__name__}: {exc})") from exc
 
 
-def _parse(raw: bytes, max_attachment_bytes: int) -> ParsedMail:
+def _parse(raw: bytes, max_attachment_bytes: int, budget: PartBudget) -> ParsedMail:
     notes: list[str] = []
     raw = _strip_leading_blank_lines(raw, notes)
     _reject_non_rfc822(raw)
-    msg = BytesParser(policy=email.policy.default).parsebytes(raw)
+    msg = budget.parse(raw)
     if not msg.keys():
         raise Unparseable("not an RFC 822 message (no header lines)")
     headers = Headers(msg, notes)
     from_address, from_name = _sender(headers)
-    walker = MimeWalker(notes)
+    walker = MimeWalker(notes, budget)
     body = walker.walk(msg, "")
     full_text, html = _texts(body, notes)
     return ParsedMail(

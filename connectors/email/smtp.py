@@ -31,6 +31,7 @@ OnMail = Callable[[bytes, str, list[str]], Awaitable[None]]
 STORED = "250 2.0.0 Stored"
 RECIPIENT_OK = "250 2.1.5 OK"
 NO_SUCH_MAILBOX = "550 5.1.1 <{}>: no such mailbox here"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 TOO_BIG = "552 5.3.4 Message too big"
 NOT_STORED = "451 4.3.0 Could not store the message, try again later"
 LOCAL_ERROR = "451 4.3.0 Local error, try again later"
@@ -55,11 +56,16 @@ class _SmtpSession(SMTP):
 
 class _Handler:
     def __init__(
-        self, accepts: Callable[[str], bool], on_mail: OnMail, storing: set[asyncio.Task[bool]]
+        self,
+        accepts: Callable[[str], bool],
+        on_mail: OnMail,
+        storing: set[asyncio.Task[bool]],
+        max_recipients: int,
     ) -> None:
         self._accepts = accepts
         self._on_mail = on_mail
         self._storing = storing
+        self._max_recipients = max_recipients
 
     async def handle_RCPT(
         self,
@@ -72,8 +78,12 @@ class _Handler:
         mailbox = address.lower()
         if not self._accepts(mailbox):
             return NO_SUCH_MAILBOX.format(address)
-        if mailbox not in envelope.rcpt_tos:
-            envelope.rcpt_tos.append(mailbox)
+        if mailbox in envelope.rcpt_tos:
+            return RECIPIENT_OK
+        if len(envelope.rcpt_tos) >= self._max_recipients:
+            # RFC 5321 4.5.3.1.10: the client sends the rest in another transaction.
+            return TOO_MANY_RECIPIENTS
+        envelope.rcpt_tos.append(mailbox)
         envelope.rcpt_options.extend(rcpt_options)
         return RECIPIENT_OK
 
@@ -105,6 +115,7 @@ class SmtpReceiver:
 
     Recipient addresses are lower-cased before ``accepts`` sees them and in the
     list ``on_mail`` gets; a null sender (bounces, ``MAIL FROM:<>``) arrives as "".
+    Beyond ``max_recipients`` distinct recipients in one transaction, RCPT gets 452.
     """
 
     def __init__(
@@ -115,6 +126,7 @@ class SmtpReceiver:
         on_mail: OnMail,
         *,
         max_bytes: int = 25 * 1024 * 1024,
+        max_recipients: int = 100,
         hostname: str = "hub.local",
         tls_context: ssl.SSLContext | None = None,
     ) -> None:
@@ -124,7 +136,7 @@ class SmtpReceiver:
         self._hostname = hostname
         self._tls_context = tls_context
         self._storing: set[asyncio.Task[bool]] = set()
-        self._handler = _Handler(accepts, on_mail, self._storing)
+        self._handler = _Handler(accepts, on_mail, self._storing, max_recipients)
         self._sessions: weakref.WeakSet[_SmtpSession] = weakref.WeakSet()  # open ones
         self._server: asyncio.Server | None = None
 

@@ -169,7 +169,7 @@ class TelegramConnector(Connector):
         try:
             data = json.loads(raw)
             update = Update.de_json(data, self.bot)
-        except (ValueError, TypeError, KeyError, AttributeError) as error:
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
             await self.hub.quarantine(self.name, raw, f"not a Telegram update: {error}")
             return web.json_response({"ok": True, "stored": False})
         if update is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from telegram import Message, Update
 from telegram.constants import ChatType, MessageLimit
 
-from connectors.base import Address, Attachment, InboundMessage
+from connectors.base import Address, Attachment, InboundMessage, safe_media_type
 
 IDENTITY_KIND = "telegram"
 MAX_MESSAGE_CHARS = int(MessageLimit.MAX_TEXT_LENGTH)
@@ -50,7 +50,7 @@ def listed_files(message: Message) -> list[dict[str, object]]:
             {
                 "file_id": document.file_id,
                 "name": document.file_name or f"document-{document.file_unique_id}",
-                "mime": document.mime_type or "application/octet-stream",
+                "mime": safe_media_type(document.mime_type or ""),
                 "size": document.file_size or 0,
             }
         )

@@ -96,7 +96,7 @@ def claimed_client_id(raw: str) -> str | None:
     """The ``client_id`` of a message frame that failed validation, so the widget can mark it."""
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python recurses
         return None
     if not isinstance(data, dict) or data.get("type") != "message":
         return None

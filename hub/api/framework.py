@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+MAX_JSON_DEPTH = 64
+"""No endpoint takes deeper bodies; deeper ones would overflow the parser or the checks."""
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -152,11 +154,30 @@ def _presented_token(request: web.Request) -> tuple[str | None, bool]:
 async def read_model(request: web.Request, model: type[M]) -> M:
     """The request's JSON body as ``model``, or a 400/413/422 naming the problem."""
     raw = await request.read()
+    too_deep = HubError(f"request body is JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         data = json.loads(raw or b"null")
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise HubError(f"request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise too_deep from None
+    if nesting_depth(data) > MAX_JSON_DEPTH:
+        raise too_deep
     return validate(model, data)
+
+
+def nesting_depth(data: Any) -> int:
+    """How deep lists and objects nest in parsed JSON, found without recursion."""
+    deepest = 0
+    pending = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in value)
+    return deepest
 
 
 def validate(model: type[M], data: Any) -> M:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from config.schema import EnvSecret
 from hub.api.framework import HUB_KEY
 from hub.db.migrate import is_current
+from hub.errors import NotFound, Unauthorized
 from hub.metrics import read_stored_figures
 
 log = logging.getLogger(__name__)
@@ -39,13 +42,26 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text format; counts only, never names or message text."""
+    """Prometheus text format; counts only, never names or message text.
+
+    Only for whoever holds ``metrics.token_env``: the figures tell outsiders
+    how busy the team is, and scraping costs database reads.
+    """
     hub = request.app[HUB_KEY]
+    check_scraper(request, hub.settings.metrics.token_env)
     now = hub.clock.now()
     hub.metrics.show_stored(await hub.db.read(lambda conn: read_stored_figures(now, conn)), now)
     return web.Response(
         body=hub.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
+
+
+def check_scraper(request: web.Request, token: EnvSecret | None) -> None:
+    if token is None:
+        raise NotFound("metrics are off: set metrics.token_env to serve them")
+    presented = request.headers.get("Authorization", "").encode()
+    if not hmac.compare_digest(presented, f"Bearer {token.reveal()}".encode()):
+        raise Unauthorized("metrics need the bearer token named by metrics.token_env")
 
 
 def mount(app: web.Application) -> None:

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlalchemy import Connection, exists, select
 
+from connectors.base import safe_media_type
 from hub.api.framework import Access, Api, Call
 from hub.api.models import BodyQuery, ConversationsQuery, NoteIn, ReplyIn
 from hub.auth import Principal
@@ -208,7 +209,8 @@ async def attachment(call: Call) -> web.Response:
         headers={
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(found.name)}",
             "Content-Security-Policy": "sandbox",
-            "X-Original-Content-Type": found.content_type,
+            # Rows stored before content types were checked may hold anything.
+            "X-Original-Content-Type": safe_media_type(found.content_type),
         },
     )
 

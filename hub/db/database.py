@@ -58,6 +58,7 @@ from hub.clock import Clock
 from hub.db import schema
 from hub.db.prepared import Prepared
 from hub.db.relay import EVENTS_CHANNEL, EventRelay
+from hub.db.sqlite_file import private_database_file
 from hub.events import Event
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,7 @@ class SqliteDatabase(Database):
 
     def __init__(self, url: str, clock: Clock, sink: EventSink) -> None:
         super().__init__(clock, sink)
+        private_database_file(url)
         self._writer_engine = _sqlite_engine(url, "BEGIN IMMEDIATE")
         self._checkpoint_engine = _sqlite_engine(url, "BEGIN")
         self._reader_engine = _sqlite_engine(url, "BEGIN")

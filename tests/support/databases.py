@@ -31,8 +31,9 @@ async def migrate_url(url: str) -> None:
 
 
 def fresh_sqlite(template: Path, directory: Path) -> str:
+    """A copy of the template, private like every database file the hub creates."""
     target = directory / "hub.db"
-    shutil.copyfile(template, target)
+    shutil.copy(template, target)
     return f"sqlite:///{target}"
 
 
