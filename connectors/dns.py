@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import dns.exception
+import dns.name
 import dns.resolver
 
 LOOKUP_SECONDS = 5.0
@@ -47,8 +48,12 @@ class SystemResolver:
         if rdtype not in RECORD_TYPES:
             return []
         try:
+            qname = dns.name.from_text(name)
+        except dns.exception.DNSException:
+            return []  # a name that cannot exist (a label over 63 octets...): nothing to find
+        try:
             answer = self._dnspython().resolve(
-                name, rdtype, lifetime=self._lifetime, raise_on_no_answer=False, search=False
+                qname, rdtype, lifetime=self._lifetime, raise_on_no_answer=False, search=False
             )
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []

@@ -309,6 +309,32 @@ async def test_a_forgers_own_signature_and_envelope_are_not_even_looked_up(
     assert [name for name, _ in zone.asked if "attacker" in name] == []
 
 
+async def test_a_from_added_on_top_of_a_signed_mail_does_not_pass(hub: Hub, lenas_key: DkimKey):
+    """Mallory's own mail, signed by example.org, with Lena's From put above the signed one."""
+    signed = lenas_key.sign(
+        lena_mail("New address!").replace(LENA.encode(), b"mallory@example.org")
+    )
+    await deliver(hub, f"From: Lena <{LENA}>\r\n".encode() + signed)
+    (forged,) = await received(hub)
+    assert forged.meta["from"] == LENA
+    assert forged.meta["auth_failure"] == "dmarc=fail dkim=fail spf=fail"
+
+
+async def test_a_signature_by_a_domain_that_cannot_exist_does_not_make_a_forgery_unknown(
+    database_url: str, relay: SmtpPeer
+):
+    """A label over 63 octets has no key to fetch: that is no DNS failure (the real resolver)."""
+    impossible = DkimKey.generate("x" * 64 + ".example.org")
+    raw = lena_mail("New address!")
+    signature = impossible.sign(raw).removesuffix(raw)
+    on_one_line = signature.replace(b"\r\n ", b"")  # as a forger writes it: d= unfolded
+    with silent_resolver(lifetime=0.2) as resolver:
+        async with listening_hub(database_url, relay, resolver) as hub:
+            await deliver(hub, on_one_line + raw, mail_from="x@attacker.example")
+            (mail,) = await received(hub)
+    assert mail.meta["auth_failure"] == "dmarc=temperror dkim=fail spf=none"
+
+
 async def test_mail_from_a_server_its_domains_spf_names_passes_without_dkim(
     database_url: str, relay: SmtpPeer
 ):
