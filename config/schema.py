@@ -386,6 +386,44 @@ class SmtpRelay(Strict):
     timeout_seconds: float = Field(30.0, gt=0)
 
 
+AUTHSERV_ID = re.compile(r"[^\s;()\"]{1,255}")
+
+
+class MailAuthentication(Strict):
+    """How the hub tells whether a mail's From address is authentic (DMARC, DKIM, SPF).
+
+    Mail that fails is stored and flagged, for a customer of its own; mail that passes
+    proves its address; mail nothing checked reaches its address's customer unproven.
+    """
+
+    authserv_id: str | None = Field(
+        None,
+        description="trust the Authentication-Results headers with this authserv-id only: the "
+        "ones your own mail server adds (the MTA in front of the IMAP mailbox, or a relay in "
+        "front of smtp_in); all others are ignored, as anyone can write that header. Mail "
+        "without one did not come through that server and counts as not authenticated",
+    )
+    check: bool | None = Field(
+        None,
+        description="check DKIM, SPF and DMARC (DNS lookups) of mail that the hub's own SMTP "
+        "listener receives; default: on when smtp_in is set and authserv_id is not (the hub "
+        "is then the receiving mail server). Off behind a relay: SPF would see the relay",
+    )
+    timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=120,
+        description="longest the own checks of one mail may take; slower counts as unknown",
+    )
+
+    @field_validator("authserv_id")
+    @classmethod
+    def authserv_id_shape(cls, value: str | None) -> str | None:
+        if value is not None and not AUTHSERV_ID.fullmatch(value):
+            raise ValueError("must be one token, like the mail server's host name")
+        return value
+
+
 class EmailChannel(ChannelBase):
     """Mail in by IMAP and/or SMTP, replies out by SMTP, threaded."""
 
@@ -409,6 +447,28 @@ class EmailChannel(ChannelBase):
     imap: ImapMailbox | None = None
     smtp_in: SmtpListener | None = None
     smtp_out: SmtpRelay
+    authentication: MailAuthentication = Field(
+        default_factory=MailAuthentication,
+        description="how the From of incoming mail is authenticated before it proves anything",
+    )
+
+    @property
+    def checks_received_mail(self) -> bool:
+        """Whether the hub checks DKIM, SPF and DMARC of mail its SMTP listener receives."""
+        check = self.authentication.check
+        if check is None:
+            return self.smtp_in is not None and self.authentication.authserv_id is None
+        return check
+
+    @model_validator(mode="after")
+    def checks_need_a_listener(self) -> EmailChannel:
+        if self.authentication.check and self.smtp_in is None:
+            raise ValueError(
+                "authentication.check needs smtp_in: the hub checks only mail it receives "
+                "itself (SPF needs the sending server's address); for IMAP set "
+                "authentication.authserv_id"
+            )
+        return self
 
 
 BOT_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{30,100}")

@@ -19,6 +19,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from aiohttp import web
 
+from connectors.dns import Resolver
+
 
 @dataclass(frozen=True)
 class Address:
@@ -231,6 +233,9 @@ class HubPort(Protocol):
     """Where the platform reaches the hub's ``routes()`` (``http.base_url``), for webhooks."""
 
     verifier: Verifier
+
+    resolver: Resolver
+    """DNS lookups (DKIM keys, SPF and DMARC records); tests inject their own."""
 
     async def ingest(self, message: InboundMessage) -> IngestResult: ...
 

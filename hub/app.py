@@ -15,6 +15,7 @@ from sqlalchemy import Connection, insert, select
 
 from config.schema import Settings
 from connectors.base import Address, Connector, InboundMessage, IngestResult, Thread
+from connectors.dns import Resolver, SystemResolver
 from connectors.registry import build_connector
 from hub.api.framework import HUB_KEY, json_errors
 from hub.api.routes import mount as mount_api
@@ -57,9 +58,12 @@ SECURITY_HEADERS = {
 
 
 class Hub:
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock | None = None, resolver: Resolver | None = None
+    ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
+        self.resolver = resolver or SystemResolver()
         self.bus = EventBus()
         self.db: Database = open_database(
             settings.database.url, self.clock, self.bus, settings.database.writers

@@ -17,7 +17,7 @@ import aiosmtplib
 import pytest
 
 from connectors.base import AuthFailed, PermanentError, TransientError
-from connectors.email.smtp import SmtpReceiver, SmtpSettings, send_mail
+from connectors.email.smtp import SmtpClient, SmtpReceiver, SmtpSettings, send_mail
 from tests.support.smtp import SmtpPeer, self_signed, swaks_path
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared/corpora/email/mail-parser"
@@ -30,6 +30,7 @@ class Stored:
     raw: bytes
     mail_from: str
     rcpt_tos: list[str]
+    client: SmtpClient
 
 
 class Inbox:
@@ -42,7 +43,9 @@ class Inbox:
         self.entered = asyncio.Event()
         self.gate: asyncio.Event | None = None
 
-    async def __call__(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> None:
+    async def __call__(
+        self, raw: bytes, mail_from: str, rcpt_tos: list[str], client: SmtpClient
+    ) -> None:
         self.calls += 1
         self.entered.set()
         if self.gate is not None:
@@ -50,7 +53,7 @@ class Inbox:
         if self.failures:
             self.failures -= 1
             raise RuntimeError("database is down")
-        self.stored.append(Stored(raw, mail_from, rcpt_tos))
+        self.stored.append(Stored(raw, mail_from, rcpt_tos, client))
 
 
 @asynccontextmanager
@@ -209,7 +212,10 @@ async def test_recipients_beyond_the_cap_get_452_and_the_rest_is_stored(inbox: I
     assert [stored.rcpt_tos for stored in inbox.stored] == [["support@example.com"]]
 
 
-async def test_bounces_with_a_null_sender_are_taken(receiver: SmtpReceiver, inbox: Inbox) -> None:
+async def test_bounces_with_a_null_sender_are_taken_with_the_clients_address_and_helo(
+    receiver: SmtpReceiver, inbox: Inbox
+) -> None:
+    """SPF checks the HELO name of a null sender, for the client's address."""
     client = await RawClient.connect(receiver.port)
     await client.command("EHLO mailer-daemon.test")
     assert (await client.command("MAIL FROM:<>")).startswith("250")
@@ -217,6 +223,7 @@ async def test_bounces_with_a_null_sender_are_taken(receiver: SmtpReceiver, inbo
     assert await client.data(a_message().as_bytes()) == "250 2.0.0 Stored"
     await client.close()
     assert inbox.stored[0].mail_from == ""
+    assert inbox.stored[0].client == SmtpClient("127.0.0.1", "mailer-daemon.test")
 
 
 async def test_too_big_declared_in_mail_from_is_refused(inbox: Inbox) -> None:

@@ -25,12 +25,15 @@ from connectors.base import (
     InboundMessage,
     OutboundMessage,
     PermanentError,
+    Proof,
     Thread,
 )
+from connectors.email.authentication import Outcome, Verdict, domain_of, verdict_from_headers
+from connectors.email.checks import Envelope, MailChecker
 from connectors.email.imap import ImapPoller, ImapSettings
 from connectors.email.mime import MimeLimits
 from connectors.email.parse import ParsedMail, Unparseable, parse_mail
-from connectors.email.smtp import SmtpReceiver, SmtpSettings, check_relay, send_mail
+from connectors.email.smtp import SmtpClient, SmtpReceiver, SmtpSettings, check_relay, send_mail
 from connectors.email.thread_tokens import (
     answered_conversation,
     base_address,
@@ -75,6 +78,7 @@ class EmailConnector(Connector):
         super().__init__(settings.name, hub)
         self.settings = settings
         self._receiver: SmtpReceiver | None = None
+        self._checker: MailChecker | None = None
         self._poller: ImapPoller | None = None
         self._polling: asyncio.Task[None] | None = None
         self._parsing = asyncio.Semaphore(PARSERS)
@@ -93,6 +97,10 @@ class EmailConnector(Connector):
 
     async def start(self) -> None:
         listener = self.settings.smtp_in
+        if self.settings.checks_received_mail:
+            self._checker = MailChecker(
+                self.hub.resolver, self.settings.authentication.timeout_seconds
+            )
         if listener is not None:
             self._receiver = SmtpReceiver(
                 listener.host,
@@ -137,6 +145,9 @@ class EmailConnector(Connector):
         if self._receiver is not None:
             await self._receiver.stop()
             self._receiver = None
+        if self._checker is not None:
+            self._checker.close()
+            self._checker = None
 
     @property
     def smtp_port(self) -> int | None:
@@ -147,14 +158,21 @@ class EmailConnector(Connector):
         mailboxes = {self.settings.address, *self.settings.aliases}
         return base_address(recipient) in mailboxes
 
-    async def receive_smtp(self, raw: bytes, _mail_from: str, recipients: list[str]) -> None:
-        await self.receive(raw, tuple(r.lower() for r in recipients))
+    async def receive_smtp(
+        self, raw: bytes, mail_from: str, recipients: list[str], client: SmtpClient
+    ) -> None:
+        envelope = Envelope(client.address, client.helo, mail_from)
+        await self.receive(raw, tuple(r.lower() for r in recipients), envelope)
 
     async def receive_imap(self, _uid: int, raw: bytes) -> None:
         await self.receive(raw, ())
 
-    async def receive(self, raw: bytes, recipients: tuple[str, ...]) -> None:
+    async def receive(
+        self, raw: bytes, recipients: tuple[str, ...], envelope: Envelope | None = None
+    ) -> None:
         """Store one mail as a message, or keep it in quarantine with the reason.
+
+        ``envelope``: what the SMTP client said, for mail the hub's listener received.
 
         Returns only once it is durably stored, so SMTP can answer 250 and
         IMAP can move past it.
@@ -171,7 +189,23 @@ class EmailConnector(Connector):
                 self.name, raw, f"automated mail ({mail.automated}) answering no conversation"
             )
             return
-        await self.hub.ingest(self.inbound(mail, raw, references, hint))
+        verdict = await self.authenticate(mail, raw, envelope)
+        await self.hub.ingest(self.inbound(mail, raw, references, hint, verdict))
+
+    async def authenticate(
+        self, mail: ParsedMail, raw: bytes, envelope: Envelope | None
+    ) -> Verdict | None:
+        """Whether the From is authentic: by the hub's own checks for mail its listener
+        received (when on), else by the trusted server's Authentication-Results (when an
+        authserv_id is set); ``None`` when nothing is set up to tell."""
+        if envelope is not None and self._checker is not None:
+            return await self._checker.verdict(raw, mail.from_address, envelope)
+        authserv_id = self.settings.authentication.authserv_id
+        if authserv_id is None:
+            return None
+        return verdict_from_headers(
+            mail.authentication_results, authserv_id, domain_of(mail.from_address)
+        )
 
     async def parse(self, raw: bytes) -> ParsedMail:
         """Parse off the event loop: a large mail takes seconds of CPU, other requests none."""
@@ -184,8 +218,14 @@ class EmailConnector(Connector):
             )
 
     def inbound(
-        self, mail: ParsedMail, raw: bytes, references: tuple[str, ...], hint: int | None
+        self,
+        mail: ParsedMail,
+        raw: bytes,
+        references: tuple[str, ...],
+        hint: int | None,
+        verdict: Verdict | None,
     ) -> InboundMessage:
+        outcome = verdict.outcome if verdict else None
         return InboundMessage(
             channel=self.name,
             external_id=mail.message_id or f"sha256:{hashlib.sha256(raw).hexdigest()}",
@@ -200,11 +240,14 @@ class EmailConnector(Connector):
             thread_refs=references,
             conversation_hint=hint,
             automated=mail.automated is not None,
+            sender_proof=Proof.MAIL_AUTH if outcome == Outcome.PASS else None,
+            auth_failure=verdict.reason if verdict and outcome == Outcome.FAIL else None,
             meta={
                 "subject": mail.subject,
                 "full_text": mail.full_text,
                 "defects": list(mail.defects),
                 "automated_reason": mail.automated,
+                **authentication_meta(verdict, mail.from_address),
             },
         )
 
@@ -272,6 +315,18 @@ class EmailConnector(Connector):
         if self._receiver is not None:
             parts.append(f"SMTP listener on port {self._receiver.port}")
         return "; ".join(parts)
+
+
+def authentication_meta(verdict: Verdict | None, from_address: str) -> dict[str, object]:
+    """The verdict for the inbox; with a failure also the From, as no identity shows it."""
+    if verdict is None:
+        return {}
+    meta: dict[str, object] = {
+        "authentication": {"result": str(verdict.outcome), "reason": verdict.reason}
+    }
+    if verdict.outcome == Outcome.FAIL:
+        meta["from"] = from_address
+    return meta
 
 
 def reply_subject(subject: str | None) -> str:

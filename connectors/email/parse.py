@@ -60,6 +60,9 @@ class ParsedMail:
     attachments: tuple[MailAttachment, ...]
     automated: str | None
     defects: tuple[str, ...]
+    authentication_results: tuple[str, ...]
+    """The Authentication-Results headers as they are, top down: for the connector to trust
+    the ones its own mail server added."""
 
 
 class Unparseable(Exception):
@@ -120,6 +123,7 @@ def _parse(raw: bytes, max_attachment_bytes: int, budget: PartBudget) -> ParsedM
         attachments=_finish_attachments(body.attachments, max_attachment_bytes),
         automated=_automated(headers, msg, from_address, walker.content_types),
         defects=_capped(notes),
+        authentication_results=tuple(headers.all("authentication-results")),
     )
 
 

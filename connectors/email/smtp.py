@@ -25,8 +25,18 @@ from connectors.base import AuthFailed, ConnectorError, PermanentError, Transien
 
 log = logging.getLogger(__name__)
 
-OnMail = Callable[[bytes, str, list[str]], Awaitable[None]]
-"""(raw message, MAIL FROM, accepted RCPT TOs); returns once the message is durably stored."""
+
+@dataclass(frozen=True)
+class SmtpClient:
+    """Who handed a message over: its address and the name it gave in HELO/EHLO."""
+
+    address: str
+    helo: str
+
+
+OnMail = Callable[[bytes, str, list[str], SmtpClient], Awaitable[None]]
+"""(raw message, MAIL FROM, accepted RCPT TOs, the client); returns once the message is
+durably stored."""
 
 STORED = "250 2.0.0 Stored"
 RECIPIENT_OK = "250 2.1.5 OK"
@@ -90,16 +100,19 @@ class _Handler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         mail_from = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
+        client = SmtpClient(str(session.peer[0]) if session.peer else "", session.host_name or "")
         # A client hanging up cancels this hook; storing must not be cut off halfway.
-        store = asyncio.create_task(self._store(raw, mail_from, list(envelope.rcpt_tos)))
+        store = asyncio.create_task(self._store(raw, mail_from, list(envelope.rcpt_tos), client))
         self._storing.add(store)
         store.add_done_callback(self._storing.discard)
         stored = await asyncio.shield(store)
         return STORED if stored else NOT_STORED
 
-    async def _store(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> bool:
+    async def _store(
+        self, raw: bytes, mail_from: str, rcpt_tos: list[str], client: SmtpClient
+    ) -> bool:
         try:
-            await self._on_mail(raw, mail_from, rcpt_tos)
+            await self._on_mail(raw, mail_from, rcpt_tos, client)
         except Exception:
             log.exception("could not store a %d byte message from <%s>", len(raw), mail_from)
             return False

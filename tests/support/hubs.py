@@ -12,6 +12,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from config import Settings
+from connectors.dns import Resolver
 from hub.app import Hub
 from hub.auth import Principal, hash_password
 from hub.clock import Clock
@@ -24,10 +25,10 @@ _HASH = hash_password(PASSWORD)
 
 @asynccontextmanager
 async def started_hub(
-    settings: Settings, clock: Clock, *, run_workers: bool = False
+    settings: Settings, clock: Clock, *, run_workers: bool = False, resolver: Resolver | None = None
 ) -> AsyncIterator[Hub]:
     """A hub in the test's process; without workers, the test runs the outbox and releases."""
-    hub = Hub(settings, clock)
+    hub = Hub(settings, clock, resolver)
     await hub.start(run_workers=run_workers)
     try:
         yield hub

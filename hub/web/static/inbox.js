@@ -477,6 +477,7 @@ function messageItem(message) {
   item.dataset.messageId = String(message.id);
   item.dataset.direction = message.direction;
   if (message.direction === "note") item.append(el("span", "note-label", "Internal note"));
+  if (message.meta && message.meta.auth_failure) item.append(authWarning(message.meta));
   item.append(messageContent(message));
   const meta = el("div", "message-meta");
   if (message.channel) {
@@ -495,6 +496,15 @@ function messageItem(message) {
   if (message.release_at) item.dataset.releaseAt = message.release_at;
   setStatus(item, message.state, message.error);
   return item;
+}
+
+/** Mail whose From failed authentication: stored, but kept apart from that address's customer. */
+function authWarning(meta) {
+  const whose = meta.from ? `${meta.from}'s` : "its From address's";
+  const text = `Sender not verified (${meta.auth_failure}): this mail is kept apart from ${whose} customer`;
+  const warning = el("p", "auth-warning", text);
+  warning.dataset.testid = "auth-warning";
+  return warning;
 }
 
 /** The text; for an HTML body (email), the sanitized HTML with the text under a disclosure. */
