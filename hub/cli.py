@@ -122,9 +122,10 @@ async def serve(settings: Settings, *, demo: bool, host: str | None, port: int |
         await runner.setup()
         site = web.TCPSite(runner, settings.http.host, settings.http.port)
         await site.start()
+        stop = stop_on_signal()
         print_welcome(settings, demo)
         settle_garbage_collector()
-        await wait_for_signal()
+        await stop.wait()
     finally:
         await runner.cleanup()
         await hub.stop()
@@ -157,9 +158,10 @@ def print_welcome(settings: Settings, demo: bool) -> None:
     print("Press Ctrl+C to stop.", flush=True)
 
 
-async def wait_for_signal() -> None:
+def stop_on_signal() -> asyncio.Event:
+    """An event set by Ctrl+C or SIGTERM; installed before the welcome says how to stop."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    return stop
