@@ -3,7 +3,9 @@
 A session is one random token, stored only as its SHA-256. The browser holds
 it in an HttpOnly cookie and must echo the session's CSRF token in a header
 on every state-changing request; scripts send it as a bearer token instead
-(no ambient credential, so no CSRF check).
+(no ambient credential, so no CSRF check). Ending sessions emits
+``session.ended`` to their agent, so open live-event sockets (in any hub
+process) close when the session behind them is gone.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy import Connection, delete, insert, select
 from hub.db.database import Tx
 from hub.db.schema import agents, sessions
 
+SESSION_ENDED = "session.ended"
 SESSION_COOKIE = "hub_session"
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -57,6 +60,7 @@ class Principal:
     role: str
     csrf_token: str
     via_cookie: bool
+    expires_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -102,18 +106,27 @@ def open_session(agent_id: int, lifetime: timedelta, tx: Tx) -> NewSession:
 
 
 def close_session(token: str, tx: Tx) -> None:
-    tx.conn.execute(delete(sessions).where(sessions.c.token_hash == token_hash(token)))
+    ended = tx.conn.execute(
+        delete(sessions)
+        .where(sessions.c.token_hash == token_hash(token))
+        .returning(sessions.c.agent_id)
+    ).scalar()
+    if ended is not None:
+        tx.emit(SESSION_ENDED, {"reason": "signed out"}, to=[ended])
 
 
-def close_agent_sessions(agent_id: int, tx: Tx) -> None:
+def close_agent_sessions(agent_id: int, reason: str, tx: Tx) -> None:
     tx.conn.execute(delete(sessions).where(sessions.c.agent_id == agent_id))
+    tx.emit(SESSION_ENDED, {"reason": reason}, to=[agent_id])
 
 
 def find_principal(
     token: str, via_cookie: bool, now: datetime, conn: Connection
 ) -> Principal | None:
     row = conn.execute(
-        select(agents.c.id, agents.c.name, agents.c.role, sessions.c.csrf_token)
+        select(
+            agents.c.id, agents.c.name, agents.c.role, sessions.c.csrf_token, sessions.c.expires_at
+        )
         .join(agents, agents.c.id == sessions.c.agent_id)
         .where(
             sessions.c.token_hash == token_hash(token),
@@ -123,7 +136,7 @@ def find_principal(
     ).first()
     if row is None:
         return None
-    return Principal(row.id, row.name, row.role, row.csrf_token, via_cookie)
+    return Principal(row.id, row.name, row.role, row.csrf_token, via_cookie, row.expires_at)
 
 
 def csrf_ok(principal: Principal, presented: str | None) -> bool:

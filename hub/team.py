@@ -80,7 +80,8 @@ def update_agent(actor_id: int, agent_id: int, changes: dict[str, Any], tx: Tx) 
         password_changed=password_changed,
     )
     if changes.get("active") is False or password_changed:
-        close_agent_sessions(agent_id, tx)
+        reason = "deactivated" if "active" in shown else "password changed"
+        close_agent_sessions(agent_id, reason, tx)
     if {"active", "away", "backup_id"} & shown.keys():
         reroute_affected_by(tx, agent_id)
         tx.emit("agent.updated", after, to=[None])

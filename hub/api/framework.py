@@ -125,7 +125,7 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
 async def authenticate(request: web.Request, hub: Hub, access: Access) -> Principal | None:
     if access is Access.PUBLIC:
         return None
-    token, via_cookie = _presented_token(request)
+    token, via_cookie = presented_token(request)
     principal = None
     if token:
         principal = await hub.db.read(
@@ -142,7 +142,8 @@ async def authenticate(request: web.Request, hub: Hub, access: Access) -> Princi
     return principal
 
 
-def _presented_token(request: web.Request) -> tuple[str | None, bool]:
+def presented_token(request: web.Request) -> tuple[str | None, bool]:
+    """The session token (bearer header first, else the cookie) and whether it is the cookie."""
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip(), False
