@@ -152,3 +152,22 @@ async def test_login_attempts_are_throttled(browser_factory, team, hub):
     assert statuses[:-1] == [401] * hub.settings.auth.login_attempts_per_minute
     assert statuses[-1] == 429
     assert "too many" in body["error"]
+
+
+async def test_the_last_active_admin_cannot_be_demoted_or_deactivated(hub, browser_factory, team):
+    admin = await (await browser_factory()).login("admin@example.com")
+    me = f"/api/admin/agents/{team['admin']}"
+    for change in ({"role": "agent"}, {"active": False}):
+        status, body = await admin.call("PATCH", me, json=change)
+        assert status == 409, change
+        assert "last active admin" in body["error"]
+    assert (await admin.get("/api/me"))["role"] == "admin"
+
+    await admin.patch(f"/api/admin/agents/{team['maria']}", {"role": "admin"}, expect=200)
+    await admin.patch(me, {"role": "agent"}, expect=200)
+    maria = await (await browser_factory()).login("maria@example.com")
+    status, body = await maria.call(
+        "PATCH", f"/api/admin/agents/{team['maria']}", json={"active": False}
+    )
+    assert status == 409
+    assert "last active admin" in body["error"]
