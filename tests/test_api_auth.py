@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 
 import aiohttp
@@ -152,6 +153,42 @@ async def test_login_attempts_are_throttled(browser_factory, team, hub):
     assert statuses[:-1] == [401] * hub.settings.auth.login_attempts_per_minute
     assert statuses[-1] == 429
     assert "too many" in body["error"]
+
+
+@pytest.mark.parametrize("path", ["/api/login", "/api/tokens"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+async def test_sign_in_takes_json_only(server, team, path, content_type):
+    """A cross-site form can post these types without a preflight (login CSRF)."""
+    body = json.dumps({"email": "maria@example.com", "password": PASSWORD})
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            server.make_url(path), data=body, headers={"Content-Type": content_type}
+        ) as response,
+    ):
+        assert response.status == 415
+        assert "Set-Cookie" not in response.headers
+        assert "application/json" in (await response.json())["error"]
+
+
+@pytest.mark.parametrize("path", ["/api/login", "/api/tokens"])
+async def test_sign_in_from_a_foreign_origin_is_refused(server, team, path):
+    credentials = {"email": "maria@example.com", "password": PASSWORD}
+    async with aiohttp.ClientSession() as session:
+        for origin in ("https://evil.example", "null", f"http://{server.host}:1"):
+            async with session.post(
+                server.make_url(path), json=credentials, headers={"Origin": origin}
+            ) as response:
+                assert response.status == 403, origin
+                assert "Set-Cookie" not in response.headers
+                assert "another site" in (await response.json())["error"]
+        own = f"http://{server.host}:{server.port}"
+        async with session.post(
+            server.make_url(path), json=credentials, headers={"Origin": own}
+        ) as response:
+            assert response.status in (200, 201)
 
 
 async def test_the_last_active_admin_cannot_be_demoted_or_deactivated(hub, browser_factory, team):

@@ -19,7 +19,15 @@ from pydantic import BaseModel, ValidationError
 
 from config.schema import located_errors
 from hub.auth import CSRF_HEADER, SESSION_COOKIE, Principal, csrf_ok, find_principal
-from hub.errors import Forbidden, HubError, NotFound, Unauthorized, Unprocessable
+from hub.clients import foreign_origin
+from hub.errors import (
+    Forbidden,
+    HubError,
+    NotFound,
+    Unauthorized,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 
 if TYPE_CHECKING:
     from hub.app import Hub
@@ -110,6 +118,8 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
     async def handle(request: web.Request) -> web.StreamResponse:
         hub = request.app[HUB_KEY]
         principal = await authenticate(request, hub, endpoint.access)
+        if endpoint.access is Access.PUBLIC and endpoint.body:
+            refuse_cross_site_form(request, hub.public_url)
         body = await read_model(request, endpoint.body) if endpoint.body else None
         query = validate(endpoint.query, dict(request.query)) if endpoint.query else None
         result = await endpoint.handler(Call(request, hub, principal, body, query))
@@ -140,6 +150,23 @@ async def authenticate(request: web.Request, hub: Hub, access: Access) -> Princi
     if access is Access.ADMIN and not principal.is_admin:
         raise Forbidden("this endpoint is for admins")
     return principal
+
+
+def refuse_cross_site_form(request: web.Request, public_url: str) -> None:
+    """Signing in takes JSON from our own pages only.
+
+    A form on another site can post ``text/plain`` to us without asking
+    (no CORS preflight) and so sign a visitor in to the attacker's account,
+    whose inbox would then collect what the visitor types (login CSRF).
+    JSON cannot be sent cross-site without a preflight, which we never allow.
+    """
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            f"send JSON (Content-Type: application/json), not {request.content_type}"
+        )
+    origin = foreign_origin(request, public_url)
+    if origin is not None:
+        raise Forbidden(f"signing in from another site ({origin}) is refused")
 
 
 def presented_token(request: web.Request) -> tuple[str | None, bool]:

@@ -21,13 +21,13 @@ import weakref
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, web
 from sqlalchemy import Connection, Text, cast, func, or_, select
 
 from hub.api.framework import HUB_KEY, Access, authenticate, presented_token
 from hub.auth import SESSION_ENDED, Principal, find_principal
+from hub.clients import foreign_origin
 from hub.db.database import Database
 from hub.db.schema import events
 from hub.errors import BadRequest, Forbidden
@@ -77,10 +77,10 @@ def requested_after(request: web.Request) -> int | None:
     return int(raw)
 
 
-def check_origin(request: web.Request, principal: Principal) -> None:
+def check_origin(request: web.Request, principal: Principal, public_url: str) -> None:
     """A cookie-authenticated socket must come from our own pages (no cross-site hijack)."""
-    origin = request.headers.get("Origin")
-    if principal.via_cookie and origin and urlsplit(origin).netloc != request.host:
+    origin = foreign_origin(request, public_url)
+    if principal.via_cookie and origin:
         raise Forbidden(f"WebSocket from origin {origin} refused")
 
 
@@ -113,7 +113,7 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB_KEY]
     principal = await authenticate(request, hub, Access.AGENT)
     assert principal is not None
-    check_origin(request, principal)
+    check_origin(request, principal, hub.public_url)
     session = SessionWatch(hub, presented_token(request)[0] or "", principal)
     after = requested_after(request)
     socket = web.WebSocketResponse(heartbeat=30, max_msg_size=4096)
