@@ -18,7 +18,6 @@ from connectors.base import Address, Connector, InboundMessage, IngestResult, Th
 from connectors.registry import build_connector
 from hub.api.framework import HUB_KEY, json_errors
 from hub.api.routes import mount as mount_api
-from hub.auth import LoginThrottle
 from hub.channel_support import (
     load_channel_switches,
     load_state,
@@ -40,8 +39,10 @@ from hub.ingest import ingest
 from hub.leader import Leadership, Work
 from hub.metrics import HubMetrics, latency_middleware
 from hub.outbox import Outbox
+from hub.passwords import PasswordWork
 from hub.retry import RetryPolicy
 from hub.serialize import message_json
+from hub.signin_limits import SigninLimits
 from hub.web.pages import mount as mount_pages
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ class Hub:
         )
         self.secret_key = b""
         self.metrics = HubMetrics()
-        self.login_throttle = LoginThrottle(settings.auth.login_attempts_per_minute)
+        self.signin_limits = SigninLimits.from_settings(settings.auth)
+        self.passwords = PasswordWork()
         self.trusted_proxies = proxy_networks(settings.http.trusted_proxies)
         self.all_connectors: dict[str, Connector] = {
             channel.name: build_connector(channel, self) for channel in settings.channels
@@ -138,6 +140,7 @@ class Hub:
             except Exception:
                 log.exception("connector %s did not stop cleanly", connector.name)
         self._started.clear()
+        self.passwords.close()
         await self.db.close()
 
     async def set_channel_enabled(self, name: str, enabled: bool) -> None:

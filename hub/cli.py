@@ -19,6 +19,7 @@ from hub.app import Hub
 from hub.auth import hash_password
 from hub.db.migrate import migrate
 from hub.demo import DEMO_LOGINS, seed_demo
+from hub.demo_accounts import demo_passwords_in_use, is_loopback_url
 from hub.errors import HubError
 from hub.logs import TEXT_FORMAT, configure_logging
 from hub.team import create_agent
@@ -119,6 +120,8 @@ async def serve(settings: Settings, *, demo: bool, host: str | None, port: int |
     try:
         if demo:
             await seed_demo(hub)
+        else:
+            await warn_about_demo_passwords(hub)
         await runner.setup()
         site = web.TCPSite(runner, settings.http.host, settings.http.port)
         await site.start()
@@ -130,6 +133,21 @@ async def serve(settings: Settings, *, demo: bool, host: str | None, port: int |
         await runner.cleanup()
         await hub.stop()
     return 0
+
+
+async def warn_about_demo_passwords(hub: Hub) -> None:
+    """Demo data seeded once keeps its published passwords until someone changes them."""
+    emails = await hub.db.read(demo_passwords_in_use)
+    if not emails:
+        return
+    public = not is_loopback_url(hub.public_url)
+    refused = " (refused while the public URL is not loopback)" if public else ""
+    log.warning(
+        "this database was seeded with --demo and these accounts still take their published "
+        "demo passwords%s: %s. Give them new passwords or deactivate them in the admin console.",
+        refused,
+        ", ".join(emails),
+    )
 
 
 def settle_garbage_collector() -> None:

@@ -162,3 +162,11 @@ def test_contact_hours_problems_are_named_inside_the_calendar(tmp_path):
     assert not any("weekly.wed" in p for p in found), "an overnight span is accepted"
     assert any(p.startswith(f"{path}: autoreply: unknown placeholder {{when}}") for p in found)
     assert any(p.startswith(f"{path}: channels[0].sla.first_response_minutes") for p in found)
+
+
+def test_the_old_sign_in_limit_setting_names_its_replacements(tmp_path):
+    path = write(tmp_path, "auth: {login_attempts_per_minute: 10}\n")
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}: auth: ")
+    assert "replaced by client_failures_per_minute" in problem
+    assert "account_failures" in problem

@@ -80,6 +80,8 @@ class Endpoint:
     query: type[BaseModel] | None
     tag: str
     status: int
+    before_two_factor: bool
+    """Open to an agent who must still set up two-factor sign-in (their own account only)."""
 
 
 class Api:
@@ -97,10 +99,22 @@ class Api:
         body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None,
         status: int = 200,
+        before_two_factor: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
-                Endpoint(method, path, handler, summary, access, body, query, tag, status)
+                Endpoint(
+                    method,
+                    path,
+                    handler,
+                    summary,
+                    access,
+                    body,
+                    query,
+                    tag,
+                    status,
+                    before_two_factor,
+                )
             )
             return handler
 
@@ -117,7 +131,7 @@ class Api:
 def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         hub = request.app[HUB_KEY]
-        principal = await authenticate(request, hub, endpoint.access)
+        principal = await authenticate(request, hub, endpoint.access, endpoint.before_two_factor)
         if endpoint.access is Access.PUBLIC and endpoint.body:
             refuse_cross_site_form(request, hub.public_url)
         body = await read_model(request, endpoint.body) if endpoint.body else None
@@ -132,7 +146,10 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
     return handle
 
 
-async def authenticate(request: web.Request, hub: Hub, access: Access) -> Principal | None:
+async def authenticate(
+    request: web.Request, hub: Hub, access: Access, before_two_factor: bool = False
+) -> Principal | None:
+    """Who is calling, or why they may not (401; 403, also until two-factor is set up)."""
     if access is Access.PUBLIC:
         return None
     token, via_cookie = presented_token(request)
@@ -147,6 +164,8 @@ async def authenticate(request: web.Request, hub: Hub, access: Access) -> Princi
         principal, request.headers.get(CSRF_HEADER)
     ):
         raise Forbidden(f"missing or wrong {CSRF_HEADER} header for a cookie session")
+    if principal.must_enrol and not before_two_factor:
+        raise TwoFactorRequired()
     if access is Access.ADMIN and not principal.is_admin:
         raise Forbidden("this endpoint is for admins")
     return principal
@@ -167,6 +186,16 @@ def refuse_cross_site_form(request: web.Request, public_url: str) -> None:
     origin = foreign_origin(request, public_url)
     if origin is not None:
         raise Forbidden(f"signing in from another site ({origin}) is refused")
+
+
+class TwoFactorRequired(Forbidden):
+    """The team requires two-factor sign-in and this agent has not set it up yet."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "two-factor sign-in is required for everyone: set it up on your account page first",
+            two_factor="enrol",
+        )
 
 
 def presented_token(request: web.Request) -> tuple[str | None, bool]:
