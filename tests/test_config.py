@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from config import ConfigError, load_settings
 
@@ -170,3 +171,13 @@ def test_the_old_sign_in_limit_setting_names_its_replacements(tmp_path):
     assert problem.startswith(f"{path}: auth: ")
     assert "replaced by client_failures_per_minute" in problem
     assert "account_failures" in problem
+
+
+def test_the_shipped_deploy_trusts_its_own_proxy_network_only():
+    """docker-compose.yml fixes its network's range; config/docker.yaml trusts exactly that."""
+    root = Path(__file__).parents[1]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    [subnet] = [entry["subnet"] for entry in compose["networks"]["default"]["ipam"]["config"]]
+    environ = {"HUB_SECRET_KEY": "k" * 32, "SMS_GATEWAY_TOKEN": "x" * 24}
+    settings = load_settings(root / "config" / "docker.yaml", environ)
+    assert settings.http.trusted_proxies == [subnet]
