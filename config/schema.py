@@ -143,8 +143,41 @@ class HttpSettings(Strict):
 
 
 class AuthSettings(Strict):
+    """Sessions and the limits on failed sign-ins (a wrong password or two-factor code).
+
+    Two limits, both on failures only: one per client address, so a stranger
+    cannot lock out a whole team behind one proxy address, and one per account,
+    so guessing one account's password from many addresses stays slow. The
+    account limit slows sign-in down rather than locking the account for long:
+    a stranger can make its owner wait ``account_delay_seconds``, never an hour.
+    """
+
     session_hours: float = Field(12, gt=0)
-    login_attempts_per_minute: int = Field(10, ge=1)
+    client_failures_per_minute: int = Field(
+        10,
+        ge=1,
+        description="failed sign-ins one client address may make in any minute "
+        "(IPv6: one /64 network); further attempts from it are refused until one is a "
+        "minute old",
+    )
+    account_failures: int = Field(
+        10,
+        ge=1,
+        description="failed sign-ins an account may take within account_window_minutes "
+        "before each further attempt must wait account_delay_seconds after the last failure",
+    )
+    account_window_minutes: float = Field(15, gt=0, le=1440)
+    account_delay_seconds: float = Field(60, gt=0, le=3600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def renamed(cls, data: object) -> object:
+        if isinstance(data, dict) and "login_attempts_per_minute" in data:
+            raise ValueError(
+                "login_attempts_per_minute was replaced by client_failures_per_minute "
+                "(which counts failed sign-ins only) and account_failures"
+            )
+        return data
 
 
 class MetricsSettings(Strict):

@@ -19,7 +19,6 @@ from connectors.dns import Resolver, SystemResolver
 from connectors.registry import build_connector
 from hub.api.framework import HUB_KEY, json_errors
 from hub.api.routes import mount as mount_api
-from hub.auth import LoginThrottle
 from hub.channel_support import (
     load_channel_switches,
     load_state,
@@ -43,8 +42,10 @@ from hub.leader import Leadership, Work
 from hub.listener import ConnectionGuard, guard_middleware
 from hub.metrics import HubMetrics, latency_middleware
 from hub.outbox import Outbox
+from hub.passwords import PasswordWork
 from hub.retry import RetryPolicy
 from hub.serialize import message_json
+from hub.signin_limits import SigninLimits
 from hub.verification import Verification
 from hub.web.pages import mount as mount_pages
 
@@ -70,7 +71,8 @@ class Hub:
         )
         self.secret_key = b""
         self.metrics = HubMetrics()
-        self.login_throttle = LoginThrottle(settings.auth.login_attempts_per_minute)
+        self.signin_limits = SigninLimits.from_settings(settings.auth)
+        self.passwords = PasswordWork()
         self.trusted_proxies = proxy_networks(settings.http.trusted_proxies)
         self.identity_pools = identity_pools(settings.channels)
         self.verifier = Verification(self)
@@ -148,6 +150,7 @@ class Hub:
             except Exception:
                 log.exception("connector %s did not stop cleanly", connector.name)
         self._started.clear()
+        self.passwords.close()
         await self.db.close()
 
     async def set_channel_enabled(self, name: str, enabled: bool) -> None:

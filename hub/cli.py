@@ -17,6 +17,7 @@ from hub.app import Hub
 from hub.auth import hash_password
 from hub.db.migrate import migrate
 from hub.demo import DEMO_LOGINS, seed_demo
+from hub.demo_accounts import demo_passwords_in_use, is_loopback_url
 from hub.errors import HubError
 from hub.listener import Listener
 from hub.logs import configure_logging
@@ -118,14 +119,32 @@ async def serve(settings: Settings, *, demo: bool, host: str | None, port: int |
     try:
         if demo:
             await seed_demo(hub)
+        else:
+            await warn_about_demo_passwords(hub)
         await listener.start()
+        stop = stop_on_signal()
         print_welcome(settings, demo)
         settle_garbage_collector()
-        await wait_for_signal()
+        await stop.wait()
     finally:
         await listener.stop()
         await hub.stop()
     return 0
+
+
+async def warn_about_demo_passwords(hub: Hub) -> None:
+    """Demo data seeded once keeps its published passwords until someone changes them."""
+    emails = await hub.db.read(demo_passwords_in_use)
+    if not emails:
+        return
+    public = not is_loopback_url(hub.public_url)
+    refused = " (refused while the public URL is not loopback)" if public else ""
+    log.warning(
+        "this database was seeded with --demo and these accounts still take their published "
+        "demo passwords%s: %s. Give them new passwords or deactivate them in the admin console.",
+        refused,
+        ", ".join(emails),
+    )
 
 
 def settle_garbage_collector() -> None:
@@ -154,9 +173,10 @@ def print_welcome(settings: Settings, demo: bool) -> None:
     print("Press Ctrl+C to stop.", flush=True)
 
 
-async def wait_for_signal() -> None:
+def stop_on_signal() -> asyncio.Event:
+    """An event set by Ctrl+C or SIGTERM; installed before the welcome says how to stop."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    return stop

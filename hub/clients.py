@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -53,3 +54,17 @@ def _parses(address: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def foreign_origin(request: web.Request, public_url: str) -> str | None:
+    """The request's ``Origin`` when it names another site than the hub; else ``None``.
+
+    Same-origin is the host the request was sent to, or the hub's public URL
+    (a proxy may pass on another Host). No ``Origin`` header: nothing to judge
+    (scripts and older browsers); cookies are ``SameSite=Strict`` anyway.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return None
+    ours = {request.host, urlsplit(public_url).netloc}
+    return None if urlsplit(origin).netloc in ours else origin

@@ -8,9 +8,10 @@ from sqlalchemy import func, select
 
 from connectors.base import Address, InboundMessage, Link, Proof
 from hub.app import Hub
-from hub.auth import Principal, hash_password
+from hub.auth import Principal
 from hub.conversations import post_note, post_reply
 from hub.db.schema import agents
+from hub.demo_accounts import record_demo_seed
 from hub.team import create_agent
 
 DEMO_LOGINS = (
@@ -34,22 +35,24 @@ async def seed_demo(hub: Hub) -> bool:
         lambda conn: conn.execute(select(func.count()).select_from(agents)).scalar()
     ):
         return False
+    hashes = {email: await hub.passwords.hash(password) for email, password, _ in DEMO_LOGINS}
     ids = {}
-    for email, password, role in DEMO_LOGINS:
+    for email, _, role in DEMO_LOGINS:
         if role != "admin":
-            ids[email] = await create_demo_agent(hub, email, password, role)
+            ids[email] = await create_demo_agent(hub, email, hashes[email], role)
     await seed_conversations(hub, ids)
     # The admin comes last: the first-contact policy gives customers to any
     # available agent, and the demo customers belong to Maria and Tom.
-    for email, password, role in DEMO_LOGINS:
+    for email, _, role in DEMO_LOGINS:
         if role == "admin":
-            await create_demo_agent(hub, email, password, role)
+            await create_demo_agent(hub, email, hashes[email], role)
+    await hub.db.write(partial(record_demo_seed, hashes))
     return True
 
 
-async def create_demo_agent(hub: Hub, email: str, password: str, role: str) -> int:
+async def create_demo_agent(hub: Hub, email: str, password_hash: str, role: str) -> int:
     agent = await hub.db.write(
-        partial(create_agent, None, email, NAMES[email], hash_password(password), role)
+        partial(create_agent, None, email, NAMES[email], password_hash, role)
     )
     return agent["id"]
 

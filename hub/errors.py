@@ -45,6 +45,10 @@ class PayloadTooLarge(HubError):
     status = 413
 
 
+class UnsupportedMediaType(HubError):
+    status = 415
+
+
 class Unprocessable(HubError):
     status = 422
 

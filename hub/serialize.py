@@ -52,4 +52,5 @@ def agent_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "active": row["active"],
         "away": row["away"],
         "backup_id": row["backup_id"],
+        "two_factor": row["totp_secret"] is not None,
     }

@@ -63,6 +63,8 @@ def update_agent(actor_id: int, agent_id: int, changes: dict[str, Any], tx: Tx) 
     hold the database writer.
     """
     before = get_agent(tx.conn, agent_id)
+    if _removes_an_admin(before, changes):
+        keep_an_admin(tx.conn, agent_id)
     if "backup_id" in changes:
         check_backup(tx.conn, agent_id, changes["backup_id"])
     if changes:
@@ -80,11 +82,36 @@ def update_agent(actor_id: int, agent_id: int, changes: dict[str, Any], tx: Tx) 
         password_changed=password_changed,
     )
     if changes.get("active") is False or password_changed:
-        close_agent_sessions(agent_id, tx)
+        reason = "deactivated" if "active" in shown else "password changed"
+        close_agent_sessions(agent_id, reason, tx)
     if {"active", "away", "backup_id"} & shown.keys():
         reroute_affected_by(tx, agent_id)
         tx.emit("agent.updated", after, to=[None])
     return after
+
+
+def _removes_an_admin(before: dict[str, Any], changes: dict[str, Any]) -> bool:
+    if before["role"] != "admin" or not before["active"]:
+        return False
+    return changes.get("role", "admin") != "admin" or changes.get("active", True) is False
+
+
+def keep_an_admin(conn: Connection, leaving_id: int) -> None:
+    """Refuse to demote or deactivate the last active admin: nobody could manage the hub.
+
+    The active admins' rows are locked (PostgreSQL), so two admins demoting each
+    other at once cannot both succeed.
+    """
+    admins = conn.execute(
+        select(agents.c.id)
+        .where(agents.c.role == "admin", agents.c.active.is_(True))
+        .with_for_update()
+    ).scalars()
+    if not set(admins) - {leaving_id}:
+        raise Conflict(
+            "this is the last active admin: make another agent an admin first, "
+            "so that someone can still manage the hub"
+        )
 
 
 def reroute_affected_by(tx: Tx, agent_id: int) -> None:

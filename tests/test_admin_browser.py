@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import pyotp
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Locator, Page, expect
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from config import Settings
 from config.schema import HoursSettings
@@ -22,13 +23,17 @@ from hub.api.hours import channel_rules_json
 from hub.app import Hub
 from hub.contact import CHANNEL_SCOPE, DEFAULT_SCOPE, hours_definition, read_hours, write_hours
 from hub.db.database import Tx
+from hub.db.schema import agents
+from hub.demo_accounts import record_demo_seed
 from hub.team import update_agent
+from hub.two_factor import confirm_enrolment
 from tests.conftest import make_settings
 from tests.support.chromium import save_screenshot
 from tests.support.clock import FakeClock
 from tests.support.hubs import PASSWORD, add_agent, started_hub
 from tests.test_admin_api import running
 from tests.test_contact_hours import LONDON_OFFICE
+from tests.test_inbox_browser import set_up_two_factor
 from tests.test_widget_browser import visit
 
 ADMIN = "admin@example.com"
@@ -522,6 +527,59 @@ async def test_canned_responses_and_the_audit_log(hub: Hub, console: Page, maria
     actions = await entries.locator(".action").all_text_contents()
     assert actions[-1] == "agent.created", "newest first: the agents came first"
     assert await console.evaluate("window.pwned") is None
+
+
+async def agent_hash(hub: Hub, agent_id: int) -> str:
+    return await hub.db.read(
+        lambda conn: conn.execute(
+            select(agents.c.password_hash).where(agents.c.id == agent_id)
+        ).scalar_one()
+    )
+
+
+async def test_demo_passwords_the_two_factor_rule_and_a_lost_phone(
+    hub: Hub, server: TestServer, console: Page, maria: int, clock: FakeClock
+):
+    await hub.db.write(partial(record_demo_seed, {MARIA: await agent_hash(hub, maria)}))
+    await console.reload()
+    warning = console.get_by_test_id("demo-warning")
+    await expect(warning).to_contain_text(f"still take their published demo passwords: {MARIA}")
+
+    section = await show(console, "agents")
+    rule = section.get_by_test_id("require-two-factor")
+    await rule.check()
+    await expect(section.get_by_test_id("two-factor-policy-error")).to_contain_text(
+        "set up your own two-factor sign-in first"
+    )
+    await expect(rule).not_to_be_checked()
+
+    await console.goto(url(server, "/account"))
+    await set_up_two_factor(console, clock)
+    await console.goto(url(server, "/admin#agents"))
+    await expect(agent_card(console, ADMIN).get_by_test_id("agent-status")).to_contain_text(
+        "two-factor on"
+    )
+    await rule.check()
+    await expect(section.get_by_test_id("two-factor-policy-error")).to_be_empty()
+    await console.reload()
+    await expect(rule).to_be_checked()
+
+    secret = pyotp.random_base32()
+    code = pyotp.TOTP(secret).at(clock.now())
+    await hub.db.write(partial(confirm_enrolment, maria, secret, code))
+    await hub.db.write(partial(update_agent, maria, maria, {"password_hash": "a new one"}))
+    await console.reload()
+    await expect(warning).to_be_hidden()
+    marias = agent_card(console, MARIA)
+    await expect(marias.get_by_test_id("agent-status")).to_have_text("active, two-factor on")
+    await marias.get_by_test_id("agent-two-factor-off").click()
+    await expect(marias.get_by_test_id("agent-status")).to_have_text("active")
+    await expect(marias.get_by_test_id("agent-two-factor-off")).to_have_count(0)
+
+    await show(console, "audit")
+    actions = await console.get_by_test_id("audit-entry").locator(".action").all_text_contents()
+    assert actions[:3] == ["two_factor.disabled", "agent.updated", "two_factor.enabled"]
+    assert {"two_factor.policy", "signin.succeeded"} <= set(actions)
 
 
 async def test_the_console_fits_a_phone(

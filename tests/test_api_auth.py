@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import json
 import re
 
 import aiohttp
 import pytest
 
 from hub.app import Hub
-from tests.support.hubs import PASSWORD, add_agent
+from tests.support.hubs import PASSWORD, Browser, add_agent
 
 
 @pytest.fixture
@@ -141,14 +142,98 @@ async def test_session_expires(hub, clock, browser_factory, team):
     assert status == 401
 
 
-async def test_login_attempts_are_throttled(browser_factory, team, hub):
-    browser = await browser_factory()
-    statuses = []
-    for _ in range(hub.settings.auth.login_attempts_per_minute + 1):
-        status, body = await browser.call(
-            "POST", "/api/login", json={"email": "maria@example.com", "password": "bad-guess"}
-        )
-        statuses.append(status)
-    assert statuses[:-1] == [401] * hub.settings.auth.login_attempts_per_minute
-    assert statuses[-1] == 429
-    assert "too many" in body["error"]
+@pytest.mark.parametrize("path", ["/api/login", "/api/tokens"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+async def test_sign_in_takes_json_only(server, team, path, content_type):
+    """A cross-site form can post these types without a preflight (login CSRF)."""
+    body = json.dumps({"email": "maria@example.com", "password": PASSWORD})
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            server.make_url(path), data=body, headers={"Content-Type": content_type}
+        ) as response,
+    ):
+        assert response.status == 415
+        assert "Set-Cookie" not in response.headers
+        assert "application/json" in (await response.json())["error"]
+
+
+@pytest.mark.parametrize("path", ["/api/login", "/api/tokens"])
+async def test_sign_in_from_a_foreign_origin_is_refused(server, team, path):
+    credentials = {"email": "maria@example.com", "password": PASSWORD}
+    async with aiohttp.ClientSession() as session:
+        for origin in ("https://evil.example", "null", f"http://{server.host}:1"):
+            async with session.post(
+                server.make_url(path), json=credentials, headers={"Origin": origin}
+            ) as response:
+                assert response.status == 403, origin
+                assert "Set-Cookie" not in response.headers
+                assert "another site" in (await response.json())["error"]
+        own = f"http://{server.host}:{server.port}"
+        async with session.post(
+            server.make_url(path), json=credentials, headers={"Origin": own}
+        ) as response:
+            assert response.status in (200, 201)
+
+
+async def audit_of_sign_ins(admin: Browser) -> list[dict]:
+    return await admin.get("/api/admin/audit?subject_type=signin")
+
+
+async def test_sign_ins_are_audited_with_who_when_and_where_never_the_password(
+    hub, browser_factory, team
+):
+    admin = await (await browser_factory()).login("admin@example.com")
+    stranger = await browser_factory()
+    await stranger.call(
+        "POST", "/api/login", json={"email": "Maria@Example.com ", "password": "hunter2-guess"}
+    )
+    await stranger.call("POST", "/api/login", json={"email": "nobody@x.org", "password": "pw-9"})
+    await (await browser_factory()).login("maria@example.com")
+
+    entries = await audit_of_sign_ins(admin)
+    maria_ok, unknown, wrong, admin_ok = entries
+    assert [e["action"] for e in entries] == [
+        "signin.succeeded",
+        "signin.failed",
+        "signin.failed",
+        "signin.succeeded",
+    ]
+    assert wrong["details"] == {
+        "email": "maria@example.com",
+        "client": "127.0.0.1",
+        "agent_id": team["maria"],
+        "reason": "wrong password",
+    }
+    assert wrong["actor_id"] is None
+    assert unknown["details"]["reason"] == "unknown email"
+    assert unknown["details"]["agent_id"] is None
+    assert maria_ok["actor_id"] == team["maria"]
+    assert maria_ok["details"]["method"] == "password"
+    assert maria_ok["details"]["client"] == "127.0.0.1"
+    assert admin_ok["actor_id"] == team["admin"]
+    assert all(e["at"] == hub.clock.now().isoformat() for e in entries)
+    logged = json.dumps(entries)
+    for secret in ("hunter2-guess", "pw-9", PASSWORD):
+        assert secret not in logged
+
+
+async def test_the_last_active_admin_cannot_be_demoted_or_deactivated(hub, browser_factory, team):
+    admin = await (await browser_factory()).login("admin@example.com")
+    me = f"/api/admin/agents/{team['admin']}"
+    for change in ({"role": "agent"}, {"active": False}):
+        status, body = await admin.call("PATCH", me, json=change)
+        assert status == 409, change
+        assert "last active admin" in body["error"]
+    assert (await admin.get("/api/me"))["role"] == "admin"
+
+    await admin.patch(f"/api/admin/agents/{team['maria']}", {"role": "admin"}, expect=200)
+    await admin.patch(me, {"role": "agent"}, expect=200)
+    maria = await (await browser_factory()).login("maria@example.com")
+    status, body = await maria.call(
+        "PATCH", f"/api/admin/agents/{team['maria']}", json={"active": False}
+    )
+    assert status == 409
+    assert "last active admin" in body["error"]

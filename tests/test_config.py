@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from config import ConfigError, load_settings
 
@@ -163,3 +164,21 @@ def test_contact_hours_problems_are_named_inside_the_calendar(tmp_path):
     assert not any("weekly.wed" in p for p in found), "an overnight span is accepted"
     assert any(p.startswith(f"{path}: autoreply: unknown placeholder {{when}}") for p in found)
     assert any(p.startswith(f"{path}: channels[0].sla.first_response_minutes") for p in found)
+
+
+def test_the_old_sign_in_limit_setting_names_its_replacements(tmp_path):
+    path = write(tmp_path, "auth: {login_attempts_per_minute: 10}\n")
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}: auth: ")
+    assert "replaced by client_failures_per_minute" in problem
+    assert "account_failures" in problem
+
+
+def test_the_shipped_deploy_trusts_its_own_proxy_network_only():
+    """docker-compose.yml fixes its network's range; config/docker.yaml trusts exactly that."""
+    root = Path(__file__).parents[1]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    [subnet] = [entry["subnet"] for entry in compose["networks"]["default"]["ipam"]["config"]]
+    environ = {"HUB_SECRET_KEY": "k" * 32, "SMS_GATEWAY_TOKEN": "x" * 24}
+    settings = load_settings(root / "config" / "docker.yaml", environ)
+    assert settings.http.trusted_proxies == [subnet]

@@ -10,8 +10,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
+import aiohttp
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestServer
 
 from config import Settings
 from connectors.base import Address, InboundMessage
@@ -22,6 +24,7 @@ from tests.conftest import make_settings
 from tests.support.clock import FakeClock
 from tests.support.databases import POSTGRES_URL
 from tests.support.hubs import add_agent, started_hub
+from tests.support.live import LiveEvents
 from tests.support.waiting import until
 from tests.test_contact_hours import LONDON_OFFICE, MONDAY_9_LONDON, SATURDAY
 
@@ -207,3 +210,24 @@ async def test_two_hubs_releasing_the_same_held_messages_release_each_once(datab
     ids = stored_order(received)
     assert ids == sorted(set(ids)), "each event once, in id order"
     assert sorted(texts(received)) == sorted(f"message held-{n}" for n in range(200))
+
+
+async def test_signing_out_on_one_hub_closes_the_socket_open_on_another(
+    hub: Hub, other_hub: Hub, browser_factory
+):
+    await add_agent(hub, "maria@example.com")
+    maria = await (await browser_factory()).login("maria@example.com")
+    other_server = TestServer(other_hub.web_app(), host="127.0.0.1")
+    await other_server.start_server()
+    try:
+        async with maria.session.ws_connect(other_server.make_url("/api/events")) as socket:
+            await LiveEvents(socket).until_ready()
+            await maria.post("/api/logout", expect=204)
+            closing = await socket.receive(timeout=TIMEOUT)
+    finally:
+        await other_server.close()
+    assert (closing.type, closing.data, closing.extra) == (
+        aiohttp.WSMsgType.CLOSE,
+        4401,
+        "session ended",
+    )

@@ -40,6 +40,10 @@ SAMPLE_FIELDS: dict[str, object] = {
     "away": False,
     "title": "Greeting",
     "enabled": True,
+    "require_two_factor": False,
+    "challenge": "not-a-challenge",
+    "enrolment": "not-an-enrolment",
+    "code": "123456",
 }
 FUZZ_SECONDS = 30
 

@@ -6,14 +6,19 @@ import asyncio
 from collections.abc import AsyncIterator
 from functools import partial
 
+import pyotp
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import BrowserContext, Locator, Page, WebSocket, expect
+from sqlalchemy import insert
 
 from connectors.base import Address, InboundMessage
 from hub.api.live import newest_event_id
 from hub.app import Hub
+from hub.db.schema import hub_state
 from hub.team import get_agent, update_agent
+from hub.two_factor import REQUIRED_STATE
+from tests.support.clock import FakeClock
 from tests.support.hubs import PASSWORD, add_agent
 from tests.support.messages import chat, proven
 
@@ -301,3 +306,90 @@ async def test_away_toggle_keeps_my_backup(hub: Hub, server: TestServer, page: P
     await expect(page.locator("#away-toggle")).to_be_checked()
     me = await hub.db.read(lambda conn: get_agent(conn, maria))
     assert (me["away"], me["backup_id"]) == (True, tom)
+
+
+def watch_csp(page: Page) -> list[str]:
+    """What the browser reports refusing under the page's Content-Security-Policy."""
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda entry: refused.append(entry.text) if "Content Security Policy" in entry.text else 0,
+    )
+    return refused
+
+
+async def enter_code(page: Page, code: str) -> None:
+    await page.get_by_test_id("login-code").fill(code)
+    await page.get_by_test_id("login-submit").click()
+
+
+async def set_up_two_factor(page: Page, clock: FakeClock) -> tuple[str, list[str]]:
+    """On the account page: scan (read the key shown), confirm a code; the recovery codes."""
+    await page.get_by_test_id("totp-start").click()
+    qr = page.get_by_test_id("totp-qr")
+    await expect(qr).to_be_visible()
+    assert await qr.evaluate("image => image.complete && image.naturalWidth > 0")
+    secret = await page.get_by_test_id("totp-secret").text_content()
+    assert secret
+    await page.get_by_test_id("totp-code").fill(pyotp.TOTP(secret).at(clock.now()))
+    await page.get_by_test_id("totp-confirm").click()
+    codes = page.get_by_test_id("recovery-codes").locator("li")
+    await expect(codes).to_have_count(10)
+    await expect(page.get_by_test_id("two-factor-status")).to_contain_text("On")
+    return secret, await codes.all_text_contents()
+
+
+async def test_two_factor_set_up_on_the_account_page_then_a_code_or_recovery_code_signs_in(
+    server: TestServer, page: Page, maria: int, clock: FakeClock
+):
+    refused = watch_csp(page)
+    await open_inbox(page, server)
+    await page.get_by_test_id("account-link").click()
+    await expect(page.get_by_test_id("two-factor-status")).to_contain_text("Off")
+    secret, recovery = await set_up_two_factor(page, clock)
+
+    await page.locator("#logout").click()
+    await expect(page.get_by_test_id("login-submit")).to_be_visible()
+    await sign_in(page, server)
+    await expect(page.get_by_test_id("login-code")).to_be_visible()
+    await expect(page.locator("#inbox-view")).to_be_hidden()
+    await enter_code(page, "000000")
+    await expect(page.locator("#login-error")).to_contain_text("wrong code")
+    clock.advance(seconds=30)
+    await enter_code(page, pyotp.TOTP(secret).at(clock.now()))
+    await expect(page.get_by_test_id("live-status")).to_have_text("live")
+
+    await page.locator("#logout").click()
+    await sign_in(page, server)
+    await enter_code(page, recovery[0])
+    await expect(page.get_by_test_id("live-status")).to_have_text("live")
+    assert not refused, refused
+
+
+async def test_when_the_team_requires_two_factor_an_agent_sets_it_up_before_the_inbox(
+    hub: Hub, server: TestServer, page: Page, maria: int, clock: FakeClock
+):
+    await hub.db.write(
+        lambda tx: tx.conn.execute(insert(hub_state).values(key=REQUIRED_STATE, value="true"))
+    )
+    await sign_in(page, server)
+    await expect(page).to_have_url(url(server, "/account"))
+    await expect(page.get_by_test_id("must-enrol")).to_be_visible()
+    await expect(page.locator("#inbox-link")).to_be_hidden()
+    await page.goto(url(server))
+    await expect(page).to_have_url(url(server, "/account"))
+
+    await set_up_two_factor(page, clock)
+    await page.get_by_test_id("account-done").click()
+    await expect(page.get_by_test_id("live-status")).to_have_text("live")
+
+
+async def test_the_page_signs_out_when_its_session_is_ended_elsewhere(
+    hub: Hub, server: TestServer, page: Page, maria: int
+):
+    await open_inbox(page, server)
+    await hub.db.write(partial(update_agent, maria, maria, {"password_hash": "changed"}))
+    await expect(page.locator("#login-error")).to_have_text(
+        "Your session ended: please sign in again."
+    )
+    await expect(page.get_by_test_id("login-submit")).to_be_visible()

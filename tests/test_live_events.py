@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
 
 from hub.app import Hub
-from tests.support.hubs import add_agent
+from tests.support.hubs import Browser, add_agent
 from tests.support.live import LiveEvents
 from tests.support.messages import chat
 
@@ -94,3 +96,68 @@ async def test_bad_after_parameter_is_refused(maria):
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await maria.session.ws_connect(maria.url("/api/events?after=yesterday"))
     assert refused.value.status == 400
+
+
+async def closed_with(socket: aiohttp.ClientWebSocketResponse) -> tuple[int, str]:
+    """The close code and reason the hub sent, skipping any event frames before it."""
+    while True:
+        frame = await socket.receive(timeout=5)
+        if frame.type is aiohttp.WSMsgType.CLOSE:
+            return frame.data, frame.extra
+        assert frame.type is aiohttp.WSMsgType.TEXT, frame
+
+
+async def still_live(browser: Browser, socket: aiohttp.ClientWebSocketResponse) -> None:
+    """The socket still gets events: the agent marks themselves away, which all are told."""
+    await browser.patch("/api/me/status", {"away": True}, expect=200)
+    me = browser.agent["id"]
+    seen = await LiveEvents(socket).until(
+        lambda e: e["kind"] == "agent.updated" and e["data"]["id"] == me
+    )
+    assert seen[-1]["data"]["away"] is True
+
+
+@asynccontextmanager
+async def listening(browser: Browser) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+    """The browser's live-event socket, once it is ready."""
+    async with browser.session.ws_connect(browser.url("/api/events")) as socket:
+        await LiveEvents(socket).until_ready()
+        yield socket
+
+
+async def test_signing_out_closes_that_sessions_sockets_only(hub: Hub, maria, browser_factory):
+    elsewhere = await (await browser_factory()).login("maria@example.com")
+    async with listening(maria) as signing_out, listening(elsewhere) as staying:
+        await maria.post("/api/logout", expect=204)
+        assert await closed_with(signing_out) == (4401, "session ended")
+        await still_live(elsewhere, staying)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [({"password": "a whole new password"}, "password"), ({"active": False}, "deactivated")],
+)
+async def test_a_password_reset_or_deactivation_closes_the_agents_sockets(
+    hub: Hub, maria, browser_factory, change, reason
+):
+    await add_agent(hub, "admin@example.com", role="admin")
+    admin = await (await browser_factory()).login("admin@example.com")
+    async with listening(maria) as socket, listening(admin) as admins_socket:
+        await admin.patch(f"/api/admin/agents/{maria.agent['id']}", change, expect=200)
+        assert await closed_with(socket) == (4401, "session ended"), reason
+        await still_live(admin, admins_socket)
+
+
+async def test_a_socket_closes_when_its_session_expires(hub: Hub, maria, clock):
+    async with listening(maria) as socket:
+        clock.advance(hours=hub.settings.auth.session_hours, seconds=1)
+        await hub.ingest(chat("v1", "late", "after the session's end"))
+        assert await closed_with(socket) == (4401, "session ended")
+
+
+async def test_session_ends_are_not_replayed_as_events(hub: Hub, maria, browser_factory):
+    other = await (await browser_factory()).login("maria@example.com")
+    await other.post("/api/logout", expect=204)
+    async with maria.session.ws_connect(maria.url("/api/events?after=0")) as socket:
+        replayed, _ = await LiveEvents(socket).until_ready()
+    assert [event["kind"] for event in replayed] == []

@@ -122,3 +122,9 @@ async def test_hub_run_demo_in_an_empty_directory_and_again(tmp_path: Path) -> N
     async with hub_run_demo(tmp_path) as second:
         seen_second = await look_around(second)
     assert comparable(seen_second) == comparable(seen_first), "restart duplicated demo data"
+
+    async with hub_process(tmp_path) as without_demo:
+        [warning] = [line for line in without_demo.output if "demo passwords" in line]
+    assert "WARNING" in warning
+    for email in ("admin@example.com", "maria@example.com", "tom@example.com"):
+        assert email in warning

@@ -24,7 +24,6 @@ from hub.api.models import (
     present_fields,
 )
 from hub.assignment import record_audit
-from hub.auth import hash_password
 from hub.channel_support import list_quarantine, quarantined_raw
 from hub.customers import (
     add_identity,
@@ -63,7 +62,7 @@ async def agents(call: Call) -> list[dict[str, Any]]:
 )
 async def new_agent(call: Call) -> dict[str, Any]:
     body: AgentIn = call.body
-    password_hash = hash_password(body.password)
+    password_hash = await call.hub.passwords.hash(body.password)
     return await call.hub.db.write(
         partial(create_agent, call.agent.agent_id, body.email, body.name, password_hash, body.role)
     )
@@ -82,7 +81,7 @@ async def change_agent(call: Call) -> dict[str, Any]:
     await call.hub.db.read(lambda conn: get_agent(conn, agent_id))
     changes = present_fields(call.body, nullable={"backup_id"})
     if "password" in changes:
-        changes["password_hash"] = hash_password(str(changes.pop("password")))
+        changes["password_hash"] = await call.hub.passwords.hash(str(changes.pop("password")))
     return await call.hub.db.write(partial(update_agent, call.agent.agent_id, agent_id, changes))
 
 

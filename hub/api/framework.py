@@ -19,7 +19,15 @@ from pydantic import BaseModel, ValidationError
 
 from config.schema import located_errors
 from hub.auth import CSRF_HEADER, SESSION_COOKIE, Principal, csrf_ok, find_principal
-from hub.errors import Forbidden, HubError, NotFound, Unauthorized, Unprocessable
+from hub.clients import foreign_origin
+from hub.errors import (
+    Forbidden,
+    HubError,
+    NotFound,
+    Unauthorized,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 
 if TYPE_CHECKING:
     from hub.app import Hub
@@ -74,6 +82,8 @@ class Endpoint:
     query: type[BaseModel] | None
     tag: str
     status: int
+    before_two_factor: bool
+    """Open to an agent who must still set up two-factor sign-in (their own account only)."""
 
 
 class Api:
@@ -91,10 +101,22 @@ class Api:
         body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None,
         status: int = 200,
+        before_two_factor: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
-                Endpoint(method, path, handler, summary, access, body, query, tag, status)
+                Endpoint(
+                    method,
+                    path,
+                    handler,
+                    summary,
+                    access,
+                    body,
+                    query,
+                    tag,
+                    status,
+                    before_two_factor,
+                )
             )
             return handler
 
@@ -111,7 +133,9 @@ class Api:
 def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         hub = request.app[HUB_KEY]
-        principal = await authenticate(request, hub, endpoint.access)
+        principal = await authenticate(request, hub, endpoint.access, endpoint.before_two_factor)
+        if endpoint.access is Access.PUBLIC and endpoint.body:
+            refuse_cross_site_form(request, hub.public_url)
         body = await read_model(request, endpoint.body) if endpoint.body else None
         query = validate(endpoint.query, dict(request.query)) if endpoint.query else None
         result = await endpoint.handler(Call(request, hub, principal, body, query))
@@ -124,10 +148,13 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
     return handle
 
 
-async def authenticate(request: web.Request, hub: Hub, access: Access) -> Principal | None:
+async def authenticate(
+    request: web.Request, hub: Hub, access: Access, before_two_factor: bool = False
+) -> Principal | None:
+    """Who is calling, or why they may not (401; 403, also until two-factor is set up)."""
     if access is Access.PUBLIC:
         return None
-    token, via_cookie = _presented_token(request)
+    token, via_cookie = presented_token(request)
     principal = None
     if token:
         principal = await hub.db.read(
@@ -139,12 +166,42 @@ async def authenticate(request: web.Request, hub: Hub, access: Access) -> Princi
         principal, request.headers.get(CSRF_HEADER)
     ):
         raise Forbidden(f"missing or wrong {CSRF_HEADER} header for a cookie session")
+    if principal.must_enrol and not before_two_factor:
+        raise TwoFactorRequired()
     if access is Access.ADMIN and not principal.is_admin:
         raise Forbidden("this endpoint is for admins")
     return principal
 
 
-def _presented_token(request: web.Request) -> tuple[str | None, bool]:
+def refuse_cross_site_form(request: web.Request, public_url: str) -> None:
+    """Signing in takes JSON from our own pages only.
+
+    A form on another site can post ``text/plain`` to us without asking
+    (no CORS preflight) and so sign a visitor in to the attacker's account,
+    whose inbox would then collect what the visitor types (login CSRF).
+    JSON cannot be sent cross-site without a preflight, which we never allow.
+    """
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            f"send JSON (Content-Type: application/json), not {request.content_type}"
+        )
+    origin = foreign_origin(request, public_url)
+    if origin is not None:
+        raise Forbidden(f"signing in from another site ({origin}) is refused")
+
+
+class TwoFactorRequired(Forbidden):
+    """The team requires two-factor sign-in and this agent has not set it up yet."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "two-factor sign-in is required for everyone: set it up on your account page first",
+            two_factor="enrol",
+        )
+
+
+def presented_token(request: web.Request) -> tuple[str | None, bool]:
+    """The session token (bearer header first, else the cookie) and whether it is the cookie."""
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip(), False

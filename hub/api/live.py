@@ -7,6 +7,10 @@ it first gets every event it missed (from the ``events`` table), then a
 Events travel as JSON arrays of one or more events, as many as were waiting
 (one frame, one write, however many messages arrived at once); ``ready`` and
 ``reset`` are single JSON objects.
+
+A socket lives no longer than the session that opened it: when the session
+ends (sign-out, password change, deactivation: a ``session.ended`` event for
+the agent, from any hub process) or expires, the socket closes with 4401.
 """
 
 from __future__ import annotations
@@ -14,22 +18,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
+from dataclasses import dataclass
 from functools import partial
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from aiohttp import WSCloseCode, web
 from sqlalchemy import Connection, Text, cast, func, or_, select
 
-from hub.api.framework import HUB_KEY, Access, authenticate
-from hub.auth import Principal
+from hub.api.framework import HUB_KEY, Access, authenticate, presented_token
+from hub.auth import SESSION_ENDED, Principal, find_principal
+from hub.clients import foreign_origin
 from hub.db.database import Database
 from hub.db.schema import events
 from hub.errors import BadRequest, Forbidden
 from hub.events import Event, Subscription
 
+if TYPE_CHECKING:
+    from hub.app import Hub
+
 REPLAY_PAGE = 500
 REPLAY_LIMIT = 10_000
 CLOSE_FELL_BEHIND = 4000
+CLOSE_SESSION_ENDED = 4401
 OPEN_SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("event_sockets")
 
 
@@ -43,7 +53,11 @@ def missed_events(agent_id: int, after: int, conn: Connection) -> list[Event]:
             cast(events.c.payload, Text),
             events.c.created_at,
         )
-        .where(events.c.id > after, or_(events.c.agent_id == agent_id, events.c.agent_id.is_(None)))
+        .where(
+            events.c.id > after,
+            or_(events.c.agent_id == agent_id, events.c.agent_id.is_(None)),
+            events.c.kind != SESSION_ENDED,
+        )
         .order_by(events.c.id)
         .limit(REPLAY_PAGE)
     )
@@ -63,18 +77,44 @@ def requested_after(request: web.Request) -> int | None:
     return int(raw)
 
 
-def check_origin(request: web.Request, principal: Principal) -> None:
+def check_origin(request: web.Request, principal: Principal, public_url: str) -> None:
     """A cookie-authenticated socket must come from our own pages (no cross-site hijack)."""
-    origin = request.headers.get("Origin")
-    if principal.via_cookie and origin and urlsplit(origin).netloc != request.host:
+    origin = foreign_origin(request, public_url)
+    if principal.via_cookie and origin:
         raise Forbidden(f"WebSocket from origin {origin} refused")
+
+
+@dataclass(frozen=True)
+class SessionWatch:
+    """The session behind a socket: still there, and until when."""
+
+    hub: Hub
+    token: str
+    principal: Principal
+
+    def seconds_left(self) -> float | None:
+        expires_at = self.principal.expires_at
+        if expires_at is None:
+            return None
+        return max(0.0, (expires_at - self.hub.clock.now()).total_seconds())
+
+    async def ended(self, batch: list[Event]) -> bool:
+        """Whether the session expired, or (told by ``session.ended``) is gone."""
+        if self.seconds_left() == 0:
+            return True
+        if not any(event.kind == SESSION_ENDED for event in batch):
+            return False
+        via_cookie = self.principal.via_cookie
+        lookup = partial(find_principal, self.token, via_cookie, self.hub.clock.now())
+        return await self.hub.db.read(lookup) is None
 
 
 async def events_socket(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB_KEY]
     principal = await authenticate(request, hub, Access.AGENT)
     assert principal is not None
-    check_origin(request, principal)
+    check_origin(request, principal, hub.public_url)
+    session = SessionWatch(hub, presented_token(request)[0] or "", principal)
     after = requested_after(request)
     socket = web.WebSocketResponse(heartbeat=30, max_msg_size=4096)
     await socket.prepare(request)
@@ -84,7 +124,7 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
         if last is None:
             return socket
         await socket.send_json({"kind": "ready", "last_id": last})
-        forward = asyncio.create_task(forward_live(socket, subscription, last))
+        forward = asyncio.create_task(forward_live(socket, subscription, last, session))
         try:
             async for _frame in socket:
                 pass
@@ -119,17 +159,26 @@ async def replay(
 
 
 async def forward_live(
-    socket: web.WebSocketResponse, subscription: Subscription, last: int
+    socket: web.WebSocketResponse, subscription: Subscription, last: int, session: SessionWatch
 ) -> None:
-    while batch := await subscription.next_batch():
+    while True:
+        try:
+            batch = await asyncio.wait_for(subscription.next_batch(), session.seconds_left())
+        except TimeoutError:
+            batch = None
+        if batch is None or await session.ended(batch):
+            await socket.close(code=CLOSE_SESSION_ENDED, message=b"session ended")
+            return
+        if not batch:
+            await socket.close(code=CLOSE_FELL_BEHIND, message=b"fell behind: reconnect")
+            return
         fresh = []
         for event in batch:
-            if event.id > last:
+            if event.id > last and event.kind != SESSION_ENDED:
                 fresh.append(event)
                 last = event.id
         if fresh:
             await socket.send_str(frame_of(fresh))
-    await socket.close(code=CLOSE_FELL_BEHIND, message=b"fell behind: reconnect")
 
 
 async def close_open_sockets(app: web.Application) -> None:

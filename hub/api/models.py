@@ -31,6 +31,28 @@ class LoginIn(Input):
     password: Annotated[str, StringConstraints(max_length=1000)]
 
 
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+Token = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class CodeIn(Input):
+    challenge: Token = Field(description="what the password step answered")
+    code: Code = Field(description="the current code of the authenticator app, or a recovery code")
+
+
+class EnrolmentIn(Input):
+    enrolment: Token = Field(description="what the setup step answered")
+    code: Code = Field(description="the code the authenticator app shows for the new secret")
+
+
+class TwoFactorOffIn(Input):
+    code: Code = Field(description="a current code or a recovery code, to show it is you")
+
+
+class SecurityPatch(Input):
+    require_two_factor: bool
+
+
 class ConversationsQuery(Input):
     state: Literal["open", "resolved", "waiting", "overdue"] | None = Field(
         None,
@@ -103,7 +125,7 @@ class MergeIn(Input):
 
 
 class AuditQuery(Input):
-    subject_type: Literal["agent", "customer"] | None = None
+    subject_type: Literal["agent", "customer", "signin"] | None = None
     subject_id: Id | None = None
     limit: int = Field(100, ge=1, le=1000)
 

@@ -12,10 +12,19 @@ from hub.api.hours import hours_api
 from hub.api.inbox import inbox_api
 from hub.api.live import mount as mount_live
 from hub.api.previews import previews_api
+from hub.api.security import security_api
 from hub.api.session import session_api
 
 api = Api()
-for part in (session_api, inbox_api, admin_api, hours_api, previews_api, canned_api):
+for part in (
+    session_api,
+    security_api,
+    inbox_api,
+    admin_api,
+    hours_api,
+    previews_api,
+    canned_api,
+):
     api.include(part)
 
 EVENTS_DOC = {

@@ -1,45 +1,54 @@
-"""Signing in and out: a cookie session for the browser, bearer tokens for scripts."""
+"""Signing in and out: a cookie session for the browser, bearer tokens for scripts.
+
+With two-factor sign-in on, ``POST /api/login`` (or ``/api/tokens``) answers a
+right password with ``{"two_factor": "required", "challenge": ...}`` and no
+session; the session (or token) comes from ``POST /api/login/two-factor`` (or
+``/api/tokens/two-factor``) with that challenge and a code.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import Connection
 
-from hub.api.framework import Access, Api, Call
-from hub.api.models import LoginIn, MyStatusIn, present_fields
-from hub.auth import SESSION_COOKIE, NewSession, close_session, open_session, verify_login
-from hub.errors import TooManyRequests, Unauthorized
+from hub.api.framework import Access, Api, Call, presented_token
+from hub.api.models import CodeIn, LoginIn, MyStatusIn, present_fields
+from hub.auth import SESSION_COOKIE, NewSession, close_session
+from hub.signin import Challenge, sign_in_with_code, sign_in_with_password
 from hub.team import get_agent, update_agent
+from hub.two_factor import two_factor_required
 
 session_api = Api()
 
 
-async def _sign_in(call: Call) -> NewSession:
+async def _password_step(call: Call) -> NewSession | Challenge:
     body: LoginIn = call.body
-    client = call.request.remote or "unknown"
-    if not call.hub.login_throttle.allow(client):
-        raise TooManyRequests("too many sign-in attempts from this address: wait a minute")
-    agent_id = await call.hub.db.read(partial(verify_login, body.email, body.password))
-    if agent_id is None:
-        raise Unauthorized("wrong email or password, or the account is deactivated")
-    lifetime = timedelta(hours=call.hub.settings.auth.session_hours)
-    return await call.hub.db.write(partial(open_session, agent_id, lifetime))
+    client = call.hub.client_address(call.request)
+    return await sign_in_with_password(call.hub, body.email, body.password, client)
 
 
-@session_api.route(
-    "POST",
-    "/api/login",
-    summary="Sign in (browser): sets an HttpOnly session cookie",
-    access=Access.PUBLIC,
-    tag="session",
-    body=LoginIn,
-)
-async def login(call: Call) -> web.StreamResponse:
-    session = await _sign_in(call)
-    agent = await call.hub.db.read(lambda conn: get_agent(conn, session.agent_id))
+async def _code_step(call: Call) -> NewSession:
+    body: CodeIn = call.body
+    client = call.hub.client_address(call.request)
+    return await sign_in_with_code(call.hub, body.challenge, body.code, client)
+
+
+def challenge_json(challenge: Challenge) -> dict[str, Any]:
+    return {"two_factor": "required", "challenge": challenge.token}
+
+
+def me_json(conn: Connection, agent_id: int) -> dict[str, Any]:
+    """The agent, and whether they must set up two-factor sign-in before anything else."""
+    agent = get_agent(conn, agent_id)
+    must_enrol = not agent["two_factor"] and two_factor_required(conn)
+    return {**agent, "must_enrol_two_factor": must_enrol}
+
+
+async def cookie_session(call: Call, session: NewSession) -> web.StreamResponse:
+    agent = await call.hub.db.read(partial(me_json, agent_id=session.agent_id))
     response = web.json_response({"agent": agent, "csrf_token": session.csrf_token})
     response.set_cookie(
         SESSION_COOKIE,
@@ -53,32 +62,77 @@ async def login(call: Call) -> web.StreamResponse:
     return response
 
 
-@session_api.route(
-    "POST",
-    "/api/tokens",
-    summary="Get a bearer token for scripts (no cookie)",
-    access=Access.PUBLIC,
-    tag="session",
-    body=LoginIn,
-    status=201,
-)
-async def create_token(call: Call) -> dict[str, Any]:
-    session = await _sign_in(call)
+def token_json(session: NewSession) -> dict[str, Any]:
     return {"token": session.token, "agent_id": session.agent_id}
 
 
 @session_api.route(
     "POST",
+    "/api/login",
+    summary="Sign in (browser): sets an HttpOnly session cookie, or asks for a two-factor code",
+    access=Access.PUBLIC,
+    tag="session",
+    body=LoginIn,
+)
+async def login(call: Call) -> web.StreamResponse | dict[str, Any]:
+    outcome = await _password_step(call)
+    if isinstance(outcome, Challenge):
+        return challenge_json(outcome)
+    return await cookie_session(call, outcome)
+
+
+@session_api.route(
+    "POST",
+    "/api/login/two-factor",
+    summary="Second step of signing in: the challenge and a TOTP or recovery code",
+    access=Access.PUBLIC,
+    tag="session",
+    body=CodeIn,
+)
+async def login_code(call: Call) -> web.StreamResponse:
+    return await cookie_session(call, await _code_step(call))
+
+
+@session_api.route(
+    "POST",
+    "/api/tokens",
+    summary="Get a bearer token for scripts (no cookie), or a two-factor challenge (200)",
+    access=Access.PUBLIC,
+    tag="session",
+    body=LoginIn,
+    status=201,
+)
+async def create_token(call: Call) -> web.StreamResponse | dict[str, Any]:
+    outcome = await _password_step(call)
+    if isinstance(outcome, Challenge):
+        return web.json_response(challenge_json(outcome))
+    return token_json(outcome)
+
+
+@session_api.route(
+    "POST",
+    "/api/tokens/two-factor",
+    summary="Second step of getting a bearer token: the challenge and a code",
+    access=Access.PUBLIC,
+    tag="session",
+    body=CodeIn,
+    status=201,
+)
+async def create_token_with_code(call: Call) -> dict[str, Any]:
+    return token_json(await _code_step(call))
+
+
+@session_api.route(
+    "POST",
     "/api/logout",
-    summary="End this session (cookie or bearer token)",
+    summary="End this session (cookie or bearer token); its live-event sockets close",
     access=Access.AGENT,
     tag="session",
+    before_two_factor=True,
 )
 async def logout(call: Call) -> web.StreamResponse:
-    header = call.request.headers.get("Authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else None
-    token = token or call.request.cookies.get(SESSION_COOKIE, "")
-    await call.hub.db.write(partial(close_session, token))
+    token, _ = presented_token(call.request)
+    await call.hub.db.write(partial(close_session, token or ""))
     response = web.Response(status=204)
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
@@ -87,12 +141,13 @@ async def logout(call: Call) -> web.StreamResponse:
 @session_api.route(
     "GET",
     "/api/me",
-    summary="Who am I",
+    summary="Who am I (and must I set up two-factor sign-in first)",
     access=Access.AGENT,
     tag="session",
+    before_two_factor=True,
 )
 async def me(call: Call) -> dict[str, Any]:
-    agent = await call.hub.db.read(lambda conn: get_agent(conn, call.agent.agent_id))
+    agent = await call.hub.db.read(partial(me_json, agent_id=call.agent.agent_id))
     return {**agent, "csrf_token": call.agent.csrf_token if call.agent.via_cookie else None}
 
 

@@ -86,7 +86,11 @@ agents = Table(
     Column("away", Boolean, nullable=False, default=False),
     Column("backup_id", Id, ForeignKey("agents.id"), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("totp_secret", String(64), nullable=True),
+    Column("totp_last_step", BigInteger, nullable=True),
 )
+"""``totp_secret``: the agent's two-factor secret (base32), set once enrolment is confirmed;
+``totp_last_step``: the time step of the last code accepted, so no code works twice."""
 
 customers = Table(
     "customers",
@@ -251,6 +255,31 @@ sessions = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
 )
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("agent_id", Id, ForeignKey("agents.id"), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
+    UniqueConstraint("agent_id", "code_hash"),
+)
+"""Two-factor recovery codes, each usable once, stored as their SHA-256 only."""
+
+signin_attempts = Table(
+    "signin_attempts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("account", String(320), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_signin_attempts_account_at", "account", "at"),
+    Index("ix_signin_attempts_client_at", "client", "at"),
+    Index("ix_signin_attempts_at", "at"),
+)
+"""Sign-in attempts that have not succeeded (failures, and those still being checked):
+what the sign-in limits count. Pruned once older than the longest limit's window."""
 
 contact_hours = Table(
     "contact_hours",

@@ -6,12 +6,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub.api.framework import HUB_KEY, Access, authenticate
+from hub.api.framework import HUB_KEY, Access, TwoFactorRequired, authenticate
 from hub.errors import Forbidden, Unauthorized
 
 STATIC = Path(__file__).parent / "static"
 INBOX_MODULES = {
     "inbox-core.js",
+    "inbox-signin.js",
     "inbox-icons.js",
     "inbox-panel.js",
     "inbox-body.js",
@@ -19,7 +20,17 @@ INBOX_MODULES = {
     "inbox-keys.js",
     "inbox-trust.js",
 }
-FILES = {"api.js", "base.css", "inbox.js", "inbox.css", "admin.js", "admin.css", *INBOX_MODULES}
+FILES = {
+    "api.js",
+    "base.css",
+    "inbox.js",
+    "inbox.css",
+    "admin.js",
+    "admin.css",
+    "account.js",
+    "account.css",
+    *INBOX_MODULES,
+}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -35,7 +46,13 @@ async def inbox(_request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "inbox.html", headers=PAGE_HEADERS)
 
 
+async def account(_request: web.Request) -> web.StreamResponse:
+    """The agent's own account page: two-factor sign-in (its script asks who is signed in)."""
+    return web.FileResponse(STATIC / "account.html", headers=PAGE_HEADERS)
+
+
 SIGN_IN_FOR_ADMIN = "/?next=/admin"
+ACCOUNT = "/account"
 ADMINS_ONLY = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Admins only</title>
 <link rel="stylesheet" href="/static/base.css">
@@ -52,6 +69,8 @@ async def admin(request: web.Request) -> web.StreamResponse:
         await authenticate(request, request.app[HUB_KEY], Access.ADMIN)
     except Unauthorized:
         raise web.HTTPSeeOther(SIGN_IN_FOR_ADMIN) from None
+    except TwoFactorRequired:
+        raise web.HTTPSeeOther(ACCOUNT) from None
     except Forbidden:
         return web.Response(
             status=403, text=ADMINS_ONLY, content_type="text/html", headers=PAGE_HEADERS
@@ -69,4 +88,5 @@ async def static(request: web.Request) -> web.StreamResponse:
 def mount(app: web.Application) -> None:
     app.router.add_get("/", inbox)
     app.router.add_get("/admin", admin)
+    app.router.add_get(ACCOUNT, account)
     app.router.add_get("/static/{name}", static)

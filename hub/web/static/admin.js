@@ -1,4 +1,5 @@
-/* The admin console: channels, agents, customers, calendars, auto-replies, SLA, audit log.
+/* The admin console: channels, agents (and the two-factor rule), customers, calendars,
+ * auto-replies, SLA, audit log; a warning while demo accounts keep their demo passwords.
  *
  * One page, no build step. Talks to the hub's JSON API with the HttpOnly
  * session cookie plus the X-CSRF-Token header on every state-changing request.
@@ -177,7 +178,7 @@ import { ApiError, apiClient } from "./api.js";
       state.csrf = me.csrf_token;
       state.me = me;
       $("admin-name").textContent = me.name;
-      await Promise.all([loadAgents(), loadChannelList()]);
+      await Promise.all([loadAgents(), loadChannelList(), loadSecurity()]);
       showSection(sectionFromHash());
     } catch (error) {
       report(error, $("console-error"));
@@ -319,6 +320,35 @@ import { ApiError, apiClient } from "./api.js";
 
   function bindAgents() {
     $("agent-form").addEventListener("submit", createAgent);
+    $("require-two-factor").addEventListener("change", changeTwoFactorRule);
+  }
+
+  /** The two-factor rule and the demo-password warning, both from /api/admin/security. */
+  async function loadSecurity() {
+    showSecurity(await api("GET", "/api/admin/security"));
+  }
+
+  function showSecurity(security) {
+    $("require-two-factor").checked = security.require_two_factor;
+    const demo = security.demo_passwords;
+    $("demo-warning").hidden = demo.length === 0;
+    $("demo-warning").textContent =
+      `These accounts still take their published demo passwords: ${demo.join(", ")}. ` +
+      "Give them new passwords or deactivate them.";
+  }
+
+  async function changeTwoFactorRule(event) {
+    const box = event.target;
+    const error = byTestId($("agents"), "two-factor-policy-error");
+    error.textContent = "";
+    try {
+      showSecurity(
+        await api("PATCH", "/api/admin/security", { require_two_factor: box.checked }),
+      );
+    } catch (failure) {
+      box.checked = !box.checked;
+      report(failure, error);
+    }
   }
 
   async function loadAgents() {
@@ -378,16 +408,34 @@ import { ApiError, apiClient } from "./api.js";
     toggle.dataset.testid = "agent-toggle";
     const actions = el("div", "actions");
     actions.append(awayLabel, labelled("Backup", backup), save, toggle);
+    if (agent.two_factor) actions.append(twoFactorReset(agent, error));
     card.append(actions, error);
     return card;
   }
 
+  /** For an agent who lost their phone and their recovery codes. */
+  function twoFactorReset(agent, error) {
+    const reset = button("Turn off two-factor", async () => {
+      error.textContent = "";
+      try {
+        await api("DELETE", `/api/admin/agents/${agent.id}/two-factor`);
+        await loadAgents();
+      } catch (failure) {
+        report(failure, error);
+      }
+    });
+    reset.dataset.testid = "agent-two-factor-off";
+    return reset;
+  }
+
   function agentStatus(agent) {
+    const twoFactor = agent.two_factor ? ", two-factor on" : "";
     if (!agent.active) return "deactivated";
     if (agent.away) {
-      return agent.backup_id ? `away, backup ${agentName(agent.backup_id)}` : "away";
+      const away = agent.backup_id ? `away, backup ${agentName(agent.backup_id)}` : "away";
+      return away + twoFactor;
     }
-    return "active";
+    return "active" + twoFactor;
   }
 
   async function patchAgent(agent, changes, error) {

@@ -2,16 +2,20 @@
  *
  * The session is an HttpOnly cookie; every state-changing request carries the
  * X-CSRF-Token header. A refusal becomes an ApiError with the hub's message
- * and, for invalid input, its list of problems (field and reason).
+ * and, for invalid input, its list of problems (field and reason). An agent who
+ * must set up two-factor sign-in first is sent to their account page.
  */
 
 const CSRF_HEADER = "X-CSRF-Token";
 
+const ACCOUNT_PAGE = "/account";
+
 export class ApiError extends Error {
-  constructor(status, message, problems) {
+  constructor(status, message, problems, body) {
     super(message);
     this.status = status;
     this.problems = problems || [];
+    this.body = body || {};
   }
 }
 
@@ -36,9 +40,12 @@ export function apiClient(csrfToken, onSignedOut = () => {}) {
     const isJson = (response.headers.get("Content-Type") || "").includes("application/json");
     const data = isJson ? await response.json() : null;
     if (response.status === 401) onSignedOut();
+    if (response.status === 403 && data && data.two_factor === "enrol") {
+      window.location.assign(ACCOUNT_PAGE);
+    }
     if (!response.ok) {
       const reason = data && data.error ? data.error : `request failed (HTTP ${response.status})`;
-      throw new ApiError(response.status, reason, data && data.problems);
+      throw new ApiError(response.status, reason, data && data.problems, data);
     }
     return data;
   };

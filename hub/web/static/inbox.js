@@ -26,6 +26,7 @@ import {
 import { channelIcon, loadChannelKinds } from "./inbox-icons.js";
 import { bindShortcuts } from "./inbox-keys.js";
 import { initPanel, refreshPanel, showCustomer } from "./inbox-panel.js";
+import { bindSignIn, showPasswordStep } from "./inbox-signin.js";
 import { identityItem, identityLabel, mergeInto, renderClaims } from "./inbox-trust.js";
 
 const LIST_RELOAD_DELAY_MS = 80;
@@ -33,6 +34,8 @@ const SEARCH_DELAY_MS = 250;
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 15000;
 const OVERDUE_CHECK_MS = 30000;
+/** The hub closes the live socket with this code once the session behind it ends. */
+const CLOSE_SESSION_ENDED = 4401;
 
 /** Views listing messages that wait (held for contact hours, replies for the customer's). */
 const WAITING_VIEWS = {
@@ -83,35 +86,15 @@ async function boot() {
   bindEvents();
   try {
     const me = await api("GET", "/api/me");
+    if (me.must_enrol_two_factor) {
+      window.location.assign("/account");
+      return;
+    }
     session.csrf = me.csrf_token;
     showInbox(me);
   } catch (error) {
     showLogin();
     if (error.status !== 401) $("login-error").textContent = error.message;
-  }
-}
-
-async function login(event) {
-  event.preventDefault();
-  const email = $("login-email").value.trim();
-  const password = $("login-password").value;
-  const errorBox = $("login-error");
-  if (!email || !password) {
-    errorBox.textContent = "Enter your email and password.";
-    return;
-  }
-  errorBox.textContent = "";
-  const submit = event.target.querySelector("button[type=submit]");
-  submit.disabled = true;
-  try {
-    const signedIn = await api("POST", "/api/login", { email, password });
-    session.csrf = signedIn.csrf_token;
-    $("login-password").value = "";
-    showInbox(signedIn.agent);
-  } catch (error) {
-    errorBox.textContent = error.message;
-  } finally {
-    submit.disabled = false;
   }
 }
 
@@ -142,7 +125,7 @@ function signedOut(message) {
 function showLogin() {
   $("inbox-view").hidden = true;
   $("login-view").hidden = false;
-  $("login-email").focus();
+  showPasswordStep();
 }
 
 function showInbox(agent) {
@@ -737,11 +720,15 @@ function connectLive() {
       if (socket === live.socket) handleFrame(item);
     }
   });
-  socket.addEventListener("close", () => {
+  socket.addEventListener("close", (event) => {
     if (socket !== live.socket) return;
     live.socket = null;
     setLive(false);
-    if (!live.stopped) scheduleReconnect();
+    if (event.code === CLOSE_SESSION_ENDED) {
+      signedOut("Your session ended: please sign in again.");
+    } else if (!live.stopped) {
+      scheduleReconnect();
+    }
   });
 }
 
@@ -890,7 +877,7 @@ function resolveShortcut() {
 /* ---------- Wiring ---------- */
 
 function bindEvents() {
-  $("login-form").addEventListener("submit", login);
+  bindSignIn(showInbox);
   $("logout").addEventListener("click", logout);
   $("away-toggle").addEventListener("change", toggleAway);
   for (const tab of document.querySelectorAll(".tab")) {
