@@ -162,7 +162,7 @@
       'data-testid': 'hubchat-email',
     });
     const hint = el('p', 'hubchat-hint');
-    hint.textContent = 'With your email we find your earlier conversations with us.';
+    hint.textContent = 'We link your earlier conversations only once you confirm this address is yours.';
     identity.append(legend, labelled('Name', name), labelled('Email', email), hint);
 
     const verify = el('div', 'hubchat-verify', { hidden: '', 'data-testid': 'hubchat-verify' });
