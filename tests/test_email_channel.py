@@ -24,10 +24,10 @@ from hub.app import Hub
 from hub.db.schema import messages, quarantine
 from tests.conftest import ENVIRON
 from tests.support.clock import FakeClock
+from tests.support.corpus import corpus_files
 from tests.support.hubs import add_agent
 from tests.support.smtp import SmtpPeer, swaks_path
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "email" / "mail-parser"
 SUPPORT = "support@shop.example"
 CUSTOMER = "lena@example.org"
 TUESDAY_NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -243,7 +243,7 @@ async def test_held_customer_gets_an_auto_reply_but_auto_submitted_mail_does_not
 
 async def test_every_corpus_mail_is_stored_or_quarantined_with_a_reason(hub: Hub):
     await add_agent(hub, "maria@example.com")
-    files = sorted(CORPUS.glob("mail_*"))
+    files = corpus_files()
     assert len(files) == 23, "the corpus's 23 mail files (the README counts 24)"
     port = smtp_port(hub)
     for path in files:

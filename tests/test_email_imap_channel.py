@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import aiohttp
 from aiohttp.test_utils import TestServer
@@ -17,11 +16,11 @@ from hub.app import Hub
 from hub.db.schema import messages, quarantine
 from tests.conftest import ENVIRON
 from tests.support.clock import FakeClock
+from tests.support.corpus import corpus_files
 from tests.support.dovecot import DovecotMailbox, email_channel, message
 from tests.support.hubs import Browser, add_agent
 from tests.support.smtp import SmtpPeer
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "email" / "mail-parser"
 DEADLINE = 30
 TUESDAY = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 CUSTOMER = "lena@example.org"
@@ -136,7 +135,7 @@ async def test_a_dropped_connection_recovers(
 async def test_every_corpus_mail_by_imap_is_stored_or_quarantined(
     database_url, dovecot: DovecotMailbox, relay: SmtpPeer
 ):
-    files = sorted(CORPUS.glob("mail_*"))
+    files = corpus_files()
     async with running_hub(database_url, dovecot, relay) as hub:
         await add_agent(hub, "maria@example.com")
         for path in files:

@@ -15,9 +15,8 @@ from hypothesis import strategies as st
 
 from connectors.email import mime
 from connectors.email.parse import ParsedMail, Unparseable, parse_mail
+from tests.support.corpus import corpus_bytes, corpus_files, corpus_params
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "email" / "mail-parser"
-CORPUS_FILES = sorted(path for path in CORPUS.glob("mail_*"))
 REFUSED = {"mail_outlook_1": ("Outlook", ".msg")}
 
 # What each corpus file is reported to have wrong, in order; every other file has no notes.
@@ -55,7 +54,7 @@ EXPECTED_DEFECTS = {
 
 
 def corpus(name: str) -> ParsedMail:
-    return parse_mail((CORPUS / name).read_bytes())
+    return parse_mail(corpus_bytes(name))
 
 
 def build(*headers: str, body: str = "Hello.\r\n") -> bytes:
@@ -77,10 +76,10 @@ def plain_mail(*extra_headers: str, body: str = "Hello.\r\n") -> bytes:
 
 
 def test_the_corpus_is_there() -> None:
-    assert len(CORPUS_FILES) == 23
+    assert len(corpus_files()) == 23
 
 
-@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda path: path.name)
+@pytest.mark.parametrize("path", corpus_params(), ids=lambda path: getattr(path, "name", path))
 def test_every_corpus_file_is_stored_or_refused_with_a_reason(path: Path) -> None:
     if path.name in REFUSED:
         with pytest.raises(Unparseable) as refused:

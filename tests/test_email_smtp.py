@@ -18,9 +18,9 @@ import pytest
 
 from connectors.base import AuthFailed, PermanentError, TransientError
 from connectors.email.smtp import SmtpClient, SmtpReceiver, SmtpSettings, send_mail
+from tests.support.corpus import corpus_bytes, corpus_params
 from tests.support.smtp import SmtpPeer, self_signed, swaks_path
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared/corpora/email/mail-parser"
 MAILBOXES = {"support@example.com", "sales@example.com"}
 CUSTOMER = "customer@example.org"
 
@@ -342,7 +342,7 @@ async def test_swaks_sends_a_file_into_the_receiver(
     assert stored.raw == crlf(message.as_bytes()) + b"\r\n"
 
 
-@pytest.mark.parametrize("path", sorted(CORPUS.glob("mail_*")), ids=lambda path: path.name)
+@pytest.mark.parametrize("path", corpus_params(), ids=lambda path: getattr(path, "name", path))
 async def test_every_corpus_mail_is_taken(receiver: SmtpReceiver, inbox: Inbox, path: Path) -> None:
     raw = await asyncio.to_thread(path.read_bytes)
     assert await deliver(receiver.port, raw) == "2.0.0 Stored"
@@ -352,7 +352,7 @@ async def test_every_corpus_mail_is_taken(receiver: SmtpReceiver, inbox: Inbox, 
 
 async def test_a_binary_blob_arrives_byte_for_byte(receiver: SmtpReceiver, inbox: Inbox) -> None:
     """aiosmtplib rewrites lone CR and LF as CRLF; on a raw socket nothing is changed."""
-    blob = (CORPUS / "mail_outlook_1").read_bytes()
+    blob = corpus_bytes("mail_outlook_1")
     client = await RawClient.connect(receiver.port)
     await client.command("EHLO client.test")
     await client.command(f"MAIL FROM:<{CUSTOMER}>")
