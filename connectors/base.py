@@ -239,8 +239,9 @@ class HubPort(Protocol):
 
     async def ingest(self, message: InboundMessage) -> IngestResult: ...
 
-    def client_address(self, request: web.Request) -> str:
-        """The client behind a request to ``routes()``, through the hub's trusted proxies."""
+    def client_key(self, request: web.Request) -> str:
+        """Who sent a request to ``routes()``, for limits per client: the address through the
+        hub's trusted proxies (an IPv6 one by its /64, which one subscriber usually holds)."""
         ...
 
     async def identity_history(self, address: Address, limit: int) -> list[dict[str, Any]]: ...

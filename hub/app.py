@@ -27,7 +27,7 @@ from hub.channel_support import (
     store_quarantine,
     thread_of,
 )
-from hub.clients import client_address, proxy_networks
+from hub.clients import client_address, client_key, proxy_networks
 from hub.clock import Clock, SystemClock
 from hub.contact import seed_from_settings
 from hub.db.database import Database, open_database
@@ -110,6 +110,10 @@ class Hub:
     def client_address(self, request: web.Request) -> str:
         """The client behind ``request``, seen through the configured trusted proxies."""
         return client_address(request, self.trusted_proxies)
+
+    def client_key(self, request: web.Request) -> str:
+        """What limits per client count by: the client's address, an IPv6 one by its /64."""
+        return client_key(self.client_address(request))
 
     @property
     def channels_by_kind(self) -> dict[str, str]:

@@ -10,7 +10,7 @@ client itself wrote, and can be anything).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -68,3 +68,20 @@ def foreign_origin(request: web.Request, public_url: str) -> str | None:
         return None
     ours = {request.host, urlsplit(public_url).netloc}
     return None if urlsplit(origin).netloc in ours else origin
+
+
+def client_key(address: str) -> str:
+    """What the per-client limit counts by: the address, or for IPv6 its /64 network.
+
+    One IPv6 subscriber usually holds a whole /64, so counting single addresses
+    would give them billions of fresh limits.
+    """
+    try:
+        parsed = ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(parsed, IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)

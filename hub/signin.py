@@ -26,12 +26,13 @@ from sqlalchemy import Connection, select
 
 from hub.assignment import record_audit
 from hub.auth import UNKNOWN_AGENT_HASH, NewSession, open_session
+from hub.clients import client_key
 from hub.db.database import Tx
 from hub.db.schema import agents
 from hub.demo_accounts import demo_hashes, is_loopback_url
 from hub.errors import Forbidden, HubError, Unauthorized
 from hub.signed import sign, unsign
-from hub.signin_limits import clear_account, client_key, reserve_attempt, take_back
+from hub.signin_limits import clear_account, reserve_attempt, take_back
 from hub.two_factor import use_second_factor
 
 if TYPE_CHECKING:

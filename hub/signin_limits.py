@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from ipaddress import IPv6Address, ip_address, ip_network
 from math import ceil
 
 from sqlalchemy import Connection, delete, func, insert, select
@@ -50,23 +49,6 @@ class SigninLimits:
     @property
     def kept_for(self) -> timedelta:
         return max(CLIENT_WINDOW, self.account_window)
-
-
-def client_key(address: str) -> str:
-    """What the per-client limit counts by: the address, or for IPv6 its /64 network.
-
-    One IPv6 subscriber usually holds a whole /64, so counting single addresses
-    would give them billions of fresh limits.
-    """
-    try:
-        parsed = ip_address(address)
-    except ValueError:
-        return address[:64]
-    if isinstance(parsed, IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            return str(parsed.ipv4_mapped)
-        return str(ip_network(f"{parsed}/64", strict=False))
-    return str(parsed)
 
 
 def reserve_attempt(limits: SigninLimits, account: str, client: str, tx: Tx) -> int:

@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from config import Settings
 from hub.app import Hub
 from hub.auth import hash_password, password_matches
+from hub.clients import client_key
 from hub.db.schema import signin_attempts
 from hub.errors import TooManyRequests
 from hub.passwords import PasswordWork
-from hub.signin_limits import client_key
 from tests.conftest import make_settings
 from tests.support.clock import FakeClock
 from tests.support.databases import POSTGRES_URL

@@ -146,7 +146,7 @@ class WebchatConnector(Connector):
                 {"error": f"origin {request.headers.get('Origin')} may not use this widget"},
                 status=403,
             )
-        client = self.hub.client_address(request)
+        client = self.hub.client_key(request)
         if not self._open_per_client.take(client):
             return web.json_response(
                 {"error": f"too many open chats from {client}: close some first"}, status=429

@@ -16,11 +16,12 @@ from sqlalchemy import Connection
 
 from hub.api.framework import Access, Api, Call
 from hub.api.models import EnrolmentIn, SecurityPatch, TwoFactorOffIn
+from hub.clients import client_key
 from hub.db.database import Tx
 from hub.demo_accounts import demo_passwords_in_use
 from hub.errors import Conflict, NotFound, Unauthorized
 from hub.signin import WRONG_CODE
-from hub.signin_limits import client_key, reserve_attempt, take_back
+from hub.signin_limits import reserve_attempt, take_back
 from hub.team import get_agent
 from hub.two_factor import (
     confirm_enrolment,
