@@ -28,7 +28,7 @@ LINK_PROOFS = frozenset({Proof.WORKSPACE, Proof.SYSTEM, Proof.SIGNED, Proof.CODE
 sender): such an identity is the person's on every channel of its kind."""
 
 IDENTITYS_CUSTOMER = Prepared(
-    select(identities.c.customer_id).where(
+    select(identities.c.customer_id, identities.c.verified_by).where(
         identities.c.kind == bindparam("kind"), identities.c.address == bindparam("address")
     )
 )
@@ -59,6 +59,12 @@ ADD_IDENTITY = Prepared(
 def customer_of(conn: Connection, address: Address) -> int | None:
     """The customer whose identity ``address`` is, if it is known."""
     return IDENTITYS_CUSTOMER.scalar(conn, kind=address.kind, address=address.address)
+
+
+def holder_of(conn: Connection, address: Address) -> tuple[int, str | None] | None:
+    """The customer whose identity ``address`` is, and what proved it; ``None``: nobody's."""
+    row = IDENTITYS_CUSTOMER.first(conn, kind=address.kind, address=address.address)
+    return None if row is None else (row[0], row[1])
 
 
 def create_customer(tx: Tx, name: str) -> int:

@@ -431,8 +431,12 @@ def proven_sender(
             pool,
         )
     if message.linked:
-        link_proven(tx, message.sender, message.sender_name, message.channel, message.linked)
-        known = find_sender(tx, message.sender, message)
+        current = None if known is None else known.customer_id
+        linked = link_proven(
+            tx, message.sender, message.sender_name, message.channel, message.linked, current
+        )
+        if linked.customer_id != current:
+            known = find_sender(tx, message.sender, message)
     elif known is None:
         customer_id = create_customer(tx, message.sender_name or message.sender.address)
         add_identity(

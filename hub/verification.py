@@ -113,7 +113,8 @@ def redeem_code(key: bytes, channel: str, visitor: str, code: str, tx: Tx) -> st
 def link_verified(channel: str, visitor: Address, name: str | None, email: Address, tx: Tx) -> int:
     """Tie the visitor to the address they proved; if it is another established customer's,
     record the proven claim for a person to merge. The visitor's customer id."""
-    linked = link_proven(tx, visitor, name, channel, (Link(email, Proof.CODE),))
+    current = customer_of(tx.conn, visitor)
+    linked = link_proven(tx, visitor, name, channel, (Link(email, Proof.CODE),), current)
     if linked.conflict is not None:
         record_claims(tx, linked.customer_id, (linked.conflict,), channel, "code")
     return linked.customer_id

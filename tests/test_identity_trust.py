@@ -249,3 +249,16 @@ async def test_a_proof_never_merges_two_established_customers(trust_hub: Hub):
     other = await trust_hub.ingest(chat("v1", "c1", linked=proven("email", "tom@example.org")))
     again = await trust_hub.ingest(chat("v1", "c2", linked=proven("email", LENA.address)))
     assert again.customer_id == other.customer_id != lena.customer_id
+
+
+async def test_a_proof_confirms_an_address_nothing_had_proven_and_keeps_a_proven_one(
+    trust_hub: Hub,
+):
+    unchecked = await trust_hub.ingest(mail("m1", sender_proof=None))
+    signed = await trust_hub.ingest(chat("v1", "c1", linked=proven("email", LENA.address)))
+    await trust_hub.ingest(chat("v1", "c2", linked=proven("email", LENA.address, Proof.CODE)))
+    assert signed.customer_id == unchecked.customer_id
+    proofs = await rows(
+        trust_hub, select(identities.c.kind, identities.c.verified_by).order_by(identities.c.id)
+    )
+    assert proofs == [("email", "signed"), ("webchat", "channel")]

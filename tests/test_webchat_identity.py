@@ -343,25 +343,25 @@ def test_rate_limit_buckets_forget_the_oldest_keys_beyond_their_bound():
 
 
 async def test_behind_a_trusted_proxy_widgets_count_per_client_and_ipv6_per_64(
-    database_url, clock, relay
+    database_url, clock, relay, session
 ):
-    settings = settings_for(database_url, relay.port).model_copy(deep=True)
+    settings = settings_for(database_url, relay.port)
     http = settings.http.model_copy(update={"trusted_proxies": ["127.0.0.1"]})
     async with started_hub(settings.model_copy(update={"http": http}), clock) as hub:
         server = TestServer(hub.web_app(), host="127.0.0.1")
         await server.start_server()
+        household = [
+            await widget(session, server, **{"X-Forwarded-For": f"2001:db8:1:2::{n}"})
+            for n in range(1, 21)
+        ]
         try:
-            async with aiohttp.ClientSession() as session:
-                household = [
-                    await widget(session, server, **{"X-Forwarded-For": f"2001:db8:1:2::{n}"})
-                    for n in range(1, 21)
-                ]
-                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-                    await widget(session, server, **{"X-Forwarded-For": "2001:db8:1:2:ffff::9"})
-                assert refused.value.status == 429
-                neighbour = await widget(session, server, **{"X-Forwarded-For": "2001:db8:1:3::1"})
-                assert (await neighbour.hello())["type"] == "welcome"
-                for socket in household:
-                    await socket.socket.close()
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await widget(session, server, **{"X-Forwarded-For": "2001:db8:1:2:ffff::9"})
+            assert refused.value.status == 429
+            neighbour = await widget(session, server, **{"X-Forwarded-For": "2001:db8:1:3::1"})
+            household.append(neighbour)
+            assert (await neighbour.hello())["type"] == "welcome"
         finally:
+            for socket in household:
+                await socket.socket.close()
             await server.close()
