@@ -15,6 +15,7 @@ import hmac
 import logging
 import secrets
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, Connection, func, insert, select, update
@@ -51,8 +52,9 @@ def code_hash(key: bytes, visitor: str, address: str, code: str) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def issue_code(key: bytes, request: CodeRequest, tx: Tx) -> str:
-    """A new code for ``request``, stored hashed; refused over the limits."""
+def issue_code(key: bytes, request: CodeRequest, tx: Tx) -> tuple[int, str]:
+    """A new code for ``request`` (its row id and the code), stored hashed; refused over the
+    limits."""
     since = tx.now - WINDOW
     for column, limit in LIMITS.items():
         value = getattr(request, column)
@@ -62,7 +64,7 @@ def issue_code(key: bytes, request: CodeRequest, tx: Tx) -> str:
                 "try again in an hour"
             )
     code = f"{secrets.randbelow(10**6):06d}"
-    tx.conn.execute(
+    stored = tx.conn.execute(
         insert(verification_codes).values(
             channel=request.channel,
             visitor=request.visitor,
@@ -74,7 +76,14 @@ def issue_code(key: bytes, request: CodeRequest, tx: Tx) -> str:
             expires_at=tx.now + CODE_LIFETIME,
         )
     )
-    return code
+    return stored.inserted_primary_key[0], code
+
+
+def void_code(code_id: int, tx: Tx) -> None:
+    """A code that never reached its address: nobody may guess it (it still counts)."""
+    tx.conn.execute(
+        update(verification_codes).where(verification_codes.c.id == code_id).values(used_at=tx.now)
+    )
 
 
 def recent_codes(tx: Tx, which: ColumnElement[bool], since: object) -> int:
@@ -145,7 +154,7 @@ class Verification:
         if notifier is None:
             raise VerificationRefused("email verification is not available on this chat")
         key = self.hub.secret_key
-        code = await self.hub.db.write(lambda tx: issue_code(key, request, tx))
+        code_id, code = await self.hub.db.write(lambda tx: issue_code(key, request, tx))
         minutes = int(CODE_LIFETIME.total_seconds() // 60)
         try:
             await notifier.send_notice(
@@ -161,6 +170,7 @@ class Verification:
                 request.channel,
                 type(error).__name__,
             )
+            await self.hub.db.write(partial(void_code, code_id))
             raise VerificationRefused("the code could not be sent: try again later") from error
 
     async def check_code(

@@ -272,6 +272,22 @@ async def test_a_code_expires_and_allows_five_guesses(
     assert "too many wrong codes" in (await visitor.frame())["error"]
 
 
+async def test_a_code_the_relay_refused_cannot_be_guessed_and_still_counts(
+    hub: Hub, server: TestServer, session, relay: SmtpPeer
+):
+    visitor = await widget(session, server)
+    await visitor.hello()
+    relay.answer_data("451 4.3.0 try later")
+    await visitor.socket.send_json({"type": "verify", "email": LENA})
+    assert (await visitor.frame())["error"] == "the code could not be sent: try again later"
+    await visitor.socket.send_json({"type": "code", "code": "123456"})
+    assert "no code is waiting" in (await visitor.frame())["error"]
+    counted = await hub.db.read(
+        lambda conn: conn.execute(select(verification_codes.c.used_at.is_not(None))).scalars().all()
+    )
+    assert counted == [True]
+
+
 async def test_codes_are_limited_per_address_and_per_client(
     hub: Hub, server: TestServer, session, relay: SmtpPeer
 ):
