@@ -118,6 +118,15 @@ class InboundMessage:
 
 
 @dataclass(frozen=True)
+class Cursor:
+    """How far a connector has read its platform (a Telegram offset, an IMAP UID), saved in
+    the same transaction as the message it was read with: neither is kept without the other."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
 class IngestResult:
     message_id: int
     conversation_id: int
@@ -237,7 +246,11 @@ class HubPort(Protocol):
     resolver: Resolver
     """DNS lookups (DKIM keys, SPF and DMARC records); tests inject their own."""
 
-    async def ingest(self, message: InboundMessage) -> IngestResult: ...
+    async def ingest(
+        self, message: InboundMessage, *, cursor: Cursor | None = None
+    ) -> IngestResult:
+        """Store ``message`` durably (and ``cursor`` with it, as :meth:`save_state` would)."""
+        ...
 
     def client_key(self, request: web.Request) -> str:
         """Who sent a request to ``routes()``, for limits per client: the address through the

@@ -14,7 +14,7 @@ from aiohttp import web
 from sqlalchemy import Connection, insert, select
 
 from config.schema import Settings
-from connectors.base import Address, Connector, InboundMessage, IngestResult, Thread
+from connectors.base import Address, Connector, Cursor, InboundMessage, IngestResult, Thread
 from connectors.dns import Resolver, SystemResolver
 from connectors.registry import build_connector
 from hub.api.framework import HUB_KEY, json_errors
@@ -179,13 +179,21 @@ class Hub:
         self.connectors.clear()
         self.connectors.update({n: c for n, c in self.all_connectors.items() if n in names})
 
-    async def ingest(self, message: InboundMessage) -> IngestResult:
-        """Store a customer message durably and route it; called by every connector."""
+    async def ingest(
+        self, message: InboundMessage, *, cursor: Cursor | None = None
+    ) -> IngestResult:
+        """Store a customer message durably and route it; called by every connector.
+
+        ``cursor`` is saved in the same transaction, so a crash can neither skip a
+        message nor leave the connector re-reading one it already stored.
+        """
         if message.channel not in self.connectors:
             state = "disabled" if message.channel in self.all_connectors else "not configured"
             raise NotFound(f"channel {message.channel!r} is {state}")
         pool = self.identity_pools.get(message.channel)
-        result = await self.db.write(partial(ingest, message, pool=pool), key=message.sender)
+        result = await self.db.write(
+            partial(ingest_with_cursor, message, pool, cursor), key=message.sender
+        )
         if not result.duplicate:
             self.metrics.messages_in.labels(message.channel).inc()
         return result
@@ -275,6 +283,15 @@ class Hub:
         """Let the web server stop at once instead of waiting for open widgets."""
         for connector in self.connectors.values():
             await connector.close_client_connections()
+
+
+def ingest_with_cursor(
+    message: InboundMessage, pool: frozenset[str] | None, cursor: Cursor | None, tx: Any
+) -> IngestResult:
+    result = ingest(message, tx, pool=pool)
+    if cursor is not None:
+        save_state(cursor.key, cursor.value, tx)
+    return result
 
 
 async def add_security_headers(_request: web.Request, response: web.StreamResponse) -> None:

@@ -3,11 +3,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from connectors.base import Address, InboundMessage
+from connectors.base import Address, Cursor, InboundMessage
 from hub.app import Hub
 from hub.db.schema import conversations, customers, identities, identity_claims, messages
-from hub.errors import NotFound
-from tests.support.hubs import add_agent
+from hub.errors import Forbidden, NotFound
+from tests.conftest import make_settings
+from tests.support.clock import FakeClock
+from tests.support.hubs import add_agent, started_hub
 from tests.support.messages import proven
 
 
@@ -131,3 +133,29 @@ async def test_concurrent_ingest_of_many_senders_is_all_stored(hub: Hub):
     assert len({r.message_id for r in results}) == 60
     assert await count(hub, customers) == 7
     assert await count(hub, conversations) == 7
+
+
+async def test_a_cursor_is_saved_with_its_message_and_not_without_it(
+    database_url: str, clock: FakeClock
+) -> None:
+    """A connector's read position commits with the message, or not at all."""
+    api = {"kind": "api", "token_env": "SMS_TOKEN", "identity_kind": "phone"}
+    settings = make_settings(
+        database_url, channels=[{**api, "name": "sms"}, {**api, "name": "crm"}]
+    )
+    async with started_hub(settings, clock) as hub:
+
+        def text(channel: str, external_id: str) -> InboundMessage:
+            return InboundMessage(
+                channel=channel,
+                external_id=external_id,
+                sender=Address("phone", "+4915100000"),
+                text="hello",
+            )
+
+        await hub.ingest(text("crm", "c-1"), cursor=Cursor("crm:offset", "1"))
+        assert await hub.load_state("crm:offset") == "1"
+        with pytest.raises(Forbidden):
+            await hub.ingest(text("sms", "s-1"), cursor=Cursor("sms:offset", "1"))
+        assert await hub.load_state("sms:offset") is None
+        assert await count(hub, messages) == 1
