@@ -14,7 +14,7 @@ from aiohttp import web
 from sqlalchemy import Connection, insert, select
 
 from config.schema import Settings
-from connectors.base import Address, Connector, Cursor, InboundMessage, IngestResult, Thread
+from connectors.base import Address, Connector, Cursor, InboundMessage, IngestResult
 from connectors.dns import Resolver, SystemResolver
 from connectors.registry import build_connector
 from hub.api.framework import HUB_KEY, json_errors
@@ -25,7 +25,6 @@ from hub.channel_support import (
     save_channel_switch,
     save_state,
     store_quarantine,
-    thread_of,
 )
 from hub.clients import client_address, client_key, proxy_networks
 from hub.clock import Clock, SystemClock
@@ -216,9 +215,6 @@ class Hub:
             return [message_json(row) for row in reversed(list(rows))]
 
         return await self.db.read(history)
-
-    async def thread(self, conversation_id: int, channel: str) -> Thread:
-        return await self.db.read(partial(thread_of, conversation_id, channel))
 
     async def quarantine(self, channel: str, raw: bytes, reason: str) -> int:
         quarantine_id = await self.db.write(partial(store_quarantine, channel, raw, reason))

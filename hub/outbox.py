@@ -27,6 +27,7 @@ from connectors.base import (
     PermanentError,
     TransientError,
 )
+from hub.channel_support import threads_of
 from hub.clock import Clock
 from hub.db.database import Database, Tx
 from hub.db.schema import conversations, customers, identities, messages, outbox
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 100
 IDLE_WAIT = 60.0
+WORKER = "outbox"
+"""The name :func:`enqueue` wakes the outbox by (``Database.wake_on_commit``)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
             .where(outbox.c.id.in_([r.id for r in rows]))
             .values(state="sending", lease_until=tx.now + lease, attempts=outbox.c.attempts + 1)
         )
+    threads = threads_of({(row.conversation_id, row.channel) for row in rows}, tx.conn)
     return [
         Claim(
             row.id,
@@ -107,6 +111,8 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
                 to=Address(row.kind, row.address),
                 text=row.text,
                 html=row.html,
+                thread=threads[row.conversation_id, row.channel],
+                delivered=Delivery.from_meta(row.meta or {}),
             ),
         )
         for row in rows
@@ -134,8 +140,9 @@ def record_outcome(
     message_values: dict[str, object] = {"state": message_state, "error": reason}
     if error is None:
         message_values["sent_at"] = tx.now
-        if delivery is not None and delivery.external_id:
-            message_values["meta"] = {"delivery_id": delivery.external_id}
+    delivered = delivery if error is None else error.partial
+    if delivered is not None and delivered.meta():
+        message_values["meta"] = merged_meta(claim.message.message_id, delivered, tx)
     tx.conn.execute(
         update(messages).where(messages.c.id == claim.message.message_id).values(message_values)
     )
@@ -158,6 +165,12 @@ def record_outcome(
         to=[a for a in audience if a],
         conversation_id=claim.message.conversation_id,
     )
+
+
+def merged_meta(message_id: int, delivered: Delivery, tx: Tx) -> dict[str, object]:
+    """The message's meta with what the platform said added: an auto-reply stays marked."""
+    meta = tx.conn.execute(select(messages.c.meta).where(messages.c.id == message_id)).scalar()
+    return {**(meta or {}), **delivered.meta()}
 
 
 def next_due_at(conn: object) -> datetime | None:
@@ -183,6 +196,7 @@ class Outbox:
         self.policy = policy
         self.lease = lease
         self._wake = asyncio.Event()
+        db.wake_on_commit(WORKER, self.wake)
 
     def wake(self) -> None:
         """Something new is in the outbox: look now rather than at the next timer."""
@@ -266,7 +280,11 @@ class Outbox:
 
 
 def enqueue(tx: Tx, message_id: int, conversation_id: int, channel: str, send_at: datetime) -> None:
-    """Put a stored outbound message in the outbox, to leave at ``send_at``."""
+    """Put a stored outbound message in the outbox, to leave at ``send_at``.
+
+    The outbox is woken once this commits (see :meth:`Outbox.wake`), so a
+    message due now leaves at once, whoever queued it.
+    """
     tx.conn.execute(
         insert(outbox).values(
             message_id=message_id,
@@ -278,6 +296,7 @@ def enqueue(tx: Tx, message_id: int, conversation_id: int, channel: str, send_at
             created_at=tx.now,
         )
     )
+    tx.wake_after_commit(WORKER)
 
 
 def by_conversation(claims: list[Claim]) -> list[list[Claim]]:
