@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from connectors.base import (
@@ -57,6 +57,11 @@ def due_condition(now: datetime):  # noqa: ANN201 - a SQLAlchemy expression
 
 
 def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
+    """Lease what is due; each claim's message carries what earlier attempts delivered.
+
+    Its thread is loaded after the claim (:func:`with_threads`), by a read: the
+    write stays short.
+    """
     earlier = aliased(outbox)
     # A reply scheduled for the customer's hours (never tried, not yet due) does
     # not hold back a later one the agent chose to send now; anything tried does.
@@ -99,7 +104,6 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
             .where(outbox.c.id.in_([r.id for r in rows]))
             .values(state="sending", lease_until=tx.now + lease, attempts=outbox.c.attempts + 1)
         )
-    threads = threads_of({(row.conversation_id, row.channel) for row in rows}, tx.conn)
     return [
         Claim(
             row.id,
@@ -111,11 +115,25 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
                 to=Address(row.kind, row.address),
                 text=row.text,
                 html=row.html,
-                thread=threads[row.conversation_id, row.channel],
                 delivered=Delivery.from_meta(row.meta or {}),
             ),
         )
         for row in rows
+    ]
+
+
+def with_threads(claims: list[Claim], conn: Connection) -> list[Claim]:
+    """The claims with each message's thread on its channel (references, Slack's thread)."""
+    threads = threads_of({(c.message.conversation_id, c.message.channel) for c in claims}, conn)
+    return [
+        replace(
+            claim,
+            message=replace(
+                claim.message,
+                thread=threads[claim.message.conversation_id, claim.message.channel],
+            ),
+        )
+        for claim in claims
     ]
 
 
@@ -216,7 +234,7 @@ class Outbox:
         try:
             while True:
                 room = MAX_IN_FLIGHT - len(sending)
-                claims = await self.db.write(partial(claim_due, self.lease, room)) if room else []
+                claims = await self._claim(room) if room else []
                 attempted += len(claims)
                 sending.update(
                     asyncio.create_task(self._send_in_order(group))
@@ -228,6 +246,10 @@ class Outbox:
         finally:
             if sending:
                 await asyncio.gather(*sending, return_exceptions=True)
+
+    async def _claim(self, limit: int) -> list[Claim]:
+        claims = await self.db.write(partial(claim_due, self.lease, limit))
+        return await self.db.read(partial(with_threads, claims)) if claims else claims
 
     async def _until_one_finishes_or_a_wake_up(
         self, sending: set[asyncio.Task[None]]
