@@ -165,8 +165,10 @@ class Database:
         self._wakers: dict[str, Callable[[], None]] = {}
 
     def wake_on_commit(self, worker: str, wake: Callable[[], None]) -> None:
-        """Call ``wake`` after each commit of a unit that asked for ``worker``
-        (:meth:`Tx.wake_after_commit`), e.g. the outbox once a message is queued."""
+        """Call ``wake`` after each commit holding a unit that asked for ``worker``.
+
+        Units ask with :meth:`Tx.wake_after_commit` (the outbox's ``enqueue`` does).
+        """
         self._wakers[worker] = wake
 
     def _wake(self, txs: Iterable[Tx]) -> None:
