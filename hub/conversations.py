@@ -22,7 +22,9 @@ HISTORY_LIMIT = 500
 
 
 @dataclass(frozen=True)
-class Access:
+class ConversationAccess:
+    """A conversation as an access check sees it: whose it is and who may act in it."""
+
     conversation_id: int
     customer_id: int
     assignee_id: int | None
@@ -34,14 +36,16 @@ class Access:
         return [a for a in dict.fromkeys((self.assignee_id, self.owner_id)) if a]
 
 
-def check_access(conn: Connection, principal: Principal, conversation_id: int) -> Access:
+def check_access(
+    conn: Connection, principal: Principal, conversation_id: int
+) -> ConversationAccess:
     access = load_access(conn, conversation_id)
     if not principal.is_admin and principal.agent_id not in access.audience:
         raise Forbidden(f"conversation {conversation_id} is handled by another agent")
     return access
 
 
-def load_access(conn: Connection, conversation_id: int) -> Access:
+def load_access(conn: Connection, conversation_id: int) -> ConversationAccess:
     row = conn.execute(
         select(
             conversations.c.id,
@@ -55,7 +59,7 @@ def load_access(conn: Connection, conversation_id: int) -> Access:
     ).first()
     if row is None:
         raise NotFound(f"conversation {conversation_id} does not exist")
-    return Access(row.id, row.customer_id, row.assignee_id, row.owner_id, row.state)
+    return ConversationAccess(row.id, row.customer_id, row.assignee_id, row.owner_id, row.state)
 
 
 def conversation_summary_query():  # noqa: ANN201 - a SQLAlchemy select
@@ -162,7 +166,10 @@ class Target:
 
 
 def reply_target(
-    conn: Connection, access: Access, identity_id: int | None, channels_by_kind: dict[str, str]
+    conn: Connection,
+    access: ConversationAccess,
+    identity_id: int | None,
+    channels_by_kind: dict[str, str],
 ) -> Target:
     """The identity and channel a reply leaves on: the chosen identity or the default one."""
     if identity_id is None:
@@ -222,7 +229,7 @@ def customer_rules(conn: Connection, customer_id: int, channel: str) -> ContactR
     return rules_for(conn, customer_id, channel, always_reachable)
 
 
-def scheduled_reply(conn: Connection, principal: Principal, message_id: int) -> Access:
+def scheduled_reply(conn: Connection, principal: Principal, message_id: int) -> ConversationAccess:
     """Access to a reply that is still waiting for the customer's hours, or a clear refusal."""
     row = conn.execute(
         select(messages.c.conversation_id, messages.c.state, messages.c.direction).where(
@@ -293,7 +300,7 @@ def reschedule_replies(tx: Tx, customer_id: int) -> None:
             _change_scheduled(tx, access, message_id, release_at=send_at)
 
 
-def restore_reply_due(tx: Tx, access: Access) -> None:
+def restore_reply_due(tx: Tx, access: ConversationAccess) -> None:
     """After a reply is cancelled: the customer is owed an answer again, as if it never was."""
     replies = (
         select(messages.c.created_at)
@@ -328,7 +335,9 @@ def restore_reply_due(tx: Tx, access: Access) -> None:
     )
 
 
-def _change_scheduled(tx: Tx, access: Access, message_id: int, **changes: Any) -> dict[str, Any]:
+def _change_scheduled(
+    tx: Tx, access: ConversationAccess, message_id: int, **changes: Any
+) -> dict[str, Any]:
     tx.conn.execute(update(messages).where(messages.c.id == message_id).values(changes))
     row = (
         tx.conn.execute(
@@ -357,7 +366,7 @@ def post_note(principal: Principal, conversation_id: int, text: str, tx: Tx) -> 
 
 def _insert_message(
     tx: Tx,
-    access: Access,
+    access: ConversationAccess,
     direction: str,
     text: str,
     state: str,

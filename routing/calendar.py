@@ -175,7 +175,8 @@ def calendar_json(calendar: Calendar) -> dict:
 # Zones and holidays
 
 
-_zone = cache(ZoneInfo)
+zone_info = cache(ZoneInfo)
+"""The zone named ``key``, loaded once: every query on a calendar reads it."""
 
 
 @lru_cache(maxsize=256)
@@ -321,7 +322,7 @@ def _zone_problems(zone: object) -> list[Problem]:
     if not isinstance(zone, str):
         return [("zone", f"expected an IANA time zone name, got {zone!r}")]
     try:
-        _zone(zone)
+        zone_info(zone)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return [("zone", f"unknown time zone {zone!r}")]
     return []
