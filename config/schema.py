@@ -26,7 +26,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from routing.calendar import Calendar, CalendarError, build_calendar
+from routing.calendar import Calendar, CalendarError
+from routing.calendar_data import build_calendar
 from routing.contact import DEFAULT_AUTOREPLY, template_problems
 
 CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
