@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from config.schema import ApiChannel
+from connectors.api.settings import ApiChannel
 from connectors.base import (
     Address,
     AuthFailed,
