@@ -35,7 +35,6 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from config.schema import SlackChannel
 from connectors.base import (
     Address,
     Connector,
@@ -57,6 +56,7 @@ from connectors.slack.events import (
     split_external_id,
     user_from_info,
 )
+from connectors.slack.settings import SlackChannel
 
 log = logging.getLogger(__name__)
 

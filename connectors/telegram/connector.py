@@ -30,7 +30,6 @@ from telegram import Bot, Update
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
-from config.schema import TelegramChannel
 from connectors.base import (
     AuthFailed,
     Connector,
@@ -41,6 +40,7 @@ from connectors.base import (
     PermanentError,
 )
 from connectors.telegram.errors import connector_error, retry_after_seconds
+from connectors.telegram.settings import TelegramChannel
 from connectors.telegram.updates import IDENTITY_KIND, inbound_of, split_text
 
 log = logging.getLogger(__name__)
