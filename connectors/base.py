@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -276,6 +276,19 @@ class HubPort(Protocol):
 
         Returns when ``work`` does; may restart it if this process loses its turn.
         """
+        ...
+
+    async def broadcast(self, channel: str, data: dict[str, Any]) -> None:
+        """Hand ``data`` to ``channel``'s connector in every hub process, this one included.
+
+        Returns once it is stored; each process reads it from
+        :meth:`broadcasts`, in the order broadcast. For what only the process
+        holding a client's connection can do (push to a widget's socket).
+        """
+        ...
+
+    def broadcasts(self, channel: str) -> AsyncIterator[dict[str, Any]]:
+        """What :meth:`broadcast` hands to ``channel`` in this process, while it is read."""
         ...
 
 

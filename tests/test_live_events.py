@@ -192,3 +192,18 @@ async def test_a_cursor_too_far_behind_gets_reset_before_any_event(hub: Hub, mar
     first, code = await first_frame_and_close(maria, 0)
     assert first["kind"] == "reset", "nothing is replayed to a client that must reload anyway"
     assert code == aiohttp.WSCloseCode.OK
+
+
+async def test_agents_are_never_sent_what_is_broadcast_to_channels(hub: Hub, maria):
+    async with maria.session.ws_connect(maria.url("/api/events")) as socket:
+        live = LiveEvents(socket)
+        _, ready = await live.until_ready()
+        await hub.broadcast("webchat", {"visitor": "v1", "frame": {"type": "message"}})
+        await hub.ingest(chat("v1", "1", "after the broadcast"))
+        first = await live.next()
+    async with maria.session.ws_connect(
+        maria.url(f"/api/events?after={ready['last_id']}")
+    ) as socket:
+        replayed, _ = await LiveEvents(socket).until_ready()
+    assert first["kind"] == "message.created"
+    assert [event["kind"] for event in replayed] == ["message.created"]

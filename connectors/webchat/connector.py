@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Iterable
@@ -47,6 +48,7 @@ HISTORY = 100
 MAX_FRAME_BYTES = 32 * 1024
 SOCKETS_PER_CLIENT = 20
 """Open widget sockets from one client address (a household or office behind one NAT fits)."""
+PUSH_SECONDS = 5.0
 
 
 @dataclass
@@ -79,6 +81,7 @@ class WebchatConnector(Connector):
         """Every frame a client sends (hellos too): a flood of sockets is one client."""
         self._messages_per_visitor = Buckets(burst=10, per_second=1)
         """Messages per visitor token, whichever socket they come on."""
+        self._pushing: asyncio.Task[None] | None = None
 
     @property
     def identity_kind(self) -> str:
@@ -103,7 +106,11 @@ class WebchatConnector(Connector):
         return serve
 
     async def send(self, message: OutboundMessage) -> Delivery:
-        """Push to the visitor's open widgets; a closed widget shows it from history later."""
+        """Hand the reply to every hub process, each pushing it to the visitor's widgets it holds.
+
+        Sent once stored: a widget open nowhere shows it from history later, and a
+        widget that gets it twice (a send repeated after a crash) shows it once.
+        """
         frame = {
             "type": "message",
             "message": {
@@ -113,17 +120,40 @@ class WebchatConnector(Connector):
                 "at": datetime.now(UTC).isoformat(),
             },
         }
-        for socket in list(self._sockets.get(message.to.address, ())):
-            if not socket.closed:
-                with contextlib.suppress(ConnectionResetError, ClientError):
-                    await socket.send_json(frame)
+        await self.hub.broadcast(self.name, {"visitor": message.to.address, "frame": frame})
         return Delivery()
+
+    async def start(self) -> None:
+        self._pushing = asyncio.create_task(self.push_replies(), name=f"webchat {self.name}")
+
+    async def push_replies(self) -> None:
+        """Push each reply any hub process sent to the widgets open here, in the order sent."""
+        async for reply in self.hub.broadcasts(self.name):
+            await self.push(reply["visitor"], reply["frame"])
+
+    async def push(self, visitor: str, frame: dict[str, Any]) -> None:
+        """Write ``frame`` to each of the visitor's open sockets; a stuck one gets it later.
+
+        One process pushes every reply, so a socket whose client stopped reading
+        may hold it up ``PUSH_SECONDS`` at most (the widget reloads its history
+        when it reconnects).
+        """
+        for socket in list(self._sockets.get(visitor, ())):
+            if not socket.closed:
+                with contextlib.suppress(ConnectionResetError, ClientError, TimeoutError):
+                    async with asyncio.timeout(PUSH_SECONDS):
+                        await socket.send_json(frame)
 
     async def test_connection(self) -> str:
         visitors = sum(1 for sockets in self._sockets.values() if sockets)
         return f"web chat ready; {visitors} visitor(s) connected now"
 
     async def stop(self) -> None:
+        if self._pushing is not None:
+            self._pushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pushing
+            self._pushing = None
         await self.close_client_connections()
 
     async def close_client_connections(self) -> None:
