@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -158,6 +158,10 @@ class Delivery:
     external_id: str | None = None
     parts_sent: int = 0
     """Of a message sent in parts (Telegram's 4096 characters): how many the platform has."""
+    relay: Mapping[str, Any] | None = None
+    """What this channel's connector in every hub process must hear once the send is recorded
+    (web chat: the reply, for whichever process holds the visitor's sockets); stored in the
+    transaction that records the send and heard through :meth:`HubPort.broadcasts`."""
 
     def meta(self) -> dict[str, Any]:
         meta: dict[str, Any] = {}
@@ -183,6 +187,8 @@ class OutboundMessage:
     """The customer's identity on the channel."""
     text: str
     html: str | None = None
+    written_at: datetime | None = None
+    """When the agent wrote it (the time a customer is shown)."""
     thread: Thread = field(default_factory=Thread)
     delivered: Delivery = field(default_factory=Delivery)
     """What an earlier attempt got through before it failed (parts of a long message)."""
@@ -309,6 +315,12 @@ class HubPort(Protocol):
 
         Returns when ``work`` does; may restart it if this process loses its turn.
         """
+        ...
+
+    def broadcasts(self, channel: str) -> AsyncIterator[dict[str, Any]]:
+        """Each :attr:`Delivery.relay` of ``channel``'s sends, in every hub process, in the
+        order recorded, while it is read: for what only the process holding a client's
+        connection can do (push to a widget's socket)."""
         ...
 
 

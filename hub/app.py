@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -33,7 +34,7 @@ from hub.db.database import Database, open_database
 from hub.db.migrate import migrate
 from hub.db.schema import hub_state, identities, messages
 from hub.errors import NotFound
-from hub.events import EventBus
+from hub.events import EventBus, channel_broadcasts
 from hub.holds import Holds
 from hub.identities import identity_pools
 from hub.ingest import ingest
@@ -229,6 +230,9 @@ class Hub:
 
     async def run_alone(self, name: str, work: Work) -> None:
         await self.leadership.run_alone(name, work)
+
+    def broadcasts(self, channel: str) -> AsyncIterator[dict[str, Any]]:
+        return channel_broadcasts(self.bus, channel)
 
     async def _load_secret_key(self) -> bytes:
         configured = self.settings.secret_key_env

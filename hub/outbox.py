@@ -32,6 +32,7 @@ from hub.clock import Clock
 from hub.db.database import Database, Tx
 from hub.db.locks import skipping_locked
 from hub.db.schema import conversations, customers, identities, messages, outbox
+from hub.events import store_broadcast
 from hub.retry import RetryPolicy
 from hub.worker import work_when_due
 
@@ -87,6 +88,7 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
             messages.c.text,
             messages.c.html,
             messages.c.meta,
+            messages.c.created_at,
             identities.c.kind,
             identities.c.address,
         )
@@ -114,6 +116,7 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
                 to=Address(row.kind, row.address),
                 text=row.text,
                 html=row.html,
+                written_at=row.created_at,
                 delivered=Delivery.from_meta(row.meta or {}),
             ),
         )
@@ -158,6 +161,8 @@ def record_outcome(
     if error is None:
         message_values["sent_at"] = tx.now
     delivered = delivery if error is None else error.partial
+    if error is None and delivery is not None and delivery.relay is not None:
+        store_broadcast(claim.message.channel, dict(delivery.relay), tx)
     if delivered is not None and delivered.meta():
         message_values["meta"] = merged_meta(claim.message.message_id, delivered, tx)
     tx.conn.execute(

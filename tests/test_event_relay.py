@@ -18,7 +18,8 @@ from aiohttp.test_utils import TestServer
 from config import Settings
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
-from hub.events import Event, Subscription
+from hub.db.relay import RECONNECT_FIRST, EventRelay
+from hub.events import Event, EventBus, Subscription
 from hub.leader import Leadership
 from tests.conftest import make_settings
 from tests.support.clock import FakeClock
@@ -231,3 +232,52 @@ async def test_signing_out_on_one_hub_closes_the_socket_open_on_another(
         4401,
         "session ended",
     )
+
+
+async def test_relay_backs_off_while_refused_and_starts_over_once_it_reads_again(
+    database_url: str, caplog: pytest.LogCaptureFixture
+):
+    inside = await asyncpg.connect(database_url)
+    database = await inside.fetchval("SELECT current_database()")
+    admin = await asyncpg.connect(database_url, database="postgres")
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        """Instead of waiting: PostgreSQL refuses the relay after its first failure, until its
+        third."""
+        delays.append(seconds)
+        allow = {1: "false", 3: "true"}.get(len(delays))
+        if allow is not None:
+            await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {allow}')
+
+    bus = EventBus()
+    relay = EventRelay(database_url, bus, sleep=sleep)
+    await relay.start()
+    try:
+        with bus.subscribe(1) as subscription:
+            await terminate_backend(relay.server_pid)
+            await until(lambda: len(delays) == 3, "three failures in a row")
+            await inside.execute(STORE_ONE_EVENT)
+            async with asyncio.timeout(TIMEOUT):
+                assert await subscription.next_batch(), "the relay reads again"
+        await terminate_backend(relay.server_pid)
+        await until(lambda: len(delays) == 4, "a failure after reading again")
+    finally:
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        await relay.stop()
+        await admin.close()
+        await inside.close()
+
+    first = RECONNECT_FIRST
+    assert [first / 2 <= d <= first for d in delays] == [True, False, False, True]
+    assert first <= delays[1] <= 2 * first
+    assert 2 * first <= delays[2] <= 4 * first
+    warnings = [r.getMessage() for r in caplog.records if r.name == "hub.db.relay"]
+    assert len(warnings) == 4
+    assert all(w.startswith("event relay: PostgreSQL connection lost") for w in warnings)
+
+
+STORE_ONE_EVENT = (
+    "INSERT INTO events (kind, payload, created_at) VALUES ('agent.updated', '{}', now());"
+    " SELECT pg_notify('hub_events', '')"
+)
