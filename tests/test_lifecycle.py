@@ -4,6 +4,7 @@ in one line (a busy port before any channel talked to its platform)."""
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -14,11 +15,14 @@ import pytest
 
 from config import Settings
 from connectors.base import AuthFailed
+from connectors.retry import Backoff
 from hub.app import Hub, StartFailed
+from hub.leader import Leadership
 from tests.support.processes import STARTUP_SECONDS, clean_environment, free_port, write_config
 from tests.support.slack_api import Scripted, SlackApi
 from tests.support.telegram_api import FakeBotApi
 
+TAKEOVER_SECONDS = 5.0
 TG_TOKEN = "123456789:AAEhBOweik6ad9r_QXMENQjcrGbqCr4K-bs"
 ENVIRON = {
     "TG_TOKEN": TG_TOKEN,
@@ -150,3 +154,31 @@ async def test_hub_run_whose_channel_does_not_start_says_so_in_one_line(
         "slack apps.connections.open: invalid_auth\n"
     ) in output
     assert "Traceback" not in output, output
+
+
+# the leader's lock
+
+
+class Enough(Exception):
+    """Raised by the injected sleep to end a loop that would go on for ever."""
+
+
+async def test_a_leader_that_cannot_reach_postgresql_waits_longer_each_time():
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 5:
+            raise Enough
+
+    async def work() -> None:
+        pytest.fail("the work ran without its lock")
+
+    unreachable = f"postgresql://hub@127.0.0.1:{free_port()}/hub"
+    leadership = Leadership(
+        unreachable, TAKEOVER_SECONDS, backoff=Backoff(rng=random.Random(3)), sleep=sleep
+    )
+    with pytest.raises(Enough):
+        await leadership.run_alone("telegram:tg", work)
+    for wait, ceiling in zip(waits, [1, 2, 4, 8, 16], strict=True):
+        assert ceiling / 2 <= wait <= ceiling
