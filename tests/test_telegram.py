@@ -305,6 +305,56 @@ async def test_polling_backs_off_after_a_server_error_then_continues(database_ur
     assert len(bot_api.called("getUpdates")) >= 2
 
 
+REFUSE_OFFSETS = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_offset BEFORE INSERT ON hub_state"
+        " WHEN NEW.key = 'connector:tg:offset' BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_offset() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.key = 'connector:tg:offset' THEN RAISE EXCEPTION 'disk full'; END IF;"
+        " RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_offset BEFORE INSERT ON hub_state"
+        " FOR EACH ROW EXECUTE FUNCTION refuse_offset()",
+    ],
+}
+ACCEPT_OFFSETS = {
+    "sqlite": ["DROP TRIGGER refuse_offset"],
+    "postgresql": ["DROP TRIGGER refuse_offset ON hub_state", "DROP FUNCTION refuse_offset()"],
+}
+
+
+async def run_sql(hub: Hub, statements: dict[str, list[str]]) -> None:
+    def run(tx) -> None:
+        for statement in statements[hub.db.dialect]:
+            tx.conn.execute(sqlalchemy.text(statement))
+
+    await hub.db.write(run)
+
+
+async def test_a_polled_message_is_not_kept_when_its_offset_cannot_be(
+    database_url, clock, bot_api, caplog
+):
+    settings = telegram_settings(database_url, bot_api.base_url, mode="polling")
+    async with started_hub(settings, clock) as hub:
+        await run_sql(hub, REFUSE_OFFSETS)
+        try:
+            await bot_api.push_update(private_message(4001, 41))
+
+            async def failed() -> bool:
+                return any(r.name.startswith("connectors.telegram") for r in caplog.records)
+
+            await until(failed)
+            assert await stored(hub) == [], "the message came without its offset"
+        finally:
+            await run_sql(hub, ACCEPT_OFFSETS)
+
+        async def stored_with_offset() -> bool:
+            return len(await stored(hub)) == 1 and await hub.load_state("tg:offset") == "4002"
+
+        await until(stored_with_offset)
+
+
 async def test_polling_with_a_refused_token_stops_with_one_error(
     database_url, clock, bot_api, caplog
 ):
