@@ -172,13 +172,12 @@ class Hub:
         for name in self.connectors:
             try:
                 await self._start_connector(name)
-            except (ConnectorError, OSError) as error:
+            except BaseException as error:
                 await self._stop_connectors()
+                if not isinstance(error, ConnectorError | OSError):
+                    raise
                 reason = error.reason if isinstance(error, ConnectorError) else str(error)
                 raise StartFailed(f"channel {name} did not start: {reason}") from error
-            except BaseException:
-                await self._stop_connectors()
-                raise
 
     async def _start_connector(self, name: str) -> None:
         """Enter the connector's ``async with`` (a failed start cleans up after itself)."""
