@@ -21,7 +21,6 @@ from connectors.base import (
     Cursor,
     InboundMessage,
     IngestResult,
-    Thread,
 )
 from connectors.dns import Resolver, SystemResolver
 from connectors.registry import build_connector
@@ -33,7 +32,6 @@ from hub.channel_support import (
     save_channel_switch,
     save_state,
     store_quarantine,
-    thread_of,
 )
 from hub.clients import client_address, client_key, proxy_networks
 from hub.clock import Clock, SystemClock
@@ -247,9 +245,6 @@ class Hub:
             return [message_json(row) for row in reversed(list(rows))]
 
         return await self.db.read(history)
-
-    async def thread(self, conversation_id: int, channel: str) -> Thread:
-        return await self.db.read(partial(thread_of, conversation_id, channel))
 
     async def quarantine(self, channel: str, raw: bytes, reason: str) -> int:
         quarantine_id = await self.db.write(partial(store_quarantine, channel, raw, reason))

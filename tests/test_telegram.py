@@ -507,7 +507,8 @@ async def test_a_retry_after_part_one_was_sent_never_sends_it_again(hub, bot_api
     bot_api.script("sendMessage", None, too_many_requests(retry_after=1))
     message_id = await reply(hub, long_reply())
     await hub.outbox.run_due()
-    assert (await state_of(hub, message_id))[0] == "queued"
+    state, _, meta = await state_of(hub, message_id)
+    assert (state, meta["delivery_id"], meta["parts_sent"]) == ("queued", "500", 1)
     clock.advance(seconds=1)
     await hub.outbox.run_due()
     calls = sent_texts(bot_api)

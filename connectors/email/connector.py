@@ -26,7 +26,6 @@ from connectors.base import (
     OutboundMessage,
     PermanentError,
     Proof,
-    Thread,
 )
 from connectors.email.authentication import Outcome, Verdict, domain_of, verdict_from_headers
 from connectors.email.checks import Envelope, MailChecker
@@ -252,19 +251,19 @@ class EmailConnector(Connector):
         )
 
     async def send(self, message: OutboundMessage) -> Delivery:
-        thread = await self.hub.thread(message.conversation_id, self.name)
         our_id = message_id_for(
             self.hub.secret_key, message.conversation_id, message.message_id, self.domain
         )
         try:
-            mail = self.reply_mail(message, thread, our_id)
+            mail = self.reply_mail(message, our_id)
         except ValueError as error:  # retrying would build the same mail
             raise PermanentError(f"cannot build the reply mail: {error}") from error
         await send_mail(self.relay_settings(), mail)
         return Delivery(our_id)
 
-    def reply_mail(self, message: OutboundMessage, thread: Thread, our_id: str) -> EmailMessage:
+    def reply_mail(self, message: OutboundMessage, our_id: str) -> EmailMessage:
         """The reply as a mail; raises ValueError where a header cannot hold a value."""
+        thread = message.thread
         mail = self.new_mail(message.to.address, reply_subject(thread.subject), f"<{our_id}>")
         mail["Reply-To"] = reply_address(
             self.hub.secret_key, message.conversation_id, self.settings.address

@@ -14,7 +14,8 @@ the ``{"envelope_id"}`` ack is sent only after the listener returned (a
 failed listener means no ack, so Slack redelivers).
 
 Outbound: the reply goes to the thread of the customer's latest message in
-the conversation (found through ``HubPort.thread``), or as a DM.
+the conversation (the outbox hands it over in ``OutboundMessage.thread``), or
+as a DM.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -52,11 +53,9 @@ from connectors.slack.events import (
     BotIdentity,
     SlackUser,
     customer_event,
-    external_id,
     inbound,
     is_direct,
     split_external_id,
-    thread_root,
     user_from_info,
 )
 from connectors.slack.logs import dropped
@@ -67,7 +66,6 @@ API_TIMEOUT_SECONDS = 15
 USER_LOOKUP_SECONDS = 1.0
 """users.info before the ack: Slack wants an answer within 3 s, so give up early."""
 REMEMBERED = 10_000
-HISTORY_LIMIT = 50
 
 
 class SlackConnector(Connector):
@@ -86,7 +84,6 @@ class SlackConnector(Connector):
         self._channels = frozenset(settings.channels)
         self._bot: BotIdentity | None = None
         self._users: OrderedDict[str, SlackUser] = OrderedDict()
-        self._thread_roots: OrderedDict[str, str] = OrderedDict()
         self._dedupe = EventDedupe(REMEMBERED)
         self.app = self._bolt_app()
         self._socket: AsyncSocketModeHandler | None = None
@@ -217,7 +214,6 @@ class SlackConnector(Connector):
     async def _store(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         user = await self._user(str(event["user"]))
         message = inbound(self.name, body, event, user)
-        self._remember(self._thread_roots, message.external_id, thread_root(event))
         await self.hub.ingest(message)
 
     async def _user(self, user_id: str) -> SlackUser:
@@ -264,7 +260,7 @@ class SlackConnector(Connector):
 
     async def _destination(self, message: OutboundMessage) -> tuple[str, str | None]:
         """Where the reply goes: the thread of the customer's latest message, else a DM."""
-        thread = await self.hub.thread(message.conversation_id, self.name)
+        thread = message.thread
         latest = next(
             (found for eid in reversed(thread.external_ids) if (found := split_external_id(eid))),
             None,
@@ -274,18 +270,7 @@ class SlackConnector(Connector):
         channel, ts = latest
         if is_direct(channel):
             return channel, None
-        return channel, await self._thread_root(message.to, channel, ts)
-
-    async def _thread_root(self, to: Address, channel: str, ts: str) -> str:
-        known = self._thread_roots.get(external_id(channel, ts))
-        if known is not None:
-            return known
-        for row in reversed(await self.hub.identity_history(to, HISTORY_LIMIT)):
-            meta = row.get("meta") or {}
-            same = meta.get("slack_channel") == channel and meta.get("ts") == ts
-            if same and row.get("direction") == "in":
-                return str(meta.get("thread_ts") or ts)
-        return ts
+        return channel, thread_root_of(thread.latest_inbound_meta, channel, ts)
 
     async def _open_dm(self, to: Address) -> str:
         _team, _, user_id = to.address.rpartition(":")
@@ -315,3 +300,11 @@ class SlackConnector(Connector):
         cache.move_to_end(key)
         while len(cache) > REMEMBERED:
             cache.popitem(last=False)
+
+
+def thread_root_of(latest_inbound_meta: Mapping[str, Any], channel: str, ts: str) -> str:
+    """The ts a reply to message ``ts`` goes under: its thread's, kept when it came in."""
+    same = (
+        latest_inbound_meta.get("slack_channel") == channel and latest_inbound_meta.get("ts") == ts
+    )
+    return str(latest_inbound_meta.get("thread_ts") or ts) if same else ts

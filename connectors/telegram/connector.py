@@ -10,8 +10,9 @@ loop (``connectors.retry``): an unreachable Bot API is tried again with a
 WARNING, a refused token halts the channel with one ERROR.
 
 Outbound, a reply longer than Telegram's 4096 characters leaves as several
-messages in order; the parts already sent are kept in the hub, so a retry
-(after a 429, a crash) never sends a part twice.
+messages in order; a failed send reports the parts already sent (kept in the
+message's meta), so a retry after a 429 sends only the rest. A crash mid-send
+may send a part again (at least once).
 """
 
 from __future__ import annotations
@@ -221,29 +222,20 @@ class TelegramConnector(Connector):
     # outbound
 
     async def send(self, message: OutboundMessage) -> Delivery:
+        """Send the parts not yet delivered; a failure carries the parts sent so far."""
         parts = split_text(message.text)
         if not parts:
             raise PermanentError("an empty message cannot be sent on Telegram")
-        progress_key = self._key(f"sent:{message.message_id}")
-        done, first_id = await self._progress(progress_key) if len(parts) > 1 else (0, None)
-        for index in range(done, len(parts)):
+        delivered = message.delivered
+        for index in range(delivered.parts_sent, len(parts)):
             try:
                 sent = await self.bot.send_message(chat_id=message.to.address, text=parts[index])
             except TelegramError as error:
-                raise connector_error(error, self._token) from error
-            first_id = first_id or str(sent.message_id)
-            if len(parts) > 1:
-                await self.hub.save_state(
-                    progress_key, json.dumps({"done": index + 1, "first_id": first_id})
-                )
-        return Delivery(first_id)
-
-    async def _progress(self, key: str) -> tuple[int, str | None]:
-        stored = await self.hub.load_state(key)
-        if not stored:
-            return 0, None
-        progress = json.loads(stored)
-        return int(progress["done"]), progress.get("first_id")
+                failure = connector_error(error, self._token)
+                failure.partial = delivered
+                raise failure from error
+            delivered = Delivery(delivered.external_id or str(sent.message_id), index + 1)
+        return delivered
 
     async def test_connection(self) -> str:
         try:
