@@ -524,3 +524,20 @@ async def test_no_bolt_warning_about_an_unused_token_when_slack_bot_token_is_set
     monkeypatch.setenv("SLACK_BOT_TOKEN", SLACK_ENVIRON["SLACK_BOT_TOKEN"])
     await Hub(settings, clock).db.close()
     assert [r.getMessage() for r in slack_lines(caplog)] == []
+
+
+async def test_a_refused_bot_token_is_one_error_and_the_channel_shows_it_stopped(
+    hub, server, session, slack_api, caplog
+):
+    refused = Scripted(200, {"ok": False, "error": "invalid_auth"})
+    slack_api.script("auth.test", refused, refused)
+    for event_id in ("Ev0001", "Ev0002"):
+        assert (await post_event(session, server, message_event(event_id=event_id)))[0] == 500
+    lines = [(r.levelname, r.getMessage(), r.exc_info) for r in slack_lines(caplog)]
+    said = (
+        "channel slack: slack auth.test: invalid_auth; no event is taken while the token is refused"
+    )
+    assert lines == [("ERROR", said, None)]
+    halted = hub.connectors["slack"].halted
+    assert halted is not None
+    assert halted.reason == "slack auth.test: invalid_auth"

@@ -39,6 +39,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from config.schema import SlackChannel
 from connectors.base import (
     Address,
+    AuthFailed,
     Connector,
     ConnectorError,
     Delivery,
@@ -168,8 +169,17 @@ class SlackConnector(Connector):
 
     def _log_failed_event(self, error: Exception) -> None:
         """One line when Slack itself failed (bolt logs a traceback per event); bolt then
-        answers 500 or sends no ack, so Slack delivers the event again."""
-        if isinstance(error, ConnectorError):
+        answers 500 or sends no ack, so Slack delivers the event again. A refused bot
+        token is one ERROR, and the admin console shows it."""
+        if isinstance(error, AuthFailed):
+            if self.halted is None:
+                log.error(
+                    "channel %s: %s; no event is taken while the token is refused",
+                    self.name,
+                    error.reason,
+                )
+            self.halt(error)
+        elif isinstance(error, ConnectorError):
             log.warning(
                 "channel %s: %s; the event is left for Slack to send again", self.name, error.reason
             )
