@@ -30,6 +30,7 @@ from connectors.base import (
 from hub.channel_support import threads_of
 from hub.clock import Clock
 from hub.db.database import Database, Tx
+from hub.db.locks import skipping_locked
 from hub.db.schema import conversations, customers, identities, messages, outbox
 from hub.retry import RetryPolicy
 from hub.worker import work_when_due
@@ -95,9 +96,7 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
         .order_by(outbox.c.id)
         .limit(limit)
     )
-    if tx.conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=outbox)
-    rows = tx.conn.execute(query).all()
+    rows = tx.conn.execute(skipping_locked(query, outbox, tx.conn)).all()
     if rows:
         tx.conn.execute(
             update(outbox)

@@ -15,7 +15,6 @@ from email.utils import format_datetime, make_msgid
 
 from aiohttp import web
 
-from config.schema import EmailChannel
 from connectors.base import (
     Address,
     Attachment,
@@ -32,6 +31,7 @@ from connectors.email.checks import Envelope, MailChecker
 from connectors.email.imap import ImapPoller, ImapSettings
 from connectors.email.mime import MimeLimits
 from connectors.email.parse import ParsedMail, Unparseable, parse_mail
+from connectors.email.settings import EmailChannel
 from connectors.email.smtp import SmtpClient, SmtpReceiver, SmtpSettings, check_relay, send_mail
 from connectors.email.thread_tokens import (
     answered_conversation,

@@ -36,7 +36,6 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from config.schema import SlackChannel
 from connectors.base import (
     Address,
     AuthFailed,
@@ -60,6 +59,7 @@ from connectors.slack.events import (
     user_from_info,
 )
 from connectors.slack.logs import dropped
+from connectors.slack.settings import SlackChannel
 
 log = logging.getLogger(__name__)
 

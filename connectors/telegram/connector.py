@@ -32,7 +32,6 @@ from telegram import Bot, Update
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
-from config.schema import TelegramChannel
 from connectors.base import (
     Connector,
     Cursor,
@@ -44,6 +43,7 @@ from connectors.base import (
 )
 from connectors.retry import Session, keep_trying
 from connectors.telegram.errors import classify, connector_error
+from connectors.telegram.settings import TelegramChannel
 from connectors.telegram.updates import IDENTITY_KIND, inbound_of, split_text
 
 log = logging.getLogger(__name__)

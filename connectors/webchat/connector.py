@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 from aiohttp import ClientError, WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
-from config.schema import WebchatChannel
 from connectors.base import (
     Address,
     CodeRequest,
@@ -41,6 +40,7 @@ from connectors.webchat.protocol import (
     visitor_of,
     widget_message,
 )
+from connectors.webchat.settings import WebchatChannel
 
 STATIC = Path(__file__).parent / "static"
 HISTORY = 100

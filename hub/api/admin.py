@@ -8,8 +8,9 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Connection, select
 
-from config.schema import ChannelSettings, EnvSecret
+from config.schema import ChannelSettings
 from connectors.base import ConnectorError
+from connectors.settings import EnvSecret
 from hub.api.framework import Access, Api, Call
 from hub.api.models import (
     AgentIn,
