@@ -3,7 +3,8 @@
 A connector knows its platform's protocol and nothing about owners or hours:
 it turns platform events into :class:`InboundMessage` and hands them to
 :meth:`HubPort.ingest`, and it sends one :class:`OutboundMessage` when the
-outbox asks. Lifecycle: ``start`` / ``stop``, or ``async with connector``.
+outbox asks. Lifecycle: ``async with connector`` (the hub enters it; a failed start
+stops what it took).
 """
 
 from __future__ import annotations
@@ -330,6 +331,13 @@ class Connector(ABC):
     def __init__(self, name: str, hub: HubPort) -> None:
         self.name = name
         self.hub = hub
+        self.halted: ConnectorError | None = None
+        """Why the channel stopped by itself while running (a refused credential): the admin
+        console shows it until the channel starts again."""
+
+    def halt(self, error: ConnectorError) -> None:
+        """Record that a session gave up for good (``keep_trying``'s ``on_stop``)."""
+        self.halted = error
 
     @property
     @abstractmethod
@@ -358,6 +366,7 @@ class Connector(ABC):
         """Check the platform and credentials; return what was found, or raise."""
 
     async def __aenter__(self) -> Connector:
+        self.halted = None
         try:
             await self.start()
         except BaseException:

@@ -32,11 +32,13 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from connectors.base import (
     Address,
+    AuthFailed,
     Connector,
     ConnectorError,
     Delivery,
@@ -56,6 +58,7 @@ from connectors.slack.events import (
     split_external_id,
     user_from_info,
 )
+from connectors.slack.logs import dropped
 from connectors.slack.settings import SlackChannel
 
 log = logging.getLogger(__name__)
@@ -143,21 +146,45 @@ class SlackConnector(Connector):
     # inbound
 
     def _bolt_app(self) -> AsyncApp:
-        app = AsyncApp(
-            name=f"hub-slack-{self.name}",
-            logger=log,
-            client=AsyncWebClient(base_url=self.settings.base_url, retry_handlers=[]),
-            signing_secret=self.settings.signing_secret_env.reveal(),
-            authorize=self._authorize_function(),
-            process_before_response=True,
-        )
+        with dropped(log, warning_client_prioritized_and_token_skipped()):
+            app = AsyncApp(
+                name=f"hub-slack-{self.name}",
+                logger=log,
+                client=AsyncWebClient(base_url=self.settings.base_url, retry_handlers=[]),
+                signing_secret=self.settings.signing_secret_env.reveal(),
+                authorize=self._authorize_function(),
+                process_before_response=True,
+            )
 
         # bolt passes arguments by parameter name, so it gets plain functions, not methods
         async def on_message(body: dict[str, Any]) -> None:
             await self._on_message(body)
 
+        async def on_error(error: Exception) -> None:
+            self._log_failed_event(error)
+
         app.event("message")(on_message)
+        app.error(on_error)
         return app
+
+    def _log_failed_event(self, error: Exception) -> None:
+        """One line when Slack itself failed (bolt logs a traceback per event); bolt then
+        answers 500 or sends no ack, so Slack delivers the event again. A refused bot
+        token is one ERROR, and the admin console shows it."""
+        if isinstance(error, AuthFailed):
+            if self.halted is None:
+                log.error(
+                    "channel %s: %s; no event is taken while the token is refused",
+                    self.name,
+                    error.reason,
+                )
+            self.halt(error)
+        elif isinstance(error, ConnectorError):
+            log.warning(
+                "channel %s: %s; the event is left for Slack to send again", self.name, error.reason
+            )
+        else:
+            log.error("channel %s: an event failed", self.name, exc_info=error)
 
     async def receive(self, request: web.Request) -> web.Response:
         response = await self.app.async_dispatch(await to_bolt_request(request))
