@@ -324,6 +324,11 @@ class DovecotMailbox:
             found = check(imap.uid("SEARCH", "ALL"))
             return [int(uid) for uid in found[0].split()]
 
+    def _uidvalidity(self, mailbox: str) -> int:
+        with self._session(mailbox) as imap:
+            _, [validity] = imap.response("UIDVALIDITY")
+            return int(validity)
+
     def _flags(self, uid: int, mailbox: str) -> set[str]:
         with self._session(mailbox) as imap:
             found = check(imap.uid("FETCH", str(uid), "(FLAGS)"))
@@ -347,6 +352,9 @@ class DovecotMailbox:
 
     async def uids(self, mailbox: str = "INBOX") -> list[int]:
         return await asyncio.to_thread(self._uids, mailbox)
+
+    async def uidvalidity(self, mailbox: str = "INBOX") -> int:
+        return await asyncio.to_thread(self._uidvalidity, mailbox)
 
     async def flags(self, uid: int, mailbox: str = "INBOX") -> set[str]:
         return await asyncio.to_thread(self._flags, uid, mailbox)
