@@ -303,6 +303,21 @@ async def test_a_refused_login_stops_with_one_error_and_no_retry(dovecot, state,
     assert wrong not in repr(settings)
 
 
+async def test_a_login_the_server_cannot_check_now_is_retried(dovecot, state, inbox, caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    pauses = Pauses()
+    dovecot.break_auth()
+    async with poller(settings_for(dovecot), state, inbox, pauses) as imap, running(imap) as task:
+        await eventually(lambda: len(pauses.seconds) >= 2)
+        dovecot.mend_auth()
+        await dovecot.append(message("after"))
+        await eventually(lambda: inbox.subjects == ["after"])
+        assert not task.done()
+
+    assert f"login as {dovecot.user} failed for now: [UNAVAILABLE]" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 async def test_backoff_grows_while_failing_and_starts_over_after_a_good_pass(
     dovecot, state, inbox, caplog
 ):

@@ -366,6 +366,14 @@ class DovecotMailbox:
     async def create_mailbox(self, mailbox: str) -> None:
         await asyncio.to_thread(self._create, mailbox)
 
+    def break_auth(self) -> None:
+        """Dovecot can no longer read this user's password (before the user's first login,
+        which caches it): it answers a login ``NO [UNAVAILABLE]``, as when its database is down."""
+        (self.server.root / "users" / self.user).chmod(0)
+
+    def mend_auth(self) -> None:
+        (self.server.root / "users" / self.user).chmod(0o600)
+
     async def kick(self) -> None:
         """Drop all of this user's connections, as a server restart would."""
         await asyncio.to_thread(self.server.kick, self.user)
