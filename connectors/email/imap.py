@@ -202,10 +202,12 @@ class ImapPoller:
     async def _wait_for_mail(self) -> None:
         """IDLE if the server can, else sleep; either way poll again after ``poll_seconds``.
 
-        Polling on while idling is a safety net: news the server sends while
-        another command runs is not announced again.
+        Not at all if mail was announced during the pass: it comes next. Polling
+        on while idling is a safety net for whatever else slips through.
         """
         mailbox = await self._connected()
+        if await mailbox.call("IDLE", MailboxSession.mail_announced):
+            return
         if await mailbox.call("CAPABILITY", MailboxSession.can, "IDLE"):
             await self._idle(mailbox, min(self.settings.poll_seconds, IDLE_SECONDS))
         else:

@@ -101,9 +101,18 @@ class MailboxSession:
     def select(self, mailbox: str) -> int:
         """Select ``mailbox``; its UIDVALIDITY."""
         selected = self.client.select_folder(mailbox)
+        self.mail_announced()  # what SELECT counted is no news
         if b"UIDVALIDITY" not in selected:
             raise ImapError("SELECT answer has no UIDVALIDITY")
         return int(selected[b"UIDVALIDITY"])
+
+    def mail_announced(self) -> bool:
+        """Whether the server announced mail (EXISTS) alongside a command since the last look.
+
+        Such news is not repeated when IDLE starts: mail that came during a
+        pass would wait for the next poll. imaplib keeps it in ``untagged_responses``.
+        """
+        return bool(self.client._imap.untagged_responses.pop("EXISTS", None))
 
     def uids_after(self, last_uid: int) -> list[int]:
         # "n:*" always matches the newest message, even when its UID is below n.
@@ -151,14 +160,31 @@ class MailboxSession:
 
         Other news (flag changes, "still here") keeps the idle going. Readable
         yet nothing to read means the connection closed; :meth:`end_idle`
-        then says so.
+        then says so, and reads whatever news was already buffered.
         """
+        if self._unread():
+            return True
         with selectors.DefaultSelector() as selector:
             selector.register(self.client.socket(), selectors.EVENT_READ)
             if not selector.select(seconds):
                 return False
         responses = self.client.idle_check(timeout=0)
         return not responses or any(ends_idle(response) for response in responses)
+
+    def _unread(self) -> bool:
+        """Whether the server's words already wait in a read buffer, where a select on the
+        socket cannot see them: the IDLE's first news often comes with its go-ahead."""
+        sock = self.client.socket()
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        timeout = sock.gettimeout()
+        sock.setblocking(False)
+        try:
+            return bool(self.client._imap.file.peek(1))  # imaplib's buffered reader
+        except OSError:  # nothing there (EAGAIN, TLS wants to read)
+            return False
+        finally:
+            sock.settimeout(timeout)
 
     def end_idle(self) -> None:
         self.idling = False

@@ -29,7 +29,10 @@ from connectors.email.imap_session import (
 log = logging.getLogger(__name__)
 
 CLOSE_SECONDS = 5.0
-"""The most a close waits for the server's goodbye, and for the thread to let go."""
+"""The most a close waits for the server's goodbye, and for the thread to let go.
+
+(With ``asyncio.timeout``: Python 3.11's ``wait_for`` can swallow a cancellation
+that comes as the awaited step finishes, and a stopped poller would go on.)"""
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -81,9 +84,12 @@ class MailboxThread:
         released = self._executor.submit(self._release)
         self._executor.shutdown(wait=False)
         with contextlib.suppress(TimeoutError):  # a connect under way releases by itself
-            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(released)), CLOSE_SECONDS)
+            async with asyncio.timeout(CLOSE_SECONDS):
+                await asyncio.shield(asyncio.wrap_future(released))
 
     async def _run(self, what: str, work: Callable[[], T]) -> T:
+        if self._closed:
+            raise ImapError(f"{what}: the connection was closed")
         self._busy = busy = self._executor.submit(work)
         try:
             return await asyncio.wrap_future(busy)
@@ -94,7 +100,8 @@ class MailboxThread:
 
     async def _log_out(self, session: MailboxSession) -> None:
         try:
-            await asyncio.wait_for(self._run("LOGOUT", session.log_out), CLOSE_SECONDS)
+            async with asyncio.timeout(CLOSE_SECONDS):
+                await self._run("LOGOUT", session.log_out)
         except (ConnectorError, TimeoutError) as error:
             log.debug("IMAP %s: logout failed: %s", self.settings.where, error)
 

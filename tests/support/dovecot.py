@@ -367,12 +367,19 @@ class DovecotMailbox:
         await asyncio.to_thread(self._create, mailbox)
 
     def break_auth(self) -> None:
-        """Dovecot can no longer read this user's password (before the user's first login,
-        which caches it): it answers a login ``NO [UNAVAILABLE]``, as when its database is down."""
-        (self.server.root / "users" / self.user).chmod(0)
+        """Dovecot can no longer read this user's passwords: it answers a login
+        ``NO [UNAVAILABLE]``, as when its user database is down."""
+        self._passwd_mode(0)
 
     def mend_auth(self) -> None:
-        (self.server.root / "users" / self.user).chmod(0o600)
+        self._passwd_mode(0o600)
+
+    def _passwd_mode(self, mode: int) -> None:
+        """Set the passwd-file's mode and a new mtime, so Dovecot reads it again."""
+        passwd = self.server.root / "users" / self.user
+        passwd.chmod(mode)
+        touched = passwd.stat().st_mtime + 1
+        os.utime(passwd, (touched, touched))
 
     async def kick(self) -> None:
         """Drop all of this user's connections, as a server restart would."""
