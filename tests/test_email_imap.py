@@ -20,6 +20,7 @@ from connectors.email.imap import (
     ImapSettings,
     MailboxCursors,
     MessageNotStored,
+    OnMessage,
 )
 from tests.support.dovecot import DovecotMailbox, message
 
@@ -113,7 +114,7 @@ class Pauses:
 
 @asynccontextmanager
 async def poller(
-    settings: ImapSettings, state: MemoryState, inbox: Inbox, pauses: Pauses | None = None
+    settings: ImapSettings, state: MemoryState, inbox: OnMessage, pauses: Pauses | None = None
 ) -> AsyncIterator[ImapPoller]:
     cursors = MailboxCursors(CHANNEL, state.load)
     imap = ImapPoller(CHANNEL, settings, cursors, inbox, sleep=pauses or Pauses())
@@ -274,6 +275,20 @@ async def test_idle_delivers_a_new_message_promptly(dovecot, state, inbox):
         await dovecot.append(message("first"))
         await eventually(lambda: inbox.subjects == ["first"], seconds=3)
         await dovecot.append(message("second"))
+        await eventually(lambda: inbox.subjects == ["first", "second"], seconds=3)
+
+
+async def test_mail_that_comes_during_a_pass_is_imported_at_once(dovecot, state, inbox):
+    delivered: list[int] = []
+
+    async def deliver_another_meanwhile(raw: bytes, cursor: Cursor) -> None:
+        await inbox(raw, cursor)
+        if not delivered:  # announced in the answer to the STORE that follows
+            delivered.append(await dovecot.append(message("second")))
+
+    await dovecot.append(message("first"))
+    settings = settings_for(dovecot, poll_seconds=300, after_import="seen")
+    async with poller(settings, state, deliver_another_meanwhile) as imap, running(imap):
         await eventually(lambda: inbox.subjects == ["first", "second"], seconds=3)
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "ImapSettings",
     "MailboxCursors",
     "MessageNotStored",
+    "OnMessage",
 ]
 
 log = logging.getLogger(__name__)
