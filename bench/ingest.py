@@ -163,12 +163,47 @@ def events_in(frame: str) -> list[dict]:
     return data if isinstance(data, list) else [data]
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One message's time from request to the agent's WebSocket."""
+
+    sent_after: float
+    """Seconds after the first request of the run."""
+    first_contact: bool
+    """The customer's first message (a new customer, identity, conversation, owner)."""
+    ms: float
+
+
+def latency_rows(rate: int, samples: list[Sample]) -> list[str]:
+    """p50 / p99 over the whole run, after its first second, and split by first contact."""
+    parts = {
+        "whole run": samples,
+        "after the first second": [s for s in samples if s.sent_after >= 1.0],
+        "first contacts only": [s for s in samples if s.first_contact],
+        "returning customers only": [s for s in samples if not s.first_contact],
+    }
+    rows = []
+    for label, part in parts.items():
+        if not part:
+            continue
+        ms = [s.ms for s in part]
+        rows.append(
+            f"| request to agent WebSocket at {rate} msg/s, {label} ({len(ms):,}), p50 / p99 (ms)"
+            f" | | {percentile(ms, 0.5):.1f} / {percentile(ms, 0.99):.1f} | |"
+        )
+    return rows
+
+
 async def fixed_rate_latency(
     hub_url: str, rate: int, seconds: int, agent_token: str
-) -> tuple[list[float], int]:
-    """Send ``rate`` messages a second; time each from send to the agent's WebSocket."""
-    sent: dict[str, float] = {}
-    latencies: list[float] = []
+) -> tuple[list[Sample], int]:
+    """Send ``rate`` messages a second; time each from send to the agent's WebSocket.
+
+    The first ``CUSTOMERS`` messages are each a new customer's first contact.
+    """
+    sent: dict[str, tuple[float, int]] = {}
+    latencies: list[Sample] = []
+    start = 0.0
     total = rate * seconds
     done = asyncio.Event()
     headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -185,9 +220,11 @@ async def fixed_rate_latency(
                     if event.get("kind") != "message.created":
                         continue
                     text = event["data"]["message"]["text"]
-                    started = sent.pop(text.removeprefix("bench "), None)
-                    if started is not None:
-                        latencies.append((time.perf_counter() - started) * 1000)
+                    found = sent.pop(text.removeprefix("bench "), None)
+                    if found is not None:
+                        started, number = found
+                        ms = (time.perf_counter() - started) * 1000
+                        latencies.append(Sample(started - start, number < CUSTOMERS, ms))
                         if len(latencies) == total:
                             done.set()
 
@@ -197,7 +234,7 @@ async def fixed_rate_latency(
                 "from": {"address": f"+1666{number % CUSTOMERS}"},
                 "text": f"bench {message_id}",
             }
-            sent[message_id] = time.perf_counter()
+            sent[message_id] = (time.perf_counter(), number)
             async with session.post(
                 f"{hub_url}/channels/sms/messages", json=body, headers=headers
             ) as response:
@@ -340,7 +377,7 @@ def report(
     baseline: WrkResult,
     hub: WrkResult,
     delivered: int,
-    latencies: list[float],
+    latencies: list[Sample],
     lost: int,
 ) -> str:
     backend = "PostgreSQL" if args.database else "SQLite"
@@ -359,8 +396,7 @@ def report(
         f"{hub.p50_ms:.1f} / {hub.p99_ms:.1f} | |",
         f"| non-2xx answers | {baseline.non_2xx} | {hub.non_2xx} | |",
         f"| messages received by the agent WebSocket | | {delivered:,} of {hub.requests:,} | |",
-        f"| request to agent WebSocket at {args.rate} msg/s, p50 / p99 (ms) | | "
-        f"{percentile(latencies, 0.5):.1f} / {percentile(latencies, 0.99):.1f} | |",
+        *latency_rows(args.rate, latencies),
         f"| messages not received within 30 s at {args.rate} msg/s | | {lost} | |",
     ]
     return "\n".join(lines)

@@ -3,14 +3,15 @@
 A connector knows its platform's protocol and nothing about owners or hours:
 it turns platform events into :class:`InboundMessage` and hands them to
 :meth:`HubPort.ingest`, and it sends one :class:`OutboundMessage` when the
-outbox asks. Lifecycle: ``start`` / ``stop``, or ``async with connector``.
+outbox asks. Lifecycle: ``async with connector`` (the hub enters it; a failed start
+stops what it took).
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -135,33 +136,72 @@ class IngestResult:
 
 
 @dataclass(frozen=True)
-class OutboundMessage:
-    message_id: int
-    conversation_id: int
-    channel: str
-    to: Address
-    text: str
-    html: str | None = None
-
-
-@dataclass(frozen=True)
 class Thread:
-    """What a channel with threads (email) needs to answer inside a conversation."""
+    """Where a message belongs on its channel, for a channel with threads (email, Slack)."""
 
-    subject: str | None
-    external_ids: tuple[str, ...]
+    subject: str | None = None
+    external_ids: tuple[str, ...] = ()
     """External ids of the conversation's messages on that channel, oldest first."""
+    latest_inbound_meta: Mapping[str, Any] = field(default_factory=dict)
+    """What the connector kept with the customer's latest message on the channel (the Slack
+    thread it was written in)."""
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """What the platform said when it took the message."""
+    """What the platform said when it took the message, or the parts of it it took.
+
+    Merged into the message's meta (``meta()``), next to what was there (an
+    auto-reply's mark), and given back to the next attempt as
+    :attr:`OutboundMessage.delivered`.
+    """
 
     external_id: str | None = None
+    parts_sent: int = 0
+    """Of a message sent in parts (Telegram's 4096 characters): how many the platform has."""
+    relay: Mapping[str, Any] | None = None
+    """What this channel's connector in every hub process must hear once the send is recorded
+    (web chat: the reply, for whichever process holds the visitor's sockets); stored in the
+    transaction that records the send and heard through :meth:`HubPort.broadcasts`."""
+
+    def meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {}
+        if self.external_id:
+            meta["delivery_id"] = self.external_id
+        if self.parts_sent:
+            meta["parts_sent"] = self.parts_sent
+        return meta
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> Delivery:
+        return cls(meta.get("delivery_id"), int(meta.get("parts_sent") or 0))
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One message to send, with everything the connector needs: it never asks the hub."""
+
+    message_id: int
+    conversation_id: int
+    channel: str
+    to: Address
+    """The customer's identity on the channel."""
+    text: str
+    html: str | None = None
+    written_at: datetime | None = None
+    """When the agent wrote it (the time a customer is shown)."""
+    thread: Thread = field(default_factory=Thread)
+    delivered: Delivery = field(default_factory=Delivery)
+    """What an earlier attempt got through before it failed (parts of a long message)."""
 
 
 class ConnectorError(Exception):
-    """A send or connection failed; ``reason`` is shown to agents as is."""
+    """A send or connection failed; ``reason`` is shown to agents as is.
+
+    ``partial``: what a send got through before it failed (kept for the next attempt).
+    """
+
+    partial: Delivery | None = None
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -257,9 +297,9 @@ class HubPort(Protocol):
         hub's trusted proxies (an IPv6 one by its /64, which one subscriber usually holds)."""
         ...
 
-    async def identity_history(self, address: Address, limit: int) -> list[dict[str, Any]]: ...
-
-    async def thread(self, conversation_id: int, channel: str) -> Thread: ...
+    async def identity_history(self, address: Address, limit: int) -> list[dict[str, Any]]:
+        """Messages to and from one identity, oldest first (what a widget shows on connect)."""
+        ...
 
     async def quarantine(self, channel: str, raw: bytes, reason: str) -> int:
         """Keep input that cannot become a message, for admins to see; its id."""
@@ -278,6 +318,12 @@ class HubPort(Protocol):
         """
         ...
 
+    def broadcasts(self, channel: str) -> AsyncIterator[dict[str, Any]]:
+        """Each :attr:`Delivery.relay` of ``channel``'s sends, in every hub process, in the
+        order recorded, while it is read: for what only the process holding a client's
+        connection can do (push to a widget's socket)."""
+        ...
+
 
 class Connector(ABC):
     kind: ClassVar[str]
@@ -285,6 +331,13 @@ class Connector(ABC):
     def __init__(self, name: str, hub: HubPort) -> None:
         self.name = name
         self.hub = hub
+        self.halted: ConnectorError | None = None
+        """Why the channel stopped by itself while running (a refused credential): the admin
+        console shows it until the channel starts again."""
+
+    def halt(self, error: ConnectorError) -> None:
+        """Record that a session gave up for good (``keep_trying``'s ``on_stop``)."""
+        self.halted = error
 
     @property
     @abstractmethod
@@ -306,13 +359,14 @@ class Connector(ABC):
 
     @abstractmethod
     async def send(self, message: OutboundMessage) -> Delivery:
-        """Deliver one message or raise a :class:`ConnectorError`."""
+        """Deliver one message or raise a :class:`ConnectorError`; never calls the hub."""
 
     @abstractmethod
     async def test_connection(self) -> str:
         """Check the platform and credentials; return what was found, or raise."""
 
     async def __aenter__(self) -> Connector:
+        self.halted = None
         try:
             await self.start()
         except BaseException:

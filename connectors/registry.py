@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from config.schema import (
-    ApiChannel,
-    ChannelSettings,
-    EmailChannel,
-    SlackChannel,
-    TelegramChannel,
-    WebchatChannel,
-)
 from connectors.api.connector import ApiConnector
+from connectors.api.settings import ApiChannel
 from connectors.base import Connector, HubPort
 from connectors.email.connector import EmailConnector
+from connectors.email.settings import EmailChannel
+from connectors.settings import ChannelBase
 from connectors.slack.connector import SlackConnector
+from connectors.slack.settings import SlackChannel
 from connectors.telegram.connector import TelegramConnector
+from connectors.telegram.settings import TelegramChannel
 from connectors.webchat.connector import WebchatConnector
+from connectors.webchat.settings import WebchatChannel
 
 
-def build_connector(settings: ChannelSettings, hub: HubPort) -> Connector:
+def build_connector(settings: ChannelBase, hub: HubPort) -> Connector:
     match settings:
         case WebchatChannel():
             return WebchatConnector(settings, hub)
@@ -30,4 +28,4 @@ def build_connector(settings: ChannelSettings, hub: HubPort) -> Connector:
             return TelegramConnector(settings, hub)
         case SlackChannel():
             return SlackConnector(settings, hub)
-    raise ValueError(f"no connector for channel kind {settings.kind!r}")
+    raise ValueError(f"no connector for {type(settings).__name__} {settings.name!r}")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -14,7 +15,14 @@ from aiohttp import web
 from sqlalchemy import Connection, insert, select
 
 from config.schema import Settings
-from connectors.base import Address, Connector, Cursor, InboundMessage, IngestResult, Thread
+from connectors.base import (
+    Address,
+    Connector,
+    ConnectorError,
+    Cursor,
+    InboundMessage,
+    IngestResult,
+)
 from connectors.dns import Resolver, SystemResolver
 from connectors.registry import build_connector
 from hub.api.framework import HUB_KEY, json_errors
@@ -25,7 +33,6 @@ from hub.channel_support import (
     save_channel_switch,
     save_state,
     store_quarantine,
-    thread_of,
 )
 from hub.clients import client_address, client_key, proxy_networks
 from hub.clock import Clock, SystemClock
@@ -34,7 +41,7 @@ from hub.db.database import Database, open_database
 from hub.db.migrate import migrate
 from hub.db.schema import hub_state, identities, messages
 from hub.errors import NotFound
-from hub.events import EventBus
+from hub.events import EventBus, channel_broadcasts
 from hub.holds import Holds
 from hub.identities import identity_pools
 from hub.ingest import ingest
@@ -56,6 +63,10 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+class StartFailed(Exception):
+    """A channel did not start, so the hub did not either (the message names it)."""
 
 
 class Hub:
@@ -100,7 +111,8 @@ class Hub:
             settings.database.takeover_seconds,
         )
         self._tasks: list[asyncio.Task[Any]] = []
-        self._started: list[Connector] = []
+        self._running: dict[str, contextlib.AsyncExitStack] = {}
+        """Each started connector's open ``async with``, closed to stop it."""
 
     @property
     def public_url(self) -> str:
@@ -124,7 +136,11 @@ class Hub:
         return chosen
 
     async def start(self, *, run_workers: bool = True) -> None:
-        """Migrate, seed rules, release holds that fell due, start connectors and workers."""
+        """Migrate, seed rules, release holds that fell due, start connectors and workers.
+
+        Raises :class:`StartFailed` when a channel did not start, having stopped the
+        channels it had started.
+        """
         await migrate(self.db)
         await self.db.start()
         await self.db.write(partial(seed_from_settings, self.settings))
@@ -134,9 +150,7 @@ class Hub:
             log.info("released %d held messages that fell due while the hub was stopped", released)
         switches = await self.db.read(load_channel_switches)
         self._enable_only({n for n in self.all_connectors if switches.get(n, n in self.connectors)})
-        for connector in self.connectors.values():
-            await connector.start()
-            self._started.append(connector)
+        await self._start_connectors()
         if run_workers:
             self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
             self._tasks.append(asyncio.create_task(self.holds.run(), name="holds"))
@@ -148,31 +162,47 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        for connector in reversed(self._started):
-            try:
-                await connector.stop()
-            except Exception:
-                log.exception("connector %s did not stop cleanly", connector.name)
-        self._started.clear()
+        await self._stop_connectors()
         self.passwords.close()
         await self.db.close()
 
+    async def _start_connectors(self) -> None:
+        """Start the enabled channels in order; if one fails, stop those already started."""
+        for name in self.connectors:
+            try:
+                await self._start_connector(name)
+            except BaseException as error:
+                await self._stop_connectors()
+                if not isinstance(error, ConnectorError | OSError):
+                    raise
+                reason = error.reason if isinstance(error, ConnectorError) else str(error)
+                raise StartFailed(f"channel {name} did not start: {reason}") from error
+
+    async def _start_connector(self, name: str) -> None:
+        """Enter the connector's ``async with`` (a failed start cleans up after itself)."""
+        running = contextlib.AsyncExitStack()
+        await running.enter_async_context(self.all_connectors[name])
+        self._running[name] = running
+
+    async def _stop_connectors(self) -> None:
+        for name in reversed(list(self._running)):
+            await self._stop_connector(name)
+
+    async def _stop_connector(self, name: str) -> None:
+        try:
+            await self._running.pop(name).aclose()
+        except Exception:
+            log.exception("connector %s did not stop cleanly", name)
+
     async def set_channel_enabled(self, name: str, enabled: bool) -> None:
         """Start or stop a configured channel now, and remember the choice for later starts."""
-        connector = self.all_connectors[name]
-        if enabled and connector not in self._started:
-            try:
-                await connector.start()
-            except Exception:
-                await connector.stop()
-                raise
-            self._started.append(connector)
+        if enabled and name not in self._running:
+            await self._start_connector(name)
         await self.db.write(partial(save_channel_switch, name, enabled))
         on = {n for n in self.connectors if n != name} | ({name} if enabled else set())
         self._enable_only(on)
-        if not enabled and connector in self._started:
-            self._started.remove(connector)
-            await connector.stop()
+        if not enabled and name in self._running:
+            await self._stop_connector(name)
 
     def _enable_only(self, names: set[str]) -> None:
         """Update ``connectors`` in place (the outbox shares it), in config order."""
@@ -217,9 +247,6 @@ class Hub:
 
         return await self.db.read(history)
 
-    async def thread(self, conversation_id: int, channel: str) -> Thread:
-        return await self.db.read(partial(thread_of, conversation_id, channel))
-
     async def quarantine(self, channel: str, raw: bytes, reason: str) -> int:
         quarantine_id = await self.db.write(partial(store_quarantine, channel, raw, reason))
         log.warning("channel %s: quarantined input %d: %s", channel, quarantine_id, reason)
@@ -233,6 +260,9 @@ class Hub:
 
     async def run_alone(self, name: str, work: Work) -> None:
         await self.leadership.run_alone(name, work)
+
+    def broadcasts(self, channel: str) -> AsyncIterator[dict[str, Any]]:
+        return channel_broadcasts(self.bus, channel)
 
     async def _load_secret_key(self) -> bytes:
         configured = self.settings.secret_key_env

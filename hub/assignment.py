@@ -105,7 +105,7 @@ def reroute_open_conversation(tx: Tx, customer_id: int, team: dict[int, Agent]) 
     customer = tx.conn.execute(
         select(customers.c.owner_id, customers.c.backup_id).where(customers.c.id == customer_id)
     ).one()
-    handling = who_handles(CustomerOwnership(customer.owner_id, customer.backup_id), team)
+    handling = handling_for(customer.owner_id, customer.backup_id, team)
     row = tx.conn.execute(
         select(conversations.c.id, conversations.c.assignee_id).where(
             conversations.c.customer_id == customer_id, conversations.c.state == "open"
@@ -114,6 +114,14 @@ def reroute_open_conversation(tx: Tx, customer_id: int, team: dict[int, Agent]) 
     if row is not None:
         hand_over(tx, row.id, row.assignee_id, handling, customer.owner_id)
     return handling
+
+
+def handling_for(owner_id: int | None, backup_id: int | None, team: dict[int, Agent]) -> Handling:
+    """Who handles a customer's conversation now, by ``routing.who_handles``.
+
+    ``team`` holds at least the owner, the customer's backup and the owner's backup.
+    """
+    return who_handles(CustomerOwnership(owner_id, backup_id), team)
 
 
 def hand_over(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
 
 from connectors.base import Thread
 from hub.db.database import Tx
@@ -15,22 +16,47 @@ STATE_PREFIX = "connector:"
 SWITCH_PREFIX = "channel-enabled:"
 
 
-def thread_of(conversation_id: int, channel: str, conn: Connection) -> Thread:
-    """The conversation's messages on ``channel``: their external ids, and the first subject."""
+def threads_of(
+    wanted: Iterable[tuple[int, str]], conn: Connection
+) -> dict[tuple[int, str], Thread]:
+    """For each ``(conversation_id, channel)``: its messages' external ids (the customer's and
+    what the platform gave ours), the first subject, and the customer's latest message's meta."""
+    wanted = set(wanted)
+    if not wanted:
+        return {}
     rows = conn.execute(
-        select(messages.c.direction, messages.c.external_id, messages.c.meta)
-        .where(messages.c.conversation_id == conversation_id, messages.c.channel == channel)
+        select(
+            messages.c.conversation_id,
+            messages.c.channel,
+            messages.c.direction,
+            messages.c.external_id,
+            messages.c.meta,
+        )
+        .where(
+            messages.c.conversation_id.in_({conversation for conversation, _ in wanted}),
+            messages.c.channel.in_({channel for _, channel in wanted}),
+        )
         .order_by(messages.c.id)
     ).all()
+    found: dict[tuple[int, str], list[Row[Any]]] = {key: [] for key in wanted}
+    for row in rows:
+        found.get((row.conversation_id, row.channel), []).append(row)
+    return {key: thread_from(found_rows) for key, found_rows in found.items()}
+
+
+def thread_from(rows: list[Row[Any]]) -> Thread:
     ids: list[str] = []
     subject = None
-    for direction, external_id, meta in rows:
-        meta = meta or {}
-        known = external_id if direction == "in" else meta.get("delivery_id")
+    latest_inbound: dict[str, Any] = {}
+    for row in rows:
+        meta = row.meta or {}
+        known = row.external_id if row.direction == "in" else meta.get("delivery_id")
         if known:
             ids.append(known)
         subject = subject or meta.get("subject")
-    return Thread(subject, tuple(ids))
+        if row.direction == "in":
+            latest_inbound = meta
+    return Thread(subject, tuple(ids), latest_inbound)
 
 
 def store_quarantine(channel: str, raw: bytes, reason: str, tx: Tx) -> int:

@@ -7,13 +7,14 @@ import asyncio
 import gc
 import getpass
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from functools import partial
 
 from config import ConfigError, Settings, load_settings
-from hub.app import Hub
+from hub.app import Hub, StartFailed
 from hub.auth import hash_password
 from hub.db.migrate import migrate
 from hub.demo import DEMO_LOGINS, seed_demo
@@ -114,21 +115,41 @@ async def serve(settings: Settings, *, demo: bool, host: str | None, port: int |
     )
     settings = settings.model_copy(update={"http": http})
     hub = Hub(settings)
-    await hub.start()
-    listener = Listener(hub, settings.http.host, settings.http.port)
+    listener = Listener(hub, http.host, http.port)
     try:
-        if demo:
-            await seed_demo(hub)
-        else:
-            await warn_about_demo_passwords(hub)
-        await listener.start()
-        stop = stop_on_signal()
-        print_welcome(settings, demo)
-        settle_garbage_collector()
-        await stop.wait()
+        return await run_hub(hub, listener, demo)
     finally:
         await listener.stop()
         await hub.stop()
+
+
+async def run_hub(hub: Hub, listener: Listener, demo: bool) -> int:
+    """Take the port, start the hub, serve until a signal; a problem is one line on stderr.
+
+    The port comes first, so a busy one is reported before any channel has
+    talked to its platform (a Telegram poller would have removed the webhook).
+    """
+    http = hub.settings.http
+    try:
+        await listener.bind()
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        print(f"hub: cannot listen on {http.host}:{http.port}: {reason}", file=sys.stderr)
+        return 1
+    try:
+        await hub.start()
+    except StartFailed as error:
+        print(f"hub: refusing to start: {error}", file=sys.stderr)
+        return 1
+    if demo:
+        await seed_demo(hub)
+    else:
+        await warn_about_demo_passwords(hub)
+    await listener.serve()
+    stop = stop_on_signal()
+    print_welcome(hub.settings, demo)
+    settle_garbage_collector()
+    await stop.wait()
     return 0
 
 

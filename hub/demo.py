@@ -89,4 +89,3 @@ async def seed_conversations(hub: Hub, ids: dict[str, int]) -> None:
             hub.channels_by_kind,
         )
     )
-    hub.outbox.wake()

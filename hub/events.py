@@ -3,6 +3,10 @@
 Events are rows of the ``events`` table (so a client that reconnects can ask
 for what it missed) and, once committed, are published here to the live
 subscribers of this process.
+
+The same path carries what a channel's connector must hear in every hub
+process (:data:`CHANNEL_BROADCAST`: a reply for a widget whose socket another
+process holds). No agent is ever sent those.
 """
 
 from __future__ import annotations
@@ -11,12 +15,20 @@ import asyncio
 import json
 import logging
 from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
-from typing import Any
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hub.db.database import Tx
 
 log = logging.getLogger(__name__)
+
+CHANNEL_BROADCAST = "channel.broadcast"
+"""Kind of the events addressed to a channel's connectors, never to agents:
+payload ``{"channel": name, "data": what the connector was told}``."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +59,17 @@ class Event:
         return f'{head[:-1]}, "data": {self.data}}}'
 
 
+def agent_wants(agent_id: int, event: Event) -> bool:
+    """Whether an agent is told: events to them or to every agent, none for channels."""
+    return event.kind != CHANNEL_BROADCAST and event.agent_id in (None, agent_id)
+
+
+def channel_wants(channel: str, event: Event) -> bool:
+    return event.kind == CHANNEL_BROADCAST and event.payload["channel"] == channel
+
+
 class Subscription:
-    """Events for one agent, held until the consumer takes them in a batch.
+    """Events for one listener (an agent's socket, a channel), held until it takes them.
 
     A consumer that falls ``limit`` events behind is cut off (``overflowed``)
     rather than letting memory grow; it reconnects and replays from the table.
@@ -56,16 +77,13 @@ class Subscription:
     into a backlog when messages arrive faster than the loop schedules us.
     """
 
-    def __init__(self, bus: EventBus, agent_id: int, limit: int) -> None:
-        self.agent_id = agent_id
+    def __init__(self, bus: EventBus, wants: Callable[[Event], bool], limit: int) -> None:
+        self.wants = wants
         self.overflowed = False
         self._pending: deque[Event] = deque()
         self._ready = asyncio.Event()
         self._limit = limit
         self._bus = bus
-
-    def wants(self, event: Event) -> bool:
-        return event.agent_id is None or event.agent_id == self.agent_id
 
     def offer(self, event: Event) -> None:
         if len(self._pending) >= self._limit:
@@ -102,7 +120,15 @@ class EventBus:
         self._limit = subscriber_limit
 
     def subscribe(self, agent_id: int) -> Subscription:
-        subscription = Subscription(self, agent_id, self._limit)
+        """What agent ``agent_id`` is told, from now on."""
+        return self._add(partial(agent_wants, agent_id))
+
+    def subscribe_channel(self, channel: str) -> Subscription:
+        """What is broadcast to ``channel``'s connectors, from now on."""
+        return self._add(partial(channel_wants, channel))
+
+    def _add(self, wants: Callable[[Event], bool]) -> Subscription:
+        subscription = Subscription(self, wants, self._limit)
         self._subscriptions.add(subscription)
         return subscription
 
@@ -114,3 +140,21 @@ class EventBus:
             for event in events:
                 if subscription.wants(event):
                     subscription.offer(event)
+
+
+def store_broadcast(channel: str, data: dict[str, Any], tx: Tx) -> None:
+    """A write unit: ``data`` for ``channel``'s connector in every hub process, after commit."""
+    tx.emit(CHANNEL_BROADCAST, {"channel": channel, "data": data}, to=[None])
+
+
+async def channel_broadcasts(bus: EventBus, channel: str) -> AsyncIterator[dict[str, Any]]:
+    """What is broadcast to ``channel`` in this process, in order, for as long as it is read.
+
+    A reader that falls behind misses what overflowed (logged) and reads on.
+    """
+    while True:
+        with bus.subscribe_channel(channel) as subscription:
+            while batch := await subscription.next_batch():
+                for event in batch:
+                    yield event.payload["data"]
+        log.warning("channel %s: fell behind; some broadcasts were dropped", channel)

@@ -17,15 +17,16 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from hub.assignment import hand_over, load_agents
+from hub.assignment import handling_for, load_agents
 from hub.clock import Clock
 from hub.contact import rules_for
 from hub.db.database import Database, Tx
+from hub.db.locks import skipping_locked
 from hub.db.schema import UtcDateTime, conversations, customers, messages
-from hub.ingest import announce
+from hub.delivery import deliver
 from hub.worker import work_when_due
 from routing.contact import hold_until, reply_due_at
-from routing.owners import Agent, CustomerOwnership, who_handles
+from routing.owners import Agent
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,7 @@ def due_holds(now: datetime, conn: Connection) -> list[Any]:
         .order_by(messages.c.id)
         .limit(RELEASE_BATCH)
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=messages)
-    return list(conn.execute(query).mappings())
+    return list(conn.execute(skipping_locked(query, messages, conn)).mappings())
 
 
 def release_due(tx: Tx) -> int:
@@ -98,20 +97,18 @@ def deliver_released(tx: Tx, released: Sequence[Any], team: dict[int, Agent]) ->
     all its conversations at once.
     """
     first = released[0]
-    handling = who_handles(CustomerOwnership(first["owner_id"], first["backup_id"]), team)
-    hand_over(tx, first["conversation_id"], first["assignee_id"], handling, first["owner_id"])
+    handling = handling_for(first["owner_id"], first["backup_id"], team)
+    deliver(
+        tx,
+        [{**row, "state": "received"} for row in released],
+        customer_id=first["customer_id"],
+        customer_name=first["customer_name"],
+        assignee_id=first["assignee_id"],
+        handling=handling,
+        owner_id=first["owner_id"],
+    )
     rules = rules_for(tx.conn, first["customer_id"], first["channel"], first["always_reachable"])
     due = reply_due_at(rules, tx.now, first["first_replied_at"] is not None)
-    for row in released:
-        message = {**row, "state": "received"}
-        announce(
-            tx,
-            message,
-            first["customer_id"],
-            first["customer_name"],
-            handling.agent_id,
-            first["owner_id"],
-        )
     return {"conversation": first["conversation_id"], "released": len(released), "due": due}
 
 

@@ -27,11 +27,12 @@ LINK_PROOFS = frozenset({Proof.WORKSPACE, Proof.SYSTEM, Proof.SIGNED, Proof.CODE
 """Proofs that linked an address to a person (rather than a channel vouching for its own
 sender): such an identity is the person's on every channel of its kind."""
 
-IDENTITYS_CUSTOMER = Prepared(
+IDENTITY_HOLDER = Prepared(
     select(identities.c.customer_id, identities.c.verified_by).where(
         identities.c.kind == bindparam("kind"), identities.c.address == bindparam("address")
     )
 )
+"""The customer an identity belongs to, and what proved it."""
 CREATE_CUSTOMER = Prepared(
     insert(customers)
     .values(name=bindparam("name"), created_at=bindparam("created_at"))
@@ -58,12 +59,12 @@ ADD_IDENTITY = Prepared(
 
 def customer_of(conn: Connection, address: Address) -> int | None:
     """The customer whose identity ``address`` is, if it is known."""
-    return IDENTITYS_CUSTOMER.scalar(conn, kind=address.kind, address=address.address)
+    return IDENTITY_HOLDER.scalar(conn, kind=address.kind, address=address.address)
 
 
 def holder_of(conn: Connection, address: Address) -> tuple[int, str | None] | None:
     """The customer whose identity ``address`` is, and what proved it; ``None``: nobody's."""
-    row = IDENTITYS_CUSTOMER.first(conn, kind=address.kind, address=address.address)
+    row = IDENTITY_HOLDER.first(conn, kind=address.kind, address=address.address)
     return None if row is None else (row[0], row[1])
 
 

@@ -196,13 +196,24 @@ class Listener:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
+        await self.bind()
+        await self.serve()
+
+    async def bind(self) -> None:
+        """Take the port without answering yet: ``hub run`` learns the port is taken
+        (``OSError``) before any connector has talked to its platform."""
         await self._runner.setup()
         server = self._runner.server
         assert server is not None
         guard = self.hub.connection_guard
         self._server = await asyncio.get_running_loop().create_server(
-            lambda: GuardedConnection(guard, server), self.host, self._port
+            lambda: GuardedConnection(guard, server), self.host, self._port, start_serving=False
         )
+
+    async def serve(self) -> None:
+        """Accept connections on the bound port (once the hub has started)."""
+        assert self._server is not None
+        await self._server.start_serving()
 
     async def stop(self) -> None:
         """Stop accepting, then let aiohttp close the open connections."""

@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 from pythonjsonlogger.json import JsonFormatter
 
-from config.schema import EnvSecret, LogSettings, Settings
+from config.schema import LogSettings, Settings
+from connectors.settings import EnvSecret
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_FIELDS = ["asctime", "levelname", "name", "message"]

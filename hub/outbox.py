@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from connectors.base import (
@@ -27,9 +27,12 @@ from connectors.base import (
     PermanentError,
     TransientError,
 )
+from hub.channel_support import threads_of
 from hub.clock import Clock
 from hub.db.database import Database, Tx
+from hub.db.locks import skipping_locked
 from hub.db.schema import conversations, customers, identities, messages, outbox
+from hub.events import store_broadcast
 from hub.retry import RetryPolicy
 from hub.worker import work_when_due
 
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 100
 IDLE_WAIT = 60.0
+WORKER = "outbox"
+"""The name :func:`enqueue` wakes the outbox by (``Database.wake_on_commit``)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,11 @@ def due_condition(now: datetime):  # noqa: ANN201 - a SQLAlchemy expression
 
 
 def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
+    """Lease what is due; each claim's message carries what earlier attempts delivered.
+
+    Its thread is loaded after the claim (:func:`with_threads`), by a read: the
+    write stays short.
+    """
     earlier = aliased(outbox)
     # A reply scheduled for the customer's hours (never tried, not yet due) does
     # not hold back a later one the agent chose to send now; anything tried does.
@@ -78,6 +88,7 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
             messages.c.text,
             messages.c.html,
             messages.c.meta,
+            messages.c.created_at,
             identities.c.kind,
             identities.c.address,
         )
@@ -87,9 +98,7 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
         .order_by(outbox.c.id)
         .limit(limit)
     )
-    if tx.conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=outbox)
-    rows = tx.conn.execute(query).all()
+    rows = tx.conn.execute(skipping_locked(query, outbox, tx.conn)).all()
     if rows:
         tx.conn.execute(
             update(outbox)
@@ -107,9 +116,26 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
                 to=Address(row.kind, row.address),
                 text=row.text,
                 html=row.html,
+                written_at=row.created_at,
+                delivered=Delivery.from_meta(row.meta or {}),
             ),
         )
         for row in rows
+    ]
+
+
+def with_threads(claims: list[Claim], conn: Connection) -> list[Claim]:
+    """The claims with each message's thread on its channel (references, Slack's thread)."""
+    threads = threads_of({(c.message.conversation_id, c.message.channel) for c in claims}, conn)
+    return [
+        replace(
+            claim,
+            message=replace(
+                claim.message,
+                thread=threads[claim.message.conversation_id, claim.message.channel],
+            ),
+        )
+        for claim in claims
     ]
 
 
@@ -134,8 +160,11 @@ def record_outcome(
     message_values: dict[str, object] = {"state": message_state, "error": reason}
     if error is None:
         message_values["sent_at"] = tx.now
-        if delivery is not None and delivery.external_id:
-            message_values["meta"] = {"delivery_id": delivery.external_id}
+    delivered = delivery if error is None else error.partial
+    if error is None and delivery is not None and delivery.relay is not None:
+        store_broadcast(claim.message.channel, dict(delivery.relay), tx)
+    if delivered is not None and delivered.meta():
+        message_values["meta"] = merged_meta(claim.message.message_id, delivered, tx)
     tx.conn.execute(
         update(messages).where(messages.c.id == claim.message.message_id).values(message_values)
     )
@@ -158,6 +187,12 @@ def record_outcome(
         to=[a for a in audience if a],
         conversation_id=claim.message.conversation_id,
     )
+
+
+def merged_meta(message_id: int, delivered: Delivery, tx: Tx) -> dict[str, object]:
+    """The message's meta with what the platform said added: an auto-reply stays marked."""
+    meta = tx.conn.execute(select(messages.c.meta).where(messages.c.id == message_id)).scalar()
+    return {**(meta or {}), **delivered.meta()}
 
 
 def next_due_at(conn: object) -> datetime | None:
@@ -183,6 +218,7 @@ class Outbox:
         self.policy = policy
         self.lease = lease
         self._wake = asyncio.Event()
+        db.wake_on_commit(WORKER, self.wake)
 
     def wake(self) -> None:
         """Something new is in the outbox: look now rather than at the next timer."""
@@ -202,7 +238,7 @@ class Outbox:
         try:
             while True:
                 room = MAX_IN_FLIGHT - len(sending)
-                claims = await self.db.write(partial(claim_due, self.lease, room)) if room else []
+                claims = await self._claim(room) if room else []
                 attempted += len(claims)
                 sending.update(
                     asyncio.create_task(self._send_in_order(group))
@@ -214,6 +250,10 @@ class Outbox:
         finally:
             if sending:
                 await asyncio.gather(*sending, return_exceptions=True)
+
+    async def _claim(self, limit: int) -> list[Claim]:
+        claims = await self.db.write(partial(claim_due, self.lease, limit))
+        return await self.db.read(partial(with_threads, claims)) if claims else claims
 
     async def _until_one_finishes_or_a_wake_up(
         self, sending: set[asyncio.Task[None]]
@@ -266,7 +306,11 @@ class Outbox:
 
 
 def enqueue(tx: Tx, message_id: int, conversation_id: int, channel: str, send_at: datetime) -> None:
-    """Put a stored outbound message in the outbox, to leave at ``send_at``."""
+    """Put a stored outbound message in the outbox, to leave at ``send_at``.
+
+    The outbox is woken once this commits (see :meth:`Outbox.wake`), so a
+    message due now leaves at once, whoever queued it.
+    """
     tx.conn.execute(
         insert(outbox).values(
             message_id=message_id,
@@ -278,6 +322,7 @@ def enqueue(tx: Tx, message_id: int, conversation_id: int, channel: str, send_at
             created_at=tx.now,
         )
     )
+    tx.wake_after_commit(WORKER)
 
 
 def by_conversation(claims: list[Claim]) -> list[list[Claim]]:

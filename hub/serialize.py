@@ -12,7 +12,11 @@ def iso(value: datetime | None) -> str | None:
 
 
 def message_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A message; ``author_name`` comes from a join with agents where the query made one."""
+    """A message; ``author_name`` comes from a join with agents where the query made one.
+
+    ``automatic``: the hub wrote it (an auto-reply), no agent did.
+    """
+    meta = row.get("meta") or {}
     return {
         "id": row["id"],
         "conversation_id": row["conversation_id"],
@@ -28,7 +32,8 @@ def message_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "created_at": iso(row["created_at"]),
         "sent_at": iso(row["sent_at"]),
         "release_at": iso(row.get("release_at")),
-        "meta": row.get("meta") or {},
+        "automatic": bool(meta.get("autoreply")),
+        "meta": meta,
     }
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, func, insert, select
 
 from config.schema import AuthSettings
 from hub.db.database import Tx
+from hub.db.locks import one_at_a_time
 from hub.db.schema import signin_attempts
 from hub.errors import TooManyRequests
 
@@ -53,8 +54,7 @@ class SigninLimits:
 
 def reserve_attempt(limits: SigninLimits, account: str, client: str, tx: Tx) -> int:
     """Store an attempt (a failure until settled), or refuse with 429 when over a limit."""
-    if tx.conn.dialect.name == "postgresql":
-        tx.conn.execute(select(func.pg_advisory_xact_lock(SIGNIN_LOCK)))
+    one_at_a_time(tx.conn, SIGNIN_LOCK)
     tx.conn.execute(delete(signin_attempts).where(signin_attempts.c.at < tx.now - limits.kept_for))
     wait = _client_wait(limits, client, tx.conn, tx.now) or _account_wait(
         limits, account, tx.conn, tx.now

@@ -1,9 +1,9 @@
-"""Business-hours calendars: the model, the rules a valid one keeps, and its plain-data form.
+"""Business-hours calendars: the model and the rules a valid one keeps.
 
 Spans are local wall-clock times; an overnight span runs past midnight into
 the next day. Constructing a Calendar checks every rule, so one that exists is
-valid; ``build_calendar`` reads plain data and reports every problem at once.
-The queries on a calendar live in ``routing.calendar_queries``.
+valid. Its plain-data form (``build_calendar``, ``calendar_json``) lives in
+``routing.calendar_data``, the queries on it in ``routing.calendar_queries``.
 """
 
 from __future__ import annotations
@@ -22,10 +22,6 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MIDNIGHT = time(0, 0)
 ONE_DAY = timedelta(days=1)
 _SPAN = re.compile(r"\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*-\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_SPAN_KEYS = ("span", "overnight")
-_HOLIDAY_KEYS = ("country", "subdivision")
-_SECTIONS = ("zone", "weekly", "exceptions", "holidays")
 
 Problem = tuple[str, str]
 _K = TypeVar("_K")
@@ -123,7 +119,7 @@ class Calendar:
     holidays: Holidays | None = None
 
     def __post_init__(self) -> None:
-        if problems := _calendar_problems(self.zone, self.weekly, self.exceptions, self.holidays):
+        if problems := calendar_problems(self.zone, self.weekly, self.exceptions, self.holidays):
             raise CalendarError(problems)
         weekly = {day: _sorted(spans) for day, spans in sorted(self.weekly.items()) if spans}
         exceptions = {day: _sorted(spans) for day, spans in sorted(self.exceptions.items())}
@@ -139,43 +135,11 @@ class Calendar:
         return self.weekly.get(day.weekday(), ())
 
 
-def build_calendar(
-    zone: str,
-    weekly: Mapping[str, Sequence[str | dict]],
-    exceptions: Mapping[str, Sequence[str | dict]] = FrozenMapping(),
-    holidays: dict | None = None,
-) -> Calendar:
-    """A calendar from plain data (admin JSON, YAML config); CalendarError lists every problem."""
-    problems: list[Problem] = []
-    days = _parse_days(weekly, "weekly", _weekday_key, problems)
-    dates = _parse_days(exceptions, "exceptions", _date_key, problems)
-    holiday = _parse_holidays(holidays, problems)
-    problems += _calendar_problems(zone, days, dates, holiday)
-    if problems:
-        raise CalendarError(sorted(problems, key=_section))
-    return Calendar(zone, days, dates, holiday)
-
-
-def calendar_json(calendar: Calendar) -> dict:
-    """The plain data ``build_calendar`` takes, with every weekday listed."""
-    return {
-        "zone": calendar.zone,
-        "weekly": {
-            name: [_span_json(span) for span in calendar.weekly.get(day, ())]
-            for day, name in enumerate(WEEKDAYS)
-        },
-        "exceptions": {
-            day.isoformat(): [_span_json(span) for span in spans]
-            for day, spans in calendar.exceptions.items()
-        },
-        "holidays": None if calendar.holidays is None else _holidays_json(calendar.holidays),
-    }
-
-
 # Zones and holidays
 
 
-_zone = cache(ZoneInfo)
+zone_info = cache(ZoneInfo)
+"""The zone named ``key``, loaded once: every query on a calendar reads it."""
 
 
 @lru_cache(maxsize=256)
@@ -197,12 +161,13 @@ def holiday_name(holidays: Holidays, day: date) -> str | None:
 # Validation
 
 
-def _calendar_problems(
+def calendar_problems(
     zone: object,
     weekly: Mapping[Any, Sequence[Span]],
     exceptions: Mapping[Any, Sequence[Span]],
     holidays: object,
 ) -> list[Problem]:
+    """Every rule the parts of a calendar break, each as (field path, reason)."""
     shapes: list[Problem] = []
     for key, spans in weekly.items():
         if not isinstance(key, int) or isinstance(key, bool) or not 0 <= key <= 6:
@@ -321,7 +286,7 @@ def _zone_problems(zone: object) -> list[Problem]:
     if not isinstance(zone, str):
         return [("zone", f"expected an IANA time zone name, got {zone!r}")]
     try:
-        _zone(zone)
+        zone_info(zone)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return [("zone", f"unknown time zone {zone!r}")]
     return []
@@ -376,103 +341,6 @@ def _clock(moment: time) -> str:
 
 def _sorted(spans: Sequence[Span]) -> tuple[Span, ...]:
     return tuple(sorted(spans, key=lambda span: span.start))
-
-
-# Plain data
-
-
-def _parse_days(
-    data: object, section: str, parse_key: Any, problems: list[Problem]
-) -> dict[Any, tuple[Span, ...]]:
-    if not isinstance(data, Mapping):
-        problems.append((section, "expected an object"))
-        return {}
-    days = {}
-    for key, entries in data.items():
-        path = f"{section}.{key}"
-        day, reason = parse_key(key)
-        if reason:
-            problems.append((path, reason))
-        if isinstance(entries, str | bytes) or not isinstance(entries, Sequence):
-            problems.append((path, "expected a list of spans"))
-            continue
-        spans = [
-            _parse_span(entry, f"{path}[{index}]", problems) for index, entry in enumerate(entries)
-        ]
-        if day is not None and all(span is not None for span in spans):
-            days[day] = tuple(spans)
-    return days
-
-
-def _section(problem: Problem) -> int:
-    return _SECTIONS.index(re.split(r"[.\[]", problem[0], maxsplit=1)[0])
-
-
-def _weekday_key(key: object) -> tuple[int | None, str | None]:
-    if key in WEEKDAYS:
-        return WEEKDAYS.index(key), None
-    return None, "unknown weekday; use " + ", ".join(WEEKDAYS)
-
-
-def _date_key(key: object) -> tuple[date | None, str | None]:
-    if isinstance(key, date) and not isinstance(key, datetime):
-        return key, None  # YAML reads an unquoted 2026-12-24 as a date
-    if isinstance(key, str) and _ISO_DATE.fullmatch(key):
-        try:
-            return date.fromisoformat(key), None
-        except ValueError:
-            pass
-    return None, "not a date; use YYYY-MM-DD"
-
-
-def _parse_span(entry: object, path: str, problems: list[Problem]) -> Span | None:
-    text, overnight = entry, False
-    if isinstance(entry, Mapping):
-        unknown = [key for key in entry if key not in _SPAN_KEYS]
-        problems.extend((f"{path}.{key}", "unknown key; use span, overnight") for key in unknown)
-        text, overnight = entry.get("span"), entry.get("overnight", False)
-        if not isinstance(overnight, bool):
-            problems.append((f"{path}.overnight", "expected true or false"))
-            return None
-        if unknown:
-            return None
-    elif not isinstance(entry, str):
-        problems.append((path, 'expected "HH:MM-HH:MM" or {"span": ..., "overnight": true}'))
-        return None
-    try:
-        return Span.parse(text, overnight)  # type: ignore[arg-type]
-    except CalendarError as error:
-        problems.extend((path, reason) for _, reason in error.problems)
-        return None
-
-
-def _parse_holidays(data: object, problems: list[Problem]) -> Holidays | None:
-    if data is None:
-        return None
-    if not isinstance(data, Mapping):
-        problems.append(("holidays", 'expected {"country": ..., "subdivision": ...} or null'))
-        return None
-    unknown = [key for key in data if key not in _HOLIDAY_KEYS]
-    problems.extend((f"holidays.{key}", "unknown key; use country, subdivision") for key in unknown)
-    country, subdivision = data.get("country"), data.get("subdivision")
-    if not isinstance(country, str):
-        problems.append(("holidays.country", "expected an ISO country code such as DE"))
-    if subdivision is not None and not isinstance(subdivision, str):
-        problems.append(("holidays.subdivision", "expected a subdivision code such as BY"))
-    if unknown or not isinstance(country, str) or not isinstance(subdivision, str | None):
-        return None
-    return Holidays(country, subdivision)
-
-
-def _span_json(span: Span) -> str | dict:
-    return {"span": str(span), "overnight": True} if span.overnight else str(span)
-
-
-def _holidays_json(holidays: Holidays) -> dict:
-    data = {"country": holidays.country}
-    if holidays.subdivision is not None:
-        data["subdivision"] = holidays.subdivision
-    return data
 
 
 ALWAYS_OPEN = Calendar("UTC", {day: (Span(MIDNIGHT, MIDNIGHT),) for day in range(7)})

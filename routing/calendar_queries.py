@@ -12,10 +12,9 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache, lru_cache
-from zoneinfo import ZoneInfo
+from functools import lru_cache
 
-from routing.calendar import MIDNIGHT, ONE_DAY, Calendar, holiday_name
+from routing.calendar import MIDNIGHT, ONE_DAY, Calendar, holiday_name, zone_info
 
 HORIZON = timedelta(days=400)
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
@@ -26,7 +25,7 @@ Interval = tuple[datetime, datetime]
 
 def is_open(calendar: Calendar, at: datetime) -> bool:
     at = _utc(at)
-    intervals = _day_intervals(calendar, at.astimezone(_zone(calendar.zone)).date())
+    intervals = _day_intervals(calendar, at.astimezone(zone_info(calendar.zone)).date())
     index = bisect_right(intervals, (at, _END_OF_TIME)) - 1
     return index >= 0 and at < intervals[index][1]
 
@@ -100,7 +99,7 @@ def days_ahead(calendar: Calendar, at: datetime, count: int) -> list[DayHours]:
     A day's intervals include the after-midnight part of the previous day's
     overnight span, as they are the open instants whose local date is that day.
     """
-    first = _utc(at).astimezone(_zone(calendar.zone)).date()
+    first = _utc(at).astimezone(zone_info(calendar.zone)).date()
     return [_day_hours(calendar, first + ONE_DAY * offset) for offset in range(count)]
 
 
@@ -124,7 +123,7 @@ def _open_intervals(calendar: Calendar, start: datetime, until: datetime) -> Ite
     """
     if not any(calendar.weekly.values()) and not any(calendar.exceptions.values()):
         return
-    zone = _zone(calendar.zone)
+    zone = zone_info(calendar.zone)
     day = start.astimezone(zone).date() - ONE_DAY
     last = until.astimezone(zone).date() + ONE_DAY
     pending: list[Interval] = []
@@ -199,7 +198,7 @@ def _offset_segments(zone_key: str, day: date) -> tuple[tuple[datetime, datetime
     side of the day's midnight read as UTC. Offsets are sampled every three
     hours and each change is bisected to the second it happens.
     """
-    zone = _zone(zone_key)
+    zone = zone_info(zone_key)
     midnight = int(datetime.combine(day, MIDNIGHT, UTC).timestamp())
     first, last = midnight - 86400, midnight + 2 * 86400
 
@@ -244,6 +243,3 @@ def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"need an aware datetime, got naive {moment.isoformat()}")
     return moment.astimezone(UTC)
-
-
-_zone = cache(ZoneInfo)

@@ -31,9 +31,12 @@ from tests.conftest import make_settings
 from tests.support.chromium import save_screenshot
 from tests.support.clock import FakeClock
 from tests.support.hubs import PASSWORD, add_agent, started_hub
+from tests.support.telegram_api import FakeBotApi
+from tests.support.waiting import until
 from tests.test_admin_api import running
 from tests.test_contact_hours import LONDON_OFFICE
 from tests.test_inbox_browser import set_up_two_factor
+from tests.test_telegram import TOKEN as TG_TOKEN
 from tests.test_widget_browser import visit
 
 ADMIN = "admin@example.com"
@@ -424,6 +427,29 @@ async def test_channels_switch_off_and_on_across_a_restart_and_test_their_connec
         await expect(entries.first).to_contain_text("Ada")
         await expect(entries.first).to_contain_text("channel.enabled")
         await expect(entries.nth(1)).to_contain_text("channel.disabled")
+
+
+async def test_a_channel_that_stopped_by_itself_shows_why(
+    database_url: str, clock: FakeClock, laptop: BrowserContext, problems: list[str]
+):
+    async with FakeBotApi("999:another-bots-token") as bot_api:
+        polling = {"kind": "telegram", "name": "tg", "token_env": "TG_TOKEN", "mode": "polling"}
+        settings = Settings.model_validate(
+            {
+                "database": {"url": database_url},
+                "channels": [{**polling, "base_url": bot_api.base_url, "poll_seconds": 1}],
+            },
+            context={"environ": {"TG_TOKEN": TG_TOKEN}},
+        )
+        page = await new_page(laptop, problems)
+        async with running(settings, clock) as (hub, server):
+            await until(lambda: hub.connectors["tg"].halted is not None, "polling stopped")
+            await add_agent(hub, ADMIN, role="admin", name="Ada")
+            await open_console(page, server)
+            halted = channel_card(page, "tg").get_by_test_id("channel-halted")
+            await expect(halted).to_have_text(
+                "Stopped: Telegram refused the bot token (Unauthorized)"
+            )
 
 
 def agent_card(page: Page, email: str) -> Locator:

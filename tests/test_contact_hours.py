@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -16,8 +17,9 @@ from hub.db.schema import events, messages
 from hub.outbox import MAX_IN_FLIGHT, claim_due
 from tests.conftest import ENVIRON
 from tests.support.clock import FakeClock
-from tests.support.hubs import add_agent, started_hub
+from tests.support.hubs import add_agent, queue_reply, started_hub
 from tests.support.peers import RecordingPeer
+from tests.support.waiting import until
 
 WEEKDAYS_9_TO_5 = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
 LONDON_OFFICE = {"zone": "Europe/London", "weekly": WEEKDAYS_9_TO_5}
@@ -156,6 +158,40 @@ async def test_customer_is_told_the_opening_in_their_own_zone(
     assert "09:00 Monday" in texts[1]
     second = await stored(hub, (await hub.ingest(sms("s3", "x"))).message_id)
     assert second["release_at"] == datetime(2026, 3, 9, 13, 0, tzinfo=UTC), "09:00 in New York"
+
+
+async def test_an_auto_reply_leaves_within_2_s_with_the_workers_running(
+    database_url, clock: FakeClock, peer: RecordingPeer
+):
+    """Queuing the auto-reply during ingest wakes the outbox: it does not wait for its 60 s pass."""
+    settings = contact_settings(database_url, peer.url("/sms"))
+    async with started_hub(settings, clock, run_workers=True) as hub:
+        await add_agent(hub, "maria@example.com", name="Maria")  # the outbox's first pass is done
+        started = asyncio.get_running_loop().time()
+        await hub.ingest(sms("s1", "Is my order shipped?"))
+        await until(lambda: bool(peer.received), "the auto-reply reaches the customer", 2.0)
+        assert asyncio.get_running_loop().time() - started < 2.0
+    assert [r.json()["text"] for r in peer.received] == [
+        "Thanks for your message. Maria is away until 09:00 Monday your time; "
+        "your message is saved and Maria will answer then."
+    ]
+
+
+async def test_a_sent_auto_reply_keeps_its_mark_and_the_inbox_shows_it_automatic(
+    hub: Hub, peer: RecordingPeer, browser_factory
+):
+    maria = await add_agent(hub, "maria@example.com", name="Maria")
+    held = await hub.ingest(sms("s1", "Is my order shipped?"))
+    await queue_reply(hub, maria, held.conversation_id, "Written on a Saturday")
+    assert await hub.outbox.run_due() == 2
+
+    browser = await (await browser_factory()).login("maria@example.com")
+    detail = await browser.get(f"/api/conversations/{held.conversation_id}")
+    replies = [m for m in detail["messages"] if m["direction"] == "out"]
+    automatic, written = (m["meta"] for m in replies)
+    assert automatic == {"autoreply": True, "answers": held.message_id, "delivery_id": "peer-1"}
+    assert written == {"delivery_id": "peer-1"}
+    assert [(m["state"], m["automatic"]) for m in replies] == [("sent", True), ("sent", False)]
 
 
 async def test_no_auto_reply_to_automated_senders(hub: Hub, peer: RecordingPeer):

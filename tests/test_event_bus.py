@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hub.events import Event, EventBus
+from hub.events import CHANNEL_BROADCAST, Event, EventBus
 
 AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -29,3 +29,16 @@ async def test_consumer_that_falls_behind_is_cut_off_and_unsubscribed():
         assert subscription.overflowed
         bus.publish([event(5, 7)])
         assert await subscription.next_batch() == []
+
+
+async def test_a_channel_hears_only_what_is_broadcast_to_it_and_no_agent_does():
+    bus = EventBus()
+    told = [
+        Event(1, CHANNEL_BROADCAST, None, None, '{"channel": "webchat", "data": {"n": 1}}', AT),
+        Event(2, CHANNEL_BROADCAST, None, None, '{"channel": "other", "data": {"n": 2}}', AT),
+        event(3, None),
+    ]
+    with bus.subscribe(7) as agent, bus.subscribe_channel("webchat") as channel:
+        bus.publish(told)
+        assert [e.id for e in await agent.next_batch()] == [3]
+        assert [e.id for e in await channel.next_batch()] == [1]

@@ -7,6 +7,7 @@ Several hubs sharing a database need PostgreSQL; on SQLite these tests are skipp
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
@@ -14,17 +15,21 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
+from sqlalchemy.engine import make_url
 
 from config import Settings
 from connectors.base import Address, InboundMessage
+from connectors.retry import Backoff
 from hub.app import Hub
-from hub.events import Event, Subscription
+from hub.db.relay import RECONNECT_FIRST, EventRelay
+from hub.events import Event, EventBus, Subscription
 from hub.leader import Leadership
 from tests.conftest import make_settings
 from tests.support.clock import FakeClock
 from tests.support.databases import POSTGRES_URL
 from tests.support.hubs import add_agent, started_hub
 from tests.support.live import LiveEvents
+from tests.support.outage import TcpGate
 from tests.support.waiting import until
 from tests.test_contact_hours import LONDON_OFFICE, MONDAY_9_LONDON, SATURDAY
 
@@ -231,3 +236,86 @@ async def test_signing_out_on_one_hub_closes_the_socket_open_on_another(
         4401,
         "session ended",
     )
+
+
+async def test_relay_backs_off_while_refused_and_starts_over_once_it_reads_again(
+    database_url: str, caplog: pytest.LogCaptureFixture
+):
+    inside = await asyncpg.connect(database_url)
+    database = await inside.fetchval("SELECT current_database()")
+    admin = await asyncpg.connect(database_url, database="postgres")
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        """Instead of waiting: PostgreSQL refuses the relay after its first failure, until its
+        third."""
+        delays.append(seconds)
+        allow = {1: "false", 3: "true"}.get(len(delays))
+        if allow is not None:
+            await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {allow}')
+
+    bus = EventBus()
+    relay = EventRelay(database_url, bus, sleep=sleep)
+    await relay.start()
+    try:
+        with bus.subscribe(1) as subscription:
+            await terminate_backend(relay.server_pid)
+            await until(lambda: len(delays) == 3, "three failures in a row")
+            await inside.execute(STORE_ONE_EVENT)
+            async with asyncio.timeout(TIMEOUT):
+                assert await subscription.next_batch(), "the relay reads again"
+        await terminate_backend(relay.server_pid)
+        await until(lambda: len(delays) == 4, "a failure after reading again")
+    finally:
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        await relay.stop()
+        await admin.close()
+        await inside.close()
+
+    first = RECONNECT_FIRST
+    assert [first / 2 <= d <= first for d in delays] == [True, False, False, True]
+    assert first <= delays[1] <= 2 * first
+    assert 2 * first <= delays[2] <= 4 * first
+    warnings = [r.getMessage() for r in caplog.records if r.name == "hub.db.relay"]
+    assert len(warnings) == 4
+    assert all(w.startswith("event relay: PostgreSQL connection lost") for w in warnings)
+
+
+STORE_ONE_EVENT = (
+    "INSERT INTO events (kind, payload, created_at) VALUES ('agent.updated', '{}', now());"
+    " SELECT pg_notify('hub_events', '')"
+)
+
+
+class Enough(Exception):
+    """Raised by the injected sleep to end a loop that would go on for ever."""
+
+
+async def test_a_leader_waits_short_again_once_it_held_its_lock(database_url: str):
+    url = make_url(database_url)
+    async with TcpGate(url.port or 5432, url.host or "127.0.0.1") as gate:
+        through_gate = url.set(host=gate.host, port=gate.port)
+        await gate.shut("refuse")
+        waits: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            if len(waits) == 3:
+                await gate.open()
+            if len(waits) == 4:
+                raise Enough
+
+        running: list[str] = []
+        leadership = Leadership(
+            through_gate.render_as_string(hide_password=False),
+            TAKEOVER_SECONDS,
+            backoff=Backoff(rng=random.Random(5)),
+            sleep=sleep,
+        )
+        leading = asyncio.create_task(leadership.run_alone("imap:mail", endless("a", running, [])))
+        await until(lambda: running, "the work runs once the lock is held")
+        await gate.shut("refuse")  # the lock's connection is cut: lost, then unreachable again
+        with pytest.raises(Enough):
+            await asyncio.wait_for(leading, TIMEOUT)
+    for wait, ceiling in zip(waits, [1, 2, 4, 1], strict=True):
+        assert ceiling / 2 <= wait <= ceiling

@@ -127,6 +127,9 @@ async def test_weekend_message_waits_in_held_and_arrives_as_new_on_monday(
     await waiting.click()
     held_message = message(page, "Is my order shipped?")
     await expect(held_message.locator(".message-status")).to_contain_text("held until Mon, 9 Mar")
+    auto_reply = message(page, "your message is saved")
+    await expect(auto_reply.get_by_test_id("automatic-label")).to_have_text("Automatic reply")
+    await expect(page.get_by_test_id("automatic-label")).to_have_count(1)
 
     # One tab on Held, another on Mine: the release shows in both without a reload.
     await page.reload()

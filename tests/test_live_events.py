@@ -6,11 +6,15 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import aiohttp
 import pytest
 
+from hub.api.live import REPLAY_LIMIT, newest_event_id
 from hub.app import Hub
+from hub.db.database import Tx
+from hub.events import store_broadcast
 from tests.support.hubs import Browser, add_agent
 from tests.support.live import LiveEvents
 from tests.support.messages import chat
@@ -161,3 +165,48 @@ async def test_session_ends_are_not_replayed_as_events(hub: Hub, maria, browser_
     async with maria.session.ws_connect(maria.url("/api/events?after=0")) as socket:
         replayed, _ = await LiveEvents(socket).until_ready()
     assert [event["kind"] for event in replayed] == []
+
+
+async def first_frame_and_close(browser: Browser, after: int) -> tuple[dict, int | None]:
+    """What a socket resuming after ``after`` is sent first, and how it closes."""
+    async with browser.session.ws_connect(browser.url(f"/api/events?after={after}")) as socket:
+        first = await LiveEvents(socket).next()
+        closing = await socket.receive(timeout=5)
+    assert closing.type is aiohttp.WSMsgType.CLOSE, closing
+    return first, closing.data
+
+
+async def test_a_cursor_above_the_newest_event_gets_reset_at_once(hub: Hub, maria):
+    await hub.ingest(chat("v1", "1", "the newest event"))
+    newest = await hub.db.read(newest_event_id)
+    first, code = await first_frame_and_close(maria, newest + 1000)
+    assert first["kind"] == "reset"
+    assert str(newest) in first["reason"]
+    assert code == aiohttp.WSCloseCode.OK
+
+
+async def test_a_cursor_too_far_behind_gets_reset_before_any_event(hub: Hub, maria):
+    def many_events(tx: Tx) -> None:
+        for n in range(REPLAY_LIMIT + 1):
+            tx.emit("agent.updated", {"n": n}, to=[maria.agent["id"]])
+
+    await hub.db.write(many_events)
+    first, code = await first_frame_and_close(maria, 0)
+    assert first["kind"] == "reset", "nothing is replayed to a client that must reload anyway"
+    assert code == aiohttp.WSCloseCode.OK
+
+
+async def test_agents_are_never_sent_what_is_broadcast_to_channels(hub: Hub, maria):
+    async with maria.session.ws_connect(maria.url("/api/events")) as socket:
+        live = LiveEvents(socket)
+        _, ready = await live.until_ready()
+        relayed = {"visitor": "v1", "frame": {"type": "message"}}
+        await hub.db.write(partial(store_broadcast, "webchat", relayed))
+        await hub.ingest(chat("v1", "1", "after the broadcast"))
+        first = await live.next()
+    async with maria.session.ws_connect(
+        maria.url(f"/api/events?after={ready['last_id']}")
+    ) as socket:
+        replayed, _ = await LiveEvents(socket).until_ready()
+    assert first["kind"] == "message.created"
+    assert [event["kind"] for event in replayed] == ["message.created"]

@@ -320,7 +320,7 @@ async def test_info_log_shows_no_secret_and_no_message_text(
     }
     leaked = sorted(name for name, value in private.items() if value in logged)
     assert leaked == [], f"in the log at info: {leaked}"
-    assert "telegram tg-revoked: the bot token was refused" in logged, "info lines are captured"
+    assert "telegram tg-revoked: setWebhook: Telegram refused the bot token" in logged, "captured"
     assert "channel slack: refused a request" in logged
 
 

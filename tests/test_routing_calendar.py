@@ -15,9 +15,8 @@ from routing.calendar import (
     CalendarError,
     Holidays,
     Span,
-    build_calendar,
-    calendar_json,
 )
+from routing.calendar_data import build_calendar, calendar_json
 from routing.calendar_queries import (
     add_business_time,
     business_time,

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from tests.support.peers import RecordingPeer
 from tests.support.processes import HubProcess, hub_process, write_config
 from tests.support.telegram_api import FakeBotApi, private_message
 from tests.support.waiting import until
+from tests.test_webchat import Widget
 
 pytestmark = pytest.mark.skipif(
     not POSTGRES_URL,
@@ -203,6 +205,35 @@ async def test_replies_queued_through_two_processes_leave_once_each_in_order(
     for conversation_id, ids in zip(conversations, written, strict=True):
         in_order = [d["message_id"] for d in delivered if d["conversation_id"] == conversation_id]
         assert in_order == ids
+
+
+async def test_a_reply_sent_by_one_process_reaches_the_widget_open_on_another(
+    hub: Hub, database_url: str, tmp_path: Path
+):
+    await add_agent(hub, "maria@example.com")
+    config = config_file(tmp_path, database_url, WEBCHAT, sms_channel())
+    async with (
+        two_processes(config, ENVIRON, ENVIRON) as (a, b),
+        signed_in(b.base, "maria@example.com") as maria_on_b,
+        aiohttp.ClientSession() as visitor,
+        visitor.ws_connect(a.base + "/webchat/webchat/ws") as socket,
+    ):
+        widget = Widget(socket)
+        await widget.hello()
+        asked = await widget.say("client-0001", "Do you ship to Norway?")
+        conversation_id = await hub.db.read(partial(conversation_of, asked["message_id"]))
+        path = f"/api/conversations/{conversation_id}/replies"
+        reply = await maria_on_b.post(path, {"text": "Yes, we do!"}, 202)
+        pushed = await widget.frame()
+        await until(lambda: all_sent(hub), "the reply recorded as sent")
+
+    assert pushed["type"] == "message"
+    assert (pushed["message"]["id"], pushed["message"]["text"]) == (reply["id"], "Yes, we do!")
+
+
+def conversation_of(message_id: int, conn: Connection) -> int:
+    query = select(messages.c.conversation_id).where(messages.c.id == message_id)
+    return conn.execute(query).scalar_one()
 
 
 async def all_sent(hub: Hub) -> bool:

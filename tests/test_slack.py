@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from functools import partial
@@ -265,7 +266,6 @@ async def test_reply_goes_into_the_thread_of_the_customer_message(hub, server, s
     conversation_id = await customer_writes(
         hub, server, session, ts="1772442100.000300", thread_ts="1772442000.000200"
     )
-    hub.connectors["slack"]._thread_roots.clear()  # type: ignore[attr-defined] # as after a restart
     message_id = await reply(hub, conversation_id)
     assert await hub.outbox.run_due() == 1
     (posted,) = slack_api.called("chat.postMessage")
@@ -497,3 +497,47 @@ async def test_event_is_refused_500_while_slack_cannot_say_who_we_are(
     retry = {"X-Slack-Retry-Num": "1"}
     assert (await post_event(session, server, message_event(), headers=retry))[0] == 200
     assert len(await stored(hub)) == 1
+
+
+# what the log says
+
+
+def slack_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name.startswith(("connectors.slack", "slack_"))]
+
+
+async def test_slack_api_down_is_one_line_per_event_without_a_traceback(
+    hub, server, session, slack_api, caplog
+):
+    slack_api.script("auth.test", Scripted(500, "down"), Scripted(503, "down"))
+    caplog.set_level(logging.INFO)
+    for event_id in ("Ev0001", "Ev0002"):
+        assert (await post_event(session, server, message_event(event_id=event_id)))[0] == 500
+    lines = [(r.levelname, r.getMessage(), r.exc_info) for r in slack_lines(caplog)]
+    said = "channel slack: slack auth.test: HTTP {}; the event is left for Slack to send again"
+    assert lines == [("WARNING", said.format(status), None) for status in (500, 503)]
+
+
+async def test_no_bolt_warning_about_an_unused_token_when_slack_bot_token_is_set(
+    settings, clock, monkeypatch, caplog
+):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", SLACK_ENVIRON["SLACK_BOT_TOKEN"])
+    await Hub(settings, clock).db.close()
+    assert [r.getMessage() for r in slack_lines(caplog)] == []
+
+
+async def test_a_refused_bot_token_is_one_error_and_the_channel_shows_it_stopped(
+    hub, server, session, slack_api, caplog
+):
+    refused = Scripted(200, {"ok": False, "error": "invalid_auth"})
+    slack_api.script("auth.test", refused, refused)
+    for event_id in ("Ev0001", "Ev0002"):
+        assert (await post_event(session, server, message_event(event_id=event_id)))[0] == 500
+    lines = [(r.levelname, r.getMessage(), r.exc_info) for r in slack_lines(caplog)]
+    said = (
+        "channel slack: slack auth.test: invalid_auth; no event is taken while the token is refused"
+    )
+    assert lines == [("ERROR", said, None)]
+    halted = hub.connectors["slack"].halted
+    assert halted is not None
+    assert halted.reason == "slack auth.test: invalid_auth"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from hub.auth import Principal
 from hub.conversations import post_reply
 from hub.db.schema import attachments, customers, identities, messages, quarantine
 from tests.support.hubs import add_agent, started_hub
+from tests.support.processes import free_port
 from tests.support.telegram_api import (
     FakeBotApi,
     blocked,
@@ -30,6 +32,7 @@ from tests.support.telegram_api import (
     server_error,
     too_many_requests,
 )
+from tests.test_admin_api import running
 from tests.test_hostile_input import token_for
 
 TOKEN = "123456789:AAEhBOweik6ad9r_QXMENQjcrGbqCr4K-bs"
@@ -117,6 +120,10 @@ async def until(condition) -> None:
 
 
 async def test_start_sets_the_webhook_with_the_secret_and_the_public_url(hub, bot_api):
+    async def set_once() -> bool:
+        return bool(bot_api.called("setWebhook"))
+
+    await until(set_once)
     assert bot_api.called("setWebhook") == [
         {
             "url": "https://hub.example/telegram/tg/webhook",
@@ -298,6 +305,108 @@ async def test_polling_backs_off_after_a_server_error_then_continues(database_ur
     assert len(bot_api.called("getUpdates")) >= 2
 
 
+REFUSE_OFFSETS = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_offset BEFORE INSERT ON hub_state"
+        " WHEN NEW.key = 'connector:tg:offset' BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_offset() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.key = 'connector:tg:offset' THEN RAISE EXCEPTION 'disk full'; END IF;"
+        " RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_offset BEFORE INSERT ON hub_state"
+        " FOR EACH ROW EXECUTE FUNCTION refuse_offset()",
+    ],
+}
+ACCEPT_OFFSETS = {
+    "sqlite": ["DROP TRIGGER refuse_offset"],
+    "postgresql": ["DROP TRIGGER refuse_offset ON hub_state", "DROP FUNCTION refuse_offset()"],
+}
+
+
+async def run_sql(hub: Hub, statements: dict[str, list[str]]) -> None:
+    def run(tx) -> None:
+        for statement in statements[hub.db.dialect]:
+            tx.conn.execute(sqlalchemy.text(statement))
+
+    await hub.db.write(run)
+
+
+async def test_a_polled_message_is_not_kept_when_its_offset_cannot_be(
+    database_url, clock, bot_api, caplog
+):
+    settings = telegram_settings(database_url, bot_api.base_url, mode="polling")
+    async with started_hub(settings, clock) as hub:
+        await run_sql(hub, REFUSE_OFFSETS)
+        try:
+            await bot_api.push_update(private_message(4001, 41))
+
+            async def failed() -> bool:
+                return any(r.name.startswith("connectors.telegram") for r in caplog.records)
+
+            await until(failed)
+            assert await stored(hub) == [], "the message came without its offset"
+        finally:
+            await run_sql(hub, ACCEPT_OFFSETS)
+
+        async def stored_with_offset() -> bool:
+            return len(await stored(hub)) == 1 and await hub.load_state("tg:offset") == "4002"
+
+        await until(stored_with_offset)
+
+
+async def test_polling_with_a_refused_token_stops_with_one_error(
+    database_url, clock, bot_api, caplog
+):
+    bot_api.token = "999:other"
+    settings = telegram_settings(database_url, bot_api.base_url, mode="polling")
+    async with started_hub(settings, clock) as hub:
+        await until(halted(hub))
+        await asyncio.sleep(0.2)  # what a poller that kept trying would do meanwhile
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+    assert lines == [
+        ("ERROR", "telegram tg: polling: Telegram refused the bot token (Unauthorized); stopped")
+    ]
+
+
+async def test_an_unreachable_bot_api_at_start_is_a_warning_naming_the_channel(
+    database_url, clock, caplog
+):
+    settings = telegram_settings(
+        database_url, f"http://127.0.0.1:{free_port()}/bot", mode="polling"
+    )
+    async with started_hub(settings, clock):
+
+        async def warned() -> bool:
+            return any(r.levelno == logging.WARNING for r in caplog.records)
+
+        await until(warned)
+    warning = next(r for r in caplog.records if r.levelno == logging.WARNING)
+    assert warning.getMessage().startswith("telegram tg: polling: Telegram: ")
+    assert "trying again in" in warning.getMessage()
+
+
+async def test_a_refused_token_halts_the_channel_and_the_admin_console_says_why(
+    database_url, clock, bot_api, client
+):
+    bot_api.token = "999:other"
+    async with running(telegram_settings(database_url, bot_api.base_url), clock) as (hub, server):
+        await until(halted(hub))
+        await add_agent(hub, "root@example.com", role="admin")
+        admin = {"Authorization": f"Bearer {await token_for(server, 'root@example.com')}"}
+        async with client.get(server.make_url("/api/admin/channels"), headers=admin) as listed:
+            [channel] = await listed.json()
+    assert (channel["name"], channel["enabled"], channel["status"]) == ("tg", True, "stopped")
+    assert channel["reason"] == "Telegram refused the bot token (Unauthorized)"
+
+
+def halted(hub: Hub) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return hub.connectors["tg"].halted is not None
+
+    return check
+
+
 # replies
 
 
@@ -398,7 +507,8 @@ async def test_a_retry_after_part_one_was_sent_never_sends_it_again(hub, bot_api
     bot_api.script("sendMessage", None, too_many_requests(retry_after=1))
     message_id = await reply(hub, long_reply())
     await hub.outbox.run_due()
-    assert (await state_of(hub, message_id))[0] == "queued"
+    state, _, meta = await state_of(hub, message_id)
+    assert (state, meta["delivery_id"], meta["parts_sent"]) == ("queued", "500", 1)
     clock.advance(seconds=1)
     await hub.outbox.run_due()
     calls = sent_texts(bot_api)

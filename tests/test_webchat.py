@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
+from connectors.base import Address, OutboundMessage
+from connectors.webchat import connector as webchat_connector
 from connectors.webchat.connector import MAX_FRAME_BYTES
 from hub.app import Hub
 from hub.db.schema import identities, identity_claims, messages
+from hub.events import store_broadcast
 from tests.conftest import make_settings
 from tests.support.hubs import add_agent
 
@@ -253,6 +257,35 @@ async def test_a_reply_reaches_the_open_widget_when_another_tab_just_closed(
     await hub.outbox.run_due()
     assert (await widget.frame())["message"]["text"] == "Yes!"
     assert [m["state"] for m in (await maria.get(path))["messages"]] == ["received", "sent"]
+
+
+class StuckSocket:
+    """A visitor's socket whose client stopped reading: every write waits forever."""
+
+    closed = False
+
+    async def send_json(self, _data: object) -> None:
+        await asyncio.Event().wait()
+
+    async def close(self, **_how: object) -> None:
+        pass
+
+
+async def test_a_widget_that_stopped_reading_holds_up_no_other(
+    hub: Hub, server, session, monkeypatch
+):
+    monkeypatch.setattr(webchat_connector, "PUSH_SECONDS", 0.2)
+    widget = await open_widget(session, server)
+    visitor = (await widget.hello())["token"].split(".")[0]
+    webchat = hub.connectors["webchat"]
+    webchat._sockets["stuck"].add(StuckSocket())
+    for n, to in enumerate(("stuck", visitor)):
+        sent = await webchat.send(
+            OutboundMessage(n, 1, "webchat", Address("webchat", to), f"to {to}")
+        )
+        assert sent.relay is not None
+        await hub.db.write(partial(store_broadcast, "webchat", dict(sent.relay)))
+    assert (await widget.frame())["message"]["text"] == f"to {visitor}"
 
 
 async def test_a_flood_is_slowed_down(hub: Hub, server, session):

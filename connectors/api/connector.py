@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from config.schema import ApiChannel
+from connectors.api.settings import ApiChannel
 from connectors.base import (
     Address,
     AuthFailed,
@@ -45,7 +45,7 @@ SEND_TIMEOUT = aiohttp.ClientTimeout(total=15)
 DEFAULT_RETRY_AFTER = 30.0
 
 
-class Sender(BaseModel):
+class PostedSender(BaseModel):
     model_config = ConfigDict(extra="forbid")
     address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
     name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
@@ -72,7 +72,7 @@ class PostedMessage(BaseModel):
     id: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(
         description="your unique id for this message; a repeated id is stored once"
     )
-    sender: Sender = Field(alias="from")
+    sender: PostedSender = Field(alias="from")
     text: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
     sent_at: datetime | None = None
     automated: bool = Field(

@@ -15,7 +15,6 @@ from email.utils import format_datetime, make_msgid
 
 from aiohttp import web
 
-from config.schema import EmailChannel
 from connectors.base import (
     Address,
     Attachment,
@@ -27,13 +26,13 @@ from connectors.base import (
     OutboundMessage,
     PermanentError,
     Proof,
-    Thread,
 )
 from connectors.email.authentication import Outcome, Verdict, domain_of, verdict_from_headers
 from connectors.email.checks import Envelope, MailChecker
 from connectors.email.imap import ImapPoller, ImapSettings, MailboxCursors
 from connectors.email.mime import MimeLimits
 from connectors.email.parse import ParsedMail, Unparseable, parse_mail
+from connectors.email.settings import EmailChannel
 from connectors.email.smtp import SmtpClient, SmtpReceiver, SmtpSettings, check_relay, send_mail
 from connectors.email.thread_tokens import (
     answered_conversation,
@@ -243,19 +242,19 @@ class EmailConnector(Connector):
         )
 
     async def send(self, message: OutboundMessage) -> Delivery:
-        thread = await self.hub.thread(message.conversation_id, self.name)
         our_id = message_id_for(
             self.hub.secret_key, message.conversation_id, message.message_id, self.domain
         )
         try:
-            mail = self.reply_mail(message, thread, our_id)
+            mail = self.reply_mail(message, our_id)
         except ValueError as error:  # retrying would build the same mail
             raise PermanentError(f"cannot build the reply mail: {error}") from error
         await send_mail(self.relay_settings(), mail)
         return Delivery(our_id)
 
-    def reply_mail(self, message: OutboundMessage, thread: Thread, our_id: str) -> EmailMessage:
+    def reply_mail(self, message: OutboundMessage, our_id: str) -> EmailMessage:
         """The reply as a mail; raises ValueError where a header cannot hold a value."""
+        thread = message.thread
         mail = self.new_mail(message.to.address, reply_subject(thread.subject), f"<{our_id}>")
         mail["Reply-To"] = reply_address(
             self.hub.secret_key, message.conversation_id, self.settings.address

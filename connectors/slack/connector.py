@@ -14,7 +14,8 @@ the ``{"envelope_id"}`` ack is sent only after the listener returned (a
 failed listener means no ack, so Slack redelivers).
 
 Outbound: the reply goes to the thread of the customer's latest message in
-the conversation (found through ``HubPort.thread``), or as a DM.
+the conversation (the outbox hands it over in ``OutboundMessage.thread``), or
+as a DM.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -31,12 +32,13 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from config.schema import SlackChannel
 from connectors.base import (
     Address,
+    AuthFailed,
     Connector,
     ConnectorError,
     Delivery,
@@ -51,13 +53,13 @@ from connectors.slack.events import (
     BotIdentity,
     SlackUser,
     customer_event,
-    external_id,
     inbound,
     is_direct,
     split_external_id,
-    thread_root,
     user_from_info,
 )
+from connectors.slack.logs import dropped
+from connectors.slack.settings import SlackChannel
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,6 @@ API_TIMEOUT_SECONDS = 15
 USER_LOOKUP_SECONDS = 1.0
 """users.info before the ack: Slack wants an answer within 3 s, so give up early."""
 REMEMBERED = 10_000
-HISTORY_LIMIT = 50
 
 
 class SlackConnector(Connector):
@@ -84,7 +85,6 @@ class SlackConnector(Connector):
         self._channels = frozenset(settings.channels)
         self._bot: BotIdentity | None = None
         self._users: OrderedDict[str, SlackUser] = OrderedDict()
-        self._thread_roots: OrderedDict[str, str] = OrderedDict()
         self._dedupe = EventDedupe(REMEMBERED)
         self.app = self._bolt_app()
         self._socket: AsyncSocketModeHandler | None = None
@@ -146,21 +146,45 @@ class SlackConnector(Connector):
     # inbound
 
     def _bolt_app(self) -> AsyncApp:
-        app = AsyncApp(
-            name=f"hub-slack-{self.name}",
-            logger=log,
-            client=AsyncWebClient(base_url=self.settings.base_url, retry_handlers=[]),
-            signing_secret=self.settings.signing_secret_env.reveal(),
-            authorize=self._authorize_function(),
-            process_before_response=True,
-        )
+        with dropped(log, warning_client_prioritized_and_token_skipped()):
+            app = AsyncApp(
+                name=f"hub-slack-{self.name}",
+                logger=log,
+                client=AsyncWebClient(base_url=self.settings.base_url, retry_handlers=[]),
+                signing_secret=self.settings.signing_secret_env.reveal(),
+                authorize=self._authorize_function(),
+                process_before_response=True,
+            )
 
         # bolt passes arguments by parameter name, so it gets plain functions, not methods
         async def on_message(body: dict[str, Any]) -> None:
             await self._on_message(body)
 
+        async def on_error(error: Exception) -> None:
+            self._log_failed_event(error)
+
         app.event("message")(on_message)
+        app.error(on_error)
         return app
+
+    def _log_failed_event(self, error: Exception) -> None:
+        """One line when Slack itself failed (bolt logs a traceback per event); bolt then
+        answers 500 or sends no ack, so Slack delivers the event again. A refused bot
+        token is one ERROR, and the admin console shows it."""
+        if isinstance(error, AuthFailed):
+            if self.halted is None:
+                log.error(
+                    "channel %s: %s; no event is taken while the token is refused",
+                    self.name,
+                    error.reason,
+                )
+            self.halt(error)
+        elif isinstance(error, ConnectorError):
+            log.warning(
+                "channel %s: %s; the event is left for Slack to send again", self.name, error.reason
+            )
+        else:
+            log.error("channel %s: an event failed", self.name, exc_info=error)
 
     async def receive(self, request: web.Request) -> web.Response:
         response = await self.app.async_dispatch(await to_bolt_request(request))
@@ -200,7 +224,6 @@ class SlackConnector(Connector):
     async def _store(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         user = await self._user(str(event["user"]))
         message = inbound(self.name, body, event, user)
-        self._remember(self._thread_roots, message.external_id, thread_root(event))
         await self.hub.ingest(message)
 
     async def _user(self, user_id: str) -> SlackUser:
@@ -247,7 +270,7 @@ class SlackConnector(Connector):
 
     async def _destination(self, message: OutboundMessage) -> tuple[str, str | None]:
         """Where the reply goes: the thread of the customer's latest message, else a DM."""
-        thread = await self.hub.thread(message.conversation_id, self.name)
+        thread = message.thread
         latest = next(
             (found for eid in reversed(thread.external_ids) if (found := split_external_id(eid))),
             None,
@@ -257,18 +280,7 @@ class SlackConnector(Connector):
         channel, ts = latest
         if is_direct(channel):
             return channel, None
-        return channel, await self._thread_root(message.to, channel, ts)
-
-    async def _thread_root(self, to: Address, channel: str, ts: str) -> str:
-        known = self._thread_roots.get(external_id(channel, ts))
-        if known is not None:
-            return known
-        for row in reversed(await self.hub.identity_history(to, HISTORY_LIMIT)):
-            meta = row.get("meta") or {}
-            same = meta.get("slack_channel") == channel and meta.get("ts") == ts
-            if same and row.get("direction") == "in":
-                return str(meta.get("thread_ts") or ts)
-        return ts
+        return channel, thread_root_of(thread.latest_inbound_meta, channel, ts)
 
     async def _open_dm(self, to: Address) -> str:
         _team, _, user_id = to.address.rpartition(":")
@@ -298,3 +310,11 @@ class SlackConnector(Connector):
         cache.move_to_end(key)
         while len(cache) > REMEMBERED:
             cache.popitem(last=False)
+
+
+def thread_root_of(latest_inbound_meta: Mapping[str, Any], channel: str, ts: str) -> str:
+    """The ts a reply to message ``ts`` goes under: its thread's, kept when it came in."""
+    same = (
+        latest_inbound_meta.get("slack_channel") == channel and latest_inbound_meta.get("ts") == ts
+    )
+    return str(latest_inbound_meta.get("thread_ts") or ts) if same else ts

@@ -4,12 +4,15 @@ Inbound, by webhook (``POST /telegram/<name>/webhook``, checked against the
 secret token set with setWebhook) or by long polling (getUpdates, the offset
 kept in the hub so a restart resumes). Each update is stored before Telegram
 hears it was taken: a webhook answers 200 after ingest, polling saves the
-offset after ingest. A repeated update becomes a duplicate of the same
-external id.
+offset in the same transaction as the message. A repeated update becomes a
+duplicate of the same external id. setWebhook and polling run in the one retry
+loop (``connectors.retry``): an unreachable Bot API is tried again with a
+WARNING, a refused token halts the channel with one ERROR.
 
 Outbound, a reply longer than Telegram's 4096 characters leaves as several
-messages in order; the parts already sent are kept in the hub, so a retry
-(after a 429, a crash) never sends a part twice.
+messages in order; a failed send reports the parts already sent (kept in the
+message's meta), so a retry after a 429 sends only the rest. A crash mid-send
+may send a part again (at least once).
 """
 
 from __future__ import annotations
@@ -19,41 +22,34 @@ import contextlib
 import hmac
 import json
 import logging
-import random
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 from telegram import Bot, Update
-from telegram.error import InvalidToken, RetryAfter, TelegramError
+from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
-from config.schema import TelegramChannel
 from connectors.base import (
-    AuthFailed,
     Connector,
+    Cursor,
     Delivery,
     HubPort,
     InboundMessage,
     OutboundMessage,
     PermanentError,
 )
-from connectors.telegram.errors import connector_error, retry_after_seconds
+from connectors.retry import Session, keep_trying
+from connectors.telegram.errors import classify, connector_error
+from connectors.telegram.settings import TelegramChannel
 from connectors.telegram.updates import IDENTITY_KIND, inbound_of, split_text
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "edited_message")
-BACKOFF_BASE = 1.0
-BACKOFF_CAP = 60.0
-
-
-def backoff(failures: int) -> float:
-    """Capped exponential delay, half of it random, after ``failures`` failures in a row."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (failures - 1))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 def file_base_url(base_url: str) -> str:
@@ -103,8 +99,8 @@ class TelegramConnector(Connector):
         self._highest_update_id = int(await self.hub.load_state(self._key("update_id")) or 0)
         if self.settings.mode == "polling":
             self._spawn(self.hub.run_alone(f"telegram:{self.name}", self._poll), "poll")
-        elif not await self._set_webhook():
-            self._spawn(self._register_webhook(), "set-webhook")
+        else:
+            self._spawn(self._keep_trying("setWebhook", self._set_webhook), "set-webhook")
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -122,38 +118,25 @@ class TelegramConnector(Connector):
     def _key(self, what: str) -> str:
         return f"{self.name}:{what}"
 
-    async def _set_webhook(self) -> bool:
-        """One setWebhook with our secret; ``False`` when worth trying again later."""
+    async def _keep_trying(self, what: str, attempt: Callable[[Session], Awaitable[None]]) -> None:
+        """Run a session with the Bot API in the one retry loop; a refused token halts it."""
+        await keep_trying(
+            f"telegram {self.name}: {what}",
+            attempt,
+            log=log,
+            classify=partial(classify, token=self._token),
+            on_stop=self.halt,
+        )
+
+    async def _set_webhook(self, _session: Session) -> None:
+        """setWebhook with our secret (the hub serves meanwhile, so Telegram may be down)."""
         secret = self.settings.webhook_secret_env
         assert secret is not None  # the schema requires it in webhook mode
         url = self.hub.public_url + self.webhook_path
-        try:
-            await self.bot.set_webhook(
-                url, secret_token=secret.reveal(), allowed_updates=list(ALLOWED_UPDATES)
-            )
-        except InvalidToken:
-            log.error("telegram %s: the bot token was refused; webhook not set", self.name)
-            return True
-        except TelegramError as error:
-            reason = connector_error(error, self._token).reason
-            log.warning("telegram %s: setWebhook failed: %s", self.name, reason)
-            return False
+        await self.bot.set_webhook(
+            url, secret_token=secret.reveal(), allowed_updates=list(ALLOWED_UPDATES)
+        )
         log.info("telegram %s: webhook set to %s", self.name, url)
-        return True
-
-    async def _register_webhook(self) -> None:
-        """Retry setWebhook with backoff until Telegram took it (the hub runs meanwhile)."""
-        failures = 1
-        while True:
-            await asyncio.sleep(backoff(failures))
-            if await self._set_webhook():
-                return
-            failures += 1
-
-    def _delay_after(self, error: TelegramError, failures: int) -> float:
-        if isinstance(error, RetryAfter):
-            return retry_after_seconds(error)
-        return backoff(failures)
 
     # inbound
 
@@ -175,21 +158,25 @@ class TelegramConnector(Connector):
         if update is None:
             await self.hub.quarantine(self.name, raw, "not a Telegram update: empty")
             return web.json_response({"ok": True, "stored": False})
-        stored = await self.take(update)
+        stored = await self.take(update, self._webhook_cursor(update))
+        self._highest_update_id = max(self._highest_update_id, update.update_id)
         return web.json_response({"ok": True, "stored": stored})
 
-    async def take(self, update: Update) -> bool:
-        """Store the message an update carries (if any); ``True`` when one was new."""
+    def _webhook_cursor(self, update: Update) -> Cursor | None:
+        """The highest ``update_id`` seen, kept with its message (updates may come unordered)."""
+        if update.update_id <= self._highest_update_id:
+            return None
+        return Cursor(self._key("update_id"), str(update.update_id))
+
+    async def take(self, update: Update, cursor: Cursor | None = None) -> bool:
+        """Store the message an update carries (if any) with ``cursor``; ``True`` when new."""
         message = inbound_of(update, self.name)
-        stored = False
-        if message is not None:
-            message = await self._with_file_data(message)
-            result = await self.hub.ingest(message)
-            stored = not result.duplicate
-        if self.settings.mode == "webhook" and update.update_id > self._highest_update_id:
-            self._highest_update_id = update.update_id
-            await self.hub.save_state(self._key("update_id"), str(update.update_id))
-        return stored
+        if message is None:
+            if cursor is not None:
+                await self.hub.save_state(cursor.key, cursor.value)
+            return False
+        message = await self._with_file_data(message)
+        return not (await self.hub.ingest(message, cursor=cursor)).duplicate
 
     async def _with_file_data(self, message: InboundMessage) -> InboundMessage:
         """Fetch photos and documents up to ``max_file_bytes``; others stay listed only."""
@@ -214,85 +201,45 @@ class TelegramConnector(Connector):
         return replace(message, attachments=tuple(attachments))
 
     async def _poll(self) -> None:
-        """getUpdates from the stored offset; the offset moves only past stored updates."""
-        await self._drop_webhook()
-        offset = int(await self.hub.load_state(self._key("offset")) or 0)
-        failures = 0
-        while True:
-            try:
-                updates = await self.bot.get_updates(
-                    offset=offset or None,
-                    timeout=self.settings.poll_seconds,
-                    allowed_updates=list(ALLOWED_UPDATES),
-                )
-                for update in updates:
-                    await self.take(update)
-                    offset = update.update_id + 1
-                    await self.hub.save_state(self._key("offset"), str(offset))
-                failures = 0
-            except InvalidToken:
-                log.error("telegram %s: the bot token was refused; polling stopped", self.name)
-                return
-            except Exception as error:
-                failures += 1
-                delay = (
-                    self._delay_after(error, failures)
-                    if isinstance(error, TelegramError)
-                    else backoff(failures)
-                )
-                log.warning(
-                    "telegram %s: polling failed (%s: %s); again in %.1f s",
-                    self.name,
-                    type(error).__name__,
-                    str(error).replace(self._token, "<token>"),
-                    delay,
-                )
-                await asyncio.sleep(delay)
+        await self._keep_trying("polling", self._poll_updates)
 
-    async def _drop_webhook(self) -> None:
-        """getUpdates is refused while a webhook is set: remove it, keeping pending updates."""
-        failures = 0
+    async def _poll_updates(self, session: Session) -> None:
+        """deleteWebhook (getUpdates is refused while one is set, keeping pending updates),
+        then getUpdates from the stored offset, which moves with each stored update."""
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        offset = int(await self.hub.load_state(self._key("offset")) or 0)
         while True:
-            try:
-                await self.bot.delete_webhook(drop_pending_updates=False)
-                return
-            except TelegramError as error:
-                failures += 1
-                await asyncio.sleep(self._delay_after(error, failures))
+            updates = await self.bot.get_updates(
+                offset=offset or None,
+                timeout=self.settings.poll_seconds,
+                allowed_updates=list(ALLOWED_UPDATES),
+            )
+            session.connected()
+            for update in updates:
+                offset = update.update_id + 1
+                await self.take(update, Cursor(self._key("offset"), str(offset)))
 
     # outbound
 
     async def send(self, message: OutboundMessage) -> Delivery:
+        """Send the parts not yet delivered; a failure carries the parts sent so far."""
         parts = split_text(message.text)
         if not parts:
             raise PermanentError("an empty message cannot be sent on Telegram")
-        progress_key = self._key(f"sent:{message.message_id}")
-        done, first_id = await self._progress(progress_key) if len(parts) > 1 else (0, None)
-        for index in range(done, len(parts)):
+        delivered = message.delivered
+        for index in range(delivered.parts_sent, len(parts)):
             try:
                 sent = await self.bot.send_message(chat_id=message.to.address, text=parts[index])
             except TelegramError as error:
-                raise connector_error(error, self._token) from error
-            first_id = first_id or str(sent.message_id)
-            if len(parts) > 1:
-                await self.hub.save_state(
-                    progress_key, json.dumps({"done": index + 1, "first_id": first_id})
-                )
-        return Delivery(first_id)
-
-    async def _progress(self, key: str) -> tuple[int, str | None]:
-        stored = await self.hub.load_state(key)
-        if not stored:
-            return 0, None
-        progress = json.loads(stored)
-        return int(progress["done"]), progress.get("first_id")
+                failure = connector_error(error, self._token)
+                failure.partial = delivered
+                raise failure from error
+            delivered = Delivery(delivered.external_id or str(sent.message_id), index + 1)
+        return delivered
 
     async def test_connection(self) -> str:
         try:
             me = await self.bot.get_me()
         except TelegramError as error:
-            problem = connector_error(error, self._token)
-            if isinstance(problem, AuthFailed):
-                raise AuthFailed("Telegram refused the bot token") from error
-            raise problem from error
+            raise connector_error(error, self._token) from error
         return f"bot @{me.username} ready"

@@ -34,15 +34,25 @@ def retry_after_seconds(error: RetryAfter) -> float:
 
 
 def connector_error(error: TelegramError, token: str) -> ConnectorError:
-    reason = f"Telegram: {error.message}".replace(token, "<token>")
+    message = error.message.replace(token, "<token>")
+    reason = f"Telegram: {message}"
     match error:
         case RetryAfter():
             seconds = retry_after_seconds(error)
             return RateLimited(f"Telegram: too many requests, retry after {seconds:g} s", seconds)
         case InvalidToken():
-            return AuthFailed(reason)
+            return AuthFailed(f"Telegram refused the bot token ({message})")
         case Forbidden() | BadRequest() | ChatMigrated():
             return PermanentError(reason)
         case NetworkError():  # TimedOut is a NetworkError
             return TransientError(reason)
     return TransientError(reason)
+
+
+def classify(error: Exception, token: str) -> ConnectorError:
+    """What a polling or webhook session does after ``error`` (see ``connectors.retry``)."""
+    if isinstance(error, TelegramError):
+        return connector_error(error, token)
+    if isinstance(error, ConnectorError):
+        return error
+    return TransientError(f"{type(error).__name__}: {error}".replace(token, "<token>"))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 from aiohttp import ClientError, WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
-from config.schema import WebchatChannel
 from connectors.base import (
     Address,
     CodeRequest,
@@ -41,12 +40,14 @@ from connectors.webchat.protocol import (
     visitor_of,
     widget_message,
 )
+from connectors.webchat.settings import WebchatChannel
 
 STATIC = Path(__file__).parent / "static"
 HISTORY = 100
 MAX_FRAME_BYTES = 32 * 1024
 SOCKETS_PER_CLIENT = 20
 """Open widget sockets from one client address (a household or office behind one NAT fits)."""
+PUSH_SECONDS = 5.0
 
 
 @dataclass
@@ -79,6 +80,7 @@ class WebchatConnector(Connector):
         """Every frame a client sends (hellos too): a flood of sockets is one client."""
         self._messages_per_visitor = Buckets(burst=10, per_second=1)
         """Messages per visitor token, whichever socket they come on."""
+        self._pushing: asyncio.Task[None] | None = None
 
     @property
     def identity_kind(self) -> str:
@@ -103,27 +105,53 @@ class WebchatConnector(Connector):
         return serve
 
     async def send(self, message: OutboundMessage) -> Delivery:
-        """Push to the visitor's open widgets; a closed widget shows it from history later."""
+        """Relay the reply to every hub process, each pushing it to the visitor's widgets it holds.
+
+        Sent once recorded (the relay commits with the send): a widget open nowhere
+        shows it from history later, and a widget that gets it twice shows it once.
+        """
         frame = {
             "type": "message",
             "message": {
                 "id": message.message_id,
                 "from": "agent",
                 "text": message.text,
-                "at": datetime.now(UTC).isoformat(),
+                "at": message.written_at.isoformat() if message.written_at else None,
             },
         }
-        for socket in list(self._sockets.get(message.to.address, ())):
+        return Delivery(relay={"visitor": message.to.address, "frame": frame})
+
+    async def start(self) -> None:
+        self._pushing = asyncio.create_task(self.push_replies(), name=f"webchat {self.name}")
+
+    async def push_replies(self) -> None:
+        """Push each reply any hub process sent to the widgets open here, in the order sent."""
+        async for reply in self.hub.broadcasts(self.name):
+            await self.push(reply["visitor"], reply["frame"])
+
+    async def push(self, visitor: str, frame: dict[str, Any]) -> None:
+        """Write ``frame`` to each of the visitor's open sockets; a stuck one gets it later.
+
+        One process pushes every reply, so a socket whose client stopped reading
+        may hold it up ``PUSH_SECONDS`` at most (the widget reloads its history
+        when it reconnects).
+        """
+        for socket in list(self._sockets.get(visitor, ())):
             if not socket.closed:
-                with contextlib.suppress(ConnectionResetError, ClientError):
-                    await socket.send_json(frame)
-        return Delivery()
+                with contextlib.suppress(ConnectionResetError, ClientError, TimeoutError):
+                    async with asyncio.timeout(PUSH_SECONDS):
+                        await socket.send_json(frame)
 
     async def test_connection(self) -> str:
         visitors = sum(1 for sockets in self._sockets.values() if sockets)
         return f"web chat ready; {visitors} visitor(s) connected now"
 
     async def stop(self) -> None:
+        if self._pushing is not None:
+            self._pushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pushing
+            self._pushing = None
         await self.close_client_connections()
 
     async def close_client_connections(self) -> None:

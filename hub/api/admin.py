@@ -8,8 +8,9 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Connection, select
 
-from config.schema import ChannelSettings, EnvSecret
+from config.schema import ChannelSettings
 from connectors.base import ConnectorError
+from connectors.settings import EnvSecret
 from hub.api.framework import Access, Api, Call
 from hub.api.models import (
     AgentIn,
@@ -192,12 +193,17 @@ async def channels(call: Call) -> list[dict[str, Any]]:
 
 
 def channel_json(call: Call, channel: ChannelSettings) -> dict[str, Any]:
+    connector = call.hub.all_connectors[channel.name]
+    enabled = channel.name in call.hub.connectors
+    halted = connector.halted if enabled else None
     return {
         "name": channel.name,
         "kind": channel.kind,
-        "enabled": channel.name in call.hub.connectors,
+        "enabled": enabled,
         "enabled_in_config": channel.enabled,
-        "identity_kind": call.hub.all_connectors[channel.name].identity_kind,
+        "status": "stopped" if halted else "running" if enabled else "disabled",
+        "reason": halted.reason if halted else None,
+        "identity_kind": connector.identity_kind,
         "credentials": credential_variables(channel),
     }
 

@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from config.schema import EnvSecret
+from connectors.settings import EnvSecret
 from hub.api.framework import HUB_KEY
 from hub.db.migrate import is_current
 from hub.errors import NotFound, Unauthorized

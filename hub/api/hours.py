@@ -19,18 +19,12 @@ from hub.contact import (
     write_channel_rules,
     write_hours,
 )
-from hub.conversations import (
-    cancel_scheduled,
-    conversation_summary_query,
-    edit_scheduled,
-    reschedule_replies,
-    send_scheduled_now,
-    summary_json,
-)
+from hub.conversations import conversation_summary_query, summary_json
 from hub.db.database import Tx
 from hub.db.schema import conversations, customers
 from hub.errors import Forbidden, NotFound
 from hub.inbox_views import waiting_messages
+from hub.scheduled import cancel_scheduled, edit_scheduled, reschedule_replies, send_scheduled_now
 
 hours_api = Api()
 CHANNEL_RULES = "/api/admin/channels/{name}/rules"

@@ -83,7 +83,6 @@ async def reply(call: Call) -> dict[str, Any]:
             call.hub.channels_by_kind,
         )
     )
-    call.hub.outbox.wake()
     return message
 
 

@@ -8,6 +8,10 @@ Events travel as JSON arrays of one or more events, as many as were waiting
 (one frame, one write, however many messages arrived at once); ``ready`` and
 ``reset`` are single JSON objects.
 
+A cursor the hub cannot resume from gets ``reset`` (reload through the REST
+API) before anything is sent: one above the newest stored event (a restored
+database), or one more than ``REPLAY_LIMIT`` events behind.
+
 A socket lives no longer than the session that opened it: when the session
 ends (sign-out, password change, deactivation: a ``session.ended`` event for
 the agent, from any hub process) or expires, the socket closes with 4401.
@@ -23,7 +27,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from aiohttp import WSCloseCode, web
-from sqlalchemy import Connection, Text, cast, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Text, and_, cast, func, or_, select
 
 from hub.api.framework import HUB_KEY, Access, authenticate, presented_token
 from hub.auth import SESSION_ENDED, Principal, find_principal
@@ -31,7 +35,7 @@ from hub.clients import foreign_origin
 from hub.db.database import Database
 from hub.db.schema import events
 from hub.errors import BadRequest, Forbidden
-from hub.events import Event, Subscription
+from hub.events import CHANNEL_BROADCAST, Event, Subscription
 
 if TYPE_CHECKING:
     from hub.app import Hub
@@ -43,7 +47,17 @@ CLOSE_SESSION_ENDED = 4401
 OPEN_SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("event_sockets")
 
 
-def missed_events(agent_id: int, after: int, conn: Connection) -> list[Event]:
+def for_agent(agent_id: int, after: int, upto: int) -> ColumnElement[bool]:
+    """The stored events after ``after``, up to ``upto``, that the agent's socket is sent."""
+    return and_(
+        events.c.id > after,
+        events.c.id <= upto,
+        or_(events.c.agent_id == agent_id, events.c.agent_id.is_(None)),
+        events.c.kind.not_in((SESSION_ENDED, CHANNEL_BROADCAST)),
+    )
+
+
+def missed_events(agent_id: int, after: int, upto: int, conn: Connection) -> list[Event]:
     rows = conn.execute(
         select(
             events.c.id,
@@ -53,11 +67,7 @@ def missed_events(agent_id: int, after: int, conn: Connection) -> list[Event]:
             cast(events.c.payload, Text),
             events.c.created_at,
         )
-        .where(
-            events.c.id > after,
-            or_(events.c.agent_id == agent_id, events.c.agent_id.is_(None)),
-            events.c.kind != SESSION_ENDED,
-        )
+        .where(for_agent(agent_id, after, upto))
         .order_by(events.c.id)
         .limit(REPLAY_PAGE)
     )
@@ -66,6 +76,28 @@ def missed_events(agent_id: int, after: int, conn: Connection) -> list[Event]:
 
 def newest_event_id(conn: Connection) -> int:
     return conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one()
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a socket resumes: the newest stored id, and why it must reload instead, if so."""
+
+    newest: int
+    reset: str | None = None
+
+
+def plan_resume(agent_id: int, after: int | None, conn: Connection) -> Resume:
+    """Check the cursor before anything is sent: unknown or too far behind means reload."""
+    newest = newest_event_id(conn)
+    if after is None:
+        return Resume(newest)
+    if after > newest:
+        return Resume(newest, f"no event {after} here (the newest is {newest}): reload")
+    missed = select(events.c.id).where(for_agent(agent_id, after, newest)).limit(REPLAY_LIMIT + 1)
+    counted = select(func.count()).select_from(missed.subquery())
+    if conn.execute(counted).scalar_one() > REPLAY_LIMIT:
+        return Resume(newest, f"more than {REPLAY_LIMIT} missed events: reload")
+    return Resume(newest)
 
 
 def requested_after(request: web.Request) -> int | None:
@@ -143,18 +175,21 @@ def frame_of(batch: list[Event]) -> str:
 async def replay(
     socket: web.WebSocketResponse, db: Database, agent_id: int, after: int | None
 ) -> int | None:
-    """Send what the client missed; the id of the last one, or ``None`` if it must reload."""
+    """Send what the client missed; the id of the last one, or ``None`` if it must reload.
+
+    The replay stops at the newest event stored when it began: later ones are
+    already on their way through the subscription, taken before.
+    """
+    resume = await db.read(partial(plan_resume, agent_id, after))
+    if resume.reset is not None:
+        await socket.send_json({"kind": "reset", "reason": resume.reset})
+        await socket.close(code=WSCloseCode.OK)
+        return None
     if after is None:
-        return await db.read(newest_event_id)
-    sent = 0
-    while page := await db.read(partial(missed_events, agent_id, after)):
+        return resume.newest
+    while page := await db.read(partial(missed_events, agent_id, after, resume.newest)):
         await socket.send_str(frame_of(page))
         after = page[-1].id
-        sent += len(page)
-        if sent >= REPLAY_LIMIT:
-            await socket.send_json({"kind": "reset", "reason": "too many missed events: reload"})
-            await socket.close(code=WSCloseCode.OK)
-            return None
     return after
 
 

@@ -125,6 +125,12 @@ class Tx:
     conn: Connection
     now: datetime
     pending_events: list[PendingEvent] = field(default_factory=list)
+    wakes: set[str] = field(default_factory=set)
+    """Workers to wake once this commits (see :meth:`Database.wake_on_commit`)."""
+
+    def wake_after_commit(self, worker: str) -> None:
+        """Have ``worker`` look for work as soon as what this unit wrote is committed."""
+        self.wakes.add(worker)
 
     def emit(
         self,
@@ -156,6 +162,19 @@ class Database:
     def __init__(self, clock: Clock, sink: EventSink) -> None:
         self.clock = clock
         self.sink = sink
+        self._wakers: dict[str, Callable[[], None]] = {}
+
+    def wake_on_commit(self, worker: str, wake: Callable[[], None]) -> None:
+        """Call ``wake`` after each commit holding a unit that asked for ``worker``.
+
+        Units ask with :meth:`Tx.wake_after_commit` (the outbox's ``enqueue`` does).
+        """
+        self._wakers[worker] = wake
+
+    def _wake(self, txs: Iterable[Tx]) -> None:
+        for worker in {worker for tx in txs for worker in tx.wakes}:
+            if worker in self._wakers:
+                self._wakers[worker]()
 
     async def start(self) -> None:
         """Begin publishing committed events (after migrations: PostgreSQL reads the table)."""
@@ -217,6 +236,7 @@ class _Done:
     future: asyncio.Future[Any]
     result: Any
     events: list[Event]
+    tx: Tx
 
 
 class SqliteDatabase(Database):
@@ -261,15 +281,15 @@ class SqliteDatabase(Database):
             # and lower latency under load, for one more turn of latency when idle).
             loop.call_soon(loop.call_soon, self._commit)
         if self._in_savepoints:
-            result, stored = self._run_in_savepoint(unit)
+            result, stored, tx = self._run_in_savepoint(unit)
         else:
             try:
-                result, stored = self._run_unit(self._conn, unit)
+                result, stored, tx = self._run_unit(self._conn, unit)
             except BaseException:
                 self._undo_failed_unit()
                 raise
         future: asyncio.Future[T] = loop.create_future()
-        self._done.append(_Done(unit, future, result, stored))
+        self._done.append(_Done(unit, future, result, stored, tx))
         return await future
 
     def _undo_failed_unit(self) -> None:
@@ -288,7 +308,7 @@ class SqliteDatabase(Database):
         kept: list[_Done] = []
         for item in self._done:
             try:
-                item.result, item.events = self._run_in_savepoint(item.unit)
+                item.result, item.events, item.tx = self._run_in_savepoint(item.unit)
             except Exception as error:
                 if not item.future.done():
                     item.future.set_exception(error)
@@ -296,7 +316,7 @@ class SqliteDatabase(Database):
                 kept.append(item)
         self._done = kept
 
-    def _run_in_savepoint(self, unit: WriteUnit[T]) -> tuple[T, list[Event]]:
+    def _run_in_savepoint(self, unit: WriteUnit[T]) -> tuple[T, list[Event], Tx]:
         self._raw.execute("SAVEPOINT unit")
         try:
             return self._run_unit(self._conn, unit)
@@ -306,10 +326,10 @@ class SqliteDatabase(Database):
         finally:
             self._raw.execute("RELEASE unit")
 
-    def _run_unit(self, conn: Connection, unit: WriteUnit[T]) -> tuple[T, list[Event]]:
+    def _run_unit(self, conn: Connection, unit: WriteUnit[T]) -> tuple[T, list[Event], Tx]:
         tx = Tx(conn, self.clock.now())
         result = unit(tx)
-        return result, self._store_events(tx)
+        return result, self._store_events(tx), tx
 
     def _store_events(self, tx: Tx) -> list[Event]:
         stored: list[Event] = []
@@ -347,6 +367,7 @@ class SqliteDatabase(Database):
                     item.future.set_exception(error)
             return
         self._maybe_checkpoint()
+        self._wake(item.tx for item in done)
         published = [event for item in done for event in item.events]
         if published:
             self.sink.publish(published)
@@ -518,6 +539,7 @@ class PostgresDatabase(Database):
             async with self._engine.connect() as conn:
                 while batch:
                     outcomes, last_event_id = await self._commit_batch(conn, batch)
+                    self._wake(outcome.tx for outcome in outcomes if outcome.tx)
                     self._spawn(self._answer(batch, outcomes, last_event_id))
                     batch = _take_batch(writer.queue, self.MAX_BATCH)
         except Exception as error:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Insert, Update, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
@@ -99,3 +99,26 @@ class Prepared:
     def scalar(self, conn: Connection, **params: Any) -> Any:
         row = self.first(conn, **params)
         return row[0] if row else None
+
+
+class InsertThenUpdate:
+    """An insert returning a value, then an update: one unit of work, parameters by name.
+
+    PostgreSQL runs both as one statement (data-modifying CTEs), as the round
+    trip is most of what a statement costs there; SQLite has no data-modifying
+    CTEs, so it runs two. ``insert`` alone serves callers with nothing to update.
+    """
+
+    def __init__(self, insert: Insert, update: Update) -> None:
+        self.insert = Prepared(insert)
+        self.update = Prepared(update)
+        inserted = insert.cte("inserted")
+        self._together = Prepared(select(*inserted.c).add_cte(update.cte("updated")))
+
+    def scalar(self, conn: Connection, **params: Any) -> Any:
+        """Run both; what the insert returned."""
+        if conn.dialect.name == "postgresql":
+            return self._together.scalar(conn, **params)
+        value = self.insert.scalar(conn, **params)
+        self.update.run(conn, **params)
+        return value

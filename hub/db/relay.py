@@ -12,8 +12,9 @@ that arrive during a read cost one more read, not one each.
 A writer waits (``published``) until its own events are on the bus, so that,
 as on SQLite, what a write emitted has been published when it returns.
 
-A dropped connection is opened again (with backoff) and the relay catches up
-from the table. Without notifications for ``idle_check`` seconds it reads
+A dropped connection is opened again (by :func:`connectors.retry.keep_trying`,
+with its backoff reset by each good read) and the relay catches up from the
+table. Without notifications for ``idle_check`` seconds it reads
 anyway, which also tells it whether the connection is still alive.
 """
 
@@ -28,6 +29,8 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from connectors.base import ConnectorError, TransientError
+from connectors.retry import Backoff, Session, Sleep, keep_trying, unexpected
 from hub.db.dedicated import CONNECTION_TROUBLE, dedicated_connection
 from hub.events import Event
 
@@ -64,17 +67,29 @@ def event_of(row: asyncpg.Record) -> Event:
     )
 
 
-def reconnect_delay(failures: int) -> float:
-    return min(RECONNECT_FIRST * 2 ** (failures - 1), RECONNECT_MAX)
+def lost_connection(error: Exception) -> ConnectorError:
+    """Every failure is worth another try: without the relay no process hears of any event."""
+    if isinstance(error, CONNECTION_TROUBLE):
+        name = type(error).__name__
+        return TransientError(f"PostgreSQL connection lost ({name}: {error})")
+    return unexpected(error)
 
 
 class EventRelay:
     def __init__(
-        self, url: str, sink: EventSink, idle_check_seconds: float = IDLE_CHECK_SECONDS
+        self,
+        url: str,
+        sink: EventSink,
+        idle_check_seconds: float = IDLE_CHECK_SECONDS,
+        *,
+        backoff: Backoff | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._url = url
         self._sink = sink
         self._idle_check = idle_check_seconds
+        self._backoff = backoff or Backoff(RECONNECT_FIRST, RECONNECT_MAX)
+        self._sleep = sleep
         self._connection: asyncpg.Connection | None = None
         self._wanted = asyncio.Event()
         self._last_id = 0
@@ -127,25 +142,27 @@ class EventRelay:
         self._wanted.set()
 
     async def _run(self) -> None:
-        failures = 0
-        while True:
-            try:
-                connection = self._connection or await self._listen()
+        await keep_trying(
+            "event relay",
+            self._publish_while_connected,
+            log=log,
+            backoff=self._backoff,
+            classify=lost_connection,
+            sleep=self._sleep,
+        )
+
+    async def _publish_while_connected(self, session: Session) -> None:
+        """Publish what is new when told (or after ``idle_check``) until the connection fails."""
+        try:
+            connection = self._connection or await self._listen()
+            while True:
                 await self._publish_new(connection)
-                failures = 0
+                session.connected()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wanted.wait(), self._idle_check)
-            except CONNECTION_TROUBLE as error:
-                failures += 1
-                self._drop_connection()
-                delay = reconnect_delay(failures)
-                log.warning(
-                    "event relay: PostgreSQL connection lost (%s: %s); reconnecting in %.1f s",
-                    type(error).__name__,
-                    error,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+        except Exception:
+            self._drop_connection()
+            raise
 
     async def _publish_new(self, connection: asyncpg.Connection) -> None:
         """Publish every event after the last one published, in id order."""

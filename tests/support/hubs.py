@@ -29,8 +29,8 @@ async def started_hub(
 ) -> AsyncIterator[Hub]:
     """A hub in the test's process; without workers, the test runs the outbox and releases."""
     hub = Hub(settings, clock, resolver)
-    await hub.start(run_workers=run_workers)
     try:
+        await hub.start(run_workers=run_workers)
         yield hub
     finally:
         await hub.stop()

@@ -248,6 +248,11 @@ import { ApiError, apiClient } from "./api.js";
       ? `Credentials from: ${channel.credentials.join(", ")}`
       : "No credentials needed";
     card.append(el("p", "credentials", credentials));
+    if (channel.status === "stopped") {
+      const halted = el("p", "error", `Stopped: ${channel.reason}`);
+      halted.dataset.testid = "channel-halted";
+      card.append(halted);
+    }
     const result = el("p", "result");
     result.setAttribute("role", "status");
     result.dataset.testid = "channel-test-result";

@@ -460,6 +460,7 @@ function messageItem(message) {
   item.dataset.messageId = String(message.id);
   item.dataset.direction = message.direction;
   if (message.direction === "note") item.append(el("span", "note-label", "Internal note"));
+  if (message.automatic) item.append(automaticLabel());
   if (message.meta && message.meta.auth_failure) item.append(authWarning(message.meta));
   item.append(messageContent(message));
   const meta = el("div", "message-meta");
@@ -479,6 +480,13 @@ function messageItem(message) {
   if (message.release_at) item.dataset.releaseAt = message.release_at;
   setStatus(item, message.state, message.error);
   return item;
+}
+
+/** Sent by the hub itself (an auto-reply outside the owner's hours), not by an agent. */
+function automaticLabel() {
+  const label = el("span", "automatic-label", "Automatic reply");
+  label.dataset.testid = "automatic-label";
+  return label;
 }
 
 /** Mail whose From failed authentication: stored, but kept apart from that address's customer. */
