@@ -310,7 +310,7 @@ async def test_a_refused_login_stops_with_one_error_and_no_retry(dovecot, state,
     assert pauses.seconds == []
     [stopped] = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert stopped.levelno == logging.ERROR
-    assert stopped.getMessage().startswith(f"{CHANNEL}: IMAP {dovecot.user}@")
+    assert stopped.getMessage().startswith(f"email {CHANNEL}: IMAP {dovecot.user}@")
     assert f"login as {dovecot.user} refused: [AUTHENTICATIONFAILED]" in stopped.getMessage()
     assert stopped.getMessage().endswith("; stopped")
     assert wrong not in caplog.text

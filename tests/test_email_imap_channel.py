@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import aiohttp
@@ -163,6 +165,23 @@ async def test_a_quarantined_mail_moves_the_cursor_too(
 
 async def quarantined_count(hub: Hub, expected: int) -> bool:
     return await count(hub, quarantine) >= expected
+
+
+async def test_a_refused_login_halts_the_channel_with_one_error(
+    database_url, dovecot: DovecotMailbox, relay: SmtpPeer, caplog
+):
+    refused = replace(dovecot, password="not-" + dovecot.password)
+    async with running_hub(database_url, refused, relay) as hub:
+
+        async def halted() -> bool:
+            return hub.connectors["mail"].halted is not None
+
+        await until(halted)
+        reason = f"login as {dovecot.user} refused: [AUTHENTICATIONFAILED] Authentication failed."
+        assert hub.connectors["mail"].halted.reason == reason
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+    where = f"{dovecot.user}@{dovecot.host}:{dovecot.port}/INBOX"
+    assert lines == [("ERROR", f"email mail: IMAP {where}: {reason}; stopped")]
 
 
 async def test_every_corpus_mail_by_imap_is_stored_or_quarantined(

@@ -108,6 +108,7 @@ class EmailConnector(Connector):
                 ),
                 MailboxCursors(self.name, self.hub.load_state),
                 self.receive_imap,
+                on_stop=self.halt,
             )
             self._polling = asyncio.create_task(
                 self.hub.run_alone(f"imap:{self.name}", self._poller.run), name=f"imap-{self.name}"

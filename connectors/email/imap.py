@@ -87,7 +87,8 @@ class ImapPoller:
     """Imports new messages from one mailbox. Not meant for concurrent callers.
 
     ``channel`` names the mailbox in log lines; ``backoff`` and ``sleep`` pace
-    the tries after a failure (:func:`connectors.retry.keep_trying`).
+    the tries after a failure, ``on_stop`` hears of a refused login
+    (:func:`connectors.retry.keep_trying`).
     """
 
     def __init__(
@@ -99,13 +100,15 @@ class ImapPoller:
         *,
         backoff: Backoff | None = None,
         sleep: Sleep = asyncio.sleep,
+        on_stop: Callable[[ConnectorError], None] | None = None,
     ) -> None:
-        self.what = f"{channel}: IMAP {settings.where}"
+        self.what = f"email {channel}: IMAP {settings.where}"
         self.settings = settings
         self.cursors = cursors
         self.on_message = on_message
         self.backoff = backoff
         self.sleep = sleep
+        self.on_stop = on_stop
         self._mailbox: MailboxThread | None = None
 
     async def poll_once(self) -> int:
@@ -136,6 +139,7 @@ class ImapPoller:
                 backoff=self.backoff,
                 classify=self._classify,
                 sleep=self.sleep,
+                on_stop=self.on_stop,
             )
         finally:
             await self.close()
