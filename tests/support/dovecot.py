@@ -3,8 +3,8 @@
 One server per test session, in a temp dir with a config of its own, run
 unprivileged: as root its processes run as a dedicated system user. Every
 test gets a user of its own (so a mailbox of its own) from the ``dovecot``
-fixture. The test-side helpers use the standard library's imaplib in a
-thread, so they share no code with the poller under test.
+fixture. The test-side helpers use the standard library's imaplib directly,
+in a thread: not imapclient, and none of the poller's code.
 """
 
 from __future__ import annotations
