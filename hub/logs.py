@@ -40,8 +40,8 @@ LIBRARY_LEVELS: dict[str, int] = {
     "slack_sdk": logging.WARNING,
     # debug: every Bot API call with its parameters, message texts included
     "telegram": logging.WARNING,
-    # info: server lines it did not expect, which can be mail data; debug: every line
-    "aioimaplib": logging.WARNING,
+    # info: every connection closed; debug: every command and server line, mail included
+    "imapclient": logging.WARNING,
     # info: every request line with its query string (``hub run`` serves without it)
     "aiohttp.access": logging.WARNING,
     # info: SQL statements with their parameters

@@ -4,44 +4,66 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import pytest
+from imapclient import IMAPClient
 
-from connectors.email.imap import ImapError, ImapPoller, ImapSettings, MessageNotStored
+from connectors.base import Cursor
+from connectors.email.imap import (
+    ImapError,
+    ImapPoller,
+    ImapSettings,
+    MailboxCursors,
+    MessageNotStored,
+    OnMessage,
+)
 from tests.support.dovecot import DovecotMailbox, message
 
 DEADLINE = 5.0
 LOGGER = "connectors.email.imap"
+CHANNEL = "mail"
 
 
 class MemoryState:
+    """The hub's state table in memory: what the cursors load and the inbox commits to."""
+
     def __init__(self) -> None:
-        self.saved: dict[str, tuple[int, int]] = {}
+        self.values: dict[str, str] = {}
 
-    async def load(self, mailbox: str) -> tuple[int | None, int]:
-        return self.saved.get(mailbox, (None, 0))
+    async def load(self, key: str) -> str | None:
+        return self.values.get(key)
 
-    async def save(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
-        self.saved[mailbox] = (uidvalidity, last_uid)
+    def key(self, mailbox: str = "INBOX") -> str:
+        return f"{CHANNEL}:imap:{mailbox}"
+
+    def saved(self, mailbox: str = "INBOX") -> tuple[int, int]:
+        """The (UIDVALIDITY, last UID) committed for ``mailbox``."""
+        validity, _, last = self.values[self.key(mailbox)].partition(":")
+        return int(validity), int(last)
 
 
 class Inbox:
-    """The on_message callback: records (uid, subject) and can be told to fail."""
+    """The on_message callback: commits each message with its cursor, as ``hub.ingest`` does;
+    records (uid, raw) and can be told to fail."""
 
-    def __init__(self) -> None:
+    def __init__(self, state: MemoryState) -> None:
+        self.state = state
         self.received: list[tuple[int, bytes]] = []
         self.fail_on: set[str] = set()
-        self.fail_once: set[str] = set()
+        self.fail_times: Counter[str] = Counter()
 
-    async def __call__(self, uid: int, raw: bytes) -> None:
+    async def __call__(self, raw: bytes, cursor: Cursor) -> None:
         subject = subject_of(raw)
-        if subject in self.fail_on or subject in self.fail_once:
-            self.fail_once.discard(subject)
+        if subject in self.fail_on or self.fail_times[subject] > 0:
+            self.fail_times[subject] -= 1
             raise RuntimeError(f"database down while storing {subject}")
-        self.received.append((uid, raw))
+        self.received.append((int(cursor.value.partition(":")[2]), raw))
+        self.state.values[cursor.key] = cursor.value
 
     @property
     def subjects(self) -> list[str]:
@@ -75,15 +97,27 @@ def state() -> MemoryState:
 
 
 @pytest.fixture
-def inbox() -> Inbox:
-    return Inbox()
+def inbox(state: MemoryState) -> Inbox:
+    return Inbox(state)
+
+
+class Pauses:
+    """The poller's sleep between tries: records each wait instead of waiting."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+        await asyncio.sleep(0)
 
 
 @asynccontextmanager
 async def poller(
-    settings: ImapSettings, state: MemoryState, inbox: Inbox
+    settings: ImapSettings, state: MemoryState, inbox: OnMessage, pauses: Pauses | None = None
 ) -> AsyncIterator[ImapPoller]:
-    imap = ImapPoller(settings, state, inbox)
+    cursors = MailboxCursors(CHANNEL, state.load)
+    imap = ImapPoller(CHANNEL, settings, cursors, inbox, sleep=pauses or Pauses())
     try:
         yield imap
     finally:
@@ -121,7 +155,7 @@ async def test_imports_appended_messages_in_uid_order(dovecot, state, inbox):
     assert [uid for uid, _ in inbox.received] == uids
     assert inbox.subjects == ["first", "second", "third"]
     assert inbox.received[0][1].endswith(b"\r\n\r\nHello\r\n")
-    assert state.saved["INBOX"][1] == uids[-1]
+    assert state.saved()[1] == uids[-1]
     assert await dovecot.flags(uids[0]) == set()  # BODY.PEEK: "keep" leaves it unread
 
 
@@ -153,11 +187,11 @@ async def test_a_message_deleted_after_import_is_not_imported_again(dovecot, sta
 
 async def test_a_new_uidvalidity_imports_the_mailbox_again(dovecot, state, inbox):
     await append_all(dovecot, "one", "two")
-    state.saved["INBOX"] = (1, 99)  # a cursor from before the server renumbered the mailbox
+    state.values[state.key()] = "1:99"  # a cursor from before the server renumbered the mailbox
     async with poller(settings_for(dovecot), state, inbox) as imap:
         assert await imap.poll_once() == 2
     assert inbox.subjects == ["one", "two"]
-    assert state.saved["INBOX"][0] != 1
+    assert state.saved()[0] != 1
 
 
 async def test_seen_flags_imported_messages(dovecot, state, inbox):
@@ -202,14 +236,14 @@ async def test_a_message_not_stored_is_retried_on_the_next_pass(dovecot, state, 
         assert failure.value.uid == second
         assert isinstance(failure.value.__cause__, RuntimeError)
         assert inbox.subjects == ["one"]
-        assert state.saved["INBOX"][1] == first
+        assert state.saved()[1] == first
         assert await dovecot.flags(second) == set()
 
         inbox.fail_on.clear()
         assert await imap.poll_once() == 2
 
     assert inbox.subjects == ["one", "two", "three"]
-    assert state.saved["INBOX"][1] == third
+    assert state.saved()[1] == third
 
 
 async def test_run_reconnects_after_the_server_drops_the_connection(dovecot, state, inbox, caplog):
@@ -227,7 +261,7 @@ async def test_run_reconnects_after_the_server_drops_the_connection(dovecot, sta
 
 async def test_run_retries_a_message_that_was_not_stored(dovecot, state, inbox, caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
-    inbox.fail_once.add("flaky")
+    inbox.fail_times["flaky"] = 1
     await append_all(dovecot, "flaky", "next")
     async with poller(settings_for(dovecot), state, inbox) as imap, running(imap) as task:
         await eventually(lambda: inbox.subjects == ["flaky", "next"])
@@ -244,34 +278,100 @@ async def test_idle_delivers_a_new_message_promptly(dovecot, state, inbox):
         await eventually(lambda: inbox.subjects == ["first", "second"], seconds=3)
 
 
+async def test_mail_that_comes_during_a_pass_is_imported_at_once(dovecot, state, inbox):
+    delivered: list[int] = []
+
+    async def deliver_another_meanwhile(raw: bytes, cursor: Cursor) -> None:
+        await inbox(raw, cursor)
+        if not delivered:  # announced in the answer to the STORE that follows
+            delivered.append(await dovecot.append(message("second")))
+
+    await dovecot.append(message("first"))
+    settings = settings_for(dovecot, poll_seconds=300, after_import="seen")
+    async with poller(settings, state, deliver_another_meanwhile) as imap, running(imap):
+        await eventually(lambda: inbox.subjects == ["first", "second"], seconds=3)
+
+
 async def test_without_idle_it_polls_every_poll_seconds(dovecot, state, inbox, monkeypatch):
-    monkeypatch.setattr("aioimaplib.IMAP4.has_capability", lambda _self, name: name != "IDLE")
+    monkeypatch.setattr(IMAPClient, "has_capability", lambda _self, name: name != "IDLE")
     async with poller(settings_for(dovecot, poll_seconds=0.1), state, inbox) as imap, running(imap):
         await dovecot.append(message("first"))
         await eventually(lambda: inbox.subjects == ["first"], seconds=3)
 
 
-async def test_a_wrong_password_is_logged_and_retried_with_backoff(dovecot, state, inbox, caplog):
+async def test_a_refused_login_stops_with_one_error_and_no_retry(dovecot, state, inbox, caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
     wrong = "not-the-password-" + dovecot.password
     settings = settings_for(dovecot, password=wrong)
+    pauses = Pauses()
+    async with poller(settings, state, inbox, pauses) as imap:
+        await asyncio.wait_for(imap.run(), DEADLINE)  # returns: it does not retry
 
-    def refusals() -> list[logging.LogRecord]:
-        return [r for r in caplog.records if "refused" in r.getMessage()]
-
-    async with poller(settings, state, inbox) as imap, running(imap) as task:
-        await eventually(lambda: len(refusals()) >= 2)
-        assert not task.done()
-
-    first, second = refusals()[:2]
-    assert first.levelno == logging.ERROR
-    assert f"login as {dovecot.user} refused" in first.getMessage()
-    assert "retrying in 1s" in first.getMessage()
-    assert "retrying in 2s" in second.getMessage()
-    assert second.created - first.created >= 0.9
+    assert pauses.seconds == []
+    [stopped] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert stopped.levelno == logging.ERROR
+    assert stopped.getMessage().startswith(f"email {CHANNEL}: IMAP {dovecot.user}@")
+    assert f"login as {dovecot.user} refused: [AUTHENTICATIONFAILED]" in stopped.getMessage()
+    assert stopped.getMessage().endswith("; stopped")
     assert wrong not in caplog.text
     assert dovecot.password not in caplog.text
     assert wrong not in repr(settings)
+
+
+async def test_a_login_the_server_cannot_check_now_is_retried(dovecot, state, inbox, caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    pauses = Pauses()
+    await dovecot.server.add_alias(dovecot).append(message("waiting"))  # our login not used yet
+    dovecot.break_auth()
+    async with poller(settings_for(dovecot), state, inbox, pauses) as imap, running(imap) as task:
+        await eventually(lambda: len(pauses.seconds) >= 2)
+        dovecot.mend_auth()
+        await eventually(lambda: inbox.subjects == ["waiting"])
+        assert not task.done()
+
+    assert f"login as {dovecot.user} failed for now: [UNAVAILABLE]" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_backoff_grows_while_failing_and_starts_over_after_a_good_pass(
+    dovecot, state, inbox, caplog
+):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    inbox.fail_times["flaky"] = 2
+    await dovecot.append(message("flaky"))
+    pauses = Pauses()
+    settings = settings_for(dovecot, poll_seconds=300)
+    async with poller(settings, state, inbox, pauses) as imap, running(imap):
+        await eventually(lambda: inbox.subjects == ["flaky"])
+        await dovecot.kick()
+        await eventually(lambda: len(pauses.seconds) == 3)
+        await dovecot.append(message("after"))
+        await eventually(lambda: inbox.subjects == ["flaky", "after"])
+
+    first, second, after_the_good_pass = pauses.seconds
+    assert 0.5 <= first <= 1.0 <= second <= 2.0  # two failures in a row: the wait grows
+    assert 0.5 <= after_the_good_pass <= 1.0  # a good pass in between: it starts over
+
+
+async def test_stopping_while_idle_lets_go_of_the_thread_and_the_connection(
+    dovecot, state, inbox, monkeypatch
+):
+    monkeypatch.setattr("connectors.email.imap.IDLE_SLICE", 60.0)  # so only hanging up wakes it
+    settings = settings_for(dovecot, poll_seconds=300)
+    async with poller(settings, state, inbox) as imap:
+        task = asyncio.create_task(imap.run())
+        await dovecot.append(message("first"))
+        await eventually(lambda: inbox.subjects == ["first"])
+        await asyncio.sleep(0.2)  # by now it idles, on the thread, for up to a minute
+        task.cancel()
+        async with asyncio.timeout(2.0):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        await eventually(lambda: not imap_threads())
+
+
+def imap_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("imap")]
 
 
 async def test_tls_against_a_plain_port_fails_cleanly(dovecot, state, inbox):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import aiohttp
@@ -130,6 +132,56 @@ async def test_a_dropped_connection_recovers(
         await dovecot.kick()
         await dovecot.append(message("Two", "second", CUSTOMER))
         await until(lambda: stored_count(hub, 2))
+
+
+async def test_a_cursor_saved_before_this_version_is_resumed_from(
+    database_url, dovecot: DovecotMailbox, relay: SmtpPeer
+):
+    async with running_hub(database_url, dovecot, relay) as hub:
+        await add_agent(hub, "maria@example.com")
+        validity = await dovecot.uidvalidity()
+        await hub.save_state("mail:imap:INBOX", f"{validity}:2")  # as it was always kept
+        for number in (1, 2, 3):
+            await dovecot.append(message(f"Order {number}", f"mail {number}", CUSTOMER))
+        await until(lambda: stored_count(hub, 1))
+        assert [text for text, _ in await stored_texts(hub)] == ["mail 3"]
+        assert await hub.load_state("mail:imap:INBOX") == f"{validity}:3"
+
+
+async def test_a_quarantined_mail_moves_the_cursor_too(
+    database_url, dovecot: DovecotMailbox, relay: SmtpPeer
+):
+    async with running_hub(database_url, dovecot, relay) as hub:
+        await add_agent(hub, "maria@example.com")
+        automatic = message("Out of office", "Back on Monday", CUSTOMER).replace(
+            b"\r\n\r\n", b"\r\nAuto-Submitted: auto-replied\r\n\r\n", 1
+        )
+        await dovecot.append(automatic)
+        await until(lambda: quarantined_count(hub, 1))
+        await dovecot.append(message("Order 77", "Where is order 77?", CUSTOMER))
+        await until(lambda: stored_count(hub, 1))  # a second pass, after the quarantined mail
+        assert await count(hub, quarantine) == 1
+
+
+async def quarantined_count(hub: Hub, expected: int) -> bool:
+    return await count(hub, quarantine) >= expected
+
+
+async def test_a_refused_login_halts_the_channel_with_one_error(
+    database_url, dovecot: DovecotMailbox, relay: SmtpPeer, caplog
+):
+    refused = replace(dovecot, password="not-" + dovecot.password)
+    async with running_hub(database_url, refused, relay) as hub:
+
+        async def halted() -> bool:
+            return hub.connectors["mail"].halted is not None
+
+        await until(halted)
+        reason = f"login as {dovecot.user} refused: [AUTHENTICATIONFAILED] Authentication failed."
+        assert hub.connectors["mail"].halted.reason == reason
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+    where = f"{dovecot.user}@{dovecot.host}:{dovecot.port}/INBOX"
+    assert lines == [("ERROR", f"email mail: IMAP {where}: {reason}; stopped")]
 
 
 async def test_every_corpus_mail_by_imap_is_stored_or_quarantined(

@@ -19,6 +19,7 @@ from connectors.base import (
     Address,
     Attachment,
     Connector,
+    Cursor,
     Delivery,
     HubPort,
     InboundMessage,
@@ -28,7 +29,7 @@ from connectors.base import (
 )
 from connectors.email.authentication import Outcome, Verdict, domain_of, verdict_from_headers
 from connectors.email.checks import Envelope, MailChecker
-from connectors.email.imap import ImapPoller, ImapSettings
+from connectors.email.imap import ImapPoller, ImapSettings, MailboxCursors
 from connectors.email.mime import MimeLimits
 from connectors.email.parse import ParsedMail, Unparseable, parse_mail
 from connectors.email.settings import EmailChannel
@@ -47,27 +48,6 @@ MAX_REFERENCES = 20
 DEFAULT_SUBJECT = "Your message"
 PARSERS = 2
 """Mails parsed at once, each in a thread; parsing holds the GIL, so more would not be faster."""
-
-
-class HubMailboxState:
-    """An IMAP mailbox's UIDVALIDITY and last imported UID, kept by the hub."""
-
-    def __init__(self, hub: HubPort, channel: str) -> None:
-        self.hub = hub
-        self.channel = channel
-
-    def key(self, mailbox: str) -> str:
-        return f"{self.channel}:imap:{mailbox}"
-
-    async def load(self, mailbox: str) -> tuple[int | None, int]:
-        stored = await self.hub.load_state(self.key(mailbox))
-        if not stored:
-            return None, 0
-        validity, _, last = stored.partition(":")
-        return int(validity), int(last)
-
-    async def save(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
-        await self.hub.save_state(self.key(mailbox), f"{uidvalidity}:{last_uid}")
 
 
 class EmailConnector(Connector):
@@ -114,6 +94,7 @@ class EmailConnector(Connector):
         mailbox = self.settings.imap
         if mailbox is not None:
             self._poller = ImapPoller(
+                self.name,
                 ImapSettings(
                     host=mailbox.host,
                     port=mailbox.port,
@@ -125,8 +106,9 @@ class EmailConnector(Connector):
                     after_import=mailbox.after_import,
                     move_to=mailbox.move_to,
                 ),
-                HubMailboxState(self.hub, self.name),
+                MailboxCursors(self.name, self.hub.load_state),
                 self.receive_imap,
+                on_stop=self.halt,
             )
             self._polling = asyncio.create_task(
                 self.hub.run_alone(f"imap:{self.name}", self._poller.run), name=f"imap-{self.name}"
@@ -163,15 +145,21 @@ class EmailConnector(Connector):
         envelope = Envelope(client.address, client.helo, mail_from)
         await self.receive(raw, tuple(r.lower() for r in recipients), envelope)
 
-    async def receive_imap(self, _uid: int, raw: bytes) -> None:
-        await self.receive(raw, ())
+    async def receive_imap(self, raw: bytes, cursor: Cursor) -> None:
+        await self.receive(raw, (), cursor=cursor)
 
     async def receive(
-        self, raw: bytes, recipients: tuple[str, ...], envelope: Envelope | None = None
+        self,
+        raw: bytes,
+        recipients: tuple[str, ...],
+        envelope: Envelope | None = None,
+        cursor: Cursor | None = None,
     ) -> None:
         """Store one mail as a message, or keep it in quarantine with the reason.
 
         ``envelope``: what the SMTP client said, for mail the hub's listener received.
+        ``cursor``: how far the IMAP import got with this mail, saved with the message
+        (after the quarantine row, for mail quarantined).
 
         Returns only once it is durably stored, so SMTP can answer 250 and
         IMAP can move past it.
@@ -179,17 +167,21 @@ class EmailConnector(Connector):
         try:
             mail = await self.parse(raw)
         except Unparseable as refused:
-            await self.hub.quarantine(self.name, raw, refused.reason)
+            await self.quarantine(raw, refused.reason, cursor)
             return
         references = (*mail.in_reply_to, *mail.references)
         hint = answered_conversation(self.hub.secret_key, references, (*recipients, *mail.to))
         if mail.automated and hint is None:
-            await self.hub.quarantine(
-                self.name, raw, f"automated mail ({mail.automated}) answering no conversation"
-            )
+            reason = f"automated mail ({mail.automated}) answering no conversation"
+            await self.quarantine(raw, reason, cursor)
             return
         verdict = await self.authenticate(mail, raw, envelope)
-        await self.hub.ingest(self.inbound(mail, raw, references, hint, verdict))
+        await self.hub.ingest(self.inbound(mail, raw, references, hint, verdict), cursor=cursor)
+
+    async def quarantine(self, raw: bytes, reason: str, cursor: Cursor | None) -> None:
+        await self.hub.quarantine(self.name, raw, reason)
+        if cursor is not None:
+            await self.hub.save_state(cursor.key, cursor.value)
 
     async def authenticate(
         self, mail: ParsedMail, raw: bytes, envelope: Envelope | None

@@ -3,8 +3,8 @@
 One server per test session, in a temp dir with a config of its own, run
 unprivileged: as root its processes run as a dedicated system user. Every
 test gets a user of its own (so a mailbox of its own) from the ``dovecot``
-fixture. The test-side helpers use the standard library's imaplib in a
-thread, so they share no code with the poller under test.
+fixture. The test-side helpers use the standard library's imaplib directly,
+in a thread: not imapclient, and none of the poller's code.
 """
 
 from __future__ import annotations
@@ -324,6 +324,11 @@ class DovecotMailbox:
             found = check(imap.uid("SEARCH", "ALL"))
             return [int(uid) for uid in found[0].split()]
 
+    def _uidvalidity(self, mailbox: str) -> int:
+        with self._session(mailbox) as imap:
+            _, [validity] = imap.response("UIDVALIDITY")
+            return int(validity)
+
     def _flags(self, uid: int, mailbox: str) -> set[str]:
         with self._session(mailbox) as imap:
             found = check(imap.uid("FETCH", str(uid), "(FLAGS)"))
@@ -348,6 +353,9 @@ class DovecotMailbox:
     async def uids(self, mailbox: str = "INBOX") -> list[int]:
         return await asyncio.to_thread(self._uids, mailbox)
 
+    async def uidvalidity(self, mailbox: str = "INBOX") -> int:
+        return await asyncio.to_thread(self._uidvalidity, mailbox)
+
     async def flags(self, uid: int, mailbox: str = "INBOX") -> set[str]:
         return await asyncio.to_thread(self._flags, uid, mailbox)
 
@@ -357,6 +365,21 @@ class DovecotMailbox:
 
     async def create_mailbox(self, mailbox: str) -> None:
         await asyncio.to_thread(self._create, mailbox)
+
+    def break_auth(self) -> None:
+        """Dovecot can no longer read this user's passwords: it answers a login
+        ``NO [UNAVAILABLE]``, as when its user database is down."""
+        self._passwd_mode(0)
+
+    def mend_auth(self) -> None:
+        self._passwd_mode(0o600)
+
+    def _passwd_mode(self, mode: int) -> None:
+        """Set the passwd-file's mode and a new mtime, so Dovecot reads it again."""
+        passwd = self.server.root / "users" / self.user
+        passwd.chmod(mode)
+        touched = passwd.stat().st_mtime + 1
+        os.utime(passwd, (touched, touched))
 
     async def kick(self) -> None:
         """Drop all of this user's connections, as a server restart would."""
