@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.ingest import TOKEN, Hub, WrkResult, run_wrk
-from hub.db.database import asyncpg_url
+from hub.db.postgres_backend import asyncpg_url
 from hub.db.schema import customers, identities
 
 SMALL = 1000

@@ -13,8 +13,9 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from hub.db.database import asyncpg_url, open_database
+from hub.db.database import open_database
 from hub.db.migrate import migrate
+from hub.db.postgres_backend import asyncpg_url
 from hub.db.schema import metadata
 from hub.events import EventBus
 from tests.support.clock import FakeClock
