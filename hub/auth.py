@@ -11,7 +11,6 @@ process) close when the session behind them is gone.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, delete, insert, select
 
+from connectors.secret_check import same_secret
 from hub.db.database import Tx
 from hub.db.schema import agents, hub_state, sessions
 from hub.two_factor import REQUIRED_STATE
@@ -143,4 +143,4 @@ def find_principal(
 def csrf_ok(principal: Principal, presented: str | None) -> bool:
     if not principal.via_cookie:
         return True
-    return presented is not None and hmac.compare_digest(presented, principal.csrf_token)
+    return same_secret(presented, principal.csrf_token)

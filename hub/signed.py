@@ -16,6 +16,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from connectors.secret_check import same_secret
+
 
 def sign(key: bytes, purpose: str, claims: dict[str, Any], expires: datetime) -> str:
     body = json.dumps({**claims, "exp": int(expires.timestamp())}, separators=(",", ":"))
@@ -26,7 +28,7 @@ def sign(key: bytes, purpose: str, claims: dict[str, Any], expires: datetime) ->
 def unsign(key: bytes, purpose: str, token: str, now: datetime) -> dict[str, Any] | None:
     """The claims of a token this hub signed for ``purpose`` and that has not expired."""
     encoded, _, signature = token.partition(".")
-    if not hmac.compare_digest(signature.encode(), _signature(key, purpose, encoded).encode()):
+    if not same_secret(signature, _signature(key, purpose, encoded)):
         return None
     try:
         claims = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))

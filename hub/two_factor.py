@@ -12,7 +12,6 @@ accepted, so a code seen over someone's shoulder does not work again.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +20,7 @@ import pyotp
 import segno
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
+from connectors.secret_check import same_secret
 from hub.assignment import record_audit
 from hub.db.database import Tx
 from hub.db.schema import agents, hub_state, recovery_codes
@@ -148,7 +148,7 @@ def matching_step(secret: str, code: str, now: datetime, after: int | None) -> i
     current = totp.timecode(now)
     for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
         fresh = after is None or step > after
-        if fresh and hmac.compare_digest(totp.generate_otp(step), code.strip()):
+        if fresh and same_secret(code.strip(), totp.generate_otp(step)):
             return step
     return None
 

@@ -30,6 +30,7 @@ from connectors.base import (
     Proof,
     VerificationRefused,
 )
+from connectors.secret_check import same_secret
 from hub.db.database import Tx
 from hub.db.schema import verification_codes
 from hub.identities import customer_of, record_claims
@@ -110,7 +111,7 @@ def redeem_code(key: bytes, channel: str, visitor: str, code: str, tx: Tx) -> st
         raise VerificationRefused("no code is waiting, or it expired: ask for a new one")
     if row.attempts >= MAX_ATTEMPTS:
         raise VerificationRefused("too many wrong codes: ask for a new one")
-    matches = hmac.compare_digest(row.code_hash, code_hash(key, visitor, row.address, code))
+    matches = same_secret(code_hash(key, visitor, row.address, code), row.code_hash)
     tx.conn.execute(
         update(verification_codes)
         .where(verification_codes.c.id == row.id)

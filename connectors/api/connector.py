@@ -38,6 +38,7 @@ from connectors.base import (
     RateLimited,
     TransientError,
 )
+from connectors.secret_check import bearer_token, same_secret
 from hub.api.framework import read_model
 from hub.errors import Unauthorized
 
@@ -126,10 +127,7 @@ class ApiConnector(Connector):
             self._session = None
 
     def authorized(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        presented = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        expected = self.settings.token_env.reveal()
-        return hmac.compare_digest(presented.encode(), expected.encode())
+        return same_secret(bearer_token(request.headers), self.settings.token_env.reveal())
 
     async def receive(self, request: web.Request) -> web.Response:
         if not self.authorized(request):

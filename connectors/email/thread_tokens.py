@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import re
 
+from connectors.secret_check import same_secret
+
 SIGNATURE_CHARS = 12
 MESSAGE_ID = re.compile(r"^hub\.c(\d+)\.m(\d+)\.([0-9a-f]+)@", re.IGNORECASE)
 REPLY_ADDRESS = re.compile(r"^[^@+]+\+c(\d+)\.([0-9a-f]+)@", re.IGNORECASE)
@@ -42,7 +44,7 @@ def conversation_of_message_id(key: bytes, message_id: str) -> int | None:
         return None
     conversation, message, signature = found.groups()
     expected = _sign(key, f"c{conversation}.m{message}")
-    return int(conversation) if hmac.compare_digest(signature.lower(), expected) else None
+    return int(conversation) if same_secret(signature.lower(), expected) else None
 
 
 def conversation_of_address(key: bytes, address: str) -> int | None:
@@ -51,7 +53,7 @@ def conversation_of_address(key: bytes, address: str) -> int | None:
         return None
     conversation, signature = found.groups()
     expected = _sign(key, f"c{conversation}")
-    return int(conversation) if hmac.compare_digest(signature.lower(), expected) else None
+    return int(conversation) if same_secret(signature.lower(), expected) else None
 
 
 def answered_conversation(

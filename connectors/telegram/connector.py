@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -42,6 +41,7 @@ from connectors.base import (
     PermanentError,
 )
 from connectors.retry import Session, keep_trying
+from connectors.secret_check import same_secret
 from connectors.telegram.errors import classify, connector_error
 from connectors.telegram.settings import TelegramChannel
 from connectors.telegram.updates import IDENTITY_KIND, inbound_of, split_text
@@ -142,8 +142,8 @@ class TelegramConnector(Connector):
 
     async def webhook(self, request: web.Request) -> web.Response:
         secret = self.settings.webhook_secret_env
-        presented = request.headers.get(SECRET_HEADER, "")
-        if secret is None or not hmac.compare_digest(presented.encode(), secret.reveal().encode()):
+        presented = request.headers.get(SECRET_HEADER)
+        if not same_secret(presented, secret.reveal() if secret else None):
             return web.json_response(
                 {"error": f"missing or wrong {SECRET_HEADER} for channel {self.name}"},
                 status=403,

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from connectors.base import Address, InboundMessage, Link, Proof
+from connectors.secret_check import same_secret
 
 IDENTITY_KIND = "webchat"
 EMAIL_KIND = "email"
@@ -117,7 +118,7 @@ def issue_token(key: bytes) -> tuple[str, str]:
 
 def visitor_of(key: bytes, token: str) -> str | None:
     visitor, _, signature = token.partition(".")
-    if visitor and signature and hmac.compare_digest(signature, _sign(key, visitor)):
+    if visitor and same_secret(signature, _sign(key, visitor)):
         return visitor
     return None
 
@@ -139,7 +140,7 @@ def signed_links(channel: str, secret: str, identity: SignedIdentity) -> tuple[L
     A user id is the site's own: it names a ``site`` identity scoped to the channel.
     """
     expected = signature(secret, identity.user_id, identity.email)
-    if not hmac.compare_digest(expected, identity.signature.lower()):
+    if not same_secret(identity.signature.lower(), expected):
         return None
     links = []
     if identity.email is not None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from connectors.secret_check import bearer_token, same_secret
 from connectors.settings import EnvSecret
 from hub.api.framework import HUB_KEY
 from hub.db.migrate import is_current
@@ -59,8 +59,7 @@ async def metrics(request: web.Request) -> web.Response:
 def check_scraper(request: web.Request, token: EnvSecret | None) -> None:
     if token is None:
         raise NotFound("metrics are off: set metrics.token_env to serve them")
-    presented = request.headers.get("Authorization", "").encode()
-    if not hmac.compare_digest(presented, f"Bearer {token.reveal()}".encode()):
+    if not same_secret(bearer_token(request.headers), token.reveal()):
         raise Unauthorized("metrics need the bearer token named by metrics.token_env")
 
 
