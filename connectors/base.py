@@ -305,6 +305,10 @@ class HubPort(Protocol):
         """Keep input that cannot become a message, for admins to see; its id."""
         ...
 
+    def now(self) -> datetime:
+        """The hub's clock (tests move it): what a connector stamps or signs with."""
+        ...
+
     async def load_state(self, key: str) -> str | None: ...
 
     async def save_state(self, key: str, value: str) -> None:

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -251,6 +251,9 @@ class Hub:
         quarantine_id = await self.db.write(partial(store_quarantine, channel, raw, reason))
         log.warning("channel %s: quarantined input %d: %s", channel, quarantine_id, reason)
         return quarantine_id
+
+    def now(self) -> datetime:
+        return self.clock.now()
 
     async def load_state(self, key: str) -> str | None:
         return await self.db.read(partial(load_state, key))

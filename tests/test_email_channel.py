@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import make_msgid, parsedate_to_datetime
 from pathlib import Path
 
 import aiosmtplib
@@ -143,7 +143,7 @@ async def reply_from_inbox(hub: Hub, browser_factory, text: str) -> tuple[int, d
 
 
 async def test_reply_leaves_by_smtp_with_threading_headers(
-    hub: Hub, relay: SmtpPeer, browser_factory
+    hub: Hub, relay: SmtpPeer, clock: FakeClock, browser_factory
 ):
     await add_agent(hub, "maria@example.com")
     first = customer_mail("Where is my parcel?")
@@ -158,7 +158,7 @@ async def test_reply_leaves_by_smtp_with_threading_headers(
     assert first["Message-ID"] in mail["References"]
     assert mail["Message-ID"].startswith(f"<hub.c{conversation_id}.")
     assert mail["Reply-To"].startswith(f"support+c{conversation_id}.")
-    assert mail["Date"]
+    assert parsedate_to_datetime(mail["Date"]) == clock.now(), "dated by the hub's clock"
     plain = mail.get_body(("plain",)).get_content()
     rich = mail.get_body(("html",)).get_content()
     assert plain.strip() == "It left today."

@@ -39,3 +39,18 @@ def test_connector_settings_import_only_shared_settings_and_routing():
 def test_routing_imports_nothing_of_the_project_but_itself():
     for module, tops in project_imports("routing").items():
         assert tops <= {"routing"}, module
+
+
+MAX_MODULE_LINES = 400
+
+
+def test_no_product_module_is_over_400_lines():
+    """Past that, a module holds more than one idea; split it by meaning."""
+    too_long = {
+        str(path.relative_to(ROOT)): lines
+        for folder in PROJECT
+        for path in (ROOT / folder).rglob("*.py")
+        if "migrations" not in path.parts
+        and (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert too_long == {}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
@@ -168,7 +167,7 @@ class ApiConnector(Connector):
         headers = {"Content-Type": "application/json"}
         secret = self.settings.callback_secret_env
         if secret is not None:
-            timestamp = str(int(time.time()))
+            timestamp = str(int(self.hub.now().timestamp()))
             headers["X-Hub-Timestamp"] = timestamp
             headers["X-Hub-Signature"] = sign(secret.reveal().encode(), timestamp, body)
         return headers

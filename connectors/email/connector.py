@@ -8,7 +8,6 @@ import hashlib
 import html
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from email.headerregistry import Address as MailboxAddress
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -285,7 +284,7 @@ class EmailConnector(Connector):
         )
         mail["To"] = to
         mail["Subject"] = subject
-        mail["Date"] = format_datetime(datetime.now(UTC))
+        mail["Date"] = format_datetime(self.hub.now())
         mail["Message-ID"] = message_id
         return mail
 
