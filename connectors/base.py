@@ -330,6 +330,9 @@ class HubPort(Protocol):
 
 
 class Connector(ABC):
+    """A channel: ``async with`` it (``start``/``stop``), the hub runs its ``listen``
+    meanwhile and serves its ``routes()``; the outbox calls ``send``."""
+
     kind: ClassVar[str]
 
     def __init__(self, name: str, hub: HubPort) -> None:
@@ -357,6 +360,16 @@ class Connector(ABC):
 
     async def stop(self) -> None:  # noqa: B027
         """Release everything ``start`` took; safe to call after a failed start."""
+
+    async def listen(self) -> None:  # noqa: B027 - webhook-only connectors receive in routes()
+        """Receive from the platform until cancelled (a poller, a socket, a relay reader),
+        handing what arrives to :meth:`HubPort.ingest`.
+
+        The hub runs it as a task once :meth:`start` returned and cancels it before
+        :meth:`stop`, so a connector keeps no background tasks of its own. It may
+        return early (nothing more to receive, or a session that gave up and called
+        :meth:`halt`). What only arrives through ``routes()`` needs no ``listen``.
+        """
 
     async def close_client_connections(self) -> None:  # noqa: B027
         """Close long-lived connections clients opened to ``routes()`` (web server stopping)."""

@@ -179,9 +179,12 @@ class Hub:
                 raise StartFailed(f"channel {name} did not start: {reason}") from error
 
     async def _start_connector(self, name: str) -> None:
-        """Enter the connector's ``async with`` (a failed start cleans up after itself)."""
+        """Enter the connector's ``async with`` (a failed start cleans up after itself), then
+        run its ``listen`` until the channel stops (cancelled before the connector stops)."""
         running = contextlib.AsyncExitStack()
-        await running.enter_async_context(self.all_connectors[name])
+        connector = await running.enter_async_context(self.all_connectors[name])
+        listening = asyncio.create_task(listen_until_stopped(connector), name=f"listen {name}")
+        running.push_async_callback(cancel_and_wait, listening)
         self._running[name] = running
 
     async def _stop_connectors(self) -> None:
@@ -316,6 +319,22 @@ class Hub:
         """Let the web server stop at once instead of waiting for open widgets."""
         for connector in self.connectors.values():
             await connector.close_client_connections()
+
+
+async def listen_until_stopped(connector: Connector) -> None:
+    """Run ``connector.listen``; a crash is logged once and shown as the channel's halt."""
+    try:
+        await connector.listen()
+    except Exception as error:
+        reason = f"stopped receiving: unexpected {type(error).__name__}"
+        log.exception("channel %s %s", connector.name, reason)
+        connector.halt(ConnectorError(reason))
+
+
+async def cancel_and_wait(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def ingest_with_cursor(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import html
 import logging
@@ -58,7 +57,6 @@ class EmailConnector(Connector):
         self._receiver: SmtpReceiver | None = None
         self._checker: MailChecker | None = None
         self._poller: ImapPoller | None = None
-        self._polling: asyncio.Task[None] | None = None
         self._parsing = asyncio.Semaphore(PARSERS)
         self._limits = MimeLimits(settings.max_mime_parts, settings.max_mime_depth)
 
@@ -109,16 +107,14 @@ class EmailConnector(Connector):
                 self.receive_imap,
                 on_stop=self.halt,
             )
-            self._polling = asyncio.create_task(
-                self.hub.run_alone(f"imap:{self.name}", self._poller.run), name=f"imap-{self.name}"
-            )
+
+    async def listen(self) -> None:
+        """SMTP mail arrives through the receiver ``start`` opened; an IMAP mailbox is
+        polled here, in one hub process at a time."""
+        if self._poller is not None:
+            await self.hub.run_alone(f"imap:{self.name}", self._poller.run)
 
     async def stop(self) -> None:
-        if self._polling is not None:
-            self._polling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._polling
-            self._polling = None
         if self._poller is not None:
             await self._poller.close()
             self._poller = None

@@ -21,7 +21,6 @@ as a DM.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -88,7 +87,8 @@ class SlackConnector(Connector):
         self._dedupe = EventDedupe(REMEMBERED)
         self.app = self._bolt_app()
         self._socket: AsyncSocketModeHandler | None = None
-        self._connecting: asyncio.Task[None] | None = None
+        self._socket_opened = False
+        """Socket Mode connected at start; if not, :meth:`listen` connects."""
 
     @property
     def identity_kind(self) -> str:
@@ -103,12 +103,13 @@ class SlackConnector(Connector):
         if self.settings.mode == "socket":
             await self._connect_socket()
 
+    async def listen(self) -> None:
+        """Events API: events arrive in ``routes()``. Socket Mode, when Slack was unreachable
+        at start: connect here (the SDK keeps trying, then receives on its own tasks)."""
+        if self._socket is not None and not self._socket_opened:
+            await self._socket.connect_async()
+
     async def stop(self) -> None:
-        if self._connecting is not None:
-            self._connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._connecting
-            self._connecting = None
         if self._socket is not None:
             socket, self._socket = self._socket, None
             await socket.close_async()
@@ -124,7 +125,7 @@ class SlackConnector(Connector):
             raise ConnectorError(f"channel {self.name}: mode socket needs app_token_env")
         app_token = self.settings.app_token_env.reveal()
         socket = AsyncSocketModeHandler(self.app, app_token=app_token, logger=log)
-        self._socket = socket
+        self._socket, self._socket_opened = socket, False
         try:
             opened = await self._call(
                 "apps.connections.open",
@@ -136,12 +137,10 @@ class SlackConnector(Connector):
             raise
         except ConnectorError as error:
             log.warning("channel %s: %s; connecting in the background", self.name, error)
-            self._connecting = asyncio.create_task(
-                socket.connect_async(), name=f"slack {self.name} socket"
-            )
             return
         socket.client.wss_uri = str(opened["url"])
         await socket.connect_async()
+        self._socket_opened = True
 
     # inbound
 

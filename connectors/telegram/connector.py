@@ -17,14 +17,11 @@ may send a part again (at least once).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from functools import partial
-from typing import Any
 
 from aiohttp import web
 from telegram import Bot, Update
@@ -75,7 +72,6 @@ class TelegramConnector(Connector):
             request=self._requests[0],
             get_updates_request=self._requests[1],
         )
-        self._tasks: list[asyncio.Task[None]] = []
         self._highest_update_id = 0
 
     @property
@@ -97,23 +93,18 @@ class TelegramConnector(Connector):
         for request in self._requests:
             await request.initialize()
         self._highest_update_id = int(await self.hub.load_state(self._key("update_id")) or 0)
+
+    async def listen(self) -> None:
+        """Polling: getUpdates in one hub process at a time. Webhook mode: updates arrive in
+        ``routes()``; here setWebhook is retried until Telegram took it."""
         if self.settings.mode == "polling":
-            self._spawn(self.hub.run_alone(f"telegram:{self.name}", self._poll), "poll")
+            await self.hub.run_alone(f"telegram:{self.name}", self._poll)
         else:
-            self._spawn(self._keep_trying("setWebhook", self._set_webhook), "set-webhook")
+            await self._keep_trying("setWebhook", self._set_webhook)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
         for request in self._requests:
             await request.shutdown()
-
-    def _spawn(self, work: Any, what: str) -> None:
-        self._tasks.append(asyncio.create_task(work, name=f"telegram {self.name} {what}"))
 
     def _key(self, what: str) -> str:
         return f"{self.name}:{what}"

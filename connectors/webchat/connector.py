@@ -80,7 +80,6 @@ class WebchatConnector(Connector):
         """Every frame a client sends (hellos too): a flood of sockets is one client."""
         self._messages_per_visitor = Buckets(burst=10, per_second=1)
         """Messages per visitor token, whichever socket they come on."""
-        self._pushing: asyncio.Task[None] | None = None
 
     @property
     def identity_kind(self) -> str:
@@ -121,8 +120,10 @@ class WebchatConnector(Connector):
         }
         return Delivery(relay={"visitor": message.to.address, "frame": frame})
 
-    async def start(self) -> None:
-        self._pushing = asyncio.create_task(self.push_replies(), name=f"webchat {self.name}")
+    async def listen(self) -> None:
+        """Widgets write through ``routes()``; here each reply any hub process sent is pushed
+        to the widgets open in this one, in the order sent."""
+        await self.push_replies()
 
     async def push_replies(self) -> None:
         """Push each reply any hub process sent to the widgets open here, in the order sent."""
@@ -147,11 +148,6 @@ class WebchatConnector(Connector):
         return f"web chat ready; {visitors} visitor(s) connected now"
 
     async def stop(self) -> None:
-        if self._pushing is not None:
-            self._pushing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pushing
-            self._pushing = None
         await self.close_client_connections()
 
     async def close_client_connections(self) -> None:
