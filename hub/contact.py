@@ -32,11 +32,14 @@ from routing.contact import DEFAULT_AUTOREPLY, ContactRules
 DEFAULT_SCOPE = "default"
 CHANNEL_SCOPE = "channel"
 CUSTOMER_SCOPE = "customer"
+AGENT_SCOPE = "agent"
+"""An agent's own working hours (subject: the agent's id)."""
 DEFAULT_CHANNEL = "*"
 """The ``channel_rules`` row whose values apply to channels that set none."""
 
 
-def _hours(scope: str, subject: Any) -> Any:
+def stored_hours(scope: str, subject: Any) -> Any:
+    """One stored calendar's definition (JSON text) as a scalar subquery."""
     return (
         select(cast(contact_hours.c.definition, Text))
         .where(contact_hours.c.scope == scope, contact_hours.c.subject == subject)
@@ -59,9 +62,9 @@ def rule_columns(customer: Any, channel: Any) -> tuple[Any, ...]:
     (see ``hub/ingest.py``); :func:`rules_from` reads them back.
     """
     return (
-        _hours(CUSTOMER_SCOPE, customer),
-        _hours(CHANNEL_SCOPE, channel),
-        _hours(DEFAULT_SCOPE, ""),
+        stored_hours(CUSTOMER_SCOPE, customer),
+        stored_hours(CHANNEL_SCOPE, channel),
+        stored_hours(DEFAULT_SCOPE, ""),
         _rule(channel_rules.c.never_hold, channel),
         _rule_or_default(channel_rules.c.autoreply_template, channel),
         _rule_or_default(channel_rules.c.first_response_minutes, channel),

@@ -86,7 +86,7 @@ def update_customer(actor_id: int, customer_id: int, changes: dict[str, Any], tx
                 before=before[field],
                 after=changes[field],
             )
-    reroute_open_conversation(tx, customer_id, load_agents(tx.conn))
+    reroute_open_conversation(tx, customer_id, load_agents(tx.conn, tx.now))
     return get_customer(tx.conn, customer_id)
 
 
@@ -110,7 +110,7 @@ def reassign_all(actor_id: int, from_agent: int, to_agent: int, tx: Tx) -> dict[
         .where(customers.c.id.in_(moved), customers.c.backup_id == to_agent)
         .values(backup_id=None)
     )
-    team = load_agents(tx.conn)
+    team = load_agents(tx.conn, tx.now)
     for customer_id in moved:
         record_audit(
             tx,
@@ -201,7 +201,7 @@ def merge_customers(
         adopted=adopted,
         proof=proof,
     )
-    reroute_open_conversation(tx, keep_id, load_agents(tx.conn))
+    reroute_open_conversation(tx, keep_id, load_agents(tx.conn, tx.now))
     open_conversation = tx.conn.execute(
         select(conversations.c.id).where(
             conversations.c.customer_id == keep_id, conversations.c.state == "open"

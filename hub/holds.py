@@ -80,7 +80,7 @@ def release_due(tx: Tx) -> int:
             .where(messages.c.id.in_(ids), messages.c.state == "held")
             .values(state="received")
         )
-    team = load_agents(tx.conn)
+    team = load_agents(tx.conn, tx.now)
     by_conversation: dict[int, list[Any]] = {}
     for row in rows:
         by_conversation.setdefault(row["conversation_id"], []).append(row)
@@ -97,7 +97,7 @@ def deliver_released(tx: Tx, released: Sequence[Any], team: dict[int, Agent]) ->
     all its conversations at once.
     """
     first = released[0]
-    handling = handling_for(first["owner_id"], first["backup_id"], team)
+    handling = handling_for(first["owner_id"], first["backup_id"], team, tx.now)
     deliver(
         tx,
         [{**row, "state": "received"} for row in released],

@@ -105,7 +105,7 @@ def ingest(message: InboundMessage, tx: Tx, pool: frozenset[str] | None = None) 
     record_claims(tx, sender.customer_id, message.claimed, message.channel, "typed")
     if sender.owner_id is None and (owner := assign_first_owner(tx, sender.customer_id)):
         sender.owner_id, sender.handlers = owner.id, {owner.id: owner}
-    handling = handling_for(sender.owner_id, sender.backup_id, sender.handlers)
+    handling = handling_for(sender.owner_id, sender.backup_id, sender.handlers, tx.now)
     conversation_id, assignee_id = open_conversation(tx, sender, handling.agent_id, message)
     rules = sender.rules
     release_at = hold_until(rules, tx.now)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Text, bindparam, cast, literal_column, null, select
 
 from connectors.base import Address, InboundMessage
-from hub.assignment import agent_columns
+from hub.assignment import agent_columns, agent_from
 from hub.contact import rule_columns, rules_from
 from hub.db.database import Tx
 from hub.db.prepared import Prepared
@@ -168,10 +168,14 @@ def disputed_sender(tx: Tx, message: InboundMessage) -> Sender:
     customer_id = disputed_customer(tx, message.sender, message.sender_name)
     record_claims(tx, customer_id, (message.sender,), message.channel, "unauthenticated")
     row = CUSTOMER_AS_SENDER.first(
-        tx.conn, customer=customer_id, channel=message.channel, external_id=message.external_id
+        tx.conn,
+        customer=customer_id,
+        channel=message.channel,
+        external_id=message.external_id,
+        now=tx.now,
     )
     assert row is not None
-    return sender_from_row(row)
+    return sender_from_row(row, tx.now)
 
 
 def find_sender(tx: Tx, address: Address, message: InboundMessage) -> Sender | None:
@@ -182,18 +186,19 @@ def find_sender(tx: Tx, address: Address, message: InboundMessage) -> Sender | N
         address=address.address,
         channel=message.channel,
         external_id=message.external_id,
+        now=tx.now,
     )
-    return None if row is None else sender_from_row(row)
+    return None if row is None else sender_from_row(row, tx.now)
 
 
-def sender_from_row(row: tuple[Any, ...]) -> Sender:
+def sender_from_row(row: tuple[Any, ...], now: datetime) -> Sender:
     fields = len(row) - len(SENDER_EXTRAS)
     always_reachable, *extras = row[fields:]
     handlers = []
     for columns in HANDLER_COLUMNS:
         values, extras = extras[: len(columns)], extras[len(columns) :]
         if values[0] is not None:
-            handlers.append(Agent(*values))
+            handlers.append(agent_from(values, now))
     return Sender(
         *row[:fields],
         handlers={agent.id: agent for agent in handlers},

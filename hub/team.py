@@ -134,6 +134,6 @@ def reroute_affected_by(tx: Tx, agent_id: int) -> None:
         .scalars()
         .all()
     )
-    team = load_agents(tx.conn)
+    team = load_agents(tx.conn, tx.now)
     for customer_id in customer_ids:
         reroute_open_conversation(tx, customer_id, team)

@@ -9,19 +9,77 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+
+from routing.calendar import Calendar
+from routing.calendar_queries import is_open, next_opening
+
+SEARCH_STEPS = 64
+"""How many absences and closed periods :func:`available_from` steps over before giving up."""
+
+
+@dataclass(frozen=True)
+class Absence:
+    """An agent away for a dated period (holiday, sick day): ``starts_at`` <= t < ``ends_at``."""
+
+    starts_at: datetime
+    ends_at: datetime
+
+    def covers(self, moment: datetime) -> bool:
+        return self.starts_at <= moment < self.ends_at
 
 
 @dataclass(frozen=True)
 class Agent:
+    """An agent as routing sees them.
+
+    ``hours``: their own working hours (``None``: no hours set, always working).
+    ``absences``: their dated absences that have not ended yet (the hub may load
+    only the one covering the moment it routes for).
+    """
+
     id: int
     active: bool = True
     away: bool = False
     backup_id: int | None = None
+    hours: Calendar | None = None
+    absences: tuple[Absence, ...] = ()
 
-    @property
-    def available(self) -> bool:
-        return self.active and not self.away
+    def available_at(self, moment: datetime) -> bool:
+        """Active, not switched to away, not absent, and inside their own hours."""
+        return (
+            self.active
+            and not self.away
+            and self.absence_at(moment) is None
+            and (self.hours is None or is_open(self.hours, moment))
+        )
+
+    def absence_at(self, moment: datetime) -> Absence | None:
+        return next((absence for absence in self.absences if absence.covers(moment)), None)
+
+
+def available_from(agent: Agent, now: datetime) -> datetime | None:
+    """The first moment from ``now`` at which ``agent`` is available.
+
+    ``None`` when that depends on nobody's calendar (inactive, switched to away)
+    or lies beyond the calendar's search horizon.
+    """
+    if not agent.active or agent.away:
+        return None
+    moment = now
+    for _ in range(SEARCH_STEPS):
+        absence = agent.absence_at(moment)
+        if absence is not None:
+            moment = absence.ends_at
+            continue
+        if agent.hours is None or is_open(agent.hours, moment):
+            return moment
+        opening = next_opening(agent.hours, moment)
+        if opening is None:
+            return None
+        moment = opening
+    return None
 
 
 @dataclass(frozen=True)
@@ -66,8 +124,10 @@ def choose_owner(loads: Sequence[AgentLoad], last_assigned_id: int | None) -> in
     return next((agent_id for agent_id in tied if agent_id > last_assigned_id), tied[0])
 
 
-def who_handles(customer: CustomerOwnership, agents: Mapping[int, Agent]) -> Handling:
-    """The owner if available, else the customer's backup, else the owner's own backup.
+def who_handles(
+    customer: CustomerOwnership, agents: Mapping[int, Agent], now: datetime
+) -> Handling:
+    """The owner if available ``now``, else the customer's backup, else the owner's own backup.
 
     With nobody available the conversation waits for its owner (it is never
     handed to a stranger); without an owner it waits for one to be assigned.
@@ -75,13 +135,13 @@ def who_handles(customer: CustomerOwnership, agents: Mapping[int, Agent]) -> Han
     if customer.owner_id is None:
         return Handling(None, HandledBy.UNOWNED)
     owner = agents.get(customer.owner_id)
-    if owner is not None and owner.available:
+    if owner is not None and owner.available_at(now):
         return Handling(owner.id, HandledBy.OWNER)
     for backup_id, by in (
         (customer.backup_id, HandledBy.CUSTOMER_BACKUP),
         (owner.backup_id if owner else None, HandledBy.OWNER_BACKUP),
     ):
         backup = agents.get(backup_id) if backup_id is not None else None
-        if backup is not None and backup.available and backup.id != customer.owner_id:
+        if backup is not None and backup.available_at(now) and backup.id != customer.owner_id:
             return Handling(backup.id, by)
     return Handling(None, HandledBy.WAITING_FOR_OWNER)
