@@ -1,0 +1,48 @@
+"""What agents should hear of, queued in the transaction that makes it true.
+
+Each notice is one row of ``agent_notices``; the notifier (see
+``docs/architecture.md``) batches an agent's notices into one message on their
+chosen channel, at their next working moment.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import insert
+
+from hub.db.database import Tx
+from hub.db.schema import agent_notices
+
+
+class NoticeKind(StrEnum):
+    NEW_MESSAGE = "new_message"
+    """A customer the agent owns wrote."""
+    BACKUP_MESSAGE = "backup_message"
+    """A customer wrote whom the agent handles as a backup."""
+    DUE_SOON = "due_soon"
+    OVERDUE = "overdue"
+    DELIVERY_FAILED = "delivery_failed"
+
+
+def queue_notice(
+    tx: Tx,
+    agent_id: int,
+    kind: NoticeKind,
+    *,
+    conversation_id: int | None = None,
+    customer_id: int | None = None,
+    excerpt: str | None = None,
+) -> None:
+    """Queue one notice for ``agent_id``; whether and when it is sent is the notifier's call."""
+    tx.conn.execute(
+        insert(agent_notices).values(
+            agent_id=agent_id,
+            kind=kind.value,
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            excerpt=excerpt,
+            created_at=tx.now,
+            send_after=tx.now,
+        )
+    )
