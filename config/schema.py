@@ -173,6 +173,17 @@ class OutboxSettings(Strict):
         return self
 
 
+class NotificationSettings(Strict):
+    """How the hub tells agents of work while their inbox is closed (``docs/agents.md``)."""
+
+    batch_minutes: float = Field(
+        5.0, gt=0, description="at most one notification per agent in this many minutes"
+    )
+    send_timeout_seconds: float = Field(
+        30.0, gt=0, description="how long one notification may take to send before it is retried"
+    )
+
+
 def located_errors(errors: list[ErrorDetails]) -> list[ErrorDetails]:
     """Pydantic's errors, with each problem of a calendar as its own error inside the calendar.
 
@@ -209,6 +220,7 @@ class Settings(Strict):
     http: HttpSettings = Field(default_factory=HttpSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     secret_key_env: FromEnv | None = Field(

@@ -46,8 +46,10 @@ from hub.holds import Holds
 from hub.identities import identity_pools
 from hub.ingest import ingest
 from hub.leader import Leadership, Work
+from hub.link_codes import link_chat_with_code
 from hub.listener import ConnectionGuard, guard_middleware
 from hub.metrics import HubMetrics, latency_middleware
+from hub.notifier import Notifier
 from hub.outbox import Outbox
 from hub.passwords import PasswordWork
 from hub.retry import RetryPolicy
@@ -106,6 +108,17 @@ class Hub:
             timedelta(seconds=settings.outbox.lease_seconds),
         )
         self.holds = Holds(self.db, self.clock)
+        self.notifier = Notifier(
+            self.db,
+            self.connectors,
+            self.clock,
+            self.outbox.policy,
+            lease=self.outbox.lease,
+            window=timedelta(minutes=settings.notifications.batch_minutes),
+            send_timeout=settings.notifications.send_timeout_seconds,
+            inbox_url=f"{settings.http.base_url.rstrip('/')}/",
+            live_agents=self.bus.listening_agents,
+        )
         self.leadership = Leadership(
             settings.database.url if self.db.dialect == "postgresql" else None,
             settings.database.takeover_seconds,
@@ -154,6 +167,8 @@ class Hub:
         if run_workers:
             self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
             self._tasks.append(asyncio.create_task(self.holds.run(), name="holds"))
+            notifier = self.run_alone("notifier", self.notifier.run)
+            self._tasks.append(asyncio.create_task(notifier, name="notifier"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -263,6 +278,9 @@ class Hub:
 
     async def save_state(self, key: str, value: str) -> None:
         await self.db.write(partial(save_state, key, value))
+
+    async def link_chat(self, channel: str, code: str, chat_id: str, cursor: Cursor | None) -> bool:
+        return await link_chat_with_code(self, channel, code, chat_id, cursor)
 
     async def run_alone(self, name: str, work: Work) -> None:
         await self.leadership.run_alone(name, work)

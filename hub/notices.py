@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 
 from hub.db.database import Tx
+from hub.db.prepared import Prepared
 from hub.db.schema import agent_notices
 
 
@@ -25,6 +26,18 @@ class NoticeKind(StrEnum):
     DELIVERY_FAILED = "delivery_failed"
 
 
+QUEUE = Prepared(
+    insert(agent_notices).values(
+        {
+            name: bindparam(name)
+            for name in ("agent_id", "kind", "conversation_id", "customer_id", "excerpt")
+        }
+        | {"created_at": bindparam("at"), "send_after": bindparam("at")}
+    )
+)
+"""Prepared: every customer message queues one (``hub.delivery``)."""
+
+
 def queue_notice(
     tx: Tx,
     agent_id: int,
@@ -35,14 +48,12 @@ def queue_notice(
     excerpt: str | None = None,
 ) -> None:
     """Queue one notice for ``agent_id``; whether and when it is sent is the notifier's call."""
-    tx.conn.execute(
-        insert(agent_notices).values(
-            agent_id=agent_id,
-            kind=kind.value,
-            conversation_id=conversation_id,
-            customer_id=customer_id,
-            excerpt=excerpt,
-            created_at=tx.now,
-            send_after=tx.now,
-        )
+    QUEUE.run(
+        tx.conn,
+        agent_id=agent_id,
+        kind=kind.value,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        excerpt=excerpt,
+        at=tx.now,
     )

@@ -11,6 +11,7 @@ from hub.api.health import mount as mount_health
 from hub.api.hours import hours_api
 from hub.api.inbox import inbox_api
 from hub.api.live import mount as mount_live
+from hub.api.notify import notify_api
 from hub.api.previews import previews_api
 from hub.api.security import security_api
 from hub.api.session import session_api
@@ -24,6 +25,7 @@ for part in (
     hours_api,
     previews_api,
     canned_api,
+    notify_api,
 ):
     api.include(part)
 
