@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 IDLE_WAIT = 15.0
 """Seconds between passes when nothing is known to fall due: how late a new notice may be
 noticed (new notices do not wake the notifier, to keep ingest's transaction lean)."""
+PLAN_EVERY = timedelta(seconds=10)
 CLAIM_LIMIT = 50
 
 
@@ -107,14 +108,20 @@ def record_batch_outcome(
     )
 
 
-def next_due_at(conn: Any) -> datetime | None:
-    """The earliest of: a batch to (re)try, a postponed notice to plan."""
+def next_due_at(plan_every: timedelta, now: datetime, conn: Any) -> datetime | None:
+    """The earliest of: a batch to (re)try, the next pass over notices that are due.
+
+    Notices are planned at most every ``plan_every``: while customers keep writing,
+    a notice is always due, and the notifier must not spin on them.
+    """
     batch_due = conn.execute(
         select(
             func.min(func.coalesce(notice_batches.c.lease_until, notice_batches.c.next_attempt_at))
         ).where(notice_batches.c.state.in_(("pending", "sending")))
     ).scalar()
     plan_due = next_plan_at(conn)
+    if plan_due is not None:
+        plan_due = max(plan_due, now + plan_every)
     return min((t for t in (batch_due, plan_due) if t is not None), default=None)
 
 
@@ -189,12 +196,15 @@ class Notifier:
             )
         await self.db.write(partial(record_batch_outcome, claim, error, retry_in))
 
+    async def _next_due(self) -> datetime | None:
+        return await self.db.read(partial(next_due_at, PLAN_EVERY, self.clock.now()))
+
     async def run(self) -> None:
         """Work until cancelled (in one process: see ``Hub.start``)."""
         await work_when_due(
             "notifier",
             self.run_due,
-            partial(self.db.read, next_due_at),
+            self._next_due,
             self.clock,
             self._wake,
             IDLE_WAIT,

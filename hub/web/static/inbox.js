@@ -8,6 +8,7 @@
  * Times are shown in the agent's browser time zone.
  */
 
+import { alertNewMessage, bindAlerts } from "./inbox-alerts.js";
 import { htmlBody } from "./inbox-body.js";
 import { bindCanned, loadCanned } from "./inbox-canned.js";
 import {
@@ -812,6 +813,7 @@ function applyToOpen(conversationId, apply) {
 
 const EVENT_HANDLERS = {
   "message.created": (data, conversationId) => {
+    alertNewMessage(data, state.me);
     applyToOpen(conversationId, () => {
       addMessage(data.message);
       if (data.message.direction === "in") {
@@ -888,6 +890,7 @@ function bindEvents() {
   bindSignIn(showInbox);
   $("logout").addEventListener("click", logout);
   $("away-toggle").addEventListener("change", toggleAway);
+  bindAlerts($("desktop-alerts"), $("desktop-alerts-status"));
   for (const tab of document.querySelectorAll(".tab")) {
     tab.addEventListener("click", () => selectView(tab.dataset.view));
   }
