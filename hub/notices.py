@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, insert, select
 
 from hub.db.database import Tx
 from hub.db.prepared import Prepared
-from hub.db.schema import agent_notices
+from hub.db.schema import UtcDateTime, agent_notices, agents
 
 
 class NoticeKind(StrEnum):
@@ -26,16 +26,20 @@ class NoticeKind(StrEnum):
     DELIVERY_FAILED = "delivery_failed"
 
 
+COLUMNS = ("agent_id", "kind", "conversation_id", "customer_id", "excerpt")
 QUEUE = Prepared(
-    insert(agent_notices).values(
-        {
-            name: bindparam(name)
-            for name in ("agent_id", "kind", "conversation_id", "customer_id", "excerpt")
-        }
-        | {"created_at": bindparam("at"), "send_after": bindparam("at")}
+    insert(agent_notices).from_select(
+        [*COLUMNS, "created_at", "send_after"],
+        select(
+            *(bindparam(name, type_=agent_notices.c[name].type) for name in COLUMNS),
+            bindparam("at", type_=UtcDateTime),
+            bindparam("at", type_=UtcDateTime),
+        ).where(agents.c.id == bindparam("agent_id"), agents.c.notify.is_not(None)),
     )
 )
-"""Prepared: every customer message queues one (``hub.delivery``)."""
+"""Every customer message runs this (``hub.delivery``), prepared. It inserts nothing for an
+agent without notifications (``agents.notify`` NULL, see ``hub.notify_settings``): the
+common case costs a primary-key lookup, not a row and its index entries."""
 
 
 def queue_notice(
@@ -47,7 +51,8 @@ def queue_notice(
     customer_id: int | None = None,
     excerpt: str | None = None,
 ) -> None:
-    """Queue one notice for ``agent_id``; whether and when it is sent is the notifier's call."""
+    """Queue one notice for ``agent_id`` unless their notifications are off; whether and
+    when it is sent is the notifier's call."""
     QUEUE.run(
         tx.conn,
         agent_id=agent_id,

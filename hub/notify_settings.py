@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, null, select, update
 
 from hub.db.database import Tx
 from hub.db.schema import agents
@@ -112,9 +112,10 @@ def check_channel(chosen: NotifySettings, channel_kinds: dict[str, str]) -> None
 
 
 def write_notify(tx: Tx, agent_id: int, chosen: NotifySettings) -> NotifySettings:
-    tx.conn.execute(
-        update(agents).where(agents.c.id == agent_id).values(notify=chosen.model_dump())
-    )
+    """Store ``chosen``; SQL NULL when nothing can be sent, so ingest queues nothing."""
+    sends = chosen.channel != "none" and chosen.via and chosen.address
+    stored = chosen.model_dump() if sends else null()
+    tx.conn.execute(update(agents).where(agents.c.id == agent_id).values(notify=stored))
     return chosen
 
 

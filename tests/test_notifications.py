@@ -200,6 +200,8 @@ async def test_kinds_switched_off_or_no_channel_send_nothing(hub: Hub, maria, re
 async def test_backup_hears_as_backup(hub: Hub, maria, browser_factory):
     maria_id, maria_browser = maria
     tom_id = await add_agent(hub, "tom@example.com")
+    tom = await (await browser_factory()).login("tom@example.com")
+    await tom.call("PUT", "/api/me/notifications", {**EMAIL_SETTINGS, "address": "t@ex.net"})
     await hub.ingest(sms("+491701", "1"))
     await maria_browser.call("PATCH", "/api/me/status", {"away": True, "backup_id": tom_id})
     await hub.ingest(sms("+491701", "2"))
@@ -259,3 +261,10 @@ async def test_a_stream_of_notices_does_not_make_the_notifier_spin(hub: Hub, mar
     await hub.ingest(sms("+491701", "1"))
     due = await hub.db.read(partial(next_due_at, PLAN_EVERY, clock.now()))
     assert due == clock.now() + PLAN_EVERY
+
+
+async def test_no_notice_is_queued_for_an_agent_without_notifications(hub: Hub, maria):
+    _agent_id, browser = maria
+    await browser.call("PUT", "/api/me/notifications", {"channel": "none"}, expect=200)
+    await hub.ingest(sms("+491701", "1"))
+    assert await hub.db.read(lambda conn: conn.execute(select(agent_notices)).all()) == []

@@ -47,7 +47,9 @@ function choices(id, options) {
 
 function buildSection() {
   const form = el("form", { id: "notify-form", noValidate: true });
-  form.append(
+  // Disabled until the settings (and the session's CSRF token) are loaded.
+  const fields = el("fieldset", { id: "notify-fields", className: "plain", disabled: true });
+  fields.append(
     labelled("Notify me by", choices("notify-channel", CHANNELS)),
     labelled("Through the hub's channel", choices("notify-via", [])),
     labelled("My address", el("input", { id: "notify-address", type: "text", spellcheck: false })),
@@ -57,6 +59,9 @@ function buildSection() {
     labelled("Text a notification may show", choices("notify-text", TEXTS)),
     labelled("First line up to (characters)", el("input", { id: "notify-chars", type: "number", min: 10, max: 500 })),
     el("button", { type: "submit", textContent: "Save" }),
+  );
+  form.append(
+    fields,
     el("p", { id: "notify-saved", className: "saved", role: "status" }),
     el("p", { id: "notify-error", className: "error", role: "alert" }),
   );
@@ -152,6 +157,7 @@ async function boot() {
   await attempt(async () => {
     state.csrf = (await api("GET", "/api/me")).csrf_token;
     show(await api("GET", PATH));
+    $("notify-fields").disabled = false;
   });
 }
 
