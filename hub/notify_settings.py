@@ -20,7 +20,7 @@ from hub.notices import NoticeKind
 
 NotifyChannel = Literal["email", "slack", "telegram", "none"]
 TextAllowed = Literal["none", "first_line", "full"]
-Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)]
+Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^\S*$")]
 ChannelName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
 
 KIND_OF_TOGGLE = {NoticeKind.OVERDUE: NoticeKind.DUE_SOON}

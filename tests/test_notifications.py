@@ -250,6 +250,9 @@ async def test_settings_api_validates_and_needs_csrf(hub: Hub, maria):
     assert "no email channel" in body["error"]
     status, _ = await browser.call("PUT", "/api/me/notifications", {"channel": "pager"})
     assert status == 422
+    injected = {**EMAIL_SETTINGS, "address": "a@b.c\nBcc: all@example.com"}
+    status, _ = await browser.call("PUT", "/api/me/notifications", injected)
+    assert status == 422
     browser.csrf = None
     status, _ = await browser.call("PUT", "/api/me/notifications", {"channel": "none"})
     assert status == 403
