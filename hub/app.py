@@ -42,6 +42,7 @@ from hub.db.migrate import migrate
 from hub.db.schema import hub_state, identities, messages
 from hub.errors import NotFound
 from hub.events import EventBus, channel_broadcasts
+from hub.handover import AbsenceHandOver
 from hub.holds import Holds
 from hub.identities import identity_pools
 from hub.ingest import ingest
@@ -119,6 +120,7 @@ class Hub:
             inbox_url=f"{settings.http.base_url.rstrip('/')}/",
             live_agents=self.bus.listening_agents,
         )
+        self.handover = AbsenceHandOver(self.db, self.clock, settings.absences.hand_over_after_days)
         self.leadership = Leadership(
             settings.database.url if self.db.dialect == "postgresql" else None,
             settings.database.takeover_seconds,
@@ -169,6 +171,7 @@ class Hub:
             self._tasks.append(asyncio.create_task(self.holds.run(), name="holds"))
             notifier = self.run_alone("notifier", self.notifier.run)
             self._tasks.append(asyncio.create_task(notifier, name="notifier"))
+            self._tasks.append(asyncio.create_task(self.handover.run(), name="handover"))
 
     async def stop(self) -> None:
         for task in self._tasks:

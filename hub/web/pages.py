@@ -31,6 +31,10 @@ FILES = {
     "account.js",
     "account.css",
     "account-notify.js",
+    "account-hours.js",
+    "calendar-editor.js",
+    "calendar-editor.css",
+    "hours-absences.js",
     *INBOX_MODULES,
 }
 CSP = (

@@ -58,7 +58,7 @@ function buildSection() {
     el("fieldset", {}, el("legend", { textContent: "Tell me when" }), ...kindBoxes()),
     labelled("Text a notification may show", choices("notify-text", TEXTS)),
     labelled("First line up to (characters)", el("input", { id: "notify-chars", type: "number", min: 10, max: 500 })),
-    el("button", { type: "submit", textContent: "Save" }),
+    el("button", { id: "notify-save", type: "submit", textContent: "Save" }),
   );
   form.append(
     fields,
