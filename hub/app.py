@@ -50,7 +50,7 @@ from hub.leader import Leadership, Work
 from hub.link_codes import link_chat_with_code
 from hub.listener import ConnectionGuard, guard_middleware
 from hub.metrics import HubMetrics, latency_middleware
-from hub.notifier import Notifier
+from hub.notifier import NoticeWorker
 from hub.outbox import Outbox
 from hub.passwords import PasswordWork
 from hub.retry import RetryPolicy
@@ -109,7 +109,7 @@ class Hub:
             timedelta(seconds=settings.outbox.lease_seconds),
         )
         self.holds = Holds(self.db, self.clock)
-        self.notifier = Notifier(
+        self.notifier = NoticeWorker(
             self.db,
             self.connectors,
             self.clock,

@@ -138,7 +138,7 @@ def notification(claim: BatchClaim, kind: str, now: datetime) -> OutboundMessage
     )
 
 
-class Notifier:
+class NoticeWorker:
     def __init__(
         self,
         db: Database,
