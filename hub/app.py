@@ -41,6 +41,7 @@ from hub.db.database import Database, open_database
 from hub.db.migrate import migrate
 from hub.db.schema import hub_state, identities, messages
 from hub.errors import NotFound
+from hub.escalation import Escalations
 from hub.events import EventBus, channel_broadcasts
 from hub.holds import Holds
 from hub.identities import identity_pools
@@ -106,6 +107,9 @@ class Hub:
             timedelta(seconds=settings.outbox.lease_seconds),
         )
         self.holds = Holds(self.db, self.clock)
+        self.escalations = Escalations(
+            self.db, self.clock, timedelta(minutes=settings.sla.due_soon_lead_minutes)
+        )
         self.leadership = Leadership(
             settings.database.url if self.db.dialect == "postgresql" else None,
             settings.database.takeover_seconds,
@@ -154,6 +158,8 @@ class Hub:
         if run_workers:
             self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
             self._tasks.append(asyncio.create_task(self.holds.run(), name="holds"))
+            escalating = self.run_alone("escalation", self.escalations.run)
+            self._tasks.append(asyncio.create_task(escalating, name="escalation"))
 
     async def stop(self) -> None:
         for task in self._tasks:

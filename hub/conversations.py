@@ -19,6 +19,8 @@ from hub.serialize import identity_json, iso, message_json
 from routing.contact import ContactRules, quiet_until
 
 HISTORY_LIMIT = 500
+NOT_DUE = {"reply_due_at": None, "due_soon_notified_at": None, "overdue_notified_at": None}
+"""A conversation owed no reply: no due time, and no escalation told for one (hub/escalation.py)."""
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,7 @@ def post_reply(
             unread_count=0,
             last_message_at=tx.now,
             first_replied_at=func.coalesce(conversations.c.first_replied_at, tx.now),
-            reply_due_at=None,
+            **NOT_DUE,
         )
     )
     return message_json(row)
