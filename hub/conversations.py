@@ -75,6 +75,7 @@ def conversation_summary_query():  # noqa: ANN201 - a SQLAlchemy select
         conversations.c.created_at,
         conversations.c.resolved_at,
         conversations.c.reply_due_at,
+        conversations.c.due_soon_notified_at,
         customers.c.id.label("customer_id"),
         customers.c.name.label("customer_name"),
         customers.c.owner_id,

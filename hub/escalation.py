@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
-from sqlalchemy import Connection, Text, cast, select, update
+from sqlalchemy import Connection, Text, cast, func, or_, select, update
 
 from hub.clock import Clock
 from hub.contact import rule_columns, rules_from
@@ -28,7 +29,7 @@ from hub.db.schema import agents, conversations, customers
 from hub.notices import NoticeKind, queue_notice
 from hub.serialize import iso
 from hub.worker import work_when_due
-from routing.escalation import Stage, Told, escalate
+from routing.escalation import Stage, Told, escalate, stage_shown
 
 CHECK_EVERY = 60.0
 """Seconds between checks at most: a conversation owed a reply since the last check is
@@ -184,3 +185,64 @@ class Escalations:
         await work_when_due(
             "escalation", self.check, self.next_check, self.clock, self._wake, CHECK_EVERY
         )
+
+
+HANDLER, OWNER, BACKUP = agents.alias("handler"), agents.alias("owner"), agents.alias("backup")
+
+
+def escalated(now: datetime, conn: Connection) -> dict[str, list[dict[str, Any]]]:
+    """The open conversations overdue (most overdue first) and due soon (soonest due first),
+    each with customer, handler, owner and the backup an overdue notice goes to."""
+    rows = conn.execute(
+        select(
+            conversations.c.id,
+            conversations.c.reply_due_at,
+            conversations.c.due_soon_notified_at,
+            conversations.c.overdue_notified_at,
+            customers.c.id.label("customer_id"),
+            customers.c.name.label("customer_name"),
+            *(
+                column
+                for table in (HANDLER, OWNER, BACKUP)
+                for column in (table.c.id, table.c.name)
+            ),
+        )
+        .join(customers, customers.c.id == conversations.c.customer_id)
+        .outerjoin(HANDLER, HANDLER.c.id == conversations.c.assignee_id)
+        .outerjoin(OWNER, OWNER.c.id == customers.c.owner_id)
+        .outerjoin(BACKUP, BACKUP.c.id == func.coalesce(customers.c.backup_id, OWNER.c.backup_id))
+        .where(
+            conversations.c.state == "open",
+            or_(
+                conversations.c.reply_due_at <= now,
+                conversations.c.due_soon_notified_at.is_not(None),
+            ),
+        )
+        .order_by(conversations.c.reply_due_at, conversations.c.id)
+    ).all()
+    report: dict[str, list[dict[str, Any]]] = {stage.value: [] for stage in Stage}
+    for row in rows:
+        stage = stage_shown(row.reply_due_at, row.due_soon_notified_at is not None, now)
+        if stage is not None:
+            report[stage.value].append(escalated_json(row, stage, now))
+    return report
+
+
+def escalated_json(row: Any, stage: Stage, now: datetime) -> dict[str, Any]:
+    handler, owner, backup = (_agent_ref(*row[at : at + 2]) for at in (6, 8, 10))
+    return {
+        "conversation_id": row.id,
+        "escalation": stage.value,
+        "customer": {"id": row.customer_id, "name": row.customer_name},
+        "handler": handler,
+        "owner": owner,
+        "backup": backup,
+        "reply_due_at": iso(row.reply_due_at),
+        "late_seconds": int((now - row.reply_due_at).total_seconds()),
+        "due_soon_notified_at": iso(row.due_soon_notified_at),
+        "overdue_notified_at": iso(row.overdue_notified_at),
+    }
+
+
+def _agent_ref(agent_id: int | None, name: str | None) -> dict[str, Any] | None:
+    return None if agent_id is None else {"id": agent_id, "name": name}

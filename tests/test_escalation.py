@@ -248,3 +248,67 @@ async def test_the_worker_tells_at_once_and_sleeps_until_the_next_stage(
 
 async def _told(hub: Hub, count: int) -> bool:
     return len(await notices(hub)) == count
+
+
+async def test_the_inbox_marks_and_filters_and_admins_get_the_report(
+    hub: Hub, clock: FakeClock, team
+):
+    maria, ada = team["maria"], team["ada"]
+    conversation_id = await first_message(hub, team)
+    (row,) = await maria.get("/api/conversations")
+    assert row["escalation"] is None
+    assert await maria.get("/api/conversations?state=due_soon") == []
+
+    clock.advance(minutes=30)
+    await hub.escalations.check()
+    (row,) = await maria.get("/api/conversations")
+    assert row["escalation"] == "due_soon"
+    assert [c["id"] for c in await maria.get("/api/conversations?state=due_soon")] == [
+        conversation_id
+    ]
+    assert await maria.get("/api/conversations?state=overdue") == []
+    report = await ada.get("/api/admin/overdue")
+    assert report["overdue"] == []
+    (soon,) = report["due_soon"]
+    assert soon["late_seconds"] == -30 * 60
+    assert soon["customer"]["name"] == "Lena"
+    assert (soon["handler"]["name"], soon["owner"]["name"], soon["backup"]["name"]) == (
+        "Maria",
+        "Maria",
+        "Tom",
+    )
+
+    clock.advance(minutes=40)
+    (row,) = await maria.get("/api/conversations")
+    assert row["escalation"] == "overdue", "by the hub's clock, before any check"
+    assert await maria.get("/api/conversations?state=due_soon") == []
+    assert [c["id"] for c in await maria.get("/api/conversations?state=overdue")] == [
+        conversation_id
+    ]
+    await hub.escalations.check()
+    report = await ada.get("/api/admin/overdue")
+    assert report["now"] == clock.now().isoformat()
+    (late,) = report["overdue"]
+    assert (late["conversation_id"], late["late_seconds"]) == (conversation_id, 10 * 60)
+    assert late["overdue_notified_at"] == clock.now().isoformat()
+    await maria.call("GET", "/api/admin/overdue", expect=403)
+
+    await maria.post(f"/api/conversations/{conversation_id}/replies", {"text": "Hi"}, expect=202)
+    (row,) = await maria.get("/api/conversations")
+    assert row["escalation"] is None
+    assert await ada.get("/api/admin/overdue") == {
+        "now": clock.now().isoformat(),
+        "overdue": [],
+        "due_soon": [],
+    }
+
+
+async def test_the_report_is_described_in_the_openapi_document(team):
+    document = await team["ada"].get("/api/openapi.json")
+    success = document["paths"]["/api/admin/overdue"]["get"]["responses"]["200"]
+    schema = success["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/OverdueReport"}
+    item = document["components"]["schemas"]["EscalatedConversation"]
+    assert {"customer", "handler", "owner", "reply_due_at", "late_seconds"} <= set(
+        item["properties"]
+    )

@@ -84,6 +84,8 @@ class Endpoint:
     status: int
     before_two_factor: bool
     """Open to an agent who must still set up two-factor sign-in (their own account only)."""
+    response: type[BaseModel] | None = None
+    """What a success answers (documented; the handler returns it as JSON)."""
 
 
 class Api:
@@ -102,6 +104,7 @@ class Api:
         query: type[BaseModel] | None = None,
         status: int = 200,
         before_two_factor: bool = False,
+        response: type[BaseModel] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -116,6 +119,7 @@ class Api:
                     tag,
                     status,
                     before_two_factor,
+                    response,
                 )
             )
             return handler
@@ -321,7 +325,7 @@ def openapi_document(api: Api, title: str, version: str) -> dict[str, Any]:
             "tags": [endpoint.tag],
             "operationId": endpoint.handler.__name__,
             "parameters": _parameters(endpoint, schemas),
-            "responses": _responses(endpoint),
+            "responses": _responses(endpoint, schemas),
         }
         if endpoint.access is not Access.PUBLIC:
             operation["security"] = [{"session": []}, {"bearer": []}]
@@ -373,9 +377,12 @@ def _parameters(endpoint: Endpoint, schemas: dict[str, Any]) -> list[dict[str, A
     return parameters
 
 
-def _responses(endpoint: Endpoint) -> dict[str, Any]:
+def _responses(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
     error = {"description": "error", "content": {"application/json": {"schema": ERROR_SCHEMA}}}
-    responses: dict[str, Any] = {str(endpoint.status): {"description": "success"}}
+    success: dict[str, Any] = {"description": "success"}
+    if model := endpoint.response:
+        success["content"] = {"application/json": {"schema": _schema_ref(model, schemas)}}
+    responses: dict[str, Any] = {str(endpoint.status): success}
     codes = ["400", "413", "422"] if endpoint.body else ["400"]
     if endpoint.access is not Access.PUBLIC:
         codes += ["401", "403"]

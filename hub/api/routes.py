@@ -6,6 +6,7 @@ from aiohttp import web
 
 from hub.api.admin import admin_api
 from hub.api.canned import canned_api
+from hub.api.escalation import escalation_api
 from hub.api.framework import Api, openapi_document
 from hub.api.health import mount as mount_health
 from hub.api.hours import hours_api
@@ -22,6 +23,7 @@ for part in (
     inbox_api,
     admin_api,
     hours_api,
+    escalation_api,
     previews_api,
     canned_api,
 ):
