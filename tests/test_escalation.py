@@ -16,8 +16,9 @@ from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from hub.contact import AGENT_SCOPE, write_hours
 from hub.db.schema import agent_notices, conversations, events
+from tests.conftest import make_settings
 from tests.support.clock import FakeClock
-from tests.support.hubs import Browser, add_agent
+from tests.support.hubs import Browser, add_agent, started_hub
 from tests.support.waiting import until
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
@@ -312,3 +313,18 @@ async def test_the_report_is_described_in_the_openapi_document(team):
     assert {"customer", "handler", "owner", "reply_due_at", "late_seconds"} <= set(
         item["properties"]
     )
+
+
+async def test_a_running_hub_checks_by_itself_in_one_process(database_url: str, clock: FakeClock):
+    """The check is leader work started with the hub: here a restart finds a reply due soon
+    (the lead is as long as the target, so at once) and tells the handler."""
+    settings = make_settings(
+        database_url, sla={"first_response_minutes": 60, "due_soon_lead_minutes": 60}
+    )
+    async with started_hub(settings, clock) as hub:
+        maria = await add_agent(hub, "maria@example.com")
+        await hub.ingest(sms("m1"))
+        assert await notices(hub) == []
+    async with started_hub(settings, clock, run_workers=True) as hub:
+        await until(lambda: _told(hub, 1), "the due-soon notice from the hub's own worker")
+        assert await notices(hub) == [("due_soon", maria)]
