@@ -35,7 +35,6 @@ CHECK_EVERY = 60.0
 """Seconds between checks at most: a conversation owed a reply since the last check is
 looked at within this long (known stages are checked at their very moment)."""
 
-OWNER_BACKUP = agents.alias("owner_backup")
 MARKERS = {
     Stage.DUE_SOON: conversations.c.due_soon_notified_at,
     Stage.OVERDUE: conversations.c.overdue_notified_at,
@@ -115,18 +114,17 @@ def tell(tx: Tx, item: Due, stage: Stage) -> None:
             conversations.c.assignee_id,
             customers.c.owner_id,
             customers.c.backup_id,
-            OWNER_BACKUP.c.id.label("owner_backup_id"),
+            agents.c.backup_id.label("owner_backup_id"),
         )
         .join(customers, customers.c.id == conversations.c.customer_id)
         .outerjoin(agents, agents.c.id == customers.c.owner_id)
-        .outerjoin(OWNER_BACKUP, OWNER_BACKUP.c.id == agents.c.backup_id)
         .where(conversations.c.id == item.conversation_id)
     ).one()
     if stage is Stage.DUE_SOON:
-        wanted = [row.assignee_id or row.owner_id]
+        recipients = active_among(tx.conn, [row.assignee_id or row.owner_id])
     else:
-        wanted = [row.backup_id or row.owner_backup_id, *active_admins(tx.conn)]
-    recipients = active_among(tx.conn, wanted)
+        backups = active_among(tx.conn, [row.backup_id, row.owner_backup_id])
+        recipients = active_among(tx.conn, [*backups[:1], *active_admins(tx.conn)])
     for agent_id in recipients:
         queue_notice(
             tx,
