@@ -43,6 +43,7 @@ from hub.db.schema import hub_state, identities, messages
 from hub.errors import NotFound
 from hub.escalation import Escalations
 from hub.events import EventBus, channel_broadcasts
+from hub.handover import AbsenceHandOver
 from hub.holds import Holds
 from hub.identities import identity_pools
 from hub.ingest import ingest
@@ -110,6 +111,7 @@ class Hub:
         self.escalations = Escalations(
             self.db, self.clock, timedelta(minutes=settings.sla.due_soon_lead_minutes)
         )
+        self.handover = AbsenceHandOver(self.db, self.clock, settings.absences.hand_over_after_days)
         self.leadership = Leadership(
             settings.database.url if self.db.dialect == "postgresql" else None,
             settings.database.takeover_seconds,
@@ -160,6 +162,7 @@ class Hub:
             self._tasks.append(asyncio.create_task(self.holds.run(), name="holds"))
             escalating = self.run_alone("escalation", self.escalations.run)
             self._tasks.append(asyncio.create_task(escalating, name="escalation"))
+            self._tasks.append(asyncio.create_task(self.handover.run(), name="handover"))
 
     async def stop(self) -> None:
         for task in self._tasks:
