@@ -224,6 +224,18 @@ def default_channels() -> list[ChannelSettings]:
     return [WebchatChannel(kind="webchat", name="webchat")]
 
 
+class HubResponseTargets(ResponseTargets):
+    """The hub-wide SLA (channels may set their own targets) and its escalation."""
+
+    due_soon_lead_minutes: int = Field(
+        30,
+        ge=0,
+        le=10_080,
+        description="business minutes before a reply is due at which its handler is told "
+        "it is due soon (counted in the calendar the due time was counted in); 0: never",
+    )
+
+
 class Settings(Strict):
     """The one settings object of the hub."""
 
@@ -247,7 +259,7 @@ class Settings(Strict):
     autoreply: Template = Field(
         DEFAULT_AUTOREPLY, description="default auto-reply to held messages"
     )
-    sla: ResponseTargets | None = None
+    sla: HubResponseTargets = Field(default_factory=HubResponseTargets)
 
     @field_validator("channels")
     @classmethod

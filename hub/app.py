@@ -41,6 +41,7 @@ from hub.db.database import Database, open_database
 from hub.db.migrate import migrate
 from hub.db.schema import hub_state, identities, messages
 from hub.errors import NotFound
+from hub.escalation import Escalations
 from hub.events import EventBus, channel_broadcasts
 from hub.handover import AbsenceHandOver
 from hub.holds import Holds
@@ -120,6 +121,9 @@ class Hub:
             inbox_url=f"{settings.http.base_url.rstrip('/')}/",
             live_agents=self.bus.listening_agents,
         )
+        self.escalations = Escalations(
+            self.db, self.clock, timedelta(minutes=settings.sla.due_soon_lead_minutes)
+        )
         self.handover = AbsenceHandOver(self.db, self.clock, settings.absences.hand_over_after_days)
         self.leadership = Leadership(
             settings.database.url if self.db.dialect == "postgresql" else None,
@@ -171,6 +175,8 @@ class Hub:
             self._tasks.append(asyncio.create_task(self.holds.run(), name="holds"))
             notifier = self.run_alone("notifier", self.notifier.run)
             self._tasks.append(asyncio.create_task(notifier, name="notifier"))
+            escalating = self.run_alone("escalation", self.escalations.run)
+            self._tasks.append(asyncio.create_task(escalating, name="escalation"))
             self._tasks.append(asyncio.create_task(self.handover.run(), name="handover"))
 
     async def stop(self) -> None:

@@ -62,6 +62,7 @@ def notify_handler(
         conversation_id=int(row["conversation_id"]),  # type: ignore[call-overload]
         customer_id=customer_id,
         excerpt=str(row["text"]),
+        only_if_notified=True,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Boolean, bindparam, insert, or_, select
 
 from hub.db.database import Tx
 from hub.db.prepared import Prepared
@@ -34,12 +34,15 @@ QUEUE = Prepared(
             *(bindparam(name, type_=agent_notices.c[name].type) for name in COLUMNS),
             bindparam("at", type_=UtcDateTime),
             bindparam("at", type_=UtcDateTime),
-        ).where(agents.c.id == bindparam("agent_id"), agents.c.notify.is_not(None)),
+        ).where(
+            agents.c.id == bindparam("agent_id"),
+            or_(bindparam("always", type_=Boolean), agents.c.notify.is_not(None)),
+        ),
     )
 )
-"""Every customer message runs this (``hub.delivery``), prepared. It inserts nothing for an
-agent without notifications (``agents.notify`` NULL, see ``hub.notify_settings``): the
-common case costs a primary-key lookup, not a row and its index entries."""
+"""Prepared: every customer message runs it (``hub.delivery``), asking it to insert nothing
+for an agent without notifications (``agents.notify`` NULL, see ``hub.notify_settings``),
+so that common case costs a primary-key lookup, not a row and its index entries."""
 
 
 def queue_notice(
@@ -50,9 +53,13 @@ def queue_notice(
     conversation_id: int | None = None,
     customer_id: int | None = None,
     excerpt: str | None = None,
+    only_if_notified: bool = False,
 ) -> None:
-    """Queue one notice for ``agent_id`` unless their notifications are off; whether and
-    when it is sent is the notifier's call."""
+    """Queue one notice for ``agent_id``; whether and when it is sent is the notifier's call.
+
+    ``only_if_notified``: not at all when the agent has notifications off (the hot path's
+    choice; otherwise the notifier drops such notices).
+    """
     QUEUE.run(
         tx.conn,
         agent_id=agent_id,
@@ -61,4 +68,5 @@ def queue_notice(
         customer_id=customer_id,
         excerpt=excerpt,
         at=tx.now,
+        always=not only_if_notified,
     )
