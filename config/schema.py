@@ -208,11 +208,16 @@ def located_errors(errors: list[ErrorDetails]) -> list[ErrorDetails]:
             located.append(error)
             continue
         for path, reason in cause.problems:
-            parts = [int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", path)]
+            parts = [_list_index(part) for part in re.findall(r"[^.\[\]]+", path)]
             located.append(
                 {**error, "loc": (*error["loc"], *parts), "msg": reason, "type": "calendar"}
             )
     return located
+
+
+def _list_index(part: str) -> int | str:
+    """A path part as a list index when it is one; "²" counts as a digit but is no index."""
+    return int(part) if part.isascii() and part.isdigit() else part
 
 
 CHANNEL_TYPES = (WebchatChannel, ApiChannel, EmailChannel, TelegramChannel, SlackChannel)

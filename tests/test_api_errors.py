@@ -127,3 +127,12 @@ async def test_json_nested_too_deep_gets_400_naming_the_problem(admin, depth):
         answers.append((response.status, await response.json()))
     too_deep = {"error": "request body is JSON nested deeper than 64 levels"}
     assert answers == [(400, too_deep)] * 3
+
+
+async def test_a_calendar_key_of_unicode_digits_gets_422_not_a_server_error(admin):
+    """'²' counts as a digit to str.isdigit but is no list index (schemathesis found it)."""
+    hours = {"zone": "UTC", "exceptions": {"\u00b2": [], "\u0662": []}}
+    status, body = await admin.call("PUT", "/api/admin/hours", json={"hours": hours})
+    assert status == 422, body
+    fields = {p["field"] for p in body["problems"]}
+    assert fields == {"hours.exceptions.\u00b2", "hours.exceptions.\u0662"}
