@@ -137,7 +137,7 @@ def ingest(message: InboundMessage, tx: Tx, pool: frozenset[str] | None = None) 
             owner_id=sender.owner_id,
         )
     elif not message.automated and sender.autoreplied_until != release_at:
-        send_autoreply(tx, row, rules, sender.owner_id, release_at)
+        send_autoreply(tx, row, rules, sender.customer_id, message.sender.kind, release_at)
     return IngestResult(row["id"], conversation_id, sender.customer_id, duplicate=False)
 
 
