@@ -115,6 +115,11 @@ class InboundMessage:
     stored and flagged for a customer of its own, never joined to the address's customer."""
     automated: bool = False
     """Sent by a machine (RFC 3834 Auto-Submitted, bulk mail, a bot): never auto-answered."""
+    zone: str | None = None
+    """The sender's IANA time zone as their platform reports it (a browser, a Slack profile):
+    a hint the hub records for the customer; agreed hours' zone wins over it."""
+    locale: str | None = None
+    """The sender's language tag as their platform reports it (``de``, ``pt-BR``): a hint."""
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -303,6 +308,13 @@ class HubPort(Protocol):
 
     async def quarantine(self, channel: str, raw: bytes, reason: str) -> int:
         """Keep input that cannot become a message, for admins to see; its id."""
+        ...
+
+    async def greeting(
+        self, channel: str, sender: Address, team_name: str, zone: str | None, locale: str | None
+    ) -> str:
+        """Who would answer ``sender`` writing now on ``channel``, and when, as one line (in
+        ``zone`` and ``locale``, what the sender's device reports, unless the hub knows better)."""
         ...
 
     def now(self) -> datetime:

@@ -50,6 +50,7 @@ from hub.listener import ConnectionGuard, guard_middleware
 from hub.metrics import HubMetrics, latency_middleware
 from hub.outbox import Outbox
 from hub.passwords import PasswordWork
+from hub.promises import Reported, visitor_greeting
 from hub.retry import RetryPolicy
 from hub.serialize import message_json
 from hub.signin_limits import SigninLimits
@@ -249,6 +250,15 @@ class Hub:
             return [message_json(row) for row in reversed(list(rows))]
 
         return await self.db.read(history)
+
+    async def greeting(
+        self, channel: str, sender: Address, team_name: str, zone: str | None, locale: str | None
+    ) -> str:
+        seen = Reported(zone, locale)
+        now = self.clock.now()
+        return await self.db.read(
+            lambda conn: visitor_greeting(conn, channel, sender, team_name, seen, now)
+        )
 
     async def quarantine(self, channel: str, raw: bytes, reason: str) -> int:
         quarantine_id = await self.db.write(partial(store_quarantine, channel, raw, reason))

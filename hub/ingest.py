@@ -21,7 +21,13 @@ from hub.db.schema import UtcDateTime, attachments, conversations, customers, id
 from hub.delivery import announce, deliver
 from hub.errors import Unprocessable
 from hub.identities import record_claims
-from hub.senders import Sender, disputed_sender, find_sender, proven_sender
+from hub.senders import (
+    Sender,
+    disputed_sender,
+    find_sender,
+    proven_sender,
+    record_reported_hints,
+)
 from routing.contact import hold_until, reply_due_at
 
 MESSAGE_COLUMNS = (
@@ -103,6 +109,7 @@ def ingest(message: InboundMessage, tx: Tx, pool: frozenset[str] | None = None) 
     else:
         sender = proven_sender(tx, message, known, pool)
     record_claims(tx, sender.customer_id, message.claimed, message.channel, "typed")
+    record_reported_hints(tx, sender, message)
     if sender.owner_id is None and (owner := assign_first_owner(tx, sender.customer_id)):
         sender.owner_id, sender.handlers = owner.id, {owner.id: owner}
     handling = handling_for(sender.owner_id, sender.backup_id, sender.handlers, tx.now)

@@ -15,10 +15,18 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
+from connectors.base import Address
 from hub.assignment import agent_columns, agent_from
-from hub.db.schema import agent_absences, agents, customers
+from hub.contact import rules_for
+from hub.db.schema import agent_absences, agents, customers, identities
+from hub.senders import known_zone
+from routing.autoreply import greeting_line
+from routing.contact import hold_until
 from routing.owners import Absence, Agent, CustomerOwnership, available_from
 from routing.promise import Promise, who_and_when
+
+NO_CUSTOMER = 0
+"""A customer id nobody has: a visitor's rules before they are anyone's customer."""
 
 
 @dataclass(frozen=True)
@@ -114,3 +122,38 @@ def agent_names(conn: Connection, ids: Iterable[int | None]) -> dict[int | None,
         return {}
     rows = conn.execute(select(agents.c.id, agents.c.name).where(agents.c.id.in_(wanted)))
     return {agent_id: name for agent_id, name in rows}
+
+
+@dataclass(frozen=True)
+class Reported:
+    """What a visitor's own device says of them (the widget's hello)."""
+
+    zone: str | None
+    locale: str | None
+
+
+def visitor_greeting(
+    conn: Connection, channel: str, address: Address, team_name: str, seen: Reported, now: datetime
+) -> str:
+    """Who will answer a visitor writing now on ``channel``, and when, as one line.
+
+    A returning visitor with an owner hears who handles them (the owner, or
+    who covers); anyone else the team's name and when someone is first back.
+    """
+    customer = conn.execute(
+        select(identities.c.customer_id, customers.c.always_reachable)
+        .join(customers, customers.c.id == identities.c.customer_id)
+        .where(identities.c.kind == address.kind, identities.c.address == address.address)
+    ).first()
+    customer_id, always_reachable = customer if customer is not None else (NO_CUSTOMER, False)
+    rules = rules_for(conn, customer_id, channel, always_reachable)
+    start = hold_until(rules, now) or now
+    facts = customer_facts(conn, customer_id) if customer is not None else None
+    if facts is not None and facts.owner_id is not None:
+        told = promise_to(conn, facts, start, now)
+        who, at = told.handler_name or told.owner_name or team_name, told.promise.at
+    else:
+        who, at = team_name, team_promise(conn, start, now).at
+    zone = rules.told_zone((facts.zone if facts else None) or known_zone(seen.zone))
+    locale = (facts.locale if facts else None) or seen.locale
+    return greeting_line(who, at, zone, locale, now)

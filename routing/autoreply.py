@@ -121,3 +121,15 @@ def moment_phrase(moment: datetime, zone: str, locale: Locale, now: datetime) ->
     if moment - now >= SAME_WEEK:
         phrase += " " + format_skeleton("MMMMd", local, locale=locale)
     return phrase
+
+
+def greeting_line(
+    who: str, at: datetime | None, zone: Zone, locale_tag: str | None, now: datetime
+) -> str:
+    """What a chat widget shows before the customer writes: who answers, and when."""
+    if at is None:
+        return f"{who} will answer as soon as they can"
+    if at <= now:
+        return f"{who} is here to answer"
+    locale = customer_locale(locale_tag)
+    return f"{who}, back at {told_time(at, zone, locale, now)}"

@@ -7,10 +7,11 @@ A London hub (Mon-Fri 09:00-17:00); it is Saturday, so a message waits for
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from hub.app import Hub
 from hub.db.database import Tx
@@ -143,3 +144,27 @@ async def test_the_agreed_channel_is_named_as_the_mode(hub: Hub, peer: Recording
         "Thanks for your message; it is saved. Maria will reply by email at 09:00 Monday, "
         "your time."
     )
+
+
+async def test_zone_and_language_reported_by_the_channel_are_kept_and_used(
+    hub: Hub, peer: RecordingPeer
+):
+    await add_agent(hub, "maria@example.com", name="Maria")
+    hinted = replace(sms("s1", "Hallo"), zone="Europe/Berlin", locale="de-DE")
+    first = await hub.ingest(hinted)
+    await hub.ingest(replace(sms("s2", "noch da?"), zone="Mars/Olympus", locale="<b>"))
+    assert await customer_row(hub, first.customer_id) == ("Europe/Berlin", "de-DE")
+    await hub.outbox.run_due()
+    assert [r.json()["text"] for r in peer.received] == [
+        "Thanks for your message; it is saved. Maria will reply here at 10:00 Montag, "
+        "Berlin (Ortszeit)."
+    ]
+
+
+async def customer_row(hub: Hub, customer_id: int) -> tuple[str | None, str | None]:
+    row = await hub.db.read(
+        lambda conn: conn.execute(
+            select(customers.c.zone, customers.c.locale).where(customers.c.id == customer_id)
+        ).one()
+    )
+    return row.zone, row.locale

@@ -117,8 +117,7 @@ async def test_weekend_message_is_held_answered_once_and_released_monday_in_orde
 
     await hub.outbox.run_due()
     assert [r.json()["text"] for r in peer.received] == [
-        "Thanks for your message; it is saved. Maria will reply here at 09:00 Monday, "
-        "London Time."
+        "Thanks for your message; it is saved. Maria will reply here at 09:00 Monday, London Time."
     ]
 
     clock.set(MONDAY_9_LONDON - timedelta(minutes=1))
@@ -172,8 +171,7 @@ async def test_an_auto_reply_leaves_within_2_s_with_the_workers_running(
         await until(lambda: bool(peer.received), "the auto-reply reaches the customer", 2.0)
         assert asyncio.get_running_loop().time() - started < 2.0
     assert [r.json()["text"] for r in peer.received] == [
-        "Thanks for your message; it is saved. Maria will reply here at 09:00 Monday, "
-        "London Time."
+        "Thanks for your message; it is saved. Maria will reply here at 09:00 Monday, London Time."
     ]
 
 

@@ -99,6 +99,7 @@ def inbound_of(update: Update, channel: str) -> InboundMessage | None:
         sent_at=sent_at,
         thread_refs=refs,
         automated=user.is_bot,
+        locale=user.language_code,
         meta=meta,
     )
 

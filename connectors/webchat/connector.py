@@ -238,7 +238,11 @@ class WebchatConnector(Connector):
         if previous is not None and previous.visitor != visitor:
             self._forget(previous.visitor, socket)
         self._sockets[visitor].add(socket)
-        history = await self.hub.identity_history(Address(IDENTITY_KIND, visitor), HISTORY)
+        address = Address(IDENTITY_KIND, visitor)
+        history = await self.hub.identity_history(address, HISTORY)
+        greeting = await self.hub.greeting(
+            self.name, address, self.settings.team_name, hello.zone, hello.locale
+        )
         await socket.send_json(
             {
                 "type": "welcome",
@@ -247,6 +251,7 @@ class WebchatConnector(Connector):
                 "history": [widget_message(m) for m in history],
                 "signed_in": bool(links),
                 "email_codes": self.hub.verifier.can_send_codes(self.name),
+                "who_and_when": greeting,
             }
         )
         return Visit(visitor, hello, links)

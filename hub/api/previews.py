@@ -14,13 +14,12 @@ from hub.api.framework import Access, Api, Call
 from hub.api.models import HoursPreviewIn, TemplatePreviewIn
 from hub.contact import DEFAULT_CHANNEL, rules_for
 from hub.errors import Unprocessable
+from hub.promises import NO_CUSTOMER
 from routing.autoreply import AutoreplyFacts, autoreply_text
 from routing.calendar import ALWAYS_OPEN, Calendar
 from routing.calendar_queries import DayHours, days_ahead, is_open, next_closing, next_opening
 
 previews_api = Api()
-NO_CUSTOMER = 0
-"""A customer id nobody has: the rules of a channel before any customer's own hours."""
 
 
 @previews_api.route(
