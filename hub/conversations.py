@@ -129,6 +129,9 @@ def conversation_detail(
         "messages": [message_json(m) for m in history],
         "identities": [identity_json(i) for i in customer_identities],
         "default_identity_id": default_identity_id(conn, conversation_id),
+        "agreed_channel": conn.execute(
+            select(customers.c.agreed_channel).where(customers.c.id == access.customer_id)
+        ).scalar(),
         "claims": claims_json(conn, access.customer_id),
         "other_conversations": [summary_json(c) for c in earlier],
     }

@@ -12,7 +12,8 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from connectors.base import InboundMessage, IngestResult, safe_media_type
+from connectors.base import InboundMessage, IngestResult
+from connectors.media import safe_media_type
 from hub.assignment import assign_first_owner, handling_for
 from hub.autoreply import send_autoreply
 from hub.db.database import Tx

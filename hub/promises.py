@@ -11,7 +11,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select
 
@@ -133,18 +133,26 @@ class Reported:
 
 
 def visitor_greeting(
-    conn: Connection, channel: str, address: Address, team_name: str, seen: Reported, now: datetime
+    conn: Connection,
+    channel: str,
+    address: Address | None,
+    team_name: str,
+    seen: Reported,
+    now: datetime,
 ) -> str:
     """Who will answer a visitor writing now on ``channel``, and when, as one line.
 
     A returning visitor with an owner hears who handles them (the owner, or
-    who covers); anyone else the team's name and when someone is first back.
+    who covers); anyone else (``address`` ``None``: a new visitor) the team's
+    name and when someone is first back.
     """
-    customer = conn.execute(
-        select(identities.c.customer_id, customers.c.always_reachable)
-        .join(customers, customers.c.id == identities.c.customer_id)
-        .where(identities.c.kind == address.kind, identities.c.address == address.address)
-    ).first()
+    customer = None
+    if address is not None:
+        customer = conn.execute(
+            select(identities.c.customer_id, customers.c.always_reachable)
+            .join(customers, customers.c.id == identities.c.customer_id)
+            .where(identities.c.kind == address.kind, identities.c.address == address.address)
+        ).first()
     customer_id, always_reachable = customer if customer is not None else (NO_CUSTOMER, False)
     rules = rules_for(conn, customer_id, channel, always_reachable)
     start = hold_until(rules, now) or now
@@ -157,3 +165,23 @@ def visitor_greeting(
     zone = rules.told_zone((facts.zone if facts else None) or known_zone(seen.zone))
     locale = (facts.locale if facts else None) or seen.locale
     return greeting_line(who, at, zone, locale, now)
+
+
+class NewVisitorGreetings:
+    """The greeting of visitors nobody knows, kept a minute per channel, zone and language:
+    every page view of a busy site opens a widget, and the team's next hours change slowly."""
+
+    KEEP = timedelta(minutes=1)
+    MAX_KEYS = 1000
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[str, str, Reported], tuple[datetime, str]] = {}
+
+    def get(self, channel: str, team: str, seen: Reported, now: datetime) -> str | None:
+        kept = self._kept.get((channel, team, seen))
+        return kept[1] if kept is not None and now - kept[0] < self.KEEP else None
+
+    def keep(self, channel: str, team: str, seen: Reported, now: datetime, line: str) -> None:
+        if len(self._kept) >= self.MAX_KEYS:
+            self._kept.clear()
+        self._kept[(channel, team, seen)] = (now, line)

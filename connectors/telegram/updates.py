@@ -10,7 +10,8 @@ from __future__ import annotations
 from telegram import Message, Update
 from telegram.constants import ChatType, MessageLimit
 
-from connectors.base import Address, Attachment, InboundMessage, safe_media_type
+from connectors.base import Address, Attachment, InboundMessage
+from connectors.media import safe_media_type
 
 IDENTITY_KIND = "telegram"
 MAX_MESSAGE_CHARS = int(MessageLimit.MAX_TEXT_LENGTH)

@@ -233,6 +233,7 @@ class WebchatConnector(Connector):
             and await self.hub.verifier.belongs_elsewhere(Address(IDENTITY_KIND, visitor), links)
         ):
             visitor = None  # this browser was someone else's: a visitor of their own
+        known = visitor is not None
         if visitor is None:
             visitor, token = issue_token(key)
         if previous is not None and previous.visitor != visitor:
@@ -241,7 +242,7 @@ class WebchatConnector(Connector):
         address = Address(IDENTITY_KIND, visitor)
         history = await self.hub.identity_history(address, HISTORY)
         greeting = await self.hub.greeting(
-            self.name, address, self.settings.team_name, hello.zone, hello.locale
+            self.name, address if known else None, self.settings.team_name, hello.zone, hello.locale
         )
         await socket.send_json(
             {
