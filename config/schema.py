@@ -160,6 +160,17 @@ class LogSettings(Strict):
     )
 
 
+class AbsenceSettings(Strict):
+    hand_over_after_days: int | None = Field(
+        None,
+        ge=0,
+        le=366,
+        description="an agent's absence longer than this many days hands their open "
+        "conversations to their backup while it lasts; null: never (new messages still go "
+        "to the backup while the owner is away)",
+    )
+
+
 class OutboxSettings(Strict):
     max_attempts: int = Field(8, ge=1)
     base_delay_seconds: float = Field(2.0, gt=0)
@@ -209,6 +220,7 @@ class Settings(Strict):
     http: HttpSettings = Field(default_factory=HttpSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    absences: AbsenceSettings = Field(default_factory=AbsenceSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     secret_key_env: FromEnv | None = Field(

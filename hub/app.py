@@ -42,6 +42,7 @@ from hub.db.migrate import migrate
 from hub.db.schema import hub_state, identities, messages
 from hub.errors import NotFound
 from hub.events import EventBus, channel_broadcasts
+from hub.handover import AbsenceHandOver
 from hub.holds import Holds
 from hub.identities import identity_pools
 from hub.ingest import ingest
@@ -108,6 +109,7 @@ class Hub:
             timedelta(seconds=settings.outbox.lease_seconds),
         )
         self.holds = Holds(self.db, self.clock)
+        self.handover = AbsenceHandOver(self.db, self.clock, settings.absences.hand_over_after_days)
         self.leadership = Leadership(
             settings.database.url if self.db.dialect == "postgresql" else None,
             settings.database.takeover_seconds,
@@ -156,6 +158,7 @@ class Hub:
         if run_workers:
             self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
             self._tasks.append(asyncio.create_task(self.holds.run(), name="holds"))
+            self._tasks.append(asyncio.create_task(self.handover.run(), name="handover"))
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -48,15 +48,14 @@ class Agent:
 
     def available_at(self, moment: datetime) -> bool:
         """Active, not switched to away, not absent, and inside their own hours."""
-        return (
-            self.active
-            and not self.away
-            and self.absence_at(moment) is None
-            and (self.hours is None or is_open(self.hours, moment))
-        )
+        return self.on_duty_at(moment) and (self.hours is None or is_open(self.hours, moment))
 
     def absence_at(self, moment: datetime) -> Absence | None:
         return next((absence for absence in self.absences if absence.covers(moment)), None)
+
+    def on_duty_at(self, moment: datetime) -> bool:
+        """Active, not switched to away and not absent, whatever their hours."""
+        return self.active and not self.away and self.absence_at(moment) is None
 
 
 def available_from(agent: Agent, now: datetime) -> datetime | None:
@@ -143,5 +142,22 @@ def who_handles(
     ):
         backup = agents.get(backup_id) if backup_id is not None else None
         if backup is not None and backup.available_at(now) and backup.id != customer.owner_id:
+            return Handling(backup.id, by)
+    return Handling(None, HandledBy.WAITING_FOR_OWNER)
+
+
+def who_covers(customer: CustomerOwnership, agents: Mapping[int, Agent], now: datetime) -> Handling:
+    """Who takes the owner's conversations for a long absence starting ``now``.
+
+    The customer's backup, else the owner's backup, whichever is on duty: their
+    hours do not matter, as they keep the conversations until the owner is back.
+    """
+    owner = agents.get(customer.owner_id) if customer.owner_id is not None else None
+    for backup_id, by in (
+        (customer.backup_id, HandledBy.CUSTOMER_BACKUP),
+        (owner.backup_id if owner else None, HandledBy.OWNER_BACKUP),
+    ):
+        backup = agents.get(backup_id) if backup_id is not None else None
+        if backup is not None and backup.on_duty_at(now) and backup.id != customer.owner_id:
             return Handling(backup.id, by)
     return Handling(None, HandledBy.WAITING_FOR_OWNER)

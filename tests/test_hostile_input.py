@@ -44,6 +44,7 @@ SAMPLE_FIELDS: dict[str, object] = {
     "challenge": "not-a-challenge",
     "enrolment": "not-an-enrolment",
     "code": "123456",
+    "reason": "sick",
 }
 FUZZ_SECONDS = 30
 

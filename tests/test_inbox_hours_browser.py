@@ -6,18 +6,18 @@ page shows must have been converted to the agent's own zone.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 from sqlalchemy import update
 
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from hub.db.schema import messages
+from tests.support.chromium import save_screenshot
 from tests.support.clock import FakeClock
 from tests.support.hubs import add_agent, started_hub
 from tests.support.peers import RecordingPeer
@@ -92,13 +92,25 @@ async def open_conversation(page: Page, conversation_id: int) -> None:
     await expect(page.get_by_test_id("message").first).to_be_visible()
 
 
-async def save_hours(page: Page, hours_json: str) -> None:
+async def hours_editor(page: Page) -> Locator:
+    """The customer panel's structured editor of agreed hours, opened and loaded."""
     disclosure = page.get_by_test_id("contact-hours")
     if not await disclosure.evaluate("details => details.open"):
         await disclosure.locator("summary").click()
     await expect(page.get_by_test_id("hours-summary")).not_to_be_empty()
-    await page.get_by_test_id("hours-json").fill(hours_json)
+    return disclosure
+
+
+async def save_hours(page: Page) -> None:
     await page.get_by_test_id("hours-save").click()
+
+
+async def add_span(editor: Locator, day: str, opens: str, closes: str) -> Locator:
+    await editor.get_by_test_id(f"span-add-{day}").click()
+    span = editor.get_by_test_id(f"weekday-{day}").get_by_test_id("span").last
+    await span.get_by_test_id("span-from").fill(opens)
+    await span.get_by_test_id("span-to").fill(closes)
+    return span
 
 
 async def reply(page: Page, text: str) -> None:
@@ -169,7 +181,12 @@ async def test_reply_outside_the_customers_hours_is_scheduled_and_can_be_changed
     started = await hub.ingest(sms("s1", "Please call me back"))
     await open_inbox(page, server)
     await open_conversation(page, started.conversation_id)
-    await save_hours(page, json.dumps(NEW_YORK_OFFICE))
+    editor = await hours_editor(page)
+    await expect(editor.get_by_test_id("hours-none")).to_be_checked()
+    await editor.get_by_test_id("hours-none").uncheck()
+    await editor.get_by_test_id("calendar-zone").fill(NEW_YORK_OFFICE["zone"])
+    await editor.get_by_test_id("office-preset").click()
+    await save_hours(page)
     await expect(page.get_by_test_id("hours-summary")).to_have_text(
         "America/New_York · mon 09:00-17:00 · tue 09:00-17:00 · wed 09:00-17:00"
         " · thu 09:00-17:00 · fri 09:00-17:00"
@@ -235,13 +252,13 @@ async def test_invalid_contact_hours_show_the_apis_problems(
     started = await hub.ingest(sms("s1", "hello"))
     await open_inbox(page, server)
     await open_conversation(page, started.conversation_id)
-    await save_hours(page, '{"zone": "Europe/London", "weekly": {"mon": ["9 to 5"]')
-    await expect(page.get_by_test_id("hours-error")).to_contain_text("not valid JSON")
-
+    editor = await hours_editor(page)
     await page.get_by_test_id("hours-always").check()
-    await save_hours(
-        page, '{"zone": "Mars/Olympus", "weekly": {"mon": ["09:00-12:00", "11:00-13:00"]}}'
-    )
+    await editor.get_by_test_id("hours-none").uncheck()
+    await editor.get_by_test_id("calendar-zone").fill("Mars/Olympus")
+    await add_span(editor, "mon", "09:00", "12:00")
+    clash = await add_span(editor, "mon", "11:00", "13:00")
+    await save_hours(page)
     problems = page.get_by_test_id("hours-problems").locator("li")
     overlap = problems.filter(has_text="hours.weekly.mon.1: overlaps 09:00-12:00")
     await expect(problems.filter(has_text="hours.zone: unknown time zone")).to_have_count(1)
@@ -251,7 +268,13 @@ async def test_invalid_contact_hours_show_the_apis_problems(
     unchanged = await (await context.request.get(agreed)).json()
     assert (unchanged["hours"], unchanged["always_reachable"]) == (None, False)
 
-    await save_hours(page, "null")
+    await expect(clash).to_have_class("span-row invalid")
+    await expect(clash.get_by_test_id("span-from")).to_have_attribute("aria-invalid", "true")
+    await expect(editor.get_by_test_id("calendar-zone")).to_have_attribute("aria-invalid", "true")
+    await save_screenshot(page, "customer-hours-editor")
+
+    await editor.get_by_test_id("hours-none").check()
+    await save_hours(page)
     await expect(page.get_by_test_id("hours-problems")).to_be_empty()
     await expect(page.get_by_test_id("hours-summary")).to_have_text(
         "always reachable · no hours agreed with this customer"

@@ -10,6 +10,7 @@ from routing.owners import (
     Handling,
     available_from,
     choose_owner,
+    who_covers,
     who_handles,
 )
 
@@ -128,3 +129,28 @@ def test_available_from_steps_over_absences_and_closed_hours():
 def test_available_from_is_unknown_for_an_agent_switched_away_or_inactive():
     assert available_from(Agent(1, away=True), NOW) is None
     assert available_from(Agent(1, active=False), NOW) is None
+
+
+def test_a_long_absence_is_covered_by_a_backup_on_duty_whatever_their_hours():
+    night = datetime(2026, 3, 4, 23, 0, tzinfo=UTC)
+    absence = Absence(night, night + timedelta(days=7))
+    team = {
+        1: Agent(1, backup_id=3, absences=(absence,)),
+        2: Agent(2, hours=SPLIT_HOURS),
+        3: Agent(3, away=True),
+        4: Agent(4, absences=(absence,)),
+    }
+    assert not team[2].available_at(night)
+    assert who_covers(CustomerOwnership(1, backup_id=2), team, night) == Handling(
+        2, HandledBy.CUSTOMER_BACKUP
+    ), "outside their hours, but they take the conversation for the week"
+    assert who_covers(CustomerOwnership(1, backup_id=4), team, night) == Handling(
+        None, HandledBy.WAITING_FOR_OWNER
+    ), "an absent customer's backup and an away owner's backup cover nothing"
+    team[3] = Agent(3)
+    assert who_covers(CustomerOwnership(1, backup_id=4), team, night) == Handling(
+        3, HandledBy.OWNER_BACKUP
+    )
+    assert who_covers(CustomerOwnership(1, backup_id=1), team, night) == Handling(
+        3, HandledBy.OWNER_BACKUP
+    ), "the owner never covers for themselves"

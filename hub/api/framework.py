@@ -84,6 +84,8 @@ class Endpoint:
     status: int
     before_two_factor: bool
     """Open to an agent who must still set up two-factor sign-in (their own account only)."""
+    operation_id: str | None = None
+    """The OpenAPI operationId when one handler serves several paths; else the handler's name."""
 
 
 class Api:
@@ -102,6 +104,7 @@ class Api:
         query: type[BaseModel] | None = None,
         status: int = 200,
         before_two_factor: bool = False,
+        operation_id: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -116,6 +119,7 @@ class Api:
                     tag,
                     status,
                     before_two_factor,
+                    operation_id,
                 )
             )
             return handler
@@ -319,7 +323,7 @@ def openapi_document(api: Api, title: str, version: str) -> dict[str, Any]:
         operation: dict[str, Any] = {
             "summary": endpoint.summary,
             "tags": [endpoint.tag],
-            "operationId": endpoint.handler.__name__,
+            "operationId": endpoint.operation_id or endpoint.handler.__name__,
             "parameters": _parameters(endpoint, schemas),
             "responses": _responses(endpoint),
         }

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import date
+from typing import Annotated, Literal, NoReturn
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from config.schema import HoursSettings, Template
 from hub.errors import Unprocessable
@@ -155,6 +156,47 @@ class ChannelRulesIn(Input):
     )
     first_response_minutes: int | None = Field(None, ge=1, le=525_600)
     next_response_minutes: int | None = Field(None, ge=1, le=525_600)
+
+
+MAX_ABSENCE_DAYS = 400
+
+
+class AbsenceIn(Input):
+    """Dates (inclusive, in the agent's hours zone) or exact times; neither: today (sick today)."""
+
+    reason: Literal["holiday", "sick", "other"]
+    from_date: date | None = Field(None, description="first day away")
+    to_date: date | None = Field(None, description="last day away (inclusive); default: from_date")
+    starts_at: AwareDatetime | None = Field(None, description="instead of dates: away from")
+    ends_at: AwareDatetime | None = Field(None, description="instead of dates: back at")
+
+    def checked(self) -> AbsenceIn:
+        """This absence, or a 422 naming the field that makes it impossible."""
+        uses_dates = self.from_date is not None or self.to_date is not None
+        if uses_dates and (self.starts_at or self.ends_at):
+            field_problem("starts_at", "give dates (from_date, to_date) or times, not both")
+        if self.to_date is not None and self.from_date is None:
+            field_problem("from_date", "required with to_date")
+        if self.from_date and self.to_date:
+            if self.to_date < self.from_date:
+                field_problem("to_date", "is before from_date")
+            if (self.to_date - self.from_date).days >= MAX_ABSENCE_DAYS:
+                field_problem("to_date", f"an absence lasts at most {MAX_ABSENCE_DAYS} days")
+        if (self.starts_at is None) != (self.ends_at is None):
+            field_problem("ends_at" if self.ends_at is None else "starts_at", "both times needed")
+        if self.starts_at and self.ends_at:
+            if self.ends_at <= self.starts_at:
+                field_problem("ends_at", "is not after starts_at")
+            if (self.ends_at - self.starts_at).days >= MAX_ABSENCE_DAYS:
+                field_problem("ends_at", f"an absence lasts at most {MAX_ABSENCE_DAYS} days")
+        return self
+
+
+def field_problem(field: str, reason: str) -> NoReturn:
+    """Refuse input the way a failed validation does: the field and what is wrong with it."""
+    raise Unprocessable(
+        f"invalid input: {field}: {reason}", problems=[{"field": field, "reason": reason}]
+    )
 
 
 class CustomerHoursIn(Input):

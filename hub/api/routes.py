@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hub.api.admin import admin_api
+from hub.api.agent_hours import agent_hours_api
 from hub.api.canned import canned_api
 from hub.api.framework import Api, openapi_document
 from hub.api.health import mount as mount_health
@@ -22,6 +23,7 @@ for part in (
     inbox_api,
     admin_api,
     hours_api,
+    agent_hours_api,
     previews_api,
     canned_api,
 ):

@@ -1,78 +1,32 @@
-"""Tables of the hub (SQLAlchemy Core). Alembic migrations must match this file."""
+"""Tables of the hub (SQLAlchemy Core). Alembic migrations must match this file and
+``hub/db/schema_reach.py`` (the reachable owner's tables), whose tables are
+importable from here too."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     Column,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.types import TypeDecorator
 
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
-        """On SQLite, straight to the text SQLAlchemy's DATETIME stores, in one C call.
-
-        Every message binds several datetimes, and the general path (this type's
-        conversion, then SQLite DATETIME's Python formatting) costs about 2 µs each.
-        """
-        if dialect.name != "sqlite":
-            return super().bind_processor(dialect)
-
-        def as_text(value: datetime | None) -> str | None:
-            moment = self.process_bind_param(value, dialect)
-            return None if moment is None else moment.isoformat(" ", "microseconds")
-
-        return as_text
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-    }
-)
-
-Id = BigInteger().with_variant(Integer(), "sqlite")
+from hub.db.columns import Id as Id
+from hub.db.columns import UtcDateTime as UtcDateTime
+from hub.db.columns import metadata as metadata
+from hub.db.schema_reach import agent_absences as agent_absences
+from hub.db.schema_reach import agent_link_codes as agent_link_codes
+from hub.db.schema_reach import agent_notices as agent_notices
+from hub.db.schema_reach import notice_batches as notice_batches
 
 agents = Table(
     "agents",
@@ -353,67 +307,3 @@ hub_state = Table(
     Column("key", String(80), primary_key=True),
     Column("value", Text, nullable=False),
 )
-
-agent_absences = Table(
-    "agent_absences",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("agent_id", Id, ForeignKey("agents.id"), nullable=False),
-    Column("starts_at", UtcDateTime, nullable=False),
-    Column("ends_at", UtcDateTime, nullable=False),
-    Column("reason", String(40), nullable=True),
-    Column("handed_over_at", UtcDateTime, nullable=True),
-    Column("handed_back_at", UtcDateTime, nullable=True),
-    Column("created_by", Id, ForeignKey("agents.id"), nullable=True),
-    Column("created_at", UtcDateTime, nullable=False),
-    Index("ix_agent_absences_agent_id_ends_at", "agent_id", "ends_at"),
-)
-"""An agent's dated absences (holiday, sick day); their own hours are in ``contact_hours``."""
-
-agent_notices = Table(
-    "agent_notices",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("agent_id", Id, ForeignKey("agents.id"), nullable=False),
-    Column("kind", String(30), nullable=False),
-    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=True),
-    Column("customer_id", Id, ForeignKey("customers.id"), nullable=True),
-    Column("excerpt", Text, nullable=True),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("send_after", UtcDateTime, nullable=False),
-    Column("batch_id", Id, ForeignKey("notice_batches.id"), nullable=True),
-    Index("ix_agent_notices_batch_id_send_after", "batch_id", "send_after"),
-)
-"""Something an agent should hear of (a customer wrote, a reply is due); batched to send."""
-
-notice_batches = Table(
-    "notice_batches",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("agent_id", Id, ForeignKey("agents.id"), nullable=False),
-    Column("channel", String(40), nullable=False),
-    Column("address", String(320), nullable=False),
-    Column("text", Text, nullable=False),
-    Column("state", String(10), nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", UtcDateTime, nullable=False),
-    Column("lease_until", UtcDateTime, nullable=True),
-    Column("last_error", Text, nullable=True),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("sent_at", UtcDateTime, nullable=True),
-    Index("ix_notice_batches_state_next_attempt_at", "state", "next_attempt_at"),
-)
-"""One notification to one agent on their chosen channel, durable and retried."""
-
-agent_link_codes = Table(
-    "agent_link_codes",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("agent_id", Id, ForeignKey("agents.id"), nullable=False),
-    Column("channel", String(40), nullable=False),
-    Column("code_hash", String(64), nullable=False, unique=True),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("expires_at", UtcDateTime, nullable=False),
-    Column("used_at", UtcDateTime, nullable=True),
-)
-"""One-time codes an agent sends the hub's bot to link their chat for notifications."""

@@ -29,6 +29,10 @@ FILES = {
     "admin.css",
     "account.js",
     "account.css",
+    "account-hours.js",
+    "calendar-editor.js",
+    "calendar-editor.css",
+    "hours-absences.js",
     *INBOX_MODULES,
 }
 CSP = (

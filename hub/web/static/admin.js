@@ -7,22 +7,14 @@
  * Calendar previews and auto-reply previews are computed by the hub.
  */
 import { ApiError, apiClient } from "./api.js";
+import { button, calendarEditor, el, input, labelled } from "./calendar-editor.js";
+import { hoursAndAbsences } from "./hours-absences.js";
 
 (function () {
   "use strict";
 
   const SIGN_IN = "/?next=/admin";
   const PREVIEW_DELAY_MS = 300;
-  const WEEKDAYS = [
-    ["mon", "Monday"],
-    ["tue", "Tuesday"],
-    ["wed", "Wednesday"],
-    ["thu", "Thursday"],
-    ["fri", "Friday"],
-    ["sat", "Saturday"],
-    ["sun", "Sunday"],
-  ];
-  const OFFICE_DAYS = ["mon", "tue", "wed", "thu", "fri"];
   const DEFAULT_CALENDAR = "";
   const RULE_FIELDS = [
     "never_hold",
@@ -76,34 +68,7 @@ import { ApiError, apiClient } from "./api.js";
     );
   }
 
-  /* ---------- Small DOM helpers ---------- */
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function button(text, onClick, className) {
-    const node = el("button", className, text);
-    node.type = "button";
-    node.addEventListener("click", onClick);
-    return node;
-  }
-
-  function labelled(text, control) {
-    const label = el("label", null, `${text} `);
-    label.append(control);
-    return label;
-  }
-
-  function input(type, value) {
-    const node = document.createElement("input");
-    node.type = type;
-    if (value !== undefined && value !== null) node.value = String(value);
-    return node;
-  }
+  /* ---------- Small DOM helpers (el, button, labelled, input: calendar-editor.js) ---------- */
 
   /** A <select> of agents; ``none`` adds an empty choice with that text. */
   function agentSelect(selected, none, onlyActive) {
@@ -326,6 +291,7 @@ import { ApiError, apiClient } from "./api.js";
   function bindAgents() {
     $("agent-form").addEventListener("submit", createAgent);
     $("require-two-factor").addEventListener("change", changeTwoFactorRule);
+    $("agent-hours-close").addEventListener("click", closeAgentHours);
   }
 
   /** The two-factor rule and the demo-password warning, both from /api/admin/security. */
@@ -411,11 +377,28 @@ import { ApiError, apiClient } from "./api.js";
       patchAgent(agent, { active: !agent.active }, error),
     );
     toggle.dataset.testid = "agent-toggle";
+    const hours = button("Hours & absences", reportingErrors(() => openAgentHours(agent)), "secondary");
+    hours.dataset.testid = "agent-hours-open";
     const actions = el("div", "actions");
-    actions.append(awayLabel, labelled("Backup", backup), save, toggle);
+    actions.append(awayLabel, labelled("Backup", backup), save, toggle, hours);
     if (agent.two_factor) actions.append(twoFactorReset(agent, error));
     card.append(actions, error);
     return card;
+  }
+
+  /** One agent's working hours and absences, in a fresh editor below the list. */
+  async function openAgentHours(agent) {
+    closeAgentHours();
+    $("agent-hours-title").textContent = `Hours and absences: ${agent.name}`;
+    const editor = hoursAndAbsences($("agent-hours-editor"), api, `/api/admin/agents/${agent.id}`);
+    $("agent-hours").hidden = false;
+    await editor.load();
+    $("agent-hours").scrollIntoView({ block: "nearest" });
+  }
+
+  function closeAgentHours() {
+    $("agent-hours").hidden = true;
+    $("agent-hours-editor").replaceChildren();
   }
 
   /** For an agent who lost their phone and their recovery codes. */
@@ -564,7 +547,7 @@ import { ApiError, apiClient } from "./api.js";
 
   /* ---------- Calendars: a structured editor with a preview by the hub ---------- */
 
-  const calendar = { form: null, subject: DEFAULT_CALENDAR };
+  const calendar = { form: null, editor: null, subject: DEFAULT_CALENDAR };
 
   const schedulePreview = debounce(() => previewCalendar(), PREVIEW_DELAY_MS);
   const fetchLatest = {
@@ -574,21 +557,9 @@ import { ApiError, apiClient } from "./api.js";
 
   function bindCalendar() {
     calendar.form = $("calendar-form");
-    const weekly = $("weekly");
-    for (const [key, name] of WEEKDAYS) weekly.append(weekdayRow(key, name));
-    fillZones();
+    calendar.editor = calendarEditor($("calendar-fields"));
     $("calendar-picker").addEventListener("change", reportingErrors(loadCalendar));
     $("calendar-none").addEventListener("change", syncCalendarDisabled);
-    $("office-preset").addEventListener("click", () => {
-      for (const [key] of WEEKDAYS) {
-        setSpans(spanList(key), OFFICE_DAYS.includes(key) ? ["09:00-17:00"] : [], `weekly.${key}`);
-      }
-    });
-    $("exception-add").addEventListener("click", () => {
-      const row = exceptionRow(nextFreeDate(), []);
-      $("exceptions").append(row);
-      row.querySelector("input[type=date]").focus();
-    });
     for (const kind of ["input", "change", "click"]) {
       calendar.form.addEventListener(kind, (event) => {
         if (kind === "click" && event.target.type !== "button") return; // buttons change spans
@@ -599,149 +570,9 @@ import { ApiError, apiClient } from "./api.js";
     calendar.form.addEventListener("submit", saveCalendar);
   }
 
-  function fillZones() {
-    const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
-    $("zones").replaceChildren(...zones.map((zone) => option(zone, zone)));
-  }
-
-  function weekdayRow(key, name) {
-    const row = el("div", "weekday");
-    row.dataset.day = key;
-    row.dataset.testid = `weekday-${key}`;
-    row.append(el("span", "weekday-name", name));
-    const spans = el("ul", "spans");
-    spans.dataset.day = key;
-    spans.setAttribute("aria-label", `${name} spans`);
-    const add = button("Add span", () => {
-      addSpan(spans, `weekly.${key}`, "09:00", "17:00");
-    }, "secondary small");
-    add.setAttribute("aria-label", `Add a span on ${name}`);
-    add.dataset.testid = `span-add-${key}`;
-    row.append(spans, add);
-    return row;
-  }
-
-  function spanList(day) {
-    return document.querySelector(`#weekly ul.spans[data-day="${day}"]`);
-  }
-
-  /** One span: opens, closes, and whether it runs past midnight (derived, shown). */
-  function addSpan(list, path, opens, closes) {
-    const row = el("li", "span-row");
-    row.dataset.testid = "span";
-    const from = input("time", opens);
-    from.required = true;
-    from.dataset.testid = "span-from";
-    const to = input("time", closes);
-    to.required = true;
-    to.dataset.testid = "span-to";
-    const overnight = el("span", "overnight");
-    overnight.dataset.testid = "span-overnight";
-    const markOvernight = () => {
-      overnight.textContent = isOvernight(from.value, to.value) ? "overnight" : "";
-    };
-    from.addEventListener("input", markOvernight);
-    to.addEventListener("input", markOvernight);
-    markOvernight();
-    const remove = button("Remove", () => {
-      const parent = row.parentElement;
-      row.remove();
-      renumber(parent, parent.dataset.path);
-    }, "secondary small");
-    remove.setAttribute("aria-label", "Remove this span");
-    row.append(labelled("from", from), labelled("to", to), overnight, remove);
-    list.append(row);
-    renumber(list, path);
-  }
-
-  function renumber(list, path) {
-    list.dataset.path = path;
-    [...list.children].forEach((row, index) => {
-      row.dataset.field = `${path}.${index}`;
-    });
-  }
-
-  function isOvernight(opens, closes) {
-    return Boolean(opens && closes) && closes !== "00:00" && closes < opens;
-  }
-
-  function setSpans(list, spans, path) {
-    list.replaceChildren();
-    list.dataset.path = path;
-    for (const entry of spans) {
-      const text = typeof entry === "string" ? entry : entry.span;
-      const [opens, closes] = text.split("-").map((part) => part.trim());
-      addSpan(list, path, opens, closes === "24:00" ? "00:00" : closes);
-    }
-  }
-
-  /** The spans of one list as the hub takes them. */
-  function readSpans(list) {
-    return [...list.querySelectorAll(".span-row")].map((row) => {
-      const [from, to] = row.querySelectorAll("input[type=time]");
-      const closes = to.value === "00:00" ? "24:00" : to.value;
-      const span = `${from.value}-${closes}`;
-      return isOvernight(from.value, to.value) ? { span, overnight: true } : span;
-    });
-  }
-
-  function exceptionRow(date, spans) {
-    const row = el("li", "exception");
-    row.dataset.testid = "exception";
-    const day = input("date", date);
-    day.required = true;
-    day.dataset.testid = "exception-date";
-    const closed = input("checkbox");
-    closed.checked = spans.length === 0;
-    closed.dataset.testid = "exception-closed";
-    const closedLabel = el("label", "check");
-    closedLabel.append(closed, " closed all day");
-    const list = el("ul", "spans");
-    const path = () => `exceptions.${day.value}`;
-    setSpans(list, spans, path());
-    day.addEventListener("change", () => {
-      row.dataset.field = path();
-      renumber(list, path());
-    });
-    const add = button("Add span", () => {
-      closed.checked = false;
-      addSpan(list, path(), "10:00", "14:00");
-    }, "secondary small");
-    add.dataset.testid = "exception-span-add";
-    closed.addEventListener("change", () => {
-      if (closed.checked) list.replaceChildren();
-      else if (!list.children.length) addSpan(list, path(), "10:00", "14:00");
-    });
-    const remove = button("Remove exception", () => {
-      row.remove();
-    }, "secondary small");
-    row.dataset.field = path();
-    const head = el("div", "exception-head");
-    head.append(labelled("Date", day), closedLabel, add, remove);
-    row.append(head, list);
-    return row;
-  }
-
-  function nextFreeDate() {
-    const taken = new Set(
-      [...document.querySelectorAll("#exceptions input[type=date]")].map((i) => i.value),
-    );
-    const day = new Date();
-    while (taken.has(day.toISOString().slice(0, 10))) day.setUTCDate(day.getUTCDate() + 1);
-    return day.toISOString().slice(0, 10);
-  }
-
   function renderCalendar(hours) {
     $("calendar-none").checked = hours === null;
-    const shown = hours || { zone: "", weekly: {}, exceptions: {}, holidays: null };
-    $("calendar-zone").value = shown.zone;
-    for (const [key] of WEEKDAYS) {
-      setSpans(spanList(key), (shown.weekly || {})[key] || [], `weekly.${key}`);
-    }
-    const exceptions = Object.entries(shown.exceptions || {}).sort();
-    $("exceptions").replaceChildren(...exceptions.map(([day, spans]) => exceptionRow(day, spans)));
-    $("holiday-country").value = shown.holidays ? shown.holidays.country : "";
-    $("holiday-subdivision").value = (shown.holidays && shown.holidays.subdivision) || "";
+    calendar.editor.render(hours);
     syncCalendarDisabled();
   }
 
@@ -751,21 +582,7 @@ import { ApiError, apiClient } from "./api.js";
 
   /** The editor's calendar as the hub takes it; ``null`` when there are no hours. */
   function readCalendar() {
-    if ($("calendar-none").checked) return null;
-    const weekly = {};
-    for (const [key] of WEEKDAYS) {
-      const spans = readSpans(spanList(key));
-      if (spans.length) weekly[key] = spans;
-    }
-    const exceptions = {};
-    for (const row of document.querySelectorAll("#exceptions .exception")) {
-      exceptions[row.querySelector("input[type=date]").value] = readSpans(row.querySelector(".spans"));
-    }
-    const country = $("holiday-country").value.trim().toUpperCase();
-    const subdivision = $("holiday-subdivision").value.trim().toUpperCase();
-    const hours = { zone: $("calendar-zone").value.trim(), weekly, exceptions };
-    if (country) hours.holidays = subdivision ? { country, subdivision } : { country };
-    return hours;
+    return $("calendar-none").checked ? null : calendar.editor.read();
   }
 
   function calendarPath() {
@@ -800,15 +617,7 @@ import { ApiError, apiClient } from "./api.js";
   /** Show the API's problems in the list and on the inputs they name. */
   function markProblems(form, problems) {
     showProblems(form.querySelector(".problems"), problems);
-    const fields = new Set(problems.map((p) => p.field.replace(/^hours\./, "")));
-    for (const node of form.querySelectorAll("[data-field]")) {
-      const invalid = fields.has(node.dataset.field);
-      for (const control of node.matches("input") ? [node] : node.querySelectorAll(":scope > label > input")) {
-        if (invalid) control.setAttribute("aria-invalid", "true");
-        else control.removeAttribute("aria-invalid");
-      }
-      node.classList.toggle("invalid", invalid);
-    }
+    calendar.editor.markProblems(problems);
   }
 
   const requestPreview = latestOnly((hours) =>

@@ -5,6 +5,7 @@
  * calendars); the browser only formats them, in the customer's zone and the agent's.
  */
 
+import { calendarEditor } from "./calendar-editor.js";
 import { $, api, el, formatClock, formatDuration } from "./inbox-core.js";
 
 const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -19,7 +20,7 @@ const PANEL_TEXTS = ["panel-owner", "panel-backup", "contact-now", "contact-next
 
 const panel = { customerId: null, seq: 0, report: null, onHoursSaved: null, onAgreed: null };
 /** The contact hours editor: whose hours it shows, and a guard against stale loads. */
-const hours = { customerId: null, seq: 0, loaded: false };
+const hours = { customerId: null, seq: 0, loaded: false, editor: null };
 
 export function initPanel({ report, onHoursSaved, onAgreed }) {
   panel.report = report;
@@ -30,6 +31,8 @@ export function initPanel({ report, onHoursSaved, onAgreed }) {
     if (event.currentTarget.open && !hours.loaded) loadContactHours();
   });
   $("hours-save").addEventListener("click", submitContactHours);
+  hours.editor = calendarEditor($("hours-fields"));
+  $("hours-none").addEventListener("change", syncHoursDisabled);
   $("panel-toggle").addEventListener("click", togglePanel);
   setInterval(refreshPanel, REFRESH_MS);
 }
@@ -134,7 +137,7 @@ function showHoursOf(customerId) {
   hours.seq++;
   hours.loaded = false;
   $("hours-summary").textContent = "";
-  $("hours-json").value = "";
+  showAgreedHours(null);
   $("hours-always").checked = false;
   clearHoursErrors();
   if ($("contact-hours").open) loadContactHours();
@@ -143,6 +146,17 @@ function showHoursOf(customerId) {
 function clearHoursErrors() {
   $("hours-error").textContent = "";
   $("hours-problems").replaceChildren();
+  hours.editor.markProblems([]);
+}
+
+function showAgreedHours(calendar) {
+  $("hours-none").checked = calendar === null;
+  hours.editor.render(calendar);
+  syncHoursDisabled();
+}
+
+function syncHoursDisabled() {
+  $("hours-fields").disabled = $("hours-none").checked;
 }
 
 async function loadContactHours() {
@@ -164,7 +178,7 @@ async function loadContactHours() {
 function renderContactHours(agreed) {
   $("hours-summary").textContent = describeHours(agreed);
   $("hours-always").checked = Boolean(agreed.always_reachable);
-  $("hours-json").value = JSON.stringify(agreed.hours, null, 2);
+  showAgreedHours(agreed.hours);
 }
 
 function describeHours(agreed) {
@@ -198,12 +212,7 @@ function spanLabel(span) {
 
 async function saveContactHours(customerId) {
   clearHoursErrors();
-  let calendar;
-  try {
-    calendar = JSON.parse($("hours-json").value.trim() || "null");
-  } catch (error) {
-    throw new Error(`The hours are not valid JSON: ${error.message}`);
-  }
+  const calendar = $("hours-none").checked ? null : hours.editor.read();
   const body = { hours: calendar, always_reachable: $("hours-always").checked };
   const saved = await api("PUT", `/api/customers/${customerId}/contact-hours`, body);
   if (customerId === hours.customerId) {
@@ -227,6 +236,7 @@ async function submitContactHours(event) {
       $("hours-error").textContent = "The hours were not saved:";
       const problems = error.problems.map((p) => el("li", "", `${p.field}: ${p.reason}`));
       $("hours-problems").replaceChildren(...problems);
+      hours.editor.markProblems(error.problems);
     } else {
       panel.report(error, $("hours-error"));
     }
