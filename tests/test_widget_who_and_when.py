@@ -63,6 +63,8 @@ async def test_a_new_visitor_sees_the_team_and_when_it_is_back_in_their_time(
     await box.fill("Do you ship to Norway?")
     await box.press("Enter")
     await expect(who).to_be_hidden()
+    sent = page.get_by_test_id("hubchat-message").and_(page.locator('[data-from="visitor"]'))
+    await expect(sent).to_have_attribute("data-state", "sent")  # stored: Maria owns them now
 
     returning = await open_chat(new_yorker, server)
     (
