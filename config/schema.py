@@ -184,6 +184,17 @@ class OutboxSettings(Strict):
         return self
 
 
+class NotificationSettings(Strict):
+    """How the hub tells agents of work while their inbox is closed (``docs/agents.md``)."""
+
+    batch_minutes: float = Field(
+        5.0, gt=0, description="at most one notification per agent in this many minutes"
+    )
+    send_timeout_seconds: float = Field(
+        30.0, gt=0, description="how long one notification may take to send before it is retried"
+    )
+
+
 def located_errors(errors: list[ErrorDetails]) -> list[ErrorDetails]:
     """Pydantic's errors, with each problem of a calendar as its own error inside the calendar.
 
@@ -213,6 +224,18 @@ def default_channels() -> list[ChannelSettings]:
     return [WebchatChannel(kind="webchat", name="webchat")]
 
 
+class HubResponseTargets(ResponseTargets):
+    """The hub-wide SLA (channels may set their own targets) and its escalation."""
+
+    due_soon_lead_minutes: int = Field(
+        30,
+        ge=0,
+        le=10_080,
+        description="business minutes before a reply is due at which its handler is told "
+        "it is due soon (counted in the calendar the due time was counted in); 0: never",
+    )
+
+
 class Settings(Strict):
     """The one settings object of the hub."""
 
@@ -220,6 +243,7 @@ class Settings(Strict):
     http: HttpSettings = Field(default_factory=HttpSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     absences: AbsenceSettings = Field(default_factory=AbsenceSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
@@ -235,7 +259,7 @@ class Settings(Strict):
     autoreply: Template = Field(
         DEFAULT_AUTOREPLY, description="default auto-reply to held messages"
     )
-    sla: ResponseTargets | None = None
+    sla: HubResponseTargets = Field(default_factory=HubResponseTargets)
 
     @field_validator("channels")
     @classmethod

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol
 
 from aiohttp import web
 
@@ -170,10 +170,12 @@ class OutboundMessage:
     """One message to send, with everything the connector needs: it never asks the hub."""
 
     message_id: int
-    conversation_id: int
+    conversation_id: int | None
+    """``None``: a notice to an agent (``message_id``: its batch), in no thread; its subject,
+    where the platform has one, is ``thread.subject``."""
     channel: str
     to: Address
-    """The customer's identity on the channel."""
+    """The customer's identity on the channel (or the agent's address, for a notice)."""
     text: str
     html: str | None = None
     written_at: datetime | None = None
@@ -220,13 +222,6 @@ class VerificationRefused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-@runtime_checkable
-class Notifier(Protocol):
-    """A connector that can also send a message belonging to no conversation (a code)."""
-
-    async def send_notice(self, to: str, subject: str, text: str) -> None: ...
 
 
 class Verifier(Protocol):
@@ -304,6 +299,11 @@ class HubPort(Protocol):
         ...
 
     async def load_state(self, key: str) -> str | None: ...
+
+    async def link_chat(self, channel: str, code: str, chat_id: str, cursor: Cursor | None) -> bool:
+        """Link ``chat_id`` to the agent whose one-time ``code`` it sent (with ``cursor``);
+        ``False``: no live code."""
+        ...
 
     async def save_state(self, key: str, value: str) -> None:
         """A connector's own small durable state (an IMAP mailbox's last UID)."""

@@ -41,14 +41,17 @@ from hub.db.database import Database, open_database
 from hub.db.migrate import migrate
 from hub.db.schema import hub_state, identities, messages
 from hub.errors import NotFound
+from hub.escalation import Escalations
 from hub.events import EventBus, channel_broadcasts
 from hub.handover import AbsenceHandOver
 from hub.holds import Holds
 from hub.identities import identity_pools
 from hub.ingest import ingest
 from hub.leader import Leadership, Work
+from hub.link_codes import link_chat_with_code
 from hub.listener import ConnectionGuard, guard_middleware
 from hub.metrics import HubMetrics, latency_middleware
+from hub.notifier import NoticeWorker
 from hub.outbox import Outbox
 from hub.passwords import PasswordWork
 from hub.promises import NewVisitorGreetings, Reported, visitor_greeting
@@ -109,6 +112,20 @@ class Hub:
             timedelta(seconds=settings.outbox.lease_seconds),
         )
         self.holds = Holds(self.db, self.clock)
+        self.notifier = NoticeWorker(
+            self.db,
+            self.connectors,
+            self.clock,
+            self.outbox.policy,
+            lease=self.outbox.lease,
+            window=timedelta(minutes=settings.notifications.batch_minutes),
+            send_timeout=settings.notifications.send_timeout_seconds,
+            inbox_url=f"{settings.http.base_url.rstrip('/')}/",
+            live_agents=self.bus.listening_agents,
+        )
+        self.escalations = Escalations(
+            self.db, self.clock, timedelta(minutes=settings.sla.due_soon_lead_minutes)
+        )
         self.handover = AbsenceHandOver(self.db, self.clock, settings.absences.hand_over_after_days)
         self.leadership = Leadership(
             settings.database.url if self.db.dialect == "postgresql" else None,
@@ -158,6 +175,10 @@ class Hub:
         if run_workers:
             self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
             self._tasks.append(asyncio.create_task(self.holds.run(), name="holds"))
+            notifier = self.run_alone("notifier", self.notifier.run)
+            self._tasks.append(asyncio.create_task(notifier, name="notifier"))
+            escalating = self.run_alone("escalation", self.escalations.run)
+            self._tasks.append(asyncio.create_task(escalating, name="escalation"))
             self._tasks.append(asyncio.create_task(self.handover.run(), name="handover"))
 
     async def stop(self) -> None:
@@ -281,6 +302,9 @@ class Hub:
 
     async def save_state(self, key: str, value: str) -> None:
         await self.db.write(partial(save_state, key, value))
+
+    async def link_chat(self, channel: str, code: str, chat_id: str, cursor: Cursor | None) -> bool:
+        return await link_chat_with_code(self, channel, code, chat_id, cursor)
 
     async def run_alone(self, name: str, work: Work) -> None:
         await self.leadership.run_alone(name, work)

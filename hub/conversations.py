@@ -19,6 +19,8 @@ from hub.serialize import identity_json, iso, message_json
 from routing.contact import ContactRules, quiet_until
 
 HISTORY_LIMIT = 500
+NOT_DUE = {"reply_due_at": None, "due_soon_notified_at": None, "overdue_notified_at": None}
+"""A conversation owed no reply: no due time, and no escalation told for one (hub/escalation.py)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ def conversation_summary_query():  # noqa: ANN201 - a SQLAlchemy select
         conversations.c.created_at,
         conversations.c.resolved_at,
         conversations.c.reply_due_at,
+        conversations.c.due_soon_notified_at,
         customers.c.id.label("customer_id"),
         customers.c.name.label("customer_name"),
         customers.c.owner_id,
@@ -267,7 +270,7 @@ def post_reply(
             unread_count=0,
             last_message_at=tx.now,
             first_replied_at=func.coalesce(conversations.c.first_replied_at, tx.now),
-            reply_due_at=None,
+            **NOT_DUE,
         )
     )
     return message_json(row)

@@ -9,7 +9,15 @@ from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from connectors.base import Address, Proof
 from hub.assignment import load_agents, record_audit, reroute_open_conversation
 from hub.db.database import Tx
-from hub.db.schema import agents, conversations, customers, identities, messages, outbox
+from hub.db.schema import (
+    agent_notices,
+    agents,
+    conversations,
+    customers,
+    identities,
+    messages,
+    outbox,
+)
 from hub.errors import Conflict, NotFound, Unprocessable
 from hub.identities import claims_json, move_claims, settle_claims
 from hub.serialize import identity_json, iso
@@ -185,11 +193,10 @@ def merge_customers(
         update(identities).where(identities.c.customer_id == merged_id).values(customer_id=keep_id)
     )
     move_claims(tx, merged_id, keep_id)
-    tx.conn.execute(
-        update(conversations)
-        .where(conversations.c.customer_id == merged_id)
-        .values(customer_id=keep_id)
-    )
+    for table in (conversations, agent_notices):
+        tx.conn.execute(
+            update(table).where(table.c.customer_id == merged_id).values(customer_id=keep_id)
+        )
     adopted = {k: merged[k] for k in ("owner_id", "backup_id") if kept[k] is None and merged[k]}
     if adopted:
         tx.conn.execute(update(customers).where(customers.c.id == keep_id).values(adopted))
@@ -214,7 +221,7 @@ def merge_customers(
 
 
 def fold_conversation(tx: Tx, source_id: int, target_id: int) -> None:
-    for table in (messages, outbox):
+    for table in (messages, outbox, agent_notices):
         tx.conn.execute(
             update(table)
             .where(table.c.conversation_id == source_id)

@@ -14,6 +14,7 @@ from hub.assignment import hand_over
 from hub.db.database import Tx
 from hub.db.prepared import Prepared
 from hub.db.schema import agents
+from hub.notices import NoticeKind, queue_notice
 from hub.serialize import message_json
 from routing.owners import Handling
 
@@ -39,6 +40,30 @@ def deliver(
     hand_over(tx, conversation_id, assignee_id, handling, owner_id)
     for message in stored:
         announce(tx, message, customer_id, customer_name, handling.agent_id, owner_id)
+        notify_handler(tx, message, customer_id, handling.agent_id, owner_id)
+
+
+def notify_handler(
+    tx: Tx,
+    row: Mapping[str, object],
+    customer_id: int,
+    handler_id: int | None,
+    owner_id: int | None,
+) -> None:
+    """Queue a notice for whoever should answer: the handler, else the owner it waits for."""
+    agent_id = handler_id or owner_id
+    if agent_id is None:
+        return
+    kind = NoticeKind.NEW_MESSAGE if agent_id == owner_id else NoticeKind.BACKUP_MESSAGE
+    queue_notice(
+        tx,
+        agent_id,
+        kind,
+        conversation_id=int(row["conversation_id"]),  # type: ignore[call-overload]
+        customer_id=customer_id,
+        excerpt=str(row["text"]),
+        only_if_notified=True,
+    )
 
 
 def announce(

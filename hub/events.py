@@ -77,8 +77,16 @@ class Subscription:
     into a backlog when messages arrive faster than the loop schedules us.
     """
 
-    def __init__(self, bus: EventBus, wants: Callable[[Event], bool], limit: int) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        wants: Callable[[Event], bool],
+        limit: int,
+        agent_id: int | None = None,
+    ) -> None:
         self.wants = wants
+        self.agent_id = agent_id
+        """The agent listening (an open inbox), if it is an agent."""
         self.overflowed = False
         self._pending: deque[Event] = deque()
         self._ready = asyncio.Event()
@@ -121,14 +129,18 @@ class EventBus:
 
     def subscribe(self, agent_id: int) -> Subscription:
         """What agent ``agent_id`` is told, from now on."""
-        return self._add(partial(agent_wants, agent_id))
+        return self._add(partial(agent_wants, agent_id), agent_id)
+
+    def listening_agents(self) -> frozenset[int]:
+        """The agents with an open inbox in this process."""
+        return frozenset(s.agent_id for s in self._subscriptions if s.agent_id is not None)
 
     def subscribe_channel(self, channel: str) -> Subscription:
         """What is broadcast to ``channel``'s connectors, from now on."""
         return self._add(partial(channel_wants, channel))
 
-    def _add(self, wants: Callable[[Event], bool]) -> Subscription:
-        subscription = Subscription(self, wants, self._limit)
+    def _add(self, wants: Callable[[Event], bool], agent_id: int | None = None) -> Subscription:
+        subscription = Subscription(self, wants, self._limit, agent_id)
         self._subscriptions.add(subscription)
         return subscription
 

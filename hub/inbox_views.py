@@ -1,5 +1,5 @@
-"""What the inbox lists: conversations with a preview and held count, search, the Overdue,
-Held and Scheduled views, and the customer panel.
+"""What the inbox lists: conversations with a preview, held count and escalation marker,
+search, the Due soon, Overdue, Held and Scheduled views, and the customer panel.
 
 Read units only. Previews and counts are computed here, at read time, for the
 conversations on screen, so the ingest hot path does no extra work per message.
@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, String, func, or_, select
+from sqlalchemy import Connection, Select, String, and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from hub.auth import Principal
@@ -21,6 +21,7 @@ from hub.customers import get_customer
 from hub.db.schema import agents, conversations, customers, identities, messages
 from hub.serialize import iso
 from routing.contact import contact_window
+from routing.escalation import stage_shown
 
 PREVIEW_CHARS = 160
 VIEW_LIMIT = 500
@@ -29,7 +30,7 @@ VIEW_LIMIT = 500
 @dataclass(frozen=True)
 class ConversationFilter:
     state: str | None
-    """open, resolved, waiting, overdue, or None for every state."""
+    """open, resolved, waiting, due_soon, overdue, or None for every state."""
     everyone: bool
     search: str | None
     limit: int
@@ -38,8 +39,9 @@ class ConversationFilter:
 def list_conversations(
     principal: Principal, wanted: ConversationFilter, now: datetime, conn: Connection
 ) -> list[dict[str, Any]]:
-    """My conversations (or, for an admin asking, everyone's), newest first; overdue: most
-    overdue first. Each with ``last_message`` (a preview) and ``held_count``."""
+    """My conversations (or, for an admin asking, everyone's), newest first; due soon and
+    overdue: soonest due first. Each with ``last_message`` (a preview), ``held_count`` and
+    ``escalation`` (``routing.escalation.stage_shown`` at ``now``)."""
     query = conversation_summary_query()
     if not (wanted.everyone and principal.is_admin):
         query = query.where(
@@ -52,20 +54,36 @@ def list_conversations(
     if wanted.search:
         query = query.where(_matching(wanted.search))
     rows = conn.execute(query.limit(wanted.limit)).all()
-    return with_previews(conn, [summary_json(row) for row in rows])
+    return with_previews(conn, [escalation_json(row, now) for row in rows])
+
+
+def escalation_json(row: Any, now: datetime) -> dict[str, Any]:
+    """A conversation's summary with the escalation marker it shows ``now``."""
+    due = row.reply_due_at if row.state == "open" else None
+    stage = stage_shown(due, row.due_soon_notified_at is not None, now)
+    return {**summary_json(row), "escalation": stage.value if stage else None}
 
 
 def _in_state(query: Select, state: str | None, now: datetime) -> Select:
     newest_first = (conversations.c.last_message_at.desc(), conversations.c.id.desc())
-    if state == "overdue":
-        return query.where(
-            conversations.c.state == "open", conversations.c.reply_due_at < now
-        ).order_by(conversations.c.reply_due_at, conversations.c.id)
+    if state in ("due_soon", "overdue"):
+        return query.where(conversations.c.state == "open", _escalated(state, now)).order_by(
+            conversations.c.reply_due_at, conversations.c.id
+        )
     if state == "waiting":
         query = query.where(conversations.c.state == "open", conversations.c.assignee_id.is_(None))
     elif state:
         query = query.where(conversations.c.state == state)
     return query.order_by(*newest_first)
+
+
+def _escalated(stage: str, now: datetime) -> Any:
+    """The SQL twin of ``routing.escalation.stage_shown`` for an open conversation."""
+    if stage == "overdue":
+        return conversations.c.reply_due_at <= now
+    return and_(
+        conversations.c.reply_due_at > now, conversations.c.due_soon_notified_at.is_not(None)
+    )
 
 
 def _contains(column: Any, text: str) -> Any:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import insert
+from sqlalchemy import Boolean, bindparam, insert, or_, select
 
 from hub.db.database import Tx
-from hub.db.schema import agent_notices
+from hub.db.prepared import Prepared
+from hub.db.schema import UtcDateTime, agent_notices, agents
 
 
 class NoticeKind(StrEnum):
@@ -25,6 +26,25 @@ class NoticeKind(StrEnum):
     DELIVERY_FAILED = "delivery_failed"
 
 
+COLUMNS = ("agent_id", "kind", "conversation_id", "customer_id", "excerpt")
+QUEUE = Prepared(
+    insert(agent_notices).from_select(
+        [*COLUMNS, "created_at", "send_after"],
+        select(
+            *(bindparam(name, type_=agent_notices.c[name].type) for name in COLUMNS),
+            bindparam("at", type_=UtcDateTime),
+            bindparam("at", type_=UtcDateTime),
+        ).where(
+            agents.c.id == bindparam("agent_id"),
+            or_(bindparam("always", type_=Boolean), agents.c.notify.is_not(None)),
+        ),
+    )
+)
+"""Prepared: every customer message runs it (``hub.delivery``), asking it to insert nothing
+for an agent without notifications (``agents.notify`` NULL, see ``hub.notify_settings``),
+so that common case costs a primary-key lookup, not a row and its index entries."""
+
+
 def queue_notice(
     tx: Tx,
     agent_id: int,
@@ -33,16 +53,20 @@ def queue_notice(
     conversation_id: int | None = None,
     customer_id: int | None = None,
     excerpt: str | None = None,
+    only_if_notified: bool = False,
 ) -> None:
-    """Queue one notice for ``agent_id``; whether and when it is sent is the notifier's call."""
-    tx.conn.execute(
-        insert(agent_notices).values(
-            agent_id=agent_id,
-            kind=kind.value,
-            conversation_id=conversation_id,
-            customer_id=customer_id,
-            excerpt=excerpt,
-            created_at=tx.now,
-            send_after=tx.now,
-        )
+    """Queue one notice for ``agent_id``; whether and when it is sent is the notifier's call.
+
+    ``only_if_notified``: not at all when the agent has notifications off (the hot path's
+    choice; otherwise the notifier drops such notices).
+    """
+    QUEUE.run(
+        tx.conn,
+        agent_id=agent_id,
+        kind=kind.value,
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        excerpt=excerpt,
+        at=tx.now,
+        always=not only_if_notified,
     )

@@ -33,6 +33,7 @@ from hub.db.database import Database, Tx
 from hub.db.locks import skipping_locked
 from hub.db.schema import conversations, customers, identities, messages, outbox
 from hub.events import store_broadcast
+from hub.notices import NoticeKind, queue_notice
 from hub.retry import RetryPolicy
 from hub.worker import work_when_due
 
@@ -173,6 +174,8 @@ def record_outcome(
         .join(customers, customers.c.id == conversations.c.customer_id)
         .where(conversations.c.id == claim.message.conversation_id)
     ).one()
+    if message_state == "failed":
+        tell_author_of_failure(claim.message.message_id, audience.assignee_id, tx)
     tx.emit(
         "message.status",
         {
@@ -187,6 +190,24 @@ def record_outcome(
         to=[a for a in audience if a],
         conversation_id=claim.message.conversation_id,
     )
+
+
+def tell_author_of_failure(message_id: int, assignee_id: int | None, tx: Tx) -> None:
+    """Queue a notice for who wrote the reply (an auto-reply: the conversation's handler)."""
+    row = tx.conn.execute(
+        select(messages.c.author_id, messages.c.conversation_id, conversations.c.customer_id)
+        .join(conversations, conversations.c.id == messages.c.conversation_id)
+        .where(messages.c.id == message_id)
+    ).one()
+    agent_id = row.author_id or assignee_id
+    if agent_id is not None:
+        queue_notice(
+            tx,
+            agent_id,
+            NoticeKind.DELIVERY_FAILED,
+            conversation_id=row.conversation_id,
+            customer_id=row.customer_id,
+        )
 
 
 def merged_meta(message_id: int, delivered: Delivery, tx: Tx) -> dict[str, object]:

@@ -12,7 +12,13 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from hub.auth import Principal
-from hub.conversations import ConversationAccess, check_access, customer_rules, load_access
+from hub.conversations import (
+    NOT_DUE,
+    ConversationAccess,
+    check_access,
+    customer_rules,
+    load_access,
+)
 from hub.db.database import Tx
 from hub.db.schema import agents, conversations, messages, outbox
 from hub.errors import Conflict, NotFound
@@ -122,7 +128,13 @@ def restore_reply_due(tx: Tx, access: ConversationAccess) -> None:
     tx.conn.execute(
         update(conversations)
         .where(conversations.c.id == access.conversation_id)
-        .values(first_replied_at=answered[0] if answered else None, reply_due_at=due)
+        .values(
+            {
+                **NOT_DUE,
+                "first_replied_at": answered[0] if answered else None,
+                "reply_due_at": due,
+            }
+        )
     )
 
 

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, Connection, func, insert, select, update
 
 from config.schema import EmailChannel, WebchatChannel
+from connectors.abilities import Notifier
 from connectors.base import (
     Address,
     CodeRequest,
     ConnectorError,
     Link,
-    Notifier,
     Proof,
     VerificationRefused,
 )

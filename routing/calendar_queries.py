@@ -83,6 +83,25 @@ def add_business_time(calendar: Calendar, start: datetime, amount: timedelta) ->
     return None
 
 
+def start_of_last(calendar: Calendar, end: datetime, amount: timedelta) -> datetime:
+    """The earliest instant from which at most ``amount`` of open time is left before ``end``.
+
+    Closed time just before that much open time belongs to it: with ``end`` at
+    09:15 Monday and 15 minutes, it is 17:00 Friday (the close before the
+    opening), not 09:00 Monday. With less than ``amount`` open within 400 days
+    before ``end``, the start of those 400 days.
+    """
+    if amount < timedelta():
+        raise ValueError(f"amount must not be negative, got {amount}")
+    end = _utc(end)
+    remaining = amount
+    for opens, closes in _intervals_before(calendar, end):
+        if closes - opens > remaining:
+            return closes - remaining
+        remaining -= closes - opens
+    return end - HORIZON
+
+
 @dataclass(frozen=True)
 class DayHours:
     """One local day of a calendar: its open intervals in UTC, and why they are what they are."""
@@ -154,6 +173,34 @@ def _open_intervals(calendar: Calendar, start: datetime, until: datetime) -> Ite
             current = None
     if current is not None and current[1] > start:
         yield current
+
+
+def _intervals_before(calendar: Calendar, end: datetime) -> Iterator[Interval]:
+    """Open intervals cut at ``end``, latest first, back to 400 days before it.
+
+    Read in windows that double going back; an interval a window edge cut in
+    two is joined again (merged intervals never touch otherwise).
+    """
+    limit = end - HORIZON
+    upper, width = end, ONE_DAY
+    held: Interval | None = None
+    while upper > limit:
+        lower = max(upper - width, limit)
+        window = [
+            (max(opens, lower), min(closes, upper))
+            for opens, closes in _open_intervals(calendar, lower, upper)
+            if opens < upper
+        ]
+        for piece in reversed(window):
+            if held is not None and piece[1] == held[0]:
+                held = (piece[0], held[1])
+                continue
+            if held is not None:
+                yield held
+            held = piece
+        upper, width = lower, width * 2
+    if held is not None:
+        yield held
 
 
 @lru_cache(maxsize=16384)

@@ -338,9 +338,10 @@ async def test_reply_due_time_counts_business_hours_only(
     assert summary["reply_due_at"] == datetime(2026, 3, 9, 9, 30, tzinfo=UTC).isoformat()
     clock.set(datetime(2026, 3, 9, 9, 29, tzinfo=UTC))
     admin = await (await browser_factory()).login("admin@example.com")
-    assert await admin.get("/api/admin/overdue") == []
+    assert (await admin.get("/api/admin/overdue"))["overdue"] == []
     clock.set(datetime(2026, 3, 9, 9, 31, tzinfo=UTC))
-    assert [c["id"] for c in await admin.get("/api/admin/overdue")] == [summary["id"]]
+    overdue = (await admin.get("/api/admin/overdue"))["overdue"]
+    assert [c["conversation_id"] for c in overdue] == [summary["id"]]
 
 
 async def test_message_held_over_the_weekend_is_not_overdue_at_monday_0901(
@@ -355,7 +356,7 @@ async def test_message_held_over_the_weekend_is_not_overdue_at_monday_0901(
     await hub.holds.release_due()
     clock.set(MONDAY_9_LONDON + timedelta(minutes=1))
     admin = await (await browser_factory()).login("admin@example.com")
-    assert await admin.get("/api/admin/overdue") == []
+    assert (await admin.get("/api/admin/overdue"))["overdue"] == []
     (summary,) = await admin.get("/api/conversations?scope=all")
     assert summary["reply_due_at"] == (MONDAY_9_LONDON + timedelta(minutes=30)).isoformat()
 

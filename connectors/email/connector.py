@@ -238,22 +238,39 @@ class EmailConnector(Connector):
         )
 
     async def send(self, message: OutboundMessage) -> Delivery:
-        our_id = message_id_for(
-            self.hub.secret_key, message.conversation_id, message.message_id, self.domain
-        )
         try:
-            mail = self.reply_mail(message, our_id)
+            if message.conversation_id is None:
+                our_id = make_msgid(domain=self.domain)[1:-1]
+                mail = self.notice_mail(message, our_id)
+            else:
+                our_id = message_id_for(
+                    self.hub.secret_key, message.conversation_id, message.message_id, self.domain
+                )
+                mail = self.reply_mail(message, message.conversation_id, our_id)
         except ValueError as error:  # retrying would build the same mail
             raise PermanentError(f"cannot build the reply mail: {error}") from error
         await send_mail(self.relay_settings(), mail)
         return Delivery(our_id)
 
-    def reply_mail(self, message: OutboundMessage, our_id: str) -> EmailMessage:
+    def notice_mail(self, message: OutboundMessage, our_id: str) -> EmailMessage:
+        """A notice to an agent: the hub's own words, answered by nobody."""
+        subject = message.thread.subject or ""
+        return self.generated_mail(message.to.address, subject, message.text, f"<{our_id}>")
+
+    def generated_mail(self, to: str, subject: str, text: str, message_id: str) -> EmailMessage:
+        mail = self.new_mail(to, subject, message_id)
+        mail["Auto-Submitted"] = "auto-generated"
+        mail.set_content(text)
+        return mail
+
+    def reply_mail(
+        self, message: OutboundMessage, conversation_id: int, our_id: str
+    ) -> EmailMessage:
         """The reply as a mail; raises ValueError where a header cannot hold a value."""
         thread = message.thread
         mail = self.new_mail(message.to.address, reply_subject(thread.subject), f"<{our_id}>")
         mail["Reply-To"] = reply_address(
-            self.hub.secret_key, message.conversation_id, self.settings.address
+            self.hub.secret_key, conversation_id, self.settings.address
         )
         earlier = thread.external_ids[-MAX_REFERENCES:]
         if earlier:
@@ -268,9 +285,7 @@ class EmailConnector(Connector):
 
         Not through the outbox: whoever asked for it is waiting and is told if it failed.
         """
-        mail = self.new_mail(to, subject, make_msgid(domain=self.domain))
-        mail["Auto-Submitted"] = "auto-generated"
-        mail.set_content(text)
+        mail = self.generated_mail(to, subject, text, make_msgid(domain=self.domain))
         await send_mail(self.relay_settings(), mail)
 
     def new_mail(self, to: str, subject: str, message_id: str) -> EmailMessage:

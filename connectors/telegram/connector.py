@@ -41,12 +41,13 @@ from connectors.retry import Session, keep_trying
 from connectors.secret_check import same_secret
 from connectors.telegram.errors import classify, connector_error
 from connectors.telegram.settings import TelegramChannel
-from connectors.telegram.updates import IDENTITY_KIND, inbound_of, split_text
+from connectors.telegram.updates import IDENTITY_KIND, inbound_of, split_text, start_code
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "edited_message")
+LINKED = "This chat now receives your notifications from the support hub."
 
 
 def file_base_url(base_url: str) -> str:
@@ -166,8 +167,36 @@ class TelegramConnector(Connector):
             if cursor is not None:
                 await self.hub.save_state(cursor.key, cursor.value)
             return False
+        code = start_code(message)
+        if code is not None and await self._link_chat(message, code, cursor):
+            return False
         message = await self._with_file_data(message)
         return not (await self.hub.ingest(message, cursor=cursor)).duplicate
+
+    async def _link_chat(self, message: InboundMessage, code: str, cursor: Cursor | None) -> bool:
+        """An agent's link code: their chat gets their notifications, and is told so.
+
+        A code the hub does not know is a customer's ``/start``: ingested as usual.
+        """
+        chat_id = str(message.meta["chat_id"])
+        if not await self.hub.link_chat(self.name, code, chat_id, cursor):
+            return False
+        try:
+            await self.bot.send_message(chat_id=chat_id, text=LINKED)
+        except TelegramError as error:
+            reason = connector_error(error, self._token).reason
+            log.warning("telegram %s: link confirmation not sent: %s", self.name, reason)
+        return True
+
+    async def start_link(self, code: str) -> str | None:
+        """``https://t.me/<bot>?start=<code>``: opens the chat with the bot and sends the code."""
+        try:
+            me = await self.bot.get_me()
+        except TelegramError as error:
+            reason = connector_error(error, self._token).reason
+            log.warning("telegram %s: no bot name for a link: %s", self.name, reason)
+            return None
+        return f"https://t.me/{me.username}?start={code}"
 
     async def _with_file_data(self, message: InboundMessage) -> InboundMessage:
         """Fetch photos and documents up to ``max_file_bytes``; others stay listed only."""

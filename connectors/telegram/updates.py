@@ -7,6 +7,8 @@ fetches their bytes.
 
 from __future__ import annotations
 
+import re
+
 from telegram import Message, Update
 from telegram.constants import ChatType, MessageLimit
 
@@ -139,3 +141,15 @@ def split_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
     if rest:
         parts.append(rest)
     return parts
+
+
+START_CODE = re.compile(r"/start ([A-Za-z0-9_-]{8,64})")
+"""What a deep link ``t.me/<bot>?start=<code>`` makes the app send (Telegram's payload rule)."""
+
+
+def start_code(message: InboundMessage) -> str | None:
+    """The code of a ``/start <code>`` message (an agent linking their chat), if it is one."""
+    if not message.text.startswith("/start "):
+        return None
+    found = START_CODE.fullmatch(message.text.strip())
+    return found.group(1) if found else None

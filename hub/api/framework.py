@@ -1,14 +1,13 @@
-"""A thin layer over aiohttp: declared endpoints, validated bodies, one error shape, OpenAPI.
+"""A thin layer over aiohttp: declared endpoints, validated bodies, one error shape.
 
-Every endpoint says who may call it and what body and query it takes; the
-same declaration checks requests and writes the OpenAPI document, so the
-document cannot drift from the code.
+Every endpoint says who may call it, what body and query it takes and what it
+answers; the same declaration checks requests and writes the OpenAPI document
+(``hub/api/openapi.py``), so the document cannot drift from the code.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -84,6 +83,8 @@ class Endpoint:
     status: int
     before_two_factor: bool
     """Open to an agent who must still set up two-factor sign-in (their own account only)."""
+    response: type[BaseModel] | None = None
+    """What a success answers (documented; the handler returns it as JSON)."""
     operation_id: str | None = None
     """The OpenAPI operationId when one handler serves several paths; else the handler's name."""
 
@@ -104,6 +105,7 @@ class Api:
         query: type[BaseModel] | None = None,
         status: int = 200,
         before_two_factor: bool = False,
+        response: type[BaseModel] | None = None,
         operation_id: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -119,6 +121,7 @@ class Api:
                     tag,
                     status,
                     before_two_factor,
+                    response,
                     operation_id,
                 )
             )
@@ -314,84 +317,3 @@ async def json_errors(
 def _allow(error: web.HTTPException) -> dict[str, str]:
     allow = error.headers.get("Allow")
     return {"Allow": allow} if allow else {}
-
-
-def openapi_document(api: Api, title: str, version: str) -> dict[str, Any]:
-    paths: dict[str, dict[str, Any]] = {}
-    schemas: dict[str, Any] = {}
-    for endpoint in api.endpoints:
-        operation: dict[str, Any] = {
-            "summary": endpoint.summary,
-            "tags": [endpoint.tag],
-            "operationId": endpoint.operation_id or endpoint.handler.__name__,
-            "parameters": _parameters(endpoint, schemas),
-            "responses": _responses(endpoint),
-        }
-        if endpoint.access is not Access.PUBLIC:
-            operation["security"] = [{"session": []}, {"bearer": []}]
-            operation["x-access"] = endpoint.access.value
-        if endpoint.body is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": _schema_ref(endpoint.body, schemas)}},
-            }
-        path = re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", endpoint.path)
-        paths.setdefault(path, {})[endpoint.method.lower()] = operation
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": title, "version": version},
-        "paths": paths,
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
-                "bearer": {"type": "http", "scheme": "bearer"},
-            },
-        },
-    }
-
-
-def _schema_ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas.update(schema.pop("$defs", {}))
-    schemas[model.__name__] = schema
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
-
-
-def _parameters(endpoint: Endpoint, schemas: dict[str, Any]) -> list[dict[str, Any]]:
-    parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
-        for name in re.findall(r"\{(\w+)(?::[^}]*)?\}", endpoint.path)
-    ]
-    if endpoint.query is not None:
-        for name, field in endpoint.query.model_fields.items():
-            parameters.append(
-                {
-                    "name": name,
-                    "in": "query",
-                    "required": field.is_required(),
-                    "description": field.description or "",
-                    "schema": endpoint.query.model_json_schema()["properties"][name],
-                }
-            )
-    return parameters
-
-
-def _responses(endpoint: Endpoint) -> dict[str, Any]:
-    error = {"description": "error", "content": {"application/json": {"schema": ERROR_SCHEMA}}}
-    responses: dict[str, Any] = {str(endpoint.status): {"description": "success"}}
-    codes = ["400", "413", "422"] if endpoint.body else ["400"]
-    if endpoint.access is not Access.PUBLIC:
-        codes += ["401", "403"]
-    if "{" in endpoint.path:
-        codes.append("404")
-    for code in codes:
-        responses[code] = error
-    return responses
-
-
-ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {"error": {"type": "string"}},
-    "required": ["error"],
-}

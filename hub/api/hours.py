@@ -1,4 +1,4 @@
-"""Contact hours, channel rules, held messages, scheduled replies and overdue conversations."""
+"""Contact hours, channel rules, held messages and scheduled replies."""
 
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ from hub.contact import (
     write_channel_rules,
     write_hours,
 )
-from hub.conversations import agree_channel, conversation_summary_query, summary_json
+from hub.conversations import agree_channel
 from hub.customers import get_customer
 from hub.db.database import Tx
-from hub.db.schema import conversations, customers
+from hub.db.schema import customers
 from hub.errors import Forbidden, NotFound
 from hub.inbox_views import waiting_messages
 from hub.scheduled import cancel_scheduled, edit_scheduled, reschedule_replies, send_scheduled_now
@@ -260,24 +260,3 @@ async def cancel_reply(call: Call) -> dict[str, Any]:
     return await call.hub.db.write(
         partial(cancel_scheduled, call.agent, call.path_int("message_id"))
     )
-
-
-@hours_api.route(
-    "GET",
-    "/api/admin/overdue",
-    summary="Open conversations whose reply is overdue (business-hours SLA)",
-    access=Access.ADMIN,
-    tag="admin",
-)
-async def overdue(call: Call) -> list[dict[str, Any]]:
-    now = call.hub.clock.now()
-
-    def load(conn: Connection) -> list[dict[str, Any]]:
-        rows = conn.execute(
-            conversation_summary_query()
-            .where(conversations.c.state == "open", conversations.c.reply_due_at < now)
-            .order_by(conversations.c.reply_due_at)
-        ).all()
-        return [summary_json(row) for row in rows]
-
-    return await call.hub.db.read(load)

@@ -55,10 +55,11 @@ class SecurityPatch(Input):
 
 
 class ConversationsQuery(Input):
-    state: Literal["open", "resolved", "waiting", "overdue"] | None = Field(
+    state: Literal["open", "resolved", "waiting", "due_soon", "overdue"] | None = Field(
         None,
         description="open, resolved, waiting (open with nobody available to handle it), "
-        "or overdue (open, reply due before now by the hub's clock)",
+        "due_soon (open, its handler told the reply is due soon, not yet overdue) "
+        "or overdue (open, reply due at or before now by the hub's clock)",
     )
     scope: Literal["mine", "all"] = Field("mine", description="all: every agent's (admins only)")
     q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = Field(

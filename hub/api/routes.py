@@ -7,11 +7,14 @@ from aiohttp import web
 from hub.api.admin import admin_api
 from hub.api.agent_hours import agent_hours_api
 from hub.api.canned import canned_api
-from hub.api.framework import Api, openapi_document
+from hub.api.escalation import escalation_api
+from hub.api.framework import Api
 from hub.api.health import mount as mount_health
 from hub.api.hours import hours_api
 from hub.api.inbox import inbox_api
 from hub.api.live import mount as mount_live
+from hub.api.notify import notify_api
+from hub.api.openapi import openapi_document
 from hub.api.previews import previews_api
 from hub.api.security import security_api
 from hub.api.session import session_api
@@ -23,9 +26,11 @@ for part in (
     inbox_api,
     admin_api,
     hours_api,
+    escalation_api,
     agent_hours_api,
     previews_api,
     canned_api,
+    notify_api,
 ):
     api.include(part)
 

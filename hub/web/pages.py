@@ -19,6 +19,7 @@ INBOX_MODULES = {
     "inbox-canned.js",
     "inbox-keys.js",
     "inbox-trust.js",
+    "inbox-alerts.js",
 }
 FILES = {
     "api.js",
@@ -29,6 +30,7 @@ FILES = {
     "admin.css",
     "account.js",
     "account.css",
+    "account-notify.js",
     "account-hours.js",
     "calendar-editor.js",
     "calendar-editor.css",

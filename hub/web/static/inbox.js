@@ -8,6 +8,7 @@
  * Times are shown in the agent's browser time zone.
  */
 
+import { alertNewMessage, bindAlerts } from "./inbox-alerts.js";
 import { htmlBody } from "./inbox-body.js";
 import { bindCanned, loadCanned } from "./inbox-canned.js";
 import {
@@ -245,18 +246,22 @@ function listItem(conversation) {
   return item;
 }
 
-/** Waiting for an owner, due or overdue, held messages, unread messages. */
+/** Waiting for an owner, due (soon) or overdue, held messages, unread messages. */
 function listMarkers(item, conversation) {
   const meta = el("span", "conv-meta");
   if (conversation.waiting_for_owner) meta.append(el("span", "waiting", "waiting"));
   if (conversation.state === "open" && conversation.reply_due_at) {
     item.dataset.dueAt = conversation.reply_due_at;
     markOverdue(item, conversation.reply_due_at);
+    markEscalation(item, conversation.escalation);
     const title = `reply due by ${formatWhen(conversation.reply_due_at)}`;
     const due = el("span", "due", `due ${formatClock(conversation.reply_due_at, undefined, true)}`);
+    const soon = el("span", "due-soon", "due soon");
+    soon.dataset.testid = "due-soon-marker";
     const overdue = el("span", "overdue", "overdue");
-    due.title = overdue.title = title;
-    meta.append(due, overdue);
+    overdue.dataset.testid = "overdue-marker";
+    due.title = soon.title = overdue.title = title;
+    meta.append(due, soon, overdue);
   }
   if (conversation.held_count > 0) {
     const held = el("span", "held-count", `${conversation.held_count} held`);
@@ -282,6 +287,22 @@ function previewLine(last) {
   }
   preview.append(last.text);
   return preview;
+}
+
+/** The hub's escalation marker ("due_soon", "overdue" or null); overdue also by our clock. */
+function markEscalation(item, escalation) {
+  if (escalation) item.dataset.escalation = escalation;
+  else delete item.dataset.escalation;
+  if (escalation === "overdue") item.dataset.overdue = "true";
+}
+
+/** The hub told its handler (due soon) or the backup and admins (overdue): mark the row now. */
+function escalated(data, conversationId) {
+  const item = document.querySelector(
+    `.conversation-item[data-conversation-id="${Number(conversationId)}"]`
+  );
+  if (item) markEscalation(item, data.escalation);
+  scheduleListReload(); // it may enter or leave the Due soon and Overdue views
 }
 
 /** The list and header were drawn earlier: what was due then may be overdue now. */
@@ -814,6 +835,7 @@ function applyToOpen(conversationId, apply) {
 
 const EVENT_HANDLERS = {
   "message.created": (data, conversationId) => {
+    alertNewMessage(data, state.me);
     applyToOpen(conversationId, () => {
       addMessage(data.message);
       if (data.message.direction === "in") {
@@ -850,6 +872,8 @@ const EVENT_HANDLERS = {
     scheduleListReload();
     refreshPanel(); // the owner may have changed
   },
+  "conversation.due_soon": escalated,
+  "conversation.overdue": escalated,
   "conversation.merged": (data) => {
     if (data.conversation_id === state.selectedId) selectConversation(data.into);
     scheduleListReload();
@@ -892,6 +916,7 @@ function bindEvents() {
   bindSignIn(showInbox);
   $("logout").addEventListener("click", logout);
   $("away-toggle").addEventListener("change", toggleAway);
+  bindAlerts($("desktop-alerts"), $("desktop-alerts-status"));
   for (const tab of document.querySelectorAll(".tab")) {
     tab.addEventListener("click", () => selectView(tab.dataset.view));
   }
