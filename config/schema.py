@@ -21,8 +21,8 @@ from connectors.settings import FromEnv, HoursSettings, ResponseTargets, Strict,
 from connectors.slack.settings import SlackChannel
 from connectors.telegram.settings import TelegramChannel
 from connectors.webchat.settings import WebchatChannel
+from routing.autoreply import DEFAULT_AUTOREPLY
 from routing.calendar import CalendarError
-from routing.contact import DEFAULT_AUTOREPLY
 
 
 class DatabaseSettings(Strict):

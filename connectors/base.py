@@ -9,7 +9,6 @@ stops what it took).
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -62,20 +61,6 @@ class Link:
     proof: Proof
 
 
-MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
-UNKNOWN_MEDIA_TYPE = "application/octet-stream"
-
-
-def safe_media_type(declared: str) -> str:
-    """``type/subtype`` of what a sender declared, or octet-stream when it is no media type.
-
-    Platforms pass on what their users sent (a Telegram ``mime_type`` can hold
-    line breaks); the value ends up in headers, so only RFC 6838 names pass.
-    """
-    media_type = declared.partition(";")[0].strip().lower()
-    return media_type if MEDIA_TYPE.fullmatch(media_type) else UNKNOWN_MEDIA_TYPE
-
-
 @dataclass(frozen=True)
 class Attachment:
     name: str
@@ -115,6 +100,9 @@ class InboundMessage:
     stored and flagged for a customer of its own, never joined to the address's customer."""
     automated: bool = False
     """Sent by a machine (RFC 3834 Auto-Submitted, bulk mail, a bot): never auto-answered."""
+    zone: str | None = None
+    locale: str | None = None
+    """What the platform says of the sender's IANA zone and language (``de-AT``): hints."""
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -298,6 +286,12 @@ class HubPort(Protocol):
 
     async def quarantine(self, channel: str, raw: bytes, reason: str) -> int:
         """Keep input that cannot become a message, for admins to see; its id."""
+        ...
+
+    async def greeting(
+        self, channel: str, sender: Address | None, team: str, zone: str | None, locale: str | None
+    ) -> str:
+        """Who answers ``sender`` (``None``: someone new) writing now, and when: one line."""
         ...
 
     def now(self) -> datetime:

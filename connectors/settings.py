@@ -27,9 +27,9 @@ from pydantic import (
     model_validator,
 )
 
+from routing.autoreply import template_problems
 from routing.calendar import Calendar
 from routing.calendar_data import build_calendar
-from routing.contact import template_problems
 
 CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 

@@ -54,6 +54,7 @@ from hub.metrics import HubMetrics, latency_middleware
 from hub.notifier import NoticeWorker
 from hub.outbox import Outbox
 from hub.passwords import PasswordWork
+from hub.promises import NewVisitorGreetings, Reported, visitor_greeting
 from hub.retry import RetryPolicy
 from hub.serialize import message_json
 from hub.signin_limits import SigninLimits
@@ -91,6 +92,7 @@ class Hub:
         self.trusted_proxies = proxy_networks(settings.http.trusted_proxies)
         self.identity_pools = identity_pools(settings.channels)
         self.verifier = Verification(self)
+        self.new_visitor_greetings = NewVisitorGreetings()
         self.connection_guard = ConnectionGuard(settings.http)
         self.all_connectors: dict[str, Connector] = {
             channel.name: build_connector(channel, self) for channel in settings.channels
@@ -273,6 +275,19 @@ class Hub:
             return [message_json(row) for row in reversed(list(rows))]
 
         return await self.db.read(history)
+
+    async def greeting(
+        self, channel: str, sender: Address | None, team: str, zone: str | None, locale: str | None
+    ) -> str:
+        seen, now = Reported(zone, locale), self.clock.now()
+        if sender is None and (kept := self.new_visitor_greetings.get(channel, team, seen, now)):
+            return kept
+        line = await self.db.read(
+            lambda conn: visitor_greeting(conn, channel, sender, team, seen, now)
+        )
+        if sender is None:
+            self.new_visitor_greetings.keep(channel, team, seen, now, line)
+        return line
 
     async def quarantine(self, channel: str, raw: bytes, reason: str) -> int:
         quarantine_id = await self.db.write(partial(store_quarantine, channel, raw, reason))

@@ -132,34 +132,85 @@ def conversation_detail(
         "messages": [message_json(m) for m in history],
         "identities": [identity_json(i) for i in customer_identities],
         "default_identity_id": default_identity_id(conn, conversation_id),
+        "agreed_channel": conn.execute(
+            select(customers.c.agreed_channel).where(customers.c.id == access.customer_id)
+        ).scalar(),
         "claims": claims_json(conn, access.customer_id),
         "other_conversations": [summary_json(c) for c in earlier],
     }
 
 
 def default_identity_id(conn: Connection, conversation_id: int) -> int | None:
-    """The identity a reply goes to unless the agent chooses: where the customer last wrote.
+    """The identity a reply goes to unless the agent chooses: the customer's agreed channel
+    (a proven identity of that kind), else where the customer last wrote.
 
     Unless nothing proved that identity while another of the customer's is proven:
     then the proven one they wrote from last (a reply never goes by default where
     an unverified address could take it).
     """
     last = conn.execute(
-        select(identities.c.id, identities.c.verified_by, identities.c.customer_id)
+        select(
+            identities.c.id,
+            identities.c.verified_by,
+            identities.c.customer_id,
+            customers.c.agreed_channel,
+        )
         .join(conversations, conversations.c.last_identity_id == identities.c.id)
+        .join(customers, customers.c.id == identities.c.customer_id)
         .where(conversations.c.id == conversation_id)
     ).first()
-    if last is None or last.verified_by is not None:
-        return None if last is None else last.id
-    proven = conn.execute(
+    if last is None:
+        return None
+    if last.agreed_channel is not None:
+        agreed_kind = identities.c.kind == last.agreed_channel
+        agreed = _latest_identity(
+            conn, last.customer_id, and_(agreed_kind, identities.c.verified_by.is_not(None))
+        )
+        if agreed is not None:
+            return agreed
+    if last.verified_by is not None:
+        return last.id
+    proven = _latest_identity(conn, last.customer_id, identities.c.verified_by.is_not(None))
+    return proven if proven is not None else last.id
+
+
+def _latest_identity(conn: Connection, customer_id: int, which: Any) -> int | None:
+    """Of the customer's identities matching ``which``, the one written from last (proven
+    ones first)."""
+    return conn.execute(
         select(identities.c.id)
         .outerjoin(messages, messages.c.identity_id == identities.c.id)
-        .where(identities.c.customer_id == last.customer_id, identities.c.verified_by.is_not(None))
-        .order_by(func.max(messages.c.id).desc().nulls_last(), identities.c.id.desc())
-        .group_by(identities.c.id)
+        .where(identities.c.customer_id == customer_id, which)
+        .order_by(
+            identities.c.verified_by.is_(None),
+            func.max(messages.c.id).desc().nulls_last(),
+            identities.c.id.desc(),
+        )
+        .group_by(identities.c.id, identities.c.verified_by)
         .limit(1)
     ).scalar()
-    return proven if proven is not None else last.id
+
+
+def agree_channel(
+    tx: Tx, customer_id: int, kind: str | None, channels_by_kind: dict[str, str]
+) -> None:
+    """Set the kind of identity replies go to by default; one the customer has and the hub
+    can reach."""
+    if kind is not None:
+        has = tx.conn.execute(
+            select(identities.c.id).where(
+                identities.c.customer_id == customer_id, identities.c.kind == kind
+            )
+        ).first()
+        if has is None or kind not in channels_by_kind:
+            reason = f"the customer has no {kind} identity a configured channel can reach"
+            raise Unprocessable(
+                f"invalid input: agreed_channel: {reason}",
+                problems=[{"field": "agreed_channel", "reason": reason}],
+            )
+    tx.conn.execute(
+        update(customers).where(customers.c.id == customer_id).values(agreed_channel=kind)
+    )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from connectors.base import InboundMessage, IngestResult, safe_media_type
+from connectors.base import InboundMessage, IngestResult
+from connectors.media import safe_media_type
 from hub.assignment import assign_first_owner, handling_for
 from hub.autoreply import send_autoreply
 from hub.db.database import Tx
@@ -21,7 +22,13 @@ from hub.db.schema import UtcDateTime, attachments, conversations, customers, id
 from hub.delivery import announce, deliver
 from hub.errors import Unprocessable
 from hub.identities import record_claims
-from hub.senders import Sender, disputed_sender, find_sender, proven_sender
+from hub.senders import (
+    Sender,
+    disputed_sender,
+    find_sender,
+    proven_sender,
+    record_reported_hints,
+)
 from routing.contact import hold_until, reply_due_at
 
 MESSAGE_COLUMNS = (
@@ -103,6 +110,7 @@ def ingest(message: InboundMessage, tx: Tx, pool: frozenset[str] | None = None) 
     else:
         sender = proven_sender(tx, message, known, pool)
     record_claims(tx, sender.customer_id, message.claimed, message.channel, "typed")
+    record_reported_hints(tx, sender, message)
     if sender.owner_id is None and (owner := assign_first_owner(tx, sender.customer_id)):
         sender.owner_id, sender.handlers = owner.id, {owner.id: owner}
     handling = handling_for(sender.owner_id, sender.backup_id, sender.handlers, tx.now)
@@ -137,7 +145,7 @@ def ingest(message: InboundMessage, tx: Tx, pool: frozenset[str] | None = None) 
             owner_id=sender.owner_id,
         )
     elif not message.automated and sender.autoreplied_until != release_at:
-        send_autoreply(tx, row, rules, sender.owner_id, release_at)
+        send_autoreply(tx, row, rules, sender.customer_id, message.sender.kind, release_at)
     return IngestResult(row["id"], conversation_id, sender.customer_id, duplicate=False)
 
 

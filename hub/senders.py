@@ -6,11 +6,13 @@ handlers and contact rules, and whether the message is a repeat.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import available_timezones
 
-from sqlalchemy import ColumnElement, Text, bindparam, cast, literal_column, null, select
+from sqlalchemy import ColumnElement, Text, bindparam, cast, literal_column, null, select, update
 
 from connectors.base import Address, InboundMessage
 from hub.assignment import agent_columns, agent_from
@@ -49,6 +51,9 @@ class Sender:
     answered_before: bool
     already_stored: bool
     """A message with this one's channel and external id exists (a repeat)."""
+    zone: str | None
+    locale: str | None
+    """The customer's zone and language as recorded from their channels' hints."""
     handlers: dict[int, Agent]
     """The owner, the customer's backup and the owner's backup, those that exist."""
     rules: ContactRules
@@ -88,6 +93,8 @@ def sender_statement(who: tuple[ColumnElement[Any], ...], origin: Any, where: An
                 messages.c.external_id == bindparam("external_id"),
             )
             .exists(),
+            customers.c.zone,
+            customers.c.locale,
             *SENDER_EXTRAS,
         )
         .select_from(origin)
@@ -204,3 +211,33 @@ def sender_from_row(row: tuple[Any, ...], now: datetime) -> Sender:
         handlers={agent.id: agent for agent in handlers},
         rules=rules_from(extras, always_reachable),
     )
+
+
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,2}$")
+"""A language tag that fits ``customers.locale`` (20 characters)."""
+ZONES = frozenset(available_timezones())
+RECORD_HINTS = Prepared(
+    update(customers)
+    .where(customers.c.id == bindparam("customer"))
+    .values(zone=bindparam("zone"), locale=bindparam("locale"))
+)
+
+
+def known_zone(reported: str | None) -> str | None:
+    """``reported`` if it names a zone this machine knows, else ``None``."""
+    return reported if reported in ZONES else None
+
+
+def record_reported_hints(tx: Tx, sender: Sender, message: InboundMessage) -> None:
+    """Keep the zone and language the sender's platform reported, when they changed.
+
+    Compared with what the sender's row already holds, so a message that says
+    nothing new costs no statement.
+    """
+    zone = known_zone(message.zone)
+    reported = message.locale or ""
+    locale = reported if len(reported) <= 20 and LANGUAGE_TAG.match(reported) else None
+    if (zone or sender.zone) == sender.zone and (locale or sender.locale) == sender.locale:
+        return
+    sender.zone, sender.locale = zone or sender.zone, locale or sender.locale
+    RECORD_HINTS.run(tx.conn, customer=sender.customer_id, zone=sender.zone, locale=sender.locale)

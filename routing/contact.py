@@ -7,19 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from string import Formatter
-from zoneinfo import ZoneInfo
 
+from routing.autoreply import DEFAULT_AUTOREPLY, Zone
 from routing.calendar import ALWAYS_OPEN, Calendar
 from routing.calendar_queries import add_business_time, is_open, next_closing, next_opening
-
-PLACEHOLDERS = ("owner", "opens", "zone")
-DEFAULT_AUTOREPLY = (
-    "Thanks for your message. {owner} is away until {opens} your time; "
-    "your message is saved and {owner} will answer then."
-)
-NOBODY_BY_NAME = "our team"
-SAME_WEEK = timedelta(days=6)
 
 
 @dataclass(frozen=True)
@@ -45,6 +36,15 @@ class ContactRules:
         """Where the customer's clock is: their own calendar's zone, else the applicable one."""
         hours = self.hours
         return hours.zone if hours is not None else "UTC"
+
+    def told_zone(self, reported: str | None) -> Zone:
+        """The zone a customer is told times in: their agreed hours' zone, else the one their
+        channel ``reported``, else the applicable calendar's (then not their own)."""
+        if self.customer_hours is not None:
+            return Zone(self.customer_hours.zone, own=True)
+        if reported:
+            return Zone(reported, own=True)
+        return Zone(self.customer_zone, own=False)
 
 
 @dataclass(frozen=True)
@@ -111,36 +111,3 @@ def reply_due_at(rules: ContactRules, start: datetime, answered_before: bool) ->
     if minutes is None:
         return None
     return add_business_time(rules.hours or ALWAYS_OPEN, start, timedelta(minutes=minutes))
-
-
-def template_problems(template: str) -> list[str]:
-    """What is wrong with an auto-reply template (unknown or malformed placeholders)."""
-    try:
-        fields = [field for _, field, _, _ in Formatter().parse(template) if field is not None]
-    except ValueError as error:
-        return [f"malformed placeholder: {error}"]
-    allowed = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
-    return [
-        f"unknown placeholder {{{field}}}; use {allowed}"
-        for field in dict.fromkeys(fields)
-        if field not in PLACEHOLDERS
-    ]
-
-
-def autoreply_text(
-    template: str, owner_name: str | None, opens_at: datetime, zone: str, now: datetime
-) -> str:
-    return template.format(
-        owner=owner_name or NOBODY_BY_NAME,
-        opens=opening_phrase(opens_at, zone, now),
-        zone=zone,
-    )
-
-
-def opening_phrase(opens_at: datetime, zone: str, now: datetime) -> str:
-    """'09:00 Monday' in the customer's zone; with the date when it is a week or more away."""
-    local = opens_at.astimezone(ZoneInfo(zone))
-    phrase = f"{local:%H:%M} {local:%A}"
-    if opens_at - now >= SAME_WEEK:
-        phrase += f" {local.day} {local:%B}"
-    return phrase

@@ -245,7 +245,9 @@ async def test_template_preview_renders_as_the_hub_would_send_it(admin: Browser,
         "zone": "Europe/London",
     }
     stored = await admin.post(TEMPLATE, {"channel": "sms"}, expect=200)
-    assert stored["text"].startswith("Thanks for your message. Ada is away until 09:00 Monday")
+    assert stored["text"] == (
+        "Thanks for your message; it is saved. Ada will reply here at 09:00 Monday, London Time."
+    )
 
     rules = {"hours": None, "autoreply_template": "Closed until {opens}"}
     await admin.call("PUT", "/api/admin/channels/sms/rules", rules, expect=200)
@@ -259,11 +261,11 @@ async def test_template_preview_renders_as_the_hub_would_send_it(admin: Browser,
 
 
 async def test_template_preview_names_the_placeholder_problem(admin: Browser):
-    status, body = await admin.call("POST", TEMPLATE, {"template": "Back {when}"})
+    status, body = await admin.call("POST", TEMPLATE, {"template": "Back {until}"})
     assert status == 422
     (problem,) = body["problems"]
     assert problem["field"] == "template"
-    assert "unknown placeholder {when}" in problem["reason"]
+    assert "unknown placeholder {until}" in problem["reason"]
     status, body = await admin.call("POST", TEMPLATE, {"template": "hi", "channel": "fax"})
     assert (status, body["problems"]) == (
         422,

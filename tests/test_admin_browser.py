@@ -214,8 +214,8 @@ async def test_closed_web_chat_holds_the_message_until_the_admin_opens_the_hours
         hub.outbox.wake()
         await expect(visitor.agent_messages).to_have_count(1)
         await expect(visitor.agent_messages).to_contain_text(
-            "Thanks for your message. Maria is away until 09:00 Monday your time; "
-            "your message is saved and Maria will answer then."
+            "Thanks for your message; it is saved. Maria will reply here at 09:00 Monday, "
+            "your time."  # the widget reported the browser's zone (UTC, London's winter time)
         )
 
         await console.get_by_test_id("span-add-sat").click()
@@ -332,15 +332,14 @@ async def test_auto_reply_preview_follows_the_typing_and_rules_keep_the_hours(
     await rules.get_by_test_id("rules-channel").select_option("sms")
     preview = console.get_by_test_id("template-preview")
     await expect(preview).to_have_text(
-        "Thanks for your message. Ada is away until 09:00 Monday your time; "
-        "your message is saved and Ada will answer then."
+        "Thanks for your message; it is saved. Ada will reply here at 09:00 Monday, London Time."
     )
     template = console.get_by_test_id("rules-template")
     await template.fill("Back at {opens} ({zone}). {owner} & <b>team</b>")
     await expect(preview).to_have_text("Back at 09:00 Monday (Europe/London). Ada & <b>team</b>")
-    await template.press_sequentially(" {when}")
+    await template.press_sequentially(" {until}")
     await expect(console.get_by_test_id("template-error")).to_contain_text(
-        "template: Value error, unknown placeholder {when}; use {owner}, {opens}, {zone}"
+        "template: Value error, unknown placeholder {until}; use {owner}, {opens}, {zone}"
     )
     await expect(preview).to_have_text("Back at 09:00 Monday (Europe/London). Ada & <b>team</b>")
     await template.fill("We open {opens}.")

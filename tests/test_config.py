@@ -152,7 +152,7 @@ def test_contact_hours_problems_are_named_inside_the_calendar(tmp_path):
             mon: ["09:00-12:00", "11:00-13:00"]
             tue: ["17:00-08:00"]
             wed: [{span: "22:00-06:00", overnight: true}]
-        autoreply: "Back {when}"
+        autoreply: "Back {until}"
         channels:
           - {kind: webchat, name: web, sla: {first_response_minutes: 0}}
         """,
@@ -162,7 +162,7 @@ def test_contact_hours_problems_are_named_inside_the_calendar(tmp_path):
     assert f"{path}: hours.weekly.mon[1]: overlaps 09:00-12:00" in found
     assert any(p.startswith(f"{path}: hours.weekly.tue[0]: closes 08:00") for p in found)
     assert not any("weekly.wed" in p for p in found), "an overnight span is accepted"
-    assert any(p.startswith(f"{path}: autoreply: unknown placeholder {{when}}") for p in found)
+    assert any(p.startswith(f"{path}: autoreply: unknown placeholder {{until}}") for p in found)
     assert any(p.startswith(f"{path}: channels[0].sla.first_response_minutes") for p in found)
 
 

@@ -117,8 +117,7 @@ async def test_weekend_message_is_held_answered_once_and_released_monday_in_orde
 
     await hub.outbox.run_due()
     assert [r.json()["text"] for r in peer.received] == [
-        "Thanks for your message. Maria is away until 09:00 Monday your time; "
-        "your message is saved and Maria will answer then."
+        "Thanks for your message; it is saved. Maria will reply here at 09:00 Monday, London Time."
     ]
 
     clock.set(MONDAY_9_LONDON - timedelta(minutes=1))
@@ -172,8 +171,7 @@ async def test_an_auto_reply_leaves_within_2_s_with_the_workers_running(
         await until(lambda: bool(peer.received), "the auto-reply reaches the customer", 2.0)
         assert asyncio.get_running_loop().time() - started < 2.0
     assert [r.json()["text"] for r in peer.received] == [
-        "Thanks for your message. Maria is away until 09:00 Monday your time; "
-        "your message is saved and Maria will answer then."
+        "Thanks for your message; it is saved. Maria will reply here at 09:00 Monday, London Time."
     ]
 
 
@@ -399,11 +397,11 @@ async def test_channel_rules_are_validated(hub: Hub, browser_factory):
     admin = await (await browser_factory()).login("admin@example.com")
     rules = "/api/admin/channels/sms/rules"
     status, body = await admin.call(
-        "PUT", rules, {"autoreply_template": "Back {when}", "first_response_minutes": 0}
+        "PUT", rules, {"autoreply_template": "Back {until}", "first_response_minutes": 0}
     )
     assert status == 422
     problems = {p["field"]: p["reason"] for p in body["problems"]}
-    assert "unknown placeholder {when}" in problems["autoreply_template"]
+    assert "unknown placeholder {until}" in problems["autoreply_template"]
     assert "first_response_minutes" in problems
     status, body = await admin.call("PUT", "/api/admin/channels/fax/rules", {"never_hold": True})
     assert (status, body["error"]) == (404, "channel 'fax' is not configured")

@@ -45,6 +45,7 @@ SAMPLE_FIELDS: dict[str, object] = {
     "enrolment": "not-an-enrolment",
     "code": "123456",
     "reason": "sick",
+    "agreed_channel": None,
 }
 FUZZ_SECONDS = 30
 

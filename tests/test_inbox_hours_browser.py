@@ -139,7 +139,7 @@ async def test_weekend_message_waits_in_held_and_arrives_as_new_on_monday(
     await waiting.click()
     held_message = message(page, "Is my order shipped?")
     await expect(held_message.locator(".message-status")).to_contain_text("held until Mon, 9 Mar")
-    auto_reply = message(page, "your message is saved")
+    auto_reply = message(page, "it is saved")
     await expect(auto_reply.get_by_test_id("automatic-label")).to_have_text("Automatic reply")
     await expect(page.get_by_test_id("automatic-label")).to_have_count(1)
 

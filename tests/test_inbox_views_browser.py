@@ -204,7 +204,7 @@ async def test_list_views_search_and_screenshots(
     await page.locator('.tab[data-view="open"]').click()  # a held message tells nobody
     await expect(omar.get_by_test_id("held-count")).to_have_text("1 held")
     await expect(omar.get_by_test_id("conversation-preview")).to_contain_text(
-        "Auto-reply: Thanks for your message."
+        "Auto-reply: Thanks for your message; it is saved."
     )
     await page.get_by_test_id("held-tab").click()
     await expect(page.get_by_test_id("held-item")).to_have_count(1)

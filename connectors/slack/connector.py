@@ -232,7 +232,7 @@ class SlackConnector(Connector):
             return known
         try:
             answer = await asyncio.wait_for(
-                self.client.users_info(user=user_id), USER_LOOKUP_SECONDS
+                self.client.users_info(user=user_id, include_locale=True), USER_LOOKUP_SECONDS
             )
         except (SlackApiError, *NETWORK_ERRORS) as error:
             log.warning("channel %s: users.info %s failed: %s", self.name, user_id, error)

@@ -37,6 +37,10 @@ class SlackUser:
 
     name: str | None = None
     email: str | None = None
+    zone: str | None = None
+    """``tz``, the IANA zone the user set in Slack."""
+    locale: str | None = None
+    """``locale`` (asked with ``include_locale``), e.g. ``de-DE``."""
 
 
 def external_id(channel: str, ts: str) -> str:
@@ -109,6 +113,8 @@ def inbound(
         ),
         sent_at=datetime.fromtimestamp(float(event["ts"]), UTC),
         linked=(Link(Address("email", user.email.lower()), Proof.WORKSPACE),) if user.email else (),
+        zone=user.zone,
+        locale=user.locale,
         meta={
             "slack_channel": event["channel"],
             "ts": event["ts"],
@@ -128,5 +134,13 @@ def user_from_info(info: dict[str, Any]) -> SlackUser:
         or info.get("real_name")
         or info.get("name")
     )
-    email = profile.get("email")
-    return SlackUser(name=name or None, email=email if isinstance(email, str) and email else None)
+    return SlackUser(
+        name=name or None,
+        email=text_or_none(profile.get("email")),
+        zone=text_or_none(info.get("tz")),
+        locale=text_or_none(info.get("locale")),
+    )
+
+
+def text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -12,7 +12,8 @@ import re
 from telegram import Message, Update
 from telegram.constants import ChatType, MessageLimit
 
-from connectors.base import Address, Attachment, InboundMessage, safe_media_type
+from connectors.base import Address, Attachment, InboundMessage
+from connectors.media import safe_media_type
 
 IDENTITY_KIND = "telegram"
 MAX_MESSAGE_CHARS = int(MessageLimit.MAX_TEXT_LENGTH)
@@ -101,6 +102,7 @@ def inbound_of(update: Update, channel: str) -> InboundMessage | None:
         sent_at=sent_at,
         thread_refs=refs,
         automated=user.is_bot,
+        locale=user.language_code,
         meta=meta,
     )
 

@@ -233,12 +233,17 @@ class WebchatConnector(Connector):
             and await self.hub.verifier.belongs_elsewhere(Address(IDENTITY_KIND, visitor), links)
         ):
             visitor = None  # this browser was someone else's: a visitor of their own
+        known = visitor is not None
         if visitor is None:
             visitor, token = issue_token(key)
         if previous is not None and previous.visitor != visitor:
             self._forget(previous.visitor, socket)
         self._sockets[visitor].add(socket)
-        history = await self.hub.identity_history(Address(IDENTITY_KIND, visitor), HISTORY)
+        address = Address(IDENTITY_KIND, visitor)
+        history = await self.hub.identity_history(address, HISTORY)
+        greeting = await self.hub.greeting(
+            self.name, address if known else None, self.settings.team_name, hello.zone, hello.locale
+        )
         await socket.send_json(
             {
                 "type": "welcome",
@@ -247,6 +252,7 @@ class WebchatConnector(Connector):
                 "history": [widget_message(m) for m in history],
                 "signed_in": bool(links),
                 "email_codes": self.hub.verifier.can_send_codes(self.name),
+                "who_and_when": greeting,
             }
         )
         return Visit(visitor, hello, links)

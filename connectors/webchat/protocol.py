@@ -68,6 +68,11 @@ class Hello(Frame):
     name: ShortText | None = None
     email: Email | None = None
     identity: SignedIdentity | None = None
+    zone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    """The browser's time zone (``Intl.DateTimeFormat().resolvedOptions().timeZone``), a hint
+    the hub keeps only when it names a zone it knows."""
+    locale: Annotated[str, StringConstraints(max_length=35)] | None = None
+    """The browser's language (``navigator.language``), a hint like ``zone``."""
 
 
 class Verify(Frame):
@@ -169,6 +174,8 @@ def inbound(
         text=frame.text,
         linked=links,
         claimed=(claimed,) if claimed and claimed not in proven else (),
+        zone=hello.zone,
+        locale=hello.locale,
     )
 
 

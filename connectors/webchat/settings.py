@@ -12,6 +12,9 @@ from connectors.settings import ChannelBase, FromEnv
 class WebchatChannel(ChannelBase):
     kind: Literal["webchat"]
     title: str = "Chat with us"
+    team_name: str = Field(
+        "Our team", description="who the widget says will answer a visitor nobody owns yet"
+    )
     allowed_origins: list[str] = Field(
         default_factory=lambda: ["*"],
         description="page origins allowed to open the widget's WebSocket (and the hub's own)",

@@ -9,7 +9,14 @@ from sqlalchemy import Connection, select, update
 
 from hub.api.framework import Access, Api, Call
 from hub.api.inbox import check_customer_visible
-from hub.api.models import ChannelRulesIn, CustomerHoursIn, HoursIn, ScheduledEditIn, ScopeQuery
+from hub.api.models import (
+    AgreedChannelIn,
+    ChannelRulesIn,
+    CustomerHoursIn,
+    HoursIn,
+    ScheduledEditIn,
+    ScopeQuery,
+)
 from hub.contact import (
     CHANNEL_SCOPE,
     CUSTOMER_SCOPE,
@@ -19,6 +26,8 @@ from hub.contact import (
     write_channel_rules,
     write_hours,
 )
+from hub.conversations import agree_channel
+from hub.customers import get_customer
 from hub.db.database import Tx
 from hub.db.schema import customers
 from hub.errors import Forbidden, NotFound
@@ -155,6 +164,26 @@ async def set_customer_hours(call: Call) -> dict[str, Any]:
     result = await call.hub.db.write(write)
     await call.hub.holds.recompute()
     return result
+
+
+@hours_api.route(
+    "PUT",
+    "/api/customers/{customer_id:\\d+}/agreed-channel",
+    summary="Agree how a customer is answered: replies go to that kind of identity by default",
+    access=Access.AGENT,
+    tag="inbox",
+    body=AgreedChannelIn,
+)
+async def set_agreed_channel(call: Call) -> dict[str, Any]:
+    customer_id = call.path_int("customer_id")
+    body: AgreedChannelIn = call.body
+
+    def write(tx: Tx) -> dict[str, Any]:
+        check_customer_visible(call.agent, customer_id, tx.conn)
+        agree_channel(tx, customer_id, body.agreed_channel, call.hub.channels_by_kind)
+        return get_customer(tx.conn, customer_id)
+
+    return await call.hub.db.write(write)
 
 
 @hours_api.route(

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlalchemy import Connection, exists, select
 
-from connectors.base import safe_media_type
+from connectors.media import safe_media_type
 from hub.api.framework import Access, Api, Call
 from hub.api.models import BodyQuery, ConversationsQuery, NoteIn, ReplyIn
 from hub.auth import Principal

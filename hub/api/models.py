@@ -207,6 +207,15 @@ class CustomerHoursIn(Input):
     always_reachable: bool = False
 
 
+class AgreedChannelIn(Input):
+    agreed_channel: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None
+    ) = Field(
+        description="the identity kind replies go to by default (email, telegram, slack, "
+        "webchat, or an API channel's kind), one the customer has; null: where they last wrote"
+    )
+
+
 class ScheduledEditIn(Input):
     text: Text
 

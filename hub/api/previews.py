@@ -14,13 +14,12 @@ from hub.api.framework import Access, Api, Call
 from hub.api.models import HoursPreviewIn, TemplatePreviewIn
 from hub.contact import DEFAULT_CHANNEL, rules_for
 from hub.errors import Unprocessable
+from hub.promises import NO_CUSTOMER
+from routing.autoreply import AutoreplyFacts, autoreply_text
 from routing.calendar import ALWAYS_OPEN, Calendar
 from routing.calendar_queries import DayHours, days_ahead, is_open, next_closing, next_opening
-from routing.contact import autoreply_text
 
 previews_api = Api()
-NO_CUSTOMER = 0
-"""A customer id nobody has: the rules of a channel before any customer's own hours."""
 
 
 @previews_api.route(
@@ -85,7 +84,9 @@ async def preview_template(call: Call) -> dict[str, Any]:
     now = call.hub.clock.now()
     opens = sample_opening(rules.hours or ALWAYS_OPEN, now)
     template = rules.autoreply_template if body.template is None else body.template
-    text = autoreply_text(template, call.agent.name, opens, rules.customer_zone, now)
+    me = call.agent.name
+    facts = AutoreplyFacts(me, me, opens, None, True, opens, rules.told_zone(None))
+    text = autoreply_text(template, facts, now)
     return {"text": text, "opens_at": opens.isoformat(), "zone": rules.customer_zone}
 
 

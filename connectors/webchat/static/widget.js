@@ -53,6 +53,7 @@
     emailCodes: false,
     verified: '',
     unread: 0,
+    wrote: false, // the visitor wrote on this page: the "who and when" line has done its job
   };
   const pending = new Map(); // client_id -> {frame, item}, in the order typed
   const shown = new Map(); // message id -> item
@@ -200,7 +201,8 @@
     send.textContent = 'Send';
     const compose = el('div', 'hubchat-compose');
     compose.append(input, send);
-    form.append(identity, compose);
+    const who = el('p', 'hubchat-who', { hidden: '', 'data-testid': 'hubchat-who' });
+    form.append(identity, who, compose);
 
     panel.append(header, list, error, verify, form);
     root.append(launcher, panel);
@@ -233,7 +235,7 @@
     });
     return {
       root, launcher, badge, panel, title, status, list, error, identity, name, email, input,
-      verify, verifyText, verifySend, code, codeSend,
+      verify, verifyText, verifySend, code, codeSend, who,
     };
   }
 
@@ -336,6 +338,8 @@
     if (name) frame.name = state.name = name;
     if (email) frame.email = state.email = email.toLowerCase();
     ui.input.value = '';
+    state.wrote = true;
+    ui.who.hidden = true;
     offerVerification();
     const item = messageItem('visitor', text);
     place(item, null);
@@ -403,6 +407,9 @@
       state.emailCodes = Boolean(frame.email_codes) && !frame.signed_in;
       if (frame.signed_in) ui.identity.hidden = true;
       for (const message of frame.history || []) show(message, true);
+      // Who answers and when, until the visitor writes on this page.
+      ui.who.textContent = typeof frame.who_and_when === 'string' ? frame.who_and_when : '';
+      ui.who.hidden = state.wrote || !ui.who.textContent;
       state.ready = true;
       state.retryMs = FIRST_RETRY_MS;
       setStatus('online', 'Connected');
@@ -462,7 +469,20 @@
     if (state.token) frame.token = state.token;
     if (state.name) frame.name = state.name;
     if (state.identity) frame.identity = state.identity;
+    const zone = browserZone();
+    if (zone) frame.zone = zone;
+    if (/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$/.test(navigator.language || '')) {
+      frame.locale = navigator.language;
+    }
     return frame;
+  }
+
+  function browserZone() {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || null;
+    } catch (error) {
+      return null;
+    }
   }
 
   function connect() {

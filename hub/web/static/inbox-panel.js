@@ -18,13 +18,15 @@ const SOURCES = {
 
 const PANEL_TEXTS = ["panel-owner", "panel-backup", "contact-now", "contact-next", "contact-source"];
 
-const panel = { customerId: null, seq: 0, report: null, onHoursSaved: null };
+const panel = { customerId: null, seq: 0, report: null, onHoursSaved: null, onAgreed: null };
 /** The contact hours editor: whose hours it shows, and a guard against stale loads. */
 const hours = { customerId: null, seq: 0, loaded: false, editor: null };
 
-export function initPanel({ report, onHoursSaved }) {
+export function initPanel({ report, onHoursSaved, onAgreed }) {
   panel.report = report;
   panel.onHoursSaved = onHoursSaved;
+  panel.onAgreed = onAgreed;
+  $("panel-agreed").addEventListener("change", saveAgreedChannel);
   $("contact-hours").addEventListener("toggle", (event) => {
     if (event.currentTarget.open && !hours.loaded) loadContactHours();
   });
@@ -65,11 +67,36 @@ function togglePanel() {
 function renderPanel(customer) {
   $("panel-owner").textContent = customer.owner ? customer.owner.name : "nobody yet";
   $("panel-backup").textContent = customer.backup ? customer.backup.name : "none";
+  renderAgreedChannel(customer);
   const contact = customer.contact;
   const theirNow = formatClock(contact.now, contact.zone);
   $("contact-now").textContent = `now ${theirNow} for them, ${windowPhrase(contact)}`;
   $("contact-next").textContent = nextChange(contact);
   $("contact-source").textContent = sourcePhrase(contact);
+}
+
+/** The agreed channel: replies go to that kind of identity by default. */
+function renderAgreedChannel(customer) {
+  const kinds = [...new Set(customer.identities.map((identity) => identity.kind))];
+  const options = [new Option("where they last wrote", "")];
+  for (const kind of kinds) options.push(new Option(kind, kind));
+  const select = $("panel-agreed");
+  select.replaceChildren(...options);
+  select.value = customer.agreed_channel ?? "";
+}
+
+async function saveAgreedChannel(event) {
+  const customerId = panel.customerId;
+  const select = event.currentTarget;
+  $("agreed-error").textContent = "";
+  try {
+    const body = { agreed_channel: select.value || null };
+    await api("PUT", `/api/customers/${customerId}/agreed-channel`, body);
+    panel.onAgreed(); // the composer's default changes with it
+  } catch (error) {
+    panel.report(error, $("agreed-error"));
+  }
+  refreshPanel();
 }
 
 function windowPhrase(contact) {

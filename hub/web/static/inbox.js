@@ -413,8 +413,10 @@ function renderConversation(detail) {
 
 function renderIdentities(identities, defaultId) {
   $("identities").replaceChildren(...identities.map(identityItem));
+  const agreed = state.detail.agreed_channel;
   const options = identities.map((identity) => {
-    const where = identity.id === defaultId ? " (where they last wrote)" : "";
+    const why = agreed && identity.kind === agreed ? " (agreed)" : " (where they last wrote)";
+    const where = identity.id === defaultId ? why : "";
     return new Option(identityLabel(identity) + where, String(identity.id));
   });
   if (defaultId === null) options.unshift(new Option("Choose where to reply", ""));
@@ -838,9 +840,11 @@ const EVENT_HANDLERS = {
       addMessage(data.message);
       if (data.message.direction === "in") {
         markRead(conversationId);
-        // Replies default to where the customer last wrote: this message.
-        state.detail.default_identity_id = data.message.identity_id;
-        renderIdentities(state.detail.identities, data.message.identity_id);
+        // Replies default to where the customer last wrote (this message), unless agreed.
+        if (!state.detail.agreed_channel) {
+          state.detail.default_identity_id = data.message.identity_id;
+          renderIdentities(state.detail.identities, data.message.identity_id);
+        }
       }
     });
     scheduleListReload();
@@ -940,7 +944,7 @@ function bindEvents() {
   $("search").addEventListener("input", searchChanged);
   $("search-form").addEventListener("submit", (event) => event.preventDefault());
   bindCanned();
-  initPanel({ report, onHoursSaved: scheduleListReload });
+  initPanel({ report, onHoursSaved: scheduleListReload, onAgreed: loadConversation });
   bindShortcuts({
     next: () => stepConversation(1),
     previous: () => stepConversation(-1),
