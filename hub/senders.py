@@ -29,6 +29,7 @@ from hub.identities import (
     record_claims,
 )
 from hub.linking import link_proven
+from routing.autoreply import is_offset_zone
 from routing.contact import ContactRules
 from routing.owners import Agent
 
@@ -235,6 +236,8 @@ def record_reported_hints(tx: Tx, sender: Sender, message: InboundMessage) -> No
     nothing new costs no statement.
     """
     zone = known_zone(message.zone)
+    if zone and is_offset_zone(zone) and sender.zone and not is_offset_zone(sender.zone):
+        zone = None  # an email's offset never replaces a place another channel reported
     reported = message.locale or ""
     locale = reported if len(reported) <= 20 and LANGUAGE_TAG.match(reported) else None
     if (zone or sender.zone) == sender.zone and (locale or sender.locale) == sender.locale:

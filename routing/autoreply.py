@@ -13,7 +13,7 @@ from string import Formatter
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_skeleton, get_timezone_location
+from babel.dates import format_date, format_skeleton, get_timezone_gmt, get_timezone_location
 
 PLACEHOLDERS = ("owner", "opens", "zone", "handler", "when", "owner_back", "owner_away", "mode")
 DEFAULT_AUTOREPLY = (
@@ -32,12 +32,22 @@ MODES = {
 HERE = "here"
 
 
+OFFSET_ZONE_PREFIX = "Etc/"
+ANY_INSTANT = datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC"))
+
+
 @dataclass(frozen=True)
 class Zone:
     """The zone times are told in; ``own``: it is the customer's (agreed or reported)."""
 
     name: str
     own: bool
+
+
+def is_offset_zone(zone: str) -> bool:
+    """A fixed UTC offset ("Etc/GMT-1"), as an email's Date header tells: a hint of where the
+    customer is, not a place (daylight saving time moves them off it)."""
+    return zone.startswith(OFFSET_ZONE_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,9 @@ def told_time(moment: datetime, zone: Zone, locale: Locale, now: datetime) -> st
 def zone_label(zone: Zone, locale: Locale) -> str:
     if zone.own and locale.language == "en":
         return "your time"
+    if is_offset_zone(zone.name):
+        # A fixed offset is the same at every instant: "GMT+01:00".
+        return str(get_timezone_gmt(ANY_INSTANT.astimezone(ZoneInfo(zone.name)), locale=locale))
     city = get_timezone_location(ZoneInfo(zone.name), locale=locale, return_city=True)
     return str(locale.zone_formats["region"]) % city
 

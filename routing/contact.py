@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from routing.autoreply import DEFAULT_AUTOREPLY, Zone
+from routing.autoreply import DEFAULT_AUTOREPLY, Zone, is_offset_zone
 from routing.calendar import ALWAYS_OPEN, Calendar
 from routing.calendar_queries import add_business_time, is_open, next_closing, next_opening
 
@@ -43,7 +43,7 @@ class ContactRules:
         if self.customer_hours is not None:
             return Zone(self.customer_hours.zone, own=True)
         if reported:
-            return Zone(reported, own=True)
+            return Zone(reported, own=not is_offset_zone(reported))
         return Zone(self.customer_zone, own=False)
 
 

@@ -10,6 +10,7 @@ import gc
 import time
 from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
+from email import message_from_string
 from email.message import EmailMessage
 from email.utils import make_msgid, parsedate_to_datetime
 from pathlib import Path
@@ -21,8 +22,9 @@ from sqlalchemy import select
 from config import Settings
 from connectors.base import Address, InboundMessage
 from connectors.email.connector import EmailConnector
+from connectors.email.headers import Headers, offset_zone, sent_date
 from hub.app import Hub
-from hub.db.schema import messages, quarantine
+from hub.db.schema import customers, messages, quarantine
 from tests.conftest import ENVIRON
 from tests.support.clock import FakeClock
 from tests.support.corpus import corpus_files
@@ -240,6 +242,54 @@ async def test_held_customer_gets_an_auto_reply_but_auto_submitted_mail_does_not
         assert "09:00 Monday" in auto_reply.message.get_body(("plain",)).get_content()
     finally:
         await hub.stop()
+
+
+async def test_the_date_headers_offset_is_a_zone_hint_named_as_an_offset_in_the_auto_reply(
+    database_url, relay: SmtpPeer
+):
+    """A customer writing at 20:30 -0500 is told the owner's hours as GMT-05:00, not as
+    "your time" (an offset is a hint, not a place), and it never replaces a place."""
+    saturday = datetime(2026, 3, 7, 10, 0, tzinfo=UTC)
+    office = {"zone": "Europe/London", "weekly": {"mon": ["09:00-17:00"]}}
+    hub = Hub(email_settings(database_url, relay.port, hours=office), FakeClock(saturday))
+    await hub.start(run_workers=False)
+    try:
+        await add_agent(hub, "maria@example.com", name="Maria")
+        await deliver(hub, customer_mail("A question", Date="Sat, 07 Mar 2026 05:00:00 -0500"))
+        await hub.outbox.run_due()
+        (auto_reply,) = relay.received
+        text = auto_reply.message.get_body(("plain",)).get_content()
+        assert "Maria will reply here at 04:00 Monday, GMT-05:00." in text
+        assert await customer_zone(hub) == "Etc/GMT+5"
+        chicago = "America/Chicago"
+        lena = Address("email", CUSTOMER)
+        await hub.ingest(InboundMessage("mail", "1", lena, "hi", zone=chicago))
+        await deliver(hub, customer_mail("Again", Date="Sat, 07 Mar 2026 05:10:00 -0500"))
+        assert await customer_zone(hub) == chicago, "a place reported once stays"
+    finally:
+        await hub.stop()
+
+
+async def customer_zone(hub: Hub) -> str | None:
+    return await hub.db.read(
+        lambda conn: conn.execute(select(customers.c.zone).order_by(customers.c.id)).scalar()
+    )
+
+
+@pytest.mark.parametrize(
+    ("date", "zone"),
+    [
+        ("Mon, 02 Mar 2026 20:30:00 +0100", "Etc/GMT-1"),
+        ("Mon, 02 Mar 2026 20:30:00 -0500", "Etc/GMT+5"),
+        ("Mon, 02 Mar 2026 20:30:00 +0530", None),
+        ("Mon, 02 Mar 2026 20:30:00 +0000", None),
+        ("Mon, 02 Mar 2026 20:30:00 -0000", None),
+    ],
+)
+def test_only_whole_hour_offsets_become_zone_hints(date: str, zone: str | None):
+    notes: list[str] = []
+    headers = Headers(message_from_string(f"Date: {date}\n\nhi"), notes)
+    assert offset_zone(sent_date(headers, notes)) == zone
 
 
 async def test_every_corpus_mail_is_stored_or_quarantined_with_a_reason(hub: Hub):

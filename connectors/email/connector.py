@@ -27,6 +27,7 @@ from connectors.base import (
 )
 from connectors.email.authentication import Outcome, Verdict, domain_of, verdict_from_headers
 from connectors.email.checks import Envelope, MailChecker
+from connectors.email.headers import offset_zone
 from connectors.email.imap import ImapPoller, ImapSettings, MailboxCursors
 from connectors.email.mime import MimeLimits
 from connectors.email.parse import ParsedMail, Unparseable, parse_mail
@@ -223,6 +224,7 @@ class EmailConnector(Connector):
                 Attachment(a.name, a.content_type, a.size, a.data) for a in mail.attachments
             ),
             sent_at=mail.date,
+            zone=offset_zone(mail.date),
             thread_refs=references,
             conversation_hint=hint,
             automated=mail.automated is not None,

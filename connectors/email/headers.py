@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
@@ -185,3 +185,18 @@ def sent_date(headers: Headers, notes: list[str]) -> datetime | None:
         notes.append(f"unparseable Date header: {value[:100]!r}")
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def offset_zone(sent: datetime | None) -> str | None:
+    """The fixed-offset zone the Date header was written in ("+0100": "Etc/GMT-1"), as a hint.
+
+    Whole hours other than zero only: "-0000" (offset unknown) reads as UTC, and
+    IANA has no zone for "+0530". The IANA names count the other way round.
+    """
+    offset = sent.utcoffset() if sent is not None else None
+    if not offset:
+        return None
+    hours, rest = divmod(offset, timedelta(hours=1))
+    if rest or not -12 <= hours <= 14:
+        return None
+    return f"Etc/GMT{-hours:+d}"
