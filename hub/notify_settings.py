@@ -8,6 +8,7 @@ hears when it is overdue.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -22,6 +23,9 @@ NotifyChannel = Literal["email", "slack", "telegram", "none"]
 TextAllowed = Literal["none", "first_line", "full"]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^\S*$")]
 ChannelName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
+
+ONE_MAILBOX = re.compile(r"[^@\s,;<>()\[\]\"']+@[^@\s,;<>()\[\]\"']+")
+"""One plain addr-spec: a list of recipients or a display name is refused."""
 
 KIND_OF_TOGGLE = {NoticeKind.OVERDUE: NoticeKind.DUE_SOON}
 """Notice kinds without a toggle of their own, and the toggle they follow."""
@@ -107,8 +111,27 @@ def check_channel(chosen: NotifySettings, channel_kinds: dict[str, str]) -> None
             f"via: {chosen.via!r} is no {chosen.channel} channel of this hub "
             f"(configured: {', '.join(offered) or 'none'})"
         )
-    if chosen.channel == "email" and "@" not in chosen.address:
-        raise Unprocessable("address: an email address is needed for email notifications")
+    if chosen.channel == "email" and not ONE_MAILBOX.fullmatch(chosen.address):
+        raise Unprocessable(
+            "address: one email address (name@domain) is needed for email notifications"
+        )
+
+
+def choose_notify(tx: Tx, agent_id: int, chosen: NotifySettings) -> NotifySettings:
+    """Store an agent's choice; a Telegram chat only ever comes from linking (:func:`link_chat`).
+
+    Chat ids are no secret (the inbox shows customers'), so one typed in could send
+    customers' names and text to a stranger's chat.
+    """
+    if chosen.channel == "telegram":
+        stored = read_notify(tx.conn, agent_id)
+        same_link = stored.channel == "telegram" and stored.via == chosen.via
+        if not (same_link and stored.address):
+            raise Unprocessable(
+                "address: link your Telegram chat first: ask for a code and send it to the bot"
+            )
+        chosen = chosen.model_copy(update={"address": stored.address})
+    return write_notify(tx, agent_id, chosen)
 
 
 def write_notify(tx: Tx, agent_id: int, chosen: NotifySettings) -> NotifySettings:

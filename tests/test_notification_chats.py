@@ -7,6 +7,7 @@ python-telegram-bot against ``tests/support/telegram_api.py``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import aiohttp
@@ -121,6 +122,22 @@ async def test_slack_dm_reaches_the_agent(hub: Hub, maria, slack_api: SlackApi):
     assert "+491701" in posted["text"]
 
 
+async def test_a_customer_name_is_no_slack_link_or_mention_in_a_dm(
+    hub: Hub, maria, slack_api: SlackApi
+):
+    _agent_id, browser = maria
+    chosen = {"channel": "slack", "via": "slack", "address": "U0MARIA"}
+    await browser.call("PUT", "/api/me/notifications", chosen, expect=200)
+    disguised = "<https://evil.example|Open your inbox> <!channel> & co"
+    await hub.ingest(replace(sms("+491701", "1"), sender_name=disguised))
+    assert await hub.notifier.run_due() == 1
+    (posted,) = slack_api.called("chat.postMessage")
+    assert (
+        "&lt;https://evil.example|Open your inbox&gt; &lt;!channel&gt; &amp; co" in posted["text"]
+    )
+    assert "<https://evil.example" not in posted["text"]
+
+
 async def test_telegram_chat_linked_with_a_code_then_notified(
     hub: Hub, server: TestServer, maria, bot_api: FakeBotApi, clock: FakeClock
 ):
@@ -162,12 +179,33 @@ async def test_a_code_works_once_and_not_after_ten_minutes(
     assert mine["address"] == str(MARIAS_CHAT)
 
 
+async def link_marias_chat(server: TestServer, browser) -> None:
+    _status, issued = await browser.call("POST", "/api/me/notifications/telegram-code", expect=201)
+    link = private_message(90, 90, f"/start {issued['code']}", user_id=MARIAS_CHAT)
+    assert (await send_to_bot(server, link))["stored"] is False
+
+
+async def test_a_telegram_chat_is_only_ever_linked_never_typed_in(
+    hub: Hub, server: TestServer, maria
+):
+    """Anyone's chat id is visible in the inbox: typed in, it would send customers' names
+    (and text) to a stranger's chat."""
+    _agent_id, browser = maria
+    typed = {"channel": "telegram", "via": "tg", "address": "555"}
+    status, body = await browser.call("PUT", "/api/me/notifications", typed)
+    assert status == 422, body
+    assert "link" in body["error"]
+    await link_marias_chat(server, browser)
+    await browser.call("PUT", "/api/me/notifications", {**typed, "text": "full"}, expect=200)
+    _status, mine = await browser.call("GET", "/api/me/notifications", expect=200)
+    assert (mine["address"], mine["text"]) == (str(MARIAS_CHAT), "full"), "the linked chat stays"
+
+
 async def test_failing_bot_api_is_retried_without_blocking_customers(
     hub: Hub, server: TestServer, maria, bot_api: FakeBotApi, clock: FakeClock
 ):
     _agent_id, browser = maria
-    chosen = {"channel": "telegram", "via": "tg", "address": str(MARIAS_CHAT)}
-    await browser.call("PUT", "/api/me/notifications", chosen, expect=200)
+    await link_marias_chat(server, browser)
     bot_api.script("sendMessage", server_error())
     await hub.ingest(sms("+491701", "1"))
     assert await hub.notifier.run_due() == 1

@@ -253,6 +253,12 @@ async def test_settings_api_validates_and_needs_csrf(hub: Hub, maria):
     injected = {**EMAIL_SETTINGS, "address": "a@b.c\nBcc: all@example.com"}
     status, _ = await browser.call("PUT", "/api/me/notifications", injected)
     assert status == 422
+    for two in ("me@corp.example,leak@evil.example", "me@corp.example;x@evil.example"):
+        status, body = await browser.call(
+            "PUT", "/api/me/notifications", {**EMAIL_SETTINGS, "address": two}
+        )
+        assert status == 422, "one address, not a list of recipients"
+        assert body["error"].startswith("address:")
     browser.csrf = None
     status, _ = await browser.call("PUT", "/api/me/notifications", {"channel": "none"})
     assert status == 403

@@ -258,11 +258,12 @@ class SlackConnector(Connector):
 
     async def send(self, message: OutboundMessage) -> Delivery:
         channel, thread_ts = await self._destination(message)
+        is_notice = message.conversation_id is None
         posted = await self._call(
             "chat.postMessage",
             self.client.chat_postMessage,
             channel=channel,
-            text=message.text,
+            text=plain_text(message.text) if is_notice else message.text,
             thread_ts=thread_ts,
         )
         return Delivery(str(posted.get("ts")) if posted.get("ts") else None)
@@ -317,3 +318,9 @@ def thread_root_of(latest_inbound_meta: Mapping[str, Any], channel: str, ts: str
         latest_inbound_meta.get("slack_channel") == channel and latest_inbound_meta.get("ts") == ts
     )
     return str(latest_inbound_meta.get("thread_ts") or ts) if same else ts
+
+
+def plain_text(text: str) -> str:
+    """``text`` shown as typed: a notice quotes customers' names and words, which must not
+    become Slack links, mentions or @channel (Slack reads ``<...>`` as markup)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -7,7 +7,7 @@ from typing import Any
 
 from hub.api.framework import Access, Api, Call
 from hub.link_codes import issue_code
-from hub.notify_settings import NotifySettings, check_channel, read_notify, write_notify
+from hub.notify_settings import NotifySettings, check_channel, choose_notify, read_notify
 
 notify_api = Api()
 MINE = "/api/me/notifications"
@@ -51,7 +51,7 @@ async def set_my_notifications(call: Call) -> dict[str, Any]:
     kinds = channel_kinds(call)
     check_channel(chosen, kinds)
     saved = await call.hub.db.write(
-        partial(write_notify, agent_id=call.agent.agent_id, chosen=chosen)
+        partial(choose_notify, agent_id=call.agent.agent_id, chosen=chosen)
     )
     return settings_json(saved, kinds)
 
