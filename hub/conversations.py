@@ -353,10 +353,12 @@ def set_state(principal: Principal, conversation_id: int, state: str, tx: Tx) ->
                 f"the customer already has open conversation {other}: resolve it first",
                 open_conversation_id=other,
             )
+    # Resolved or reopened by an agent, it is owed no reply (and escalates no more) until
+    # the customer writes again.
     tx.conn.execute(
         update(conversations)
         .where(conversations.c.id == conversation_id)
-        .values(state=state, resolved_at=tx.now if state == "resolved" else None)
+        .values(state=state, resolved_at=tx.now if state == "resolved" else None, **NOT_DUE)
     )
     tx.emit(
         "conversation.state",

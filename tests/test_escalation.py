@@ -157,6 +157,27 @@ async def test_a_reply_resets_the_markers_so_the_next_message_escalates_again(
     assert [kind for kind, _ in await notices(hub)] == ["due_soon", "overdue", "overdue"] * 2
 
 
+async def test_resolving_without_a_reply_owes_nothing_and_the_next_message_escalates_anew(
+    hub: Hub, clock: FakeClock, team
+):
+    maria = team["maria"]
+    conversation_id = await first_message(hub, team)
+    clock.advance(minutes=61)
+    assert await hub.escalations.check() == 2
+    await maria.post(f"/api/conversations/{conversation_id}/resolve", expect=200)
+    conversation = await maria.get(f"/api/conversations/{conversation_id}")
+    assert conversation["reply_due_at"] is None, "a resolved conversation is owed nothing"
+    clock.advance(hours=1)
+    again = await hub.ingest(sms("m2", "one more question"))
+    conversation = await maria.get(f"/api/conversations/{again.conversation_id}")
+    assert conversation["reply_due_at"] == (clock.now() + timedelta(minutes=60)).isoformat()
+    clock.advance(minutes=30)
+    assert await hub.escalations.check() == 1, "due soon again, for the new message"
+    clock.advance(minutes=30)
+    assert await hub.escalations.check() == 1
+    assert [kind for kind, _ in await notices(hub)] == ["due_soon", "overdue", "overdue"] * 2
+
+
 async def test_held_time_never_counts(hub: Hub, clock: FakeClock, team):
     """A message held overnight is owed a reply from its release, not from its arrival."""
     maria, tom, ada = ids(team, "maria", "tom", "ada")
