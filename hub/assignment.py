@@ -39,20 +39,34 @@ NOW = bindparam("now", type_=UtcDateTime)
 def agent_columns(table: FromClause) -> tuple[ColumnElement[Any], ...]:
     """The columns of ``agents`` (or an alias of it) that make a routing :class:`Agent`.
 
-    With the agent's own hours (stored JSON) and the end of an absence covering
-    ``:now``; :func:`agent_from` reads them back.
+    With the agent's own hours (stored JSON), the end of an absence covering
+    ``:now`` and whether it was handed over; :func:`agent_from` reads them back.
     """
-    absent_until = (
-        select(func.max(agent_absences.c.ends_at))
+    covering = (
+        agent_absences.c.agent_id == table.c.id,
+        agent_absences.c.starts_at <= NOW,
+        agent_absences.c.ends_at > NOW,
+    )
+    absent_until = select(func.max(agent_absences.c.ends_at)).where(*covering).scalar_subquery()
+    handed_over = (
+        select(agent_absences.c.id)
         .where(
-            agent_absences.c.agent_id == table.c.id,
-            agent_absences.c.starts_at <= NOW,
-            agent_absences.c.ends_at > NOW,
+            *covering,
+            agent_absences.c.handed_over_at.is_not(None),
+            agent_absences.c.handed_back_at.is_(None),
         )
-        .scalar_subquery()
+        .exists()
     )
     hours = stored_hours(AGENT_SCOPE, cast(table.c.id, Text))
-    return (table.c.id, table.c.active, table.c.away, table.c.backup_id, hours, absent_until)
+    return (
+        table.c.id,
+        table.c.active,
+        table.c.away,
+        table.c.backup_id,
+        hours,
+        absent_until,
+        handed_over,
+    )
 
 
 AGENT_WIDTH = len(agent_columns(agents))
@@ -60,14 +74,14 @@ AGENT_WIDTH = len(agent_columns(agents))
 
 def agent_from(values: Sequence[Any], now: datetime) -> Agent:
     """A routing :class:`Agent` from the values of :func:`agent_columns` read at ``now``."""
-    agent_id, active, away, backup_id, hours, absent_until = values
+    agent_id, active, away, backup_id, hours, absent_until, handed_over = values
     return Agent(
         agent_id,
         active,
         away,
         backup_id,
         parse_hours(hours) if hours else None,
-        (Absence(now, absent_until),) if absent_until else (),
+        (Absence(now, absent_until, bool(handed_over)),) if absent_until else (),
     )
 
 

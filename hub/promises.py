@@ -68,7 +68,10 @@ def agents_ahead(
     """Agents (those in ``ids``, else the whole team) with every absence not over at ``now``."""
     query = select(*agent_columns(agents))
     absences = select(
-        agent_absences.c.agent_id, agent_absences.c.starts_at, agent_absences.c.ends_at
+        agent_absences.c.agent_id,
+        agent_absences.c.starts_at,
+        agent_absences.c.ends_at,
+        agent_absences.c.handed_over_at.is_not(None) & agent_absences.c.handed_back_at.is_(None),
     )
     absences = absences.where(agent_absences.c.ends_at > now)
     if ids is not None:
@@ -76,8 +79,8 @@ def agents_ahead(
         query = query.where(agents.c.id.in_(wanted))
         absences = absences.where(agent_absences.c.agent_id.in_(wanted))
     ahead: defaultdict[int, list[Absence]] = defaultdict(list)
-    for agent_id, starts_at, ends_at in conn.execute(absences):
-        ahead[agent_id].append(Absence(starts_at, ends_at))
+    for agent_id, starts_at, ends_at, handed_over in conn.execute(absences):
+        ahead[agent_id].append(Absence(starts_at, ends_at, bool(handed_over)))
     team = (agent_from(row, now) for row in conn.execute(query, {"now": now}))
     return {agent.id: dataclasses.replace(agent, absences=tuple(ahead[agent.id])) for agent in team}
 

@@ -25,6 +25,9 @@ class Absence:
 
     starts_at: datetime
     ends_at: datetime
+    handed_over: bool = False
+    """The owner's conversations went to a backup for it (a long absence, ``hub/handover.py``):
+    the backup keeps them whatever the backup's hours."""
 
     def covers(self, moment: datetime) -> bool:
         return self.starts_at <= moment < self.ends_at
@@ -136,6 +139,11 @@ def who_handles(
     owner = agents.get(customer.owner_id)
     if owner is not None and owner.available_at(now):
         return Handling(owner.id, HandledBy.OWNER)
+    absence = owner.absence_at(now) if owner is not None else None
+    if absence is not None and absence.handed_over:
+        covering = who_covers(customer, agents, now)
+        if covering.agent_id is not None:
+            return covering
     for backup_id, by in (
         (customer.backup_id, HandledBy.CUSTOMER_BACKUP),
         (owner.backup_id if owner else None, HandledBy.OWNER_BACKUP),

@@ -299,6 +299,11 @@ async def test_a_long_absence_hands_conversations_over_and_back_once(
     clock.set(berlin(8, 11))
     again = await hub.ingest(chat("a", "3"))
     assert await owner_and_assignee(hub, again.customer_id) == (maria, tom)
+    clock.set(berlin(8, 21))
+    late = await hub.ingest(chat("b", "4"))
+    assert await owner_and_assignee(hub, late.customer_id) == (maria, tom), (
+        "after Tom's hours he keeps what was handed over, until Maria is back"
+    )
 
     clock.set(berlin(12, 0, 1))
     assert await hub.handover.run_pass() == 1

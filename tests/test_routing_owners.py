@@ -154,3 +154,15 @@ def test_a_long_absence_is_covered_by_a_backup_on_duty_whatever_their_hours():
     assert who_covers(CustomerOwnership(1, backup_id=1), team, night) == Handling(
         3, HandledBy.OWNER_BACKUP
     ), "the owner never covers for themselves"
+
+
+def test_a_handed_over_absence_stays_with_the_backup_outside_the_backups_hours():
+    evening = datetime(2026, 3, 4, 20, 0, tzinfo=UTC)  # 21:00 in Berlin
+    absence = Absence(NOW - timedelta(days=1), NOW + timedelta(days=5), handed_over=True)
+    team = {1: Agent(1, backup_id=2, absences=(absence,)), 2: Agent(2, hours=SPLIT_HOURS)}
+    assert who_handles(CustomerOwnership(1), team, evening) == Handling(2, HandledBy.OWNER_BACKUP)
+    short = Absence(absence.starts_at, absence.ends_at)
+    team[1] = Agent(1, backup_id=2, absences=(short,))
+    assert who_handles(CustomerOwnership(1), team, evening) == Handling(
+        None, HandledBy.WAITING_FOR_OWNER
+    ), "not handed over: the backup covers only inside their hours"
