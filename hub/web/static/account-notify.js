@@ -150,12 +150,15 @@ async function requestCode() {
 }
 
 async function boot() {
+  const me = await api("GET", "/api/me");
+  // Nothing else is open until two-factor is set up: asking would send the page to itself.
+  if (me.must_enrol_two_factor) return;
   const form = buildSection();
   $("notify-channel").addEventListener("change", () => showVia());
   $("notify-link").addEventListener("click", requestCode);
   form.addEventListener("submit", save);
   await attempt(async () => {
-    state.csrf = (await api("GET", "/api/me")).csrf_token;
+    state.csrf = me.csrf_token;
     show(await api("GET", PATH));
     $("notify-fields").disabled = false;
   });
