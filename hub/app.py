@@ -56,10 +56,12 @@ from hub.outbox import Outbox
 from hub.passwords import PasswordWork
 from hub.promises import NewVisitorGreetings, Reported, visitor_greeting
 from hub.retry import RetryPolicy
+from hub.senders import known_locale, known_zone
 from hub.serialize import message_json
 from hub.signin_limits import SigninLimits
 from hub.verification import Verification
 from hub.web.pages import mount as mount_pages
+from routing.autoreply import customer_locale
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +281,9 @@ class Hub:
     async def greeting(
         self, channel: str, sender: Address | None, team: str, zone: str | None, locale: str | None
     ) -> str:
-        seen, now = Reported(zone, locale), self.clock.now()
+        # Only what the hub can use: the cache of new visitors' greetings is keyed on it.
+        spoken = str(customer_locale(known_locale(locale)))
+        seen, now = Reported(known_zone(zone), spoken), self.clock.now()
         if sender is None and (kept := self.new_visitor_greetings.get(channel, team, seen, now)):
             return kept
         line = await self.db.read(

@@ -86,9 +86,13 @@ def redeem(
     ).one_or_none()
     if row is None:
         return False
-    tx.conn.execute(
-        update(agent_link_codes).where(agent_link_codes.c.id == row.id).values(used_at=tx.now)
+    spent = tx.conn.execute(
+        update(agent_link_codes)
+        .where(agent_link_codes.c.id == row.id, agent_link_codes.c.used_at.is_(None))
+        .values(used_at=tx.now)
     )
+    if not spent.rowcount:
+        return False  # another process redeemed it meanwhile
     link_chat(tx, row.agent_id, channel, chat_id)
     if cursor is not None:
         save_state(cursor.key, cursor.value, tx)

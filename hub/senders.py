@@ -214,7 +214,7 @@ def sender_from_row(row: tuple[Any, ...], now: datetime) -> Sender:
     )
 
 
-LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,2}$")
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,2}")
 """A language tag that fits ``customers.locale`` (20 characters)."""
 ZONES = frozenset(available_timezones())
 RECORD_HINTS = Prepared(
@@ -229,6 +229,11 @@ def known_zone(reported: str | None) -> str | None:
     return reported if reported in ZONES else None
 
 
+def known_locale(reported: str | None) -> str | None:
+    """``reported`` if it is a language tag (``de``, ``pt-BR``), else ``None``."""
+    return reported if reported and LANGUAGE_TAG.fullmatch(reported) else None
+
+
 def record_reported_hints(tx: Tx, sender: Sender, message: InboundMessage) -> None:
     """Keep the zone and language the sender's platform reported, when they changed.
 
@@ -238,8 +243,7 @@ def record_reported_hints(tx: Tx, sender: Sender, message: InboundMessage) -> No
     zone = known_zone(message.zone)
     if zone and is_offset_zone(zone) and sender.zone and not is_offset_zone(sender.zone):
         zone = None  # an email's offset never replaces a place another channel reported
-    reported = message.locale or ""
-    locale = reported if len(reported) <= 20 and LANGUAGE_TAG.match(reported) else None
+    locale = known_locale(message.locale)
     if (zone or sender.zone) == sender.zone and (locale or sender.locale) == sender.locale:
         return
     sender.zone, sender.locale = zone or sender.zone, locale or sender.locale

@@ -168,3 +168,19 @@ async def customer_row(hub: Hub, customer_id: int) -> tuple[str | None, str | No
         ).one()
     )
     return row.zone, row.locale
+
+
+async def test_a_language_tag_with_a_line_break_is_no_language_tag(hub: Hub):
+    await add_agent(hub, "maria@example.com", name="Maria")
+    first = await hub.ingest(replace(sms("s1", "Hallo"), locale="de\n"))
+    assert await customer_row(hub, first.customer_id) == (None, None)
+
+
+async def test_new_visitors_greetings_are_kept_by_what_the_hub_can_use(hub: Hub):
+    """Random zones and tags from anonymous widgets all share one kept greeting."""
+    lines = {
+        await hub.greeting("webchat", None, "Our team", f"Mars/Crater{n}", f"xx-{n:04d}x")
+        for n in range(5)
+    }
+    assert len(lines) == 1
+    assert len(hub.new_visitor_greetings._kept) == 1
