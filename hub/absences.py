@@ -127,10 +127,12 @@ def add_absence(actor_id: int, agent_id: int, absence: AbsenceRequest, tx: Tx) -
 
 
 def load_absence(conn: Connection, agent_id: int, absence_id: int) -> Row[Any]:
+    """The absence, locked (PostgreSQL): the hand-over worker of another process may be
+    handing it over or back right now."""
     row = conn.execute(
-        select(agent_absences).where(
-            agent_absences.c.id == absence_id, agent_absences.c.agent_id == agent_id
-        )
+        select(agent_absences)
+        .where(agent_absences.c.id == absence_id, agent_absences.c.agent_id == agent_id)
+        .with_for_update()
     ).first()
     if row is None:
         raise NotFound(f"agent {agent_id} has no absence {absence_id}")

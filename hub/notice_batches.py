@@ -66,7 +66,7 @@ def due_notices(tx: Tx) -> list[Row[Any]]:
             )
             .outerjoin(customers, customers.c.id == agent_notices.c.customer_id)
             .outerjoin(conversations, conversations.c.id == agent_notices.c.conversation_id)
-            .where(agent_notices.c.batch_id.is_(None), agent_notices.c.send_after <= tx.now)
+            .where(agent_notices.c.send_after <= tx.now)
             .order_by(agent_notices.c.id)
             .limit(PLAN_LIMIT)
         )
@@ -153,8 +153,8 @@ def postpone(tx: Tx, notice_ids: list[int], until: datetime) -> None:
 def write_batch(
     tx: Tx, agent_id: int, settings: NotifySettings, notices: list[Row[Any]], inbox_url: str
 ) -> None:
-    """One durable notification for ``notices``; their text is not kept once it is written."""
-    batch_id = tx.conn.execute(
+    """One durable notification for ``notices``, which it replaces (they are deleted)."""
+    tx.conn.execute(
         insert(notice_batches).values(
             agent_id=agent_id,
             channel=settings.via,
@@ -165,12 +165,8 @@ def write_batch(
             next_attempt_at=tx.now,
             created_at=tx.now,
         )
-    ).inserted_primary_key[0]
-    tx.conn.execute(
-        update(agent_notices)
-        .where(agent_notices.c.id.in_([n.id for n in notices]))
-        .values(batch_id=batch_id, excerpt=None)
     )
+    tx.conn.execute(delete(agent_notices).where(agent_notices.c.id.in_([n.id for n in notices])))
 
 
 def batch_text(settings: NotifySettings, notices: list[Row[Any]], inbox_url: str) -> str:
@@ -203,6 +199,4 @@ def headline(notices: list[Row[Any]]) -> str:
 
 def next_plan_at(conn: Any) -> datetime | None:
     """When the next postponed notice falls due (``None``: none is waiting)."""
-    return conn.execute(
-        select(func.min(agent_notices.c.send_after)).where(agent_notices.c.batch_id.is_(None))
-    ).scalar()
+    return conn.execute(select(func.min(agent_notices.c.send_after))).scalar()

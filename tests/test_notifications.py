@@ -81,6 +81,8 @@ async def test_email_notification_batches_customers_and_counts(
     await hub.ingest(sms("+491702", "3", "Refund please"))
     assert await hub.notifier.run_due() == 1
     assert len(relay.received) == 1, "three messages, one notification"
+    left = await hub.db.read(lambda conn: conn.execute(select(agent_notices.c.id)).all())
+    assert left == [], "the notification replaces its notices (no table growing forever)"
     mail = relay.received[0]
     assert mail.rcpt_tos == [MARIA_MAIL]
     assert mail.message["Subject"] == "3 updates from 2 customers in the support inbox"

@@ -36,10 +36,12 @@ agent_notices = Table(
     Column("excerpt", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("send_after", UtcDateTime, nullable=False),
-    Column("batch_id", Id, ForeignKey("notice_batches.id"), nullable=True),
-    Index("ix_agent_notices_batch_id_send_after", "batch_id", "send_after"),
+    Index("ix_agent_notices_send_after", "send_after"),
+    Index("ix_agent_notices_conversation_id", "conversation_id"),
+    Index("ix_agent_notices_customer_id", "customer_id"),
 )
-"""Something an agent should hear of (a customer wrote, a reply is due); batched to send."""
+"""Something an agent should hear of (a customer wrote, a reply is due); deleted once a
+notification (``notice_batches``) carries it."""
 
 notice_batches = Table(
     "notice_batches",

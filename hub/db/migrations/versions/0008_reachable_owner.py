@@ -81,16 +81,13 @@ def upgrade() -> None:
         sa.Column("excerpt", sa.Text(), nullable=True),
         sa.Column("created_at", When, nullable=False),
         sa.Column("send_after", When, nullable=False),
-        sa.Column("batch_id", Id, nullable=True),
         _fk("agent_notices", "agent_id", "agents"),
         _fk("agent_notices", "conversation_id", "conversations"),
         _fk("agent_notices", "customer_id", "customers"),
-        _fk("agent_notices", "batch_id", "notice_batches"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_agent_notices")),
     )
-    op.create_index(
-        "ix_agent_notices_batch_id_send_after", "agent_notices", ["batch_id", "send_after"]
-    )
+    for column in ("send_after", "conversation_id", "customer_id"):
+        op.create_index(f"ix_agent_notices_{column}", "agent_notices", [column])
     op.create_table(
         "agent_link_codes",
         sa.Column("id", Id, nullable=False),
