@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 from playwright.async_api import expect
+from sqlalchemy import insert, select
 
 from config import Settings
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
+from hub.db.database import Tx
+from hub.db.schema import audit_log, identities
 from tests.conftest import ENVIRON
 from tests.support.hubs import add_agent
 from tests.test_inbox_browser import EMAIL, open_conversation, open_inbox
@@ -58,6 +61,44 @@ async def test_replies_go_to_the_agreed_channel_unless_the_agent_chooses(hub: Hu
 
     await maria.call("PUT", agreed, {"agreed_channel": None}, expect=200)
     assert (await maria.get(conversation))["default_identity_id"] == by_kind["phone"]
+
+
+async def test_only_a_proven_identity_can_be_agreed_and_the_agreement_is_audited(
+    hub: Hub, browser_factory
+):
+    """Replies only ever default to a proven identity: agreeing on an unproven one would
+    promise the customer a channel their replies do not take."""
+    await add_agent(hub, "maria@example.com", name="Maria")
+    sms = Address("phone", "+447700900123")
+    written = await hub.ingest(
+        InboundMessage(channel="sms", external_id="s1", sender=sms, text="hi", sender_name="Lena")
+    )
+
+    def unproven_email(tx: Tx) -> None:
+        tx.conn.execute(
+            insert(identities).values(
+                customer_id=written.customer_id,
+                kind="email",
+                address="lena@example.org",
+                created_at=tx.now,
+            )
+        )
+
+    await hub.db.write(unproven_email)
+    maria = await (await browser_factory()).login("maria@example.com")
+    agreed = f"/api/customers/{written.customer_id}/agreed-channel"
+    status, body = await maria.call("PUT", agreed, {"agreed_channel": "email"})
+    assert status == 422, body
+    assert "proven" in body["problems"][0]["reason"]
+    await maria.call("PUT", agreed, {"agreed_channel": "phone"}, expect=200)
+    audited = await hub.db.read(
+        lambda conn: conn.execute(
+            select(audit_log.c.actor_id, audit_log.c.details).where(
+                audit_log.c.action == "customer.agreed_channel"
+            )
+        ).one()
+    )
+    assert audited == (maria.agent["id"], {"from": None, "to": "phone"})
 
 
 async def test_the_panel_sets_the_agreed_channel_and_the_composer_follows(

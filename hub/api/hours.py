@@ -180,7 +180,9 @@ async def set_agreed_channel(call: Call) -> dict[str, Any]:
 
     def write(tx: Tx) -> dict[str, Any]:
         check_customer_visible(call.agent, customer_id, tx.conn)
-        agree_channel(tx, customer_id, body.agreed_channel, call.hub.channels_by_kind)
+        agree_channel(
+            tx, call.agent.agent_id, customer_id, body.agreed_channel, call.hub.channels_by_kind
+        )
         return get_customer(tx.conn, customer_id)
 
     return await call.hub.db.write(write)
