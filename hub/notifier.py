@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import select, update
 
 from connectors.base import (
     Address,
@@ -33,6 +33,7 @@ from hub.clock import Clock
 from hub.db.database import Database, Tx
 from hub.db.locks import skipping_locked
 from hub.db.schema import notice_batches
+from hub.leases import due, next_attempt_at, outcome_values, take_lease
 from hub.notice_batches import next_plan_at, plan_batches
 from hub.retry import RetryPolicy
 from hub.worker import work_when_due
@@ -55,13 +56,6 @@ class BatchClaim:
     text: str
 
 
-def due_batches(now: datetime):  # noqa: ANN201 - a SQLAlchemy expression
-    return or_(
-        and_(notice_batches.c.state == "pending", notice_batches.c.next_attempt_at <= now),
-        and_(notice_batches.c.state == "sending", notice_batches.c.lease_until <= now),
-    )
-
-
 def claim_batches(lease: timedelta, limit: int, tx: Tx) -> list[BatchClaim]:
     query = (
         select(
@@ -71,38 +65,22 @@ def claim_batches(lease: timedelta, limit: int, tx: Tx) -> list[BatchClaim]:
             notice_batches.c.address,
             notice_batches.c.text,
         )
-        .where(due_batches(tx.now))
+        .where(due(notice_batches, tx.now))
         .order_by(notice_batches.c.id)
         .limit(limit)
     )
     rows = tx.conn.execute(skipping_locked(query, notice_batches, tx.conn)).all()
     if rows:
-        tx.conn.execute(
-            update(notice_batches)
-            .where(notice_batches.c.id.in_([r.id for r in rows]))
-            .values(
-                state="sending",
-                lease_until=tx.now + lease,
-                attempts=notice_batches.c.attempts + 1,
-            )
-        )
+        take_lease(tx, notice_batches, [r.id for r in rows], lease)
     return [BatchClaim(r.id, r.attempts + 1, r.channel, r.address, r.text) for r in rows]
 
 
 def record_batch_outcome(
     claim: BatchClaim, error: ConnectorError | None, retry_in: float | None, tx: Tx
 ) -> None:
-    values: dict[str, Any] = {"lease_until": None}
+    values = outcome_values(None if error is None else error.reason, retry_in, tx.now)
     if error is None:
-        values |= {"state": "sent", "sent_at": tx.now, "last_error": None}
-    elif retry_in is not None:
-        values |= {
-            "state": "pending",
-            "last_error": error.reason,
-            "next_attempt_at": tx.now + timedelta(seconds=retry_in),
-        }
-    else:
-        values |= {"state": "failed", "last_error": error.reason}
+        values["sent_at"] = tx.now
     tx.conn.execute(
         update(notice_batches).where(notice_batches.c.id == claim.batch_id).values(values)
     )
@@ -114,11 +92,7 @@ def next_due_at(plan_every: timedelta, now: datetime, conn: Any) -> datetime | N
     Notices are planned at most every ``plan_every``: while customers keep writing,
     a notice is always due, and the notifier must not spin on them.
     """
-    batch_due = conn.execute(
-        select(
-            func.min(func.coalesce(notice_batches.c.lease_until, notice_batches.c.next_attempt_at))
-        ).where(notice_batches.c.state.in_(("pending", "sending")))
-    ).scalar()
+    batch_due = next_attempt_at(notice_batches, conn)
     plan_due = next_plan_at(conn)
     if plan_due is not None:
         plan_due = max(plan_due, now + plan_every)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, exists, insert, select, update
 from sqlalchemy.orm import aliased
 
 from connectors.base import (
@@ -33,6 +33,7 @@ from hub.db.database import Database, Tx
 from hub.db.locks import skipping_locked
 from hub.db.schema import conversations, customers, identities, messages, outbox
 from hub.events import store_broadcast
+from hub.leases import due, next_attempt_at, outcome_values, take_lease
 from hub.notices import NoticeKind, queue_notice
 from hub.retry import RetryPolicy
 from hub.worker import work_when_due
@@ -45,18 +46,15 @@ WORKER = "outbox"
 """The name :func:`enqueue` wakes the outbox by (``Database.wake_on_commit``)."""
 
 
+MESSAGE_STATE = {"sent": "sent", "pending": "queued", "failed": "failed"}
+"""A message's state by its outbox row's, after an attempt."""
+
+
 @dataclass(frozen=True)
 class Claim:
     outbox_id: int
     attempts: int
     message: OutboundMessage
-
-
-def due_condition(now: datetime):  # noqa: ANN201 - a SQLAlchemy expression
-    return or_(
-        and_(outbox.c.state == "pending", outbox.c.next_attempt_at <= now),
-        and_(outbox.c.state == "sending", outbox.c.lease_until <= now),
-    )
 
 
 def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
@@ -95,17 +93,13 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
         )
         .join(messages, messages.c.id == outbox.c.message_id)
         .join(identities, identities.c.id == messages.c.identity_id)
-        .where(due_condition(tx.now), ~blocked_by_earlier)
+        .where(due(outbox, tx.now), ~blocked_by_earlier)
         .order_by(outbox.c.id)
         .limit(limit)
     )
     rows = tx.conn.execute(skipping_locked(query, outbox, tx.conn)).all()
     if rows:
-        tx.conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_([r.id for r in rows]))
-            .values(state="sending", lease_until=tx.now + lease, attempts=outbox.c.attempts + 1)
-        )
+        take_lease(tx, outbox, [r.id for r in rows], lease)
     return [
         Claim(
             row.id,
@@ -148,15 +142,9 @@ def record_outcome(
     tx: Tx,
 ) -> None:
     """Store what happened to one send and tell the agents who see the conversation."""
-    if error is None:
-        outbox_state, message_state, reason = "sent", "sent", None
-    elif retry_in is not None:
-        outbox_state, message_state, reason = "pending", "queued", error.reason
-    else:
-        outbox_state, message_state, reason = "failed", "failed", error.reason
-    values: dict[str, object] = {"state": outbox_state, "last_error": reason, "lease_until": None}
-    if retry_in is not None:
-        values["next_attempt_at"] = tx.now + timedelta(seconds=retry_in)
+    reason = None if error is None else error.reason
+    values = outcome_values(reason, retry_in, tx.now)
+    message_state = MESSAGE_STATE[values["state"]]
     tx.conn.execute(update(outbox).where(outbox.c.id == claim.outbox_id).values(values))
     message_values: dict[str, object] = {"state": message_state, "error": reason}
     if error is None:
@@ -217,11 +205,7 @@ def merged_meta(message_id: int, delivered: Delivery, tx: Tx) -> dict[str, objec
 
 
 def next_due_at(conn: object) -> datetime | None:
-    return conn.execute(  # type: ignore[attr-defined]
-        select(func.min(func.coalesce(outbox.c.lease_until, outbox.c.next_attempt_at))).where(
-            outbox.c.state.in_(("pending", "sending"))
-        )
-    ).scalar()
+    return next_attempt_at(outbox, conn)
 
 
 class Outbox:
