@@ -1,5 +1,7 @@
-"""the owner, reachable: agents' absences and notification settings, notices and their
-batches, chat link codes, customers' agreed channel and zone, escalation markers
+"""the owner, reachable: absences, notifications, escalation markers, agreed channel, zone
+
+Agents' absences and notification settings, notices and their batches, chat link
+codes; customers' agreed channel, zone and language; conversations' escalation markers.
 
 Revision ID: 0008
 Revises: 0007
