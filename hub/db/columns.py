@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData
+from sqlalchemy import BigInteger, Column, DateTime, Dialect, Integer, MetaData, String, Text
 from sqlalchemy.types import TypeDecorator
 
 
@@ -56,3 +56,16 @@ metadata = MetaData(
 )
 
 Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def leased_columns() -> tuple[Column[Any], ...]:
+    """The columns of a table whose rows are sent by lease and retried (``hub/leases.py``):
+    the outbox and the agents' notifications."""
+    return (
+        Column("state", String(10), nullable=False),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("next_attempt_at", UtcDateTime, nullable=False),
+        Column("lease_until", UtcDateTime, nullable=True),
+        Column("last_error", Text, nullable=True),
+        Column("created_at", UtcDateTime, nullable=False),
+    )

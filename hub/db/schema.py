@@ -22,6 +22,7 @@ from sqlalchemy import (
 
 from hub.db.columns import Id as Id
 from hub.db.columns import UtcDateTime as UtcDateTime
+from hub.db.columns import leased_columns
 from hub.db.columns import metadata as metadata
 from hub.db.schema_reach import agent_absences as agent_absences
 from hub.db.schema_reach import agent_link_codes as agent_link_codes
@@ -171,12 +172,7 @@ outbox = Table(
     Column("message_id", Id, ForeignKey("messages.id"), nullable=False, unique=True),
     Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False),
     Column("channel", String(40), nullable=False),
-    Column("state", String(10), nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", UtcDateTime, nullable=False),
-    Column("lease_until", UtcDateTime, nullable=True),
-    Column("last_error", Text, nullable=True),
-    Column("created_at", UtcDateTime, nullable=False),
+    *leased_columns(),
     Index("ix_outbox_due", "state", "next_attempt_at"),
     Index("ix_outbox_conversation_id", "conversation_id", "id"),
 )

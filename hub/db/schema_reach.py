@@ -5,9 +5,9 @@ Registered on ``hub.db.schema.metadata``; import them from ``hub.db.schema``.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Text
 
-from hub.db.columns import Id, UtcDateTime, metadata
+from hub.db.columns import Id, UtcDateTime, leased_columns, metadata
 
 agent_absences = Table(
     "agent_absences",
@@ -51,12 +51,7 @@ notice_batches = Table(
     Column("channel", String(40), nullable=False),
     Column("address", String(320), nullable=False),
     Column("text", Text, nullable=False),
-    Column("state", String(10), nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", UtcDateTime, nullable=False),
-    Column("lease_until", UtcDateTime, nullable=True),
-    Column("last_error", Text, nullable=True),
-    Column("created_at", UtcDateTime, nullable=False),
+    *leased_columns(),
     Column("sent_at", UtcDateTime, nullable=True),
     Index("ix_notice_batches_state_next_attempt_at", "state", "next_attempt_at"),
 )
