@@ -137,7 +137,7 @@ async def open_console(page: Page, server: TestServer, section: str = "channels"
     await expect(page).to_have_url(url(server, "/?next=/admin"))
     await submit_sign_in(page, ADMIN)
     await expect(page).to_have_url(console_url(server))
-    await page.goto(url(server, f"/admin#{section}"))
+    await page.locator(f'.section-tab[data-section="{section}"]').click()
     await expect(page.get_by_test_id("admin-name")).to_have_text("Ada")
     await expect(page.locator(f"#{section}")).to_be_visible()
 
