@@ -84,7 +84,12 @@ def test_the_slack_scopes_and_events_the_connector_needs_are_listed():
     for document in (EXAMPLE, CONFIGURATION_DOC):
         text = document.read_text()
         needed = [*EVENTS, *BOT_SCOPES, *APP_TOKEN_SCOPES]
-        assert [name for name in needed if not re.search(rf"(?<![\w:.]){name}\b", text)] == []
+        assert [name for name in needed if not re.search(mention(name), text)] == []
+
+
+def mention(name: str) -> str:
+    """``name`` standing alone: users:read inside users:read.email does not count."""
+    return rf"(?<![\w:.]){re.escape(name)}(?![\w:]|\.\w)"
 
 
 def literal_choices(model: type, path: tuple[str, ...]) -> tuple[object, ...]:
@@ -92,3 +97,43 @@ def literal_choices(model: type, path: tuple[str, ...]) -> tuple[object, ...]:
     if get_origin(annotation) is Literal and path[-1] != "kind":
         return get_args(annotation)
     return ()
+
+
+SETTING_LINE = re.compile(r"^(\s*)(- )?([a-z_]+):")
+
+
+def test_every_setting_in_the_example_has_a_comment():
+    """Inline, above it or the settings grouped with it, or above the section it is in."""
+    lines = EXAMPLE.read_text().splitlines()
+    names = {path[-1] for model in (Settings, *CHANNEL_TYPES) for path in setting_paths(model)}
+    bare = [
+        f"line {i + 1}: {line.strip()}"
+        for i, line in enumerate(lines)
+        if (match := SETTING_LINE.match(line))
+        and match.group(3) in names
+        and not commented(lines, i, parents=1)
+    ]
+    assert bare == []
+
+
+def commented(lines: list[str], at: int, parents: int) -> bool:
+    line = lines[at]
+    if "#" in line.split(":", 1)[1]:
+        return True
+    depth = indent(line)
+    for before in range(at - 1, -1, -1):
+        above = lines[before]
+        if above.lstrip().startswith("#"):
+            return True
+        if not above.strip():
+            return False
+        if SETTING_LINE.match(above) and indent(above) < depth:
+            return parents > 0 and commented(lines, before, parents - 1)
+    return False
+
+
+def indent(line: str) -> int:
+    match = SETTING_LINE.match(line)
+    if match is None:
+        return len(line) - len(line.lstrip())
+    return len(match.group(1)) + len(match.group(2) or "")
