@@ -29,7 +29,7 @@ DELIMITER = "__"
 ENVIRONMENT = "environment"
 """What problems of values from environment variables name as their file."""
 
-CHANNEL_MODELS = {t.model_fields["kind"].annotation.__args__[0]: t for t in CHANNEL_TYPES}
+CHANNEL_MODELS = {get_args(t.model_fields["kind"].annotation)[0]: t for t in CHANNEL_TYPES}
 
 DataPath = tuple[str | int, ...]
 
@@ -47,7 +47,7 @@ class MappingSource(EnvSettingsSource):
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
         super().__init__(
-            Settings,  # type: ignore[arg-type] # reads only model_fields and model_config
+            Settings,  # a plain model does: the source reads only its fields
             case_sensitive=False,
             env_prefix=PREFIX,
             env_nested_delimiter=DELIMITER,
@@ -73,12 +73,9 @@ def with_environment(
     the returned data, channels by index) to its variable, to name it in problems.
     """
     values = environment_values(environ)
-    merged = {**data}
-    origins: dict[DataPath, str] = {}
     channel_values = values.pop("channels", None)
-    for path, variable in leaves(values, ()):
-        origins[path] = variable
-    merged = deep_merge(merged, values)
+    origins: dict[DataPath, str] = dict(leaves(values, ()))
+    merged = deep_merge(data, values)
     if isinstance(channel_values, list):
         merged["channels"] = channel_values
         origins[("channels",)] = variable_name(("channels",))
