@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -12,6 +11,7 @@ import pytest
 
 from config import ConfigError, load_settings
 from hub.logs import secret_values
+from tests.support.processes import clean_environment
 
 SLACK_SECRET = "0123456789abcdef0123456789abcdef"
 
@@ -184,15 +184,27 @@ def test_an_unreadable_secret_file_is_named_with_its_variable_and_reason(tmp_pat
     ]
 
 
-def test_the_hub_commands_read_the_environment(tmp_path):
-    path = write(tmp_path, "http: {port: 8081}\n")
-    environ = {**os.environ, "HUB_HTTP__PORT": "eighty"}
-    result = subprocess.run(
-        [sys.executable, "-m", "hub", "check-config", str(path)],
+def run_hub(*args: str, **environ: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hub", *args],
         capture_output=True,
         text=True,
         timeout=60,
-        env=environ,
+        env={**clean_environment(), **environ},
     )
+
+
+def test_the_hub_commands_read_the_environment(tmp_path):
+    path = write(tmp_path, "http: {port: 8081}\n")
+    result = run_hub("check-config", str(path), HUB_HTTP__PORT="eighty")
     assert result.returncode == 1
     assert "environment: HUB_HTTP__PORT: Input should be a valid integer" in result.stderr
+
+
+def test_hub_run_without_config_reads_the_file_hub_config_names(tmp_path):
+    path = write(tmp_path, "channels: [{kind: api, name: sms, token_env: NOT_SET_ANYWHERE}]\n")
+    result = run_hub("run", HUB_CONFIG=str(path))
+    assert result.returncode == 2
+    assert f"{path}: channels[0].token_env: environment variable NOT_SET_ANYWHERE is not set" in (
+        result.stderr
+    )
