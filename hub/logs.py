@@ -14,6 +14,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -100,6 +101,17 @@ class Redactor(logging.Filter):
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 """The id of the HTTP request being handled (set by ``hub.access_log``), else ``None``."""
+
+
+@contextmanager
+def outside_request() -> Iterator[None]:
+    """For work a request starts that outlives it (a channel's tasks): tasks copy the
+    context they are created in, and their lines would name that request for ever."""
+    token = REQUEST_ID.set(None)
+    try:
+        yield
+    finally:
+        REQUEST_ID.reset(token)
 
 
 class RequestIdFilter(logging.Filter):

@@ -14,7 +14,11 @@ import pytest
 from config import Settings
 from hub.app import Hub
 from tests.conftest import make_settings
-from tests.test_log_policy import hub_logging
+from tests.support.hubs import add_agent
+from tests.support.telegram_api import FakeBotApi, server_error
+from tests.support.waiting import until
+from tests.test_admin_api import cookie_session, running, signed_in
+from tests.test_log_policy import TG_TOKEN, hub_logging
 
 GENERATED_ID = re.compile(r"[0-9a-f]{16}")
 QUERY_TOKEN = "query-token-4f9a1c77e2"
@@ -30,6 +34,12 @@ def settings(database_url: str) -> Settings:
 def hub_log(settings: Settings) -> Iterator[io.StringIO]:
     with hub_logging(settings) as stream:
         yield stream
+
+
+@pytest.fixture
+async def bot_api() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi(TG_TOKEN) as api:
+        yield api
 
 
 @pytest.fixture
@@ -107,3 +117,34 @@ async def test_lines_outside_a_request_have_no_request_id(hub: Hub, server, sess
     await hub.quarantine("webchat", b"{", "not json")
     [outside] = [line for line in lines(hub_log) if line["logger"] == "hub.app"]
     assert "request_id" not in outside
+
+
+async def test_a_channel_an_admin_switches_on_logs_without_that_requests_id(
+    database_url, clock, hub_log, bot_api
+):
+    bot_api.script("getUpdates", *[server_error()] * 3)
+    poller = {
+        "kind": "telegram",
+        "name": "tg",
+        "token_env": "TG_TOKEN",
+        "mode": "polling",
+        "base_url": bot_api.base_url,
+        "enabled": False,
+    }
+    settings = Settings.model_validate(
+        {"database": {"url": database_url}, "channels": [poller]},
+        context={"environ": {"TG_TOKEN": TG_TOKEN}},
+    )
+    async with running(settings, clock) as (hub, server), cookie_session() as session:
+        await add_agent(hub, "admin@example.com", role="admin")
+        admin = await signed_in(server, session, "admin@example.com")
+        await admin.patch("/api/admin/channels/tg", {"enabled": True}, expect=200)
+        await until(lambda: poll_failures(hub_log), "a failed poll logged")
+    switched = [line for line in access_lines(hub_log) if line["method"] == "PATCH"]
+    assert [line["route"] for line in switched] == ["/api/admin/channels/{name}"]
+    assert "request_id" in switched[0]
+    assert [line for line in poll_failures(hub_log) if "request_id" in line] == []
+
+
+def poll_failures(log: io.StringIO) -> list[dict[str, object]]:
+    return [line for line in lines(log) if "trying again" in str(line["message"])]
