@@ -23,6 +23,7 @@ from tests.test_log_policy import TG_TOKEN, hub_logging
 GENERATED_ID = re.compile(r"[0-9a-f]{16}")
 QUERY_TOKEN = "query-token-4f9a1c77e2"
 BEARER_TOKEN = "bearer-token-80d3b5a6c1"
+HOOK_SECRET = "hook-secret-5e1d0c"
 
 
 @pytest.fixture
@@ -101,13 +102,17 @@ async def test_the_access_line_names_the_route_pattern_never_the_path_query_or_t
         assert private not in logged
 
 
-async def test_a_line_the_handler_logs_carries_the_requests_id(hub: Hub, server, session, hub_log):
-    await hub.db.close()
-    async with session.get(server.make_url("/readyz")) as reply:
-        assert reply.status == 503
-        request_id = reply.headers["X-Request-ID"]
-    [warning] = [line for line in lines(hub_log) if line["logger"] == "hub.api.health"]
-    assert warning["message"].startswith("readiness check: database unreachable")
+async def test_a_line_the_handler_logs_carries_the_requests_id(
+    database_url, clock, hub_log, bot_api, session
+):
+    hook = {"mode": "webhook", "webhook_secret_env": "TG_HOOK_SECRET"}
+    async with running(telegram(database_url, bot_api, **hook), clock) as (_hub, server):
+        url = server.make_url("/telegram/tg/webhook")
+        headers = {"X-Telegram-Bot-Api-Secret-Token": HOOK_SECRET}
+        async with session.post(url, data=b"{", headers=headers) as reply:
+            assert reply.status == 200
+            request_id = reply.headers["X-Request-ID"]
+    [warning] = [line for line in lines(hub_log) if "quarantined" in str(line["message"])]
     assert warning["request_id"] == request_id
     assert access_lines(hub_log)[-1]["request_id"] == request_id
 
@@ -123,18 +128,7 @@ async def test_a_channel_an_admin_switches_on_logs_without_that_requests_id(
     database_url, clock, hub_log, bot_api
 ):
     bot_api.script("getUpdates", *[server_error()] * 3)
-    poller = {
-        "kind": "telegram",
-        "name": "tg",
-        "token_env": "TG_TOKEN",
-        "mode": "polling",
-        "base_url": bot_api.base_url,
-        "enabled": False,
-    }
-    settings = Settings.model_validate(
-        {"database": {"url": database_url}, "channels": [poller]},
-        context={"environ": {"TG_TOKEN": TG_TOKEN}},
-    )
+    settings = telegram(database_url, bot_api, mode="polling", enabled=False)
     async with running(settings, clock) as (hub, server), cookie_session() as session:
         await add_agent(hub, "admin@example.com", role="admin")
         admin = await signed_in(server, session, "admin@example.com")
@@ -144,6 +138,15 @@ async def test_a_channel_an_admin_switches_on_logs_without_that_requests_id(
     assert [line["route"] for line in switched] == ["/api/admin/channels/{name}"]
     assert "request_id" in switched[0]
     assert [line for line in poll_failures(hub_log) if "request_id" in line] == []
+
+
+def telegram(database_url: str, bot_api: FakeBotApi, **channel: object) -> Settings:
+    """Settings with one Telegram channel, ``tg``, on the test's Bot API."""
+    tg = {"kind": "telegram", "name": "tg", "token_env": "TG_TOKEN", "base_url": bot_api.base_url}
+    return Settings.model_validate(
+        {"database": {"url": database_url}, "channels": [{**tg, **channel}]},
+        context={"environ": {"TG_TOKEN": TG_TOKEN, "TG_HOOK_SECRET": HOOK_SECRET}},
+    )
 
 
 def poll_failures(log: io.StringIO) -> list[dict[str, object]]:
