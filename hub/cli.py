@@ -15,6 +15,7 @@ from functools import partial
 from importlib.metadata import metadata, version
 
 from config import ConfigError, Settings, load_settings
+from config.schema import HttpSettings
 from hub.app import Hub, StartFailed
 from hub.auth import hash_password
 from hub.db.migrate import migrate
@@ -157,20 +158,30 @@ async def serve(settings: Settings, *, demo: bool, host: str | None, port: int |
     http = settings.http.model_copy(
         update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
     )
+    listener = await take_port(http)
+    if listener is None:
+        return 1
+    http = http.model_copy(update={"port": listener.port})
+    hub: Hub | None = None
+    try:
+        hub = Hub(settings.model_copy(update={"http": http}))
+        return await run_hub(hub, listener, demo)
+    finally:
+        await listener.stop()
+        if hub is not None:
+            await hub.stop()
+
+
+async def take_port(http: HttpSettings) -> Listener | None:
+    """The listener on its port, or ``None`` having said in one line why the port is not ours."""
     listener = Listener(http.host, http.port)
     try:
         await listener.bind()
     except OSError as error:
         reason = os.strerror(error.errno) if error.errno else str(error)
         print(f"hub: cannot listen on {http.host}:{http.port}: {reason}", file=sys.stderr)
-        return 1
-    http = http.model_copy(update={"port": listener.port})
-    hub = Hub(settings.model_copy(update={"http": http}))
-    try:
-        return await run_hub(hub, listener, demo)
-    finally:
-        await listener.stop()
-        await hub.stop()
+        return None
+    return listener
 
 
 async def run_hub(hub: Hub, listener: Listener, demo: bool) -> int:
