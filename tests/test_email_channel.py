@@ -161,6 +161,9 @@ async def test_reply_leaves_by_smtp_with_threading_headers(
     assert mail["Message-ID"].startswith(f"<hub.c{conversation_id}.")
     assert mail["Reply-To"].startswith(f"support+c{conversation_id}.")
     assert parsedate_to_datetime(mail["Date"]) == clock.now(), "dated by the hub's clock"
+    assert (mail["Auto-Submitted"], mail["X-Auto-Response-Suppress"]) == (None, None), (
+        "a person wrote it: the customer's auto-responder may answer"
+    )
     plain = mail.get_body(("plain",)).get_content()
     rich = mail.get_body(("html",)).get_content()
     assert plain.strip() == "It left today."
@@ -240,6 +243,9 @@ async def test_held_customer_gets_an_auto_reply_but_auto_submitted_mail_does_not
         await hub.outbox.run_due()
         (auto_reply,) = relay.received
         assert "09:00 Monday" in auto_reply.message.get_body(("plain",)).get_content()
+        # RFC 3834 section 5, and Exchange's own header: no auto-responder answers it
+        assert auto_reply.message["Auto-Submitted"] == "auto-replied"
+        assert auto_reply.message["X-Auto-Response-Suppress"] == "All"
     finally:
         await hub.stop()
 
