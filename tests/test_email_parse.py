@@ -370,6 +370,95 @@ def test_attached_message_is_kept_whole() -> None:
     assert b"Original body." in attachment.data
 
 
+# --- Broken MIME structure, built here -----------------------------------------
+
+DINGUS = "Hi there,\r\n\r\nThis is the dingus fish.\r\n"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "notes"),
+    [
+        (  # CPython's test corpus, msg_17: the boundary is declared and never used
+            'multipart/mixed; boundary="BOUNDARY"',
+            (
+                "multipart/mixed at top level: body not split into parts, kept as text",
+                "declared MIME boundary never found (multipart/mixed at top level)",
+                "multipart without any parts (multipart/mixed at top level)",
+            ),
+        ),
+        (  # msg_41: no boundary declared at all
+            "multipart/alternative;",
+            (
+                "multipart/alternative at top level: body not split into parts, kept as text",
+                "multipart without a boundary parameter (multipart/alternative at top level)",
+                "multipart without any parts (multipart/alternative at top level)",
+            ),
+        ),
+    ],
+)
+def test_a_multipart_without_its_boundary_shows_its_text(
+    content_type: str, notes: tuple[str, ...]
+) -> None:
+    parsed = parse_mail(
+        plain_mail("MIME-Version: 1.0", f"Content-Type: {content_type}", body=DINGUS)
+    )
+    assert parsed.text == "Hi there,\n\nThis is the dingus fish."
+    assert parsed.attachments == ()
+    assert parsed.defects == notes
+
+
+def test_an_unsplit_body_is_read_in_the_declared_charset() -> None:
+    raw = plain_mail('Content-Type: multipart/mixed; boundary="gone"; charset=iso-8859-1')
+    latin1 = raw.replace(b"Hello.", "Grüße aus München".encode("latin-1"))
+    assert parse_mail(latin1).text == "Grüße aus München"
+
+
+def test_an_unsplit_body_that_is_no_text_stays_an_attachment() -> None:
+    raw = plain_mail('Content-Type: multipart/mixed; boundary="gone"', body="GIF89a\x00\x01\x02")
+    parsed = parse_mail(raw)
+    (attachment,) = parsed.attachments
+    assert (attachment.content_type, attachment.data) == (
+        "application/octet-stream",
+        b"GIF89a\x00\x01\x02",
+    )
+    assert parsed.text == ""
+    assert "multipart/mixed at top level: body not split into parts, kept as attachment" in (
+        parsed.defects
+    )
+
+
+def test_parts_under_another_boundary_than_the_declared_one_are_recovered() -> None:
+    body = (
+        "--real\r\nContent-Type: text/plain\r\n\r\nThe text.\r\n"
+        "--real\r\nContent-Type: text/html\r\n\r\n<p>The text.</p>\r\n--real--\r\n"
+    )
+    parsed = parse_mail(
+        plain_mail('Content-Type: multipart/alternative; boundary="declared"', body=body)
+    )
+    assert (parsed.text, parsed.html) == ("The text.", "<p>The text.</p>")
+    assert parsed.defects[0] == (
+        "multipart/alternative at top level: parts recovered using the boundary found in the body"
+    )
+
+
+def test_a_part_after_the_closing_boundary_is_recovered() -> None:
+    late = attachment_part('attachment; filename="late.zip"', b"PK\x03\x04", "application/zip")
+    raw = mixed_mail(TEXT_PART) + f"--b\r\n{late}\r\n--b--\r\n".encode()
+    parsed = parse_mail(raw)
+    (attachment,) = parsed.attachments
+    assert (attachment.name, attachment.data) == ("late.zip", b"PK\x03\x04")
+    assert parsed.defects == (
+        "multipart/mixed at top level: parts after the closing boundary recovered",
+    )
+
+
+def test_a_missing_closing_boundary_keeps_every_part() -> None:
+    raw = mixed_mail(TEXT_PART).removesuffix(b"--b--\r\n")
+    parsed = parse_mail(raw)
+    assert parsed.text == "See attached."
+    assert parsed.defects == ("missing closing MIME boundary (multipart/mixed at top level)",)
+
+
 # --- Machine mail --------------------------------------------------------------
 
 DSN_BODY = (
