@@ -230,6 +230,7 @@ class EmailConnector(Connector):
             automated=mail.automated is not None,
             sender_proof=Proof.MAIL_AUTH if outcome == Outcome.PASS else None,
             auth_failure=verdict.reason if verdict and outcome == Outcome.FAIL else None,
+            content_digest=mail.digest,
             meta={
                 "subject": mail.subject,
                 "full_text": mail.full_text,
