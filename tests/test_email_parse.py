@@ -605,6 +605,56 @@ def test_date_offset_is_kept() -> None:
     assert date.utcoffset() == timedelta(hours=2)
 
 
+def encoded_word(charset: str, text: str) -> str:
+    return f"=?{charset}?B?{base64.b64encode(text.encode(charset)).decode()}?="
+
+
+@pytest.mark.parametrize(
+    ("subject", "decoded"),
+    [
+        (encoded_word("utf-8", "письмо уведом-е"), "письмо уведом-е"),
+        (encoded_word("gb2312", "代开各地增值税发票"), "代开各地增值税发票"),
+        ("=?iso-8859-1?Q?Je_pr=E9pare_mon_=E9t=E9?=", "Je prépare mon été"),
+        (  # folded over two encoded words: the space between them is no text
+            encoded_word("utf-8", "Быстрее вкладывайте ")
+            + "\r\n "
+            + encoded_word("utf-8", "в золото!"),
+            "Быстрее вкладывайте в золото!",
+        ),
+        # gb2312 is the label, gbk what was written (镕 is not in gb2312)
+        (f"=?gb2312?B?{base64.b64encode('朱镕基'.encode('gbk')).decode()}?=", "朱镕基"),
+    ],
+)
+def test_encoded_subjects_in_several_charsets(subject: str, decoded: str) -> None:
+    parsed = parse_mail(
+        plain_mail().replace(b"Subject: Where is my parcel?", f"Subject: {subject}".encode())
+    )
+    assert parsed.subject == decoded
+    assert parsed.defects == ()
+
+
+def test_addresses_as_display_names_are_names_not_addresses() -> None:
+    raw = build(
+        'From: "alice@example.com" <bob@example.com>',
+        'To: "charlie@example.com" <charlie@example.com>, dave@example.com <dave@example.com>',
+        "Cc: LastName, FirstName <comma.name@example.com>",
+    )
+    parsed = parse_mail(raw)
+    assert (parsed.from_address, parsed.from_name) == ("bob@example.com", "alice@example.com")
+    assert parsed.to == ("charlie@example.com", "dave@example.com", "comma.name@example.com")
+
+
+@pytest.mark.parametrize(
+    ("sender", "name"),
+    [
+        ("notify@bank.example <notify@bank.example>", None),  # the name is the address
+        ("LastName, FirstName <comma.name@example.com>", "LastName, FirstName"),
+    ],
+)
+def test_sender_names_that_are_no_names_or_hold_a_comma(sender: str, name: str | None) -> None:
+    assert parse_mail(build(f"From: {sender}")).from_name == name
+
+
 # --- Charsets ------------------------------------------------------------------
 
 
@@ -660,6 +710,10 @@ def test_nul_characters_are_removed() -> None:
             "no usable From address in 'Support Team'",
         ),
         (b"%PDF-1.4\n%binary", "not an RFC 822 message (looks like a PDF document)"),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00",
+            "not an RFC 822 message (looks like an Outlook .msg file)",
+        ),
         (b"just some text\nwithout any header\n", "not an RFC 822 message (no header lines)"),
         (
             b"From: a@b.example\r\nX-Junk: \x00\x01\r\n\r\nbody",
