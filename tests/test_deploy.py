@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 from aiohttp.test_utils import TestServer
 
 from config import Settings
@@ -54,7 +55,16 @@ def compose_config(environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_the_compose_file_is_valid_compose() -> None:
     checked = compose_config(COMPOSE_SECRETS)
     assert checked.returncode == 0, checked.stderr
-    assert "hub-1" in checked.stdout
+    services = yaml.safe_load(checked.stdout)["services"]
+    for name in ("migrate", "hub-1", "hub-2"):
+        assert services[name]["environment"]["HUB_CONFIG"] == "/etc/hub/config.yaml", name
+        mounts = [mount_target(volume) for volume in services[name]["volumes"]]
+        assert "/etc/hub/config.yaml" in mounts, name
+
+
+def mount_target(volume: str | dict[str, str]) -> str:
+    """Where a volume is mounted, in Compose's short (``src:target:mode``) or long form."""
+    return volume["target"] if isinstance(volume, dict) else volume.split(":")[1]
 
 
 def test_the_compose_file_refuses_to_start_without_its_secrets() -> None:
