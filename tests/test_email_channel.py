@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from config import Settings
 from connectors.base import Address, InboundMessage
-from connectors.email.connector import EmailConnector
+from connectors.email.connector import LONGEST_EXTERNAL_ID, EmailConnector
 from connectors.email.headers import Headers, offset_zone, sent_date
 from hub.app import Hub
 from hub.db.schema import customers, messages, quarantine
@@ -150,6 +150,18 @@ async def test_a_redelivery_with_other_trace_headers_is_still_stored_once(hub: H
         recipients=[SUPPORT],
     )
     assert len(await stored_messages(hub)) == 1
+
+
+async def test_a_message_id_longer_than_the_hub_stores_is_kept_by_its_digest(hub: Hub):
+    """PostgreSQL refused it (external_id is 255 characters), so the sender heard 451 forever."""
+    await add_agent(hub, "maria@example.com")
+    mail = customer_mail("A very long id")
+    mail.replace_header("Message-ID", f"<{'a' * 300}@example.org>")
+    await deliver(hub, mail)
+    await deliver(hub, mail)
+    (stored,) = await stored_messages(hub)
+    assert stored["text"] == "A very long id"
+    assert len(stored["external_id"]) <= LONGEST_EXTERNAL_ID == messages.c.external_id.type.length
 
 
 async def test_another_mail_with_a_stored_message_id_is_stored_apart_marked_and_logged(

@@ -40,6 +40,8 @@ from connectors.email.thread_tokens import (
     reply_address,
 )
 
+LONGEST_EXTERNAL_ID = 255
+"""What ``messages.external_id`` holds."""
 log = logging.getLogger(__name__)
 
 IDENTITY_KIND = "email"
@@ -215,7 +217,7 @@ class EmailConnector(Connector):
         outcome = verdict.outcome if verdict else None
         return InboundMessage(
             channel=self.name,
-            external_id=mail.message_id or f"sha256:{hashlib.sha256(raw).hexdigest()}",
+            external_id=external_id_of(mail, raw),
             sender=Address(IDENTITY_KIND, mail.from_address),
             sender_name=mail.from_name,
             text=mail.text or mail.full_text or "(no text)",
@@ -353,3 +355,13 @@ def reply_subject(subject: str | None) -> str:
 def text_as_html(text: str) -> str:
     paragraphs = (html.escape(block).replace("\n", "<br>") for block in text.split("\n\n"))
     return "".join(f"<p>{paragraph}</p>" for paragraph in paragraphs)
+
+
+def external_id_of(mail: ParsedMail, raw: bytes) -> str:
+    """The Message-ID, or a digest of it where it is longer than the hub stores (255
+    characters); a digest of the whole mail where it has none. The same for a redelivery."""
+    if mail.message_id is None:
+        return f"sha256:{hashlib.sha256(raw).hexdigest()}"
+    if len(mail.message_id) > LONGEST_EXTERNAL_ID:
+        return f"sha256:{hashlib.sha256(mail.message_id.encode()).hexdigest()}"
+    return mail.message_id
