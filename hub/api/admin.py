@@ -122,6 +122,7 @@ async def customers(call: Call) -> list[dict[str, Any]]:
     summary="One customer with identities, owner and backup",
     access=Access.ADMIN,
     tag="admin",
+    operation_id="admin_customer",
 )
 async def customer(call: Call) -> dict[str, Any]:
     customer_id = call.path_int("customer_id")
@@ -187,6 +188,7 @@ async def merge(call: Call) -> dict[str, Any]:
     summary="Configured channels",
     access=Access.ADMIN,
     tag="admin",
+    operation_id="admin_channels",
 )
 async def channels(call: Call) -> list[dict[str, Any]]:
     return [channel_json(call, channel) for channel in call.hub.settings.channels]

@@ -83,8 +83,8 @@ class Endpoint:
     status: int
     before_two_factor: bool
     """Open to an agent who must still set up two-factor sign-in (their own account only)."""
-    response: type[BaseModel] | None = None
-    """What a success answers (documented; the handler returns it as JSON)."""
+    response: Any = None
+    """What a success answers: a model or ``list[Model]`` (JSON), :class:`Raw`, or None (204)."""
     operation_id: str | None = None
     """The OpenAPI operationId when one handler serves several paths; else the handler's name."""
 
@@ -105,7 +105,7 @@ class Api:
         query: type[BaseModel] | None = None,
         status: int = 200,
         before_two_factor: bool = False,
-        response: type[BaseModel] | None = None,
+        response: Any = None,
         operation_id: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:

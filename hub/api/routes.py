@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from collections.abc import Iterable
 
+from aiohttp import web
+from pydantic import BaseModel
+
+from connectors.route_docs import Raw, RouteDoc
 from hub.api.admin import admin_api
 from hub.api.agent_hours import agent_hours_api
 from hub.api.canned import canned_api
 from hub.api.escalation import escalation_api
-from hub.api.framework import Api
+from hub.api.framework import HUB_KEY, Api
 from hub.api.health import mount as mount_health
 from hub.api.hours import hours_api
 from hub.api.inbox import inbox_api
 from hub.api.live import mount as mount_live
 from hub.api.notify import notify_api
-from hub.api.openapi import openapi_document
+from hub.api.openapi import SECURITY_SCHEMES, openapi_document, package_version
 from hub.api.previews import previews_api
 from hub.api.security import security_api
 from hub.api.session import session_api
 
+TITLE = "Omnichannel hub API"
 api = Api()
 for part in (
     session_api,
@@ -34,24 +39,64 @@ for part in (
 ):
     api.include(part)
 
-EVENTS_DOC = {
-    "get": {
-        "summary": "Live events (WebSocket); ?after=ID replays what was missed since that id",
-        "description": (
+
+class Health(BaseModel):
+    status: str = "up"
+    reason: str | None = None
+
+
+BESIDE_THE_API = (
+    RouteDoc(
+        "GET",
+        "/api/events",
+        "events_socket",
+        "Live events (WebSocket); ?after=ID replays what was missed since that id",
+        "inbox",
+        description=(
             "Frames are JSON. Events come as arrays of one or more events"
             " ({id, kind, conversation_id, at, data}), in id order; after the replay"
             ' comes {"kind": "ready", "last_id": N}; {"kind": "reset"} means'
-            " too much was missed: reload."
+            " too much was missed: reload. The after query parameter is an integer."
         ),
-        "tags": ["inbox"],
-        "operationId": "events_socket",
-        "parameters": [
-            {"name": "after", "in": "query", "required": False, "schema": {"type": "integer"}}
-        ],
-        "security": [{"session": []}, {"bearer": []}],
-        "responses": {"101": {"description": "switching to WebSocket"}},
-    }
-}
+        statuses=(101,),
+        errors=(401,),
+        security=SECURITY_SCHEMES,
+    ),
+    RouteDoc(
+        "GET",
+        "/api/openapi.json",
+        "openapi",
+        "This document",
+        "health",
+        response=Raw("application/json", "the OpenAPI 3.1 document"),
+    ),
+    RouteDoc("GET", "/healthz", "healthz", "The process is up", "health", response=Health),
+    RouteDoc(
+        "GET",
+        "/readyz",
+        "readyz",
+        "The database answers and its schema is current (503 with the reason if not)",
+        "health",
+        response=Health,
+        errors=(503,),
+    ),
+    RouteDoc(
+        "GET",
+        "/metrics",
+        "metrics",
+        "Prometheus metrics (counts only); 404 while metrics.token_env is unset",
+        "health",
+        response=Raw("text/plain", "Prometheus text exposition format"),
+        errors=(401, 404),
+        security={
+            "metrics_token": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "the token in the environment variable metrics.token_env names",
+            }
+        },
+    ),
+)
 
 
 def mount(app: web.Application) -> None:
@@ -61,7 +106,12 @@ def mount(app: web.Application) -> None:
     app.router.add_get("/api/openapi.json", openapi)
 
 
-async def openapi(_request: web.Request) -> web.Response:
-    document = openapi_document(api, "Omnichannel hub API", "1")
-    document["paths"]["/api/events"] = EVENTS_DOC
+def beside_the_api(request: web.Request) -> Iterable[RouteDoc]:
+    yield from BESIDE_THE_API
+    for connector in request.app[HUB_KEY].all_connectors.values():
+        yield from connector.route_docs()
+
+
+async def openapi(request: web.Request) -> web.Response:
+    document = openapi_document(api, beside_the_api(request), TITLE, package_version())
     return web.json_response(document)

@@ -1,0 +1,34 @@
+"""How a route mounted outside the declared API (a channel's webhook, a socket, health)
+appears in the OpenAPI document; ``hub/api/openapi.py`` writes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A success answered as something other than JSON (a file, a page, a text format)."""
+
+    media_type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class RouteDoc:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    tag: str
+    description: str = ""
+    body: Any = None
+    """The JSON body's model, if the route takes one."""
+    response: Any = None
+    """The success answer: a model, :class:`Raw`, or None (no content)."""
+    statuses: tuple[int, ...] = (200,)
+    """The success statuses; 101: the route switches to a WebSocket."""
+    errors: tuple[int, ...] = ()
+    security: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Security schemes by name; the caller must satisfy one of them."""

@@ -1,0 +1,149 @@
+"""The OpenAPI document: valid, complete (every route of a hub with every channel kind), and
+true (what the hub really answers fits the schemas it documents)."""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import version
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+
+from config import Settings
+from hub.app import Hub
+from hub.demo import seed_demo
+from hub.web.pages import ACCOUNT
+from tests.conftest import ENVIRON
+from tests.support.clock import FakeClock
+from tests.support.hubs import Browser, started_hub
+
+EVERY_CHANNEL_ENVIRON = {
+    **ENVIRON,
+    "SLACK_BOT": "xoxb-0000-test",
+    "SLACK_SIGNING": "0123456789abcdef0123456789abcdef",
+    "TG_TOKEN": "123456:" + "A" * 35,
+    "TG_SECRET": "webhook-secret",
+}
+EVERY_CHANNEL = [
+    {"kind": "webchat", "name": "webchat"},
+    {
+        "kind": "api",
+        "name": "sms",
+        "token_env": "SMS_TOKEN",
+        "identity_kind": "phone",
+        "callback_secret_env": "SMS_CALLBACK_SECRET",
+    },
+    {
+        "kind": "email",
+        "name": "mail",
+        "address": "support@example.com",
+        "smtp_out": {"host": "127.0.0.1", "port": 9, "security": "none"},
+    },
+    {
+        "kind": "slack",
+        "name": "slack",
+        "bot_token_env": "SLACK_BOT",
+        "signing_secret_env": "SLACK_SIGNING",
+        "base_url": "http://127.0.0.1:9/api/",
+    },
+    {
+        "kind": "telegram",
+        "name": "tg",
+        "token_env": "TG_TOKEN",
+        "webhook_secret_env": "TG_SECRET",
+        "base_url": "http://127.0.0.1:9/bot",
+    },
+]
+PAGES_AND_FILES = {
+    # Pages and static files for browsers, not API: the document leaves them out.
+    ("GET", "/"),
+    ("GET", "/admin"),
+    ("GET", ACCOUNT),
+    ("GET", "/static/{name}"),
+    ("GET", "/webchat/webchat/widget.js"),
+    ("GET", "/webchat/webchat/widget.css"),
+    ("GET", "/webchat/webchat/demo"),
+}
+
+
+@pytest.fixture
+async def full_hub(database_url: str, clock: FakeClock) -> AsyncIterator[Hub]:
+    settings = Settings.model_validate(
+        {
+            "database": {"url": database_url},
+            "metrics": {"token_env": "METRICS_TOKEN"},
+            "channels": EVERY_CHANNEL,
+        },
+        context={"environ": EVERY_CHANNEL_ENVIRON},
+    )
+    async with started_hub(settings, clock) as hub:
+        yield hub
+
+
+@pytest.fixture
+async def full_server(full_hub: Hub) -> AsyncIterator[TestServer]:
+    server = TestServer(full_hub.web_app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def admin(full_hub: Hub, full_server: TestServer, browser_factory) -> Browser:
+    assert await seed_demo(full_hub)
+    browser = await browser_factory()
+    browser.server = full_server
+    return await browser.login("admin@example.com", "admin-demo")
+
+
+async def test_the_document_is_valid_openapi_with_the_package_version(admin: Browser) -> None:
+    document = await admin.get("/api/openapi.json")
+    validate(document)
+    operation_ids = [op["operationId"] for item in document["paths"].values() for op in ops(item)]
+    assert len(operation_ids) == len(set(operation_ids))
+    assert document["info"]["version"] == version("omnichannel-hub")
+    rules = document["paths"]["/api/admin/channels/{name}/rules"]["get"]["parameters"]
+    assert rules[0]["schema"]["type"] == "string"
+    conversation = document["paths"]["/api/conversations/{conversation_id}"]["get"]
+    assert conversation["parameters"][0]["schema"]["type"] == "integer"
+
+
+def ops(item: dict[str, Any]) -> list[dict[str, Any]]:
+    return [item[m] for m in ("get", "put", "post", "patch", "delete") if m in item]
+
+
+async def test_every_route_of_the_app_is_described(admin: Browser, full_server: TestServer):
+    document = await admin.get("/api/openapi.json")
+    described = {
+        (method.upper(), path) for path, item in document["paths"].items() for method in item
+    }
+    routes = {
+        (route.method, re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", route.resource.canonical))
+        for route in full_server.app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    }
+    assert {"/channels/sms/messages", "/slack/slack/events", "/telegram/tg/webhook"} <= {
+        path for _, path in routes
+    }
+    assert routes - PAGES_AND_FILES - described == set()
+    assert described - routes == set()
+
+
+async def test_every_operation_declares_its_success_answer(admin: Browser) -> None:
+    document = await admin.get("/api/openapi.json")
+    for path, item in document["paths"].items():
+        for operation in ops(item):
+            success = [code for code in operation["responses"] if code.startswith(("1", "2"))]
+            assert success, (path, operation["operationId"])
+            answer = operation["responses"][success[0]]
+            assert code_is_bodyless(success[0]) or answer.get("content"), (path, success)
+
+
+def code_is_bodyless(code: str) -> bool:
+    return code in ("101", "204")
