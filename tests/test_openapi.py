@@ -4,8 +4,8 @@ true (what the hub really answers fits the schemas it documents)."""
 from __future__ import annotations
 
 import re
-from importlib.metadata import version
 from collections.abc import AsyncIterator
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from config import Settings
+from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from hub.demo import seed_demo
 from hub.web.pages import ACCOUNT
@@ -147,3 +148,88 @@ async def test_every_operation_declares_its_success_answer(admin: Browser) -> No
 
 def code_is_bodyless(code: str) -> bool:
     return code in ("101", "204")
+
+
+async def test_every_get_answers_what_the_document_says(admin: Browser, full_hub: Hub) -> None:
+    """On a demo hub, with an entry in each list, every JSON answer fits its documented schema
+    (and so do the answers of the writes that put the entries there)."""
+    document = await admin.get("/api/openapi.json")
+    values = await fill_every_list(Documented(admin, document), full_hub)
+    checked = []
+    for path, item in document["paths"].items():
+        if "get" in item and json_schema(item["get"], "200") is not None:
+            query = "?scope=all" if path in SCOPED else ""
+            await Documented(admin, document).call("GET", path.format(**values) + query, path)
+            checked.append(path)
+    assert len(checked) > 25
+
+
+SCOPED = {"/api/conversations", "/api/held", "/api/scheduled"}
+SATURDAYS_ONLY = {"zone": "Europe/London", "weekly": {"sat": ["10:00-12:00"]}}
+
+
+def json_schema(operation: dict[str, Any], status: str) -> dict[str, Any] | None:
+    content = operation["responses"].get(status, {}).get("content", {})
+    return content.get("application/json", {}).get("schema")
+
+
+class Documented:
+    """Calls whose answers must fit the schema the document gives for their status."""
+
+    def __init__(self, browser: Browser, document: dict[str, Any]) -> None:
+        self.browser = browser
+        self.document = document
+
+    async def call(self, method: str, url: str, path: str, body: Any = None) -> Any:
+        status, answer = await self.browser.call(method, url, body)
+        operation = self.document["paths"][path][method.lower()]
+        assert str(status) in operation["responses"], (method, url, status, answer)
+        assert status < 300, (method, url, status, answer)
+        schema = json_schema(operation, str(status))
+        assert schema is not None, (method, path, status)
+        validator = Draft202012Validator({**schema, "components": self.document["components"]})
+        problems = [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(answer)
+        ]
+        assert problems == [], (method, path)
+        return answer
+
+
+async def fill_every_list(api: Documented, hub: Hub) -> dict[str, Any]:
+    """Something in each list a GET answers, and the ids its paths take."""
+    await hub.quarantine("sms", b"not json", "not a message")
+    await api.call("POST", "/api/admin/canned-responses", "/api/admin/canned-responses", CANNED)
+    await api.call("POST", "/api/me/absences", "/api/me/absences", {"reason": "holiday"})
+    await api.call("PUT", "/api/admin/hours", "/api/admin/hours", {"hours": SATURDAYS_ONLY})
+    rules = "/api/admin/channels/{name}/rules"
+    await api.call("PUT", rules.format(name="sms"), rules, {"hours": SATURDAYS_ONLY})
+    customers = await api.call("GET", "/api/admin/customers", "/api/admin/customers")
+    hours = "/api/customers/{customer_id}/contact-hours"
+    await api.call(
+        "PUT", hours.format(customer_id=customers[0]["id"]), hours, {"hours": SATURDAYS_ONLY}
+    )
+    conversations = await api.call("GET", "/api/conversations?scope=all", "/api/conversations")
+    lena = next(c for c in conversations if c["customer"]["id"] == customers[0]["id"])
+    replies = "/api/conversations/{conversation_id}/replies"
+    reply = {"text": "We will look into it."}
+    answer = await api.call("POST", replies.format(conversation_id=lena["id"]), replies, reply)
+    assert answer["state"] == "scheduled"
+    await hub.ingest(customer_writes_out_of_hours())
+    quarantined = await api.call("GET", "/api/admin/quarantine", "/api/admin/quarantine")
+    return {
+        "agent_id": api.browser.agent["id"],
+        "customer_id": customers[0]["id"],
+        "conversation_id": lena["id"],
+        "quarantine_id": quarantined[0]["id"],
+        "name": "sms",
+    }
+
+
+CANNED = {"title": "Hi", "text": "Hello!"}
+
+
+def customer_writes_out_of_hours() -> InboundMessage:
+    return InboundMessage(
+        channel="sms", external_id="m-1", sender=Address("phone", "+4915112345678"), text="Hi?"
+    )

@@ -136,12 +136,12 @@ class ApiConnector(Connector):
             f"channel_{self.name}_messages",
             f"A customer message into API channel {self.name} (202; 200: a repeated id)",
             "channels",
-            description="Replies go as signed JSON POSTs to the channel's callback_url: "
-            "see docs/api.md.",
+            description="403: the sender is an identity another channel brought in. "
+            "Replies go as signed JSON POSTs to the channel's callback_url: see docs/api.md.",
             body=PostedMessage,
             response=Received,
             statuses=(202, 200),
-            errors=(400, 401, 404, 413, 422),
+            errors=(400, 401, 403, 404, 413, 422),
             security={f"channel_{self.name}_token": token},
         )
 
