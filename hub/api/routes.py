@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -99,10 +100,15 @@ BESIDE_THE_API = (
 )
 
 
+DOCUMENT: web.AppKey[dict[str, Any]] = web.AppKey("openapi_document")
+"""Written on the first request (the channels are the app's own), then served as written."""
+
+
 def mount(app: web.Application) -> None:
     api.mount(app)
     mount_live(app)
     mount_health(app)
+    app[DOCUMENT] = {}
     app.router.add_get("/api/openapi.json", openapi)
 
 
@@ -113,5 +119,7 @@ def beside_the_api(request: web.Request) -> Iterable[RouteDoc]:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    document = openapi_document(api, beside_the_api(request), TITLE, package_version())
+    document = request.app[DOCUMENT]
+    if not document:
+        document.update(openapi_document(api, beside_the_api(request), TITLE, package_version()))
     return web.json_response(document)
