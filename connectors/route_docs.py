@@ -23,6 +23,8 @@ class RouteDoc:
     summary: str
     tag: str
     description: str = ""
+    parameters: tuple[dict[str, Any], ...] = ()
+    """OpenAPI parameter objects (query, header)."""
     body: Any = None
     """The JSON body's model, if the route takes one."""
     response: Any = None

@@ -4,7 +4,6 @@ true (what the hub really answers fits the schemas it documents)."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from importlib.metadata import version
 from typing import Any
 
@@ -19,8 +18,7 @@ from hub.app import Hub
 from hub.demo import seed_demo
 from hub.web.pages import ACCOUNT
 from tests.conftest import ENVIRON
-from tests.support.clock import FakeClock
-from tests.support.hubs import Browser, started_hub
+from tests.support.hubs import Browser
 
 EVERY_CHANNEL_ENVIRON = {
     **ENVIRON,
@@ -72,8 +70,9 @@ PAGES_AND_FILES = {
 
 
 @pytest.fixture
-async def full_hub(database_url: str, clock: FakeClock) -> AsyncIterator[Hub]:
-    settings = Settings.model_validate(
+def settings(database_url: str) -> Settings:
+    """A hub with every channel kind, each serving its routes (so the document has them all)."""
+    return Settings.model_validate(
         {
             "database": {"url": database_url},
             "metrics": {"token_env": "METRICS_TOKEN"},
@@ -81,26 +80,12 @@ async def full_hub(database_url: str, clock: FakeClock) -> AsyncIterator[Hub]:
         },
         context={"environ": EVERY_CHANNEL_ENVIRON},
     )
-    async with started_hub(settings, clock) as hub:
-        yield hub
 
 
 @pytest.fixture
-async def full_server(full_hub: Hub) -> AsyncIterator[TestServer]:
-    server = TestServer(full_hub.web_app(), host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield server
-    finally:
-        await server.close()
-
-
-@pytest.fixture
-async def admin(full_hub: Hub, full_server: TestServer, browser_factory) -> Browser:
-    assert await seed_demo(full_hub)
-    browser = await browser_factory()
-    browser.server = full_server
-    return await browser.login("admin@example.com", "admin-demo")
+async def admin(hub: Hub, browser_factory) -> Browser:
+    assert await seed_demo(hub)
+    return await (await browser_factory()).login("admin@example.com", "admin-demo")
 
 
 async def test_the_document_is_valid_openapi_with_the_package_version(admin: Browser) -> None:
@@ -119,14 +104,14 @@ def ops(item: dict[str, Any]) -> list[dict[str, Any]]:
     return [item[m] for m in ("get", "put", "post", "patch", "delete") if m in item]
 
 
-async def test_every_route_of_the_app_is_described(admin: Browser, full_server: TestServer):
+async def test_every_route_of_the_app_is_described(admin: Browser, server: TestServer):
     document = await admin.get("/api/openapi.json")
     described = {
         (method.upper(), path) for path, item in document["paths"].items() for method in item
     }
     routes = {
         (route.method, re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", route.resource.canonical))
-        for route in full_server.app.router.routes()
+        for route in server.app.router.routes()
         if route.method != "HEAD" and route.resource is not None
     }
     assert {"/channels/sms/messages", "/slack/slack/events", "/telegram/tg/webhook"} <= {
@@ -150,11 +135,11 @@ def code_is_bodyless(code: str) -> bool:
     return code in ("101", "204")
 
 
-async def test_every_get_answers_what_the_document_says(admin: Browser, full_hub: Hub) -> None:
+async def test_every_get_answers_what_the_document_says(admin: Browser, hub: Hub) -> None:
     """On a demo hub, with an entry in each list, every JSON answer fits its documented schema
     (and so do the answers of the writes that put the entries there)."""
     document = await admin.get("/api/openapi.json")
-    values = await fill_every_list(Documented(admin, document), full_hub)
+    values = await fill_every_list(Documented(admin, document), hub)
     checked = []
     for path, item in document["paths"].items():
         if "get" in item and json_schema(item["get"], "200") is not None:

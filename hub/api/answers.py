@@ -343,3 +343,8 @@ class TelegramCode(Answer):
     send: str = Field(description="what to send the bot")
     link: str | None = Field(description="a t.me link that sends it, if the bot is known")
     expires_at: datetime
+
+
+class Health(Answer):
+    status: Literal["up", "ready", "not ready"]
+    reason: str | None = Field(None, description="why not ready")

@@ -60,15 +60,13 @@ def _other(route: RouteDoc, schemas: dict[str, Any]) -> dict[str, Any]:
         "description": route.description,
         "tags": [route.tag],
         "operationId": route.operation_id,
+        "parameters": list(route.parameters),
         "responses": responses,
     }
     if route.security:
         operation["security"] = [{name: []} for name in route.security]
     if route.body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": schema_of(route.body, schemas)}},
-        }
+        operation["requestBody"] = _request_body(route.body, schemas)
     return operation
 
 
@@ -84,11 +82,15 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
         operation["security"] = [{"session": []}, {"bearer": []}]
         operation["x-access"] = endpoint.access.value
     if endpoint.body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": schema_of(endpoint.body, schemas)}},
-        }
+        operation["requestBody"] = _request_body(endpoint.body, schemas)
     return operation
+
+
+def _request_body(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": schema_of(model, schemas)}},
+    }
 
 
 def schema_of(shape: Any, schemas: dict[str, Any]) -> dict[str, Any]:

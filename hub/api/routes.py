@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel
 
 from connectors.route_docs import Raw, RouteDoc
 from hub.api.admin import admin_api
 from hub.api.agent_hours import agent_hours_api
+from hub.api.answers import Health
 from hub.api.canned import canned_api
 from hub.api.escalation import escalation_api
 from hub.api.framework import HUB_KEY, Api
@@ -41,11 +41,6 @@ for part in (
     api.include(part)
 
 
-class Health(BaseModel):
-    status: str = "up"
-    reason: str | None = None
-
-
 BESIDE_THE_API = (
     RouteDoc(
         "GET",
@@ -57,7 +52,10 @@ BESIDE_THE_API = (
             "Frames are JSON. Events come as arrays of one or more events"
             " ({id, kind, conversation_id, at, data}), in id order; after the replay"
             ' comes {"kind": "ready", "last_id": N}; {"kind": "reset"} means'
-            " too much was missed: reload. The after query parameter is an integer."
+            " too much was missed: reload."
+        ),
+        parameters=(
+            {"name": "after", "in": "query", "required": False, "schema": {"type": "integer"}},
         ),
         statuses=(101,),
         errors=(401,),
@@ -79,7 +77,7 @@ BESIDE_THE_API = (
         "The database answers and its schema is current (503 with the reason if not)",
         "health",
         response=Health,
-        errors=(503,),
+        statuses=(200, 503),
     ),
     RouteDoc(
         "GET",
