@@ -1,4 +1,5 @@
-# The hub as a container: `pip install .`, run as a non-root user, listening on 8080.
+# The hub as a container: the locked dependencies (requirements/hub.lock), then the hub,
+# run as a non-root user, listening on 8080.
 # Settings come from a YAML file mounted at /etc/hub/config.yaml (see docker-compose.yml and
 # config/docker.yaml); secrets come from the environment variables that file names.
 FROM python:3.11-slim
@@ -13,12 +14,16 @@ RUN groupadd --system hub \
        --shell /usr/sbin/nologin hub
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# The locked versions first (a layer that changes only with requirements/hub.lock), then the
+# hub itself without resolving again.
+COPY requirements/hub.lock ./requirements/
+RUN pip install -r requirements/hub.lock
+COPY pyproject.toml README.md LICENSE ./
 COPY config ./config
 COPY connectors ./connectors
 COPY hub ./hub
 COPY routing ./routing
-RUN pip install . && rm -rf /src
+RUN pip install --no-deps . && rm -rf /src
 
 # The working directory is where a SQLite setup (database.url: sqlite:///hub.db) keeps its file.
 WORKDIR /var/lib/hub

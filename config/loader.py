@@ -1,4 +1,5 @@
-"""Loading the YAML settings file, with every problem reported as file, field and reason."""
+"""Loading the YAML settings file and the environment, every problem named by file (or
+variable), field and reason."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
+from config.environment import ENVIRONMENT, DataPath, EnvironmentProblem, with_environment
 from config.schema import CHANNEL_KINDS, Settings, located_errors
+
+CONFIG_VARIABLE = "HUB_CONFIG"
+"""Names the settings file when no path is given (``hub run`` without ``--config``)."""
 
 
 @dataclass(frozen=True)
@@ -32,21 +38,43 @@ class ConfigError(Exception):
 
 
 def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate ``path``; ``None`` gives the embedded defaults."""
+    """Read and validate the settings: ``environ``'s ``HUB_*`` variables over the file's.
+
+    Without ``path`` the file is the one ``HUB_CONFIG`` names, if any; without
+    a file, the embedded defaults. ``config.environment`` says which variables count.
+    """
     environ = os.environ if environ is None else environ
-    if path is None:
-        return Settings.model_validate({}, context={"environ": environ})
-    file = str(path)
-    data = read_yaml(file)
+    file = str(path or environ.get(CONFIG_VARIABLE) or "") or None
+    data = read_yaml(file) if file is not None else {}
     try:
-        return Settings.model_validate(data, context={"environ": environ})
+        merged, origins = with_environment(data, environ)
+    except EnvironmentProblem as problem:
+        raise ConfigError([ConfigProblem(ENVIRONMENT, problem.variable, problem.reason)]) from None
+    try:
+        return Settings.model_validate(merged, context={"environ": environ})
     except ValidationError as error:
         raise ConfigError(
-            [
-                ConfigProblem(file, field_path(e["loc"]), reason(e))
-                for e in located_errors(error.errors())
-            ]
+            [located(e, file, origins) for e in located_errors(error.errors())]
         ) from None
+
+
+def located(error: ErrorDetails, file: str | None, origins: dict[DataPath, str]) -> ConfigProblem:
+    """The problem named by the variable its value came from, else by file and field."""
+    loc = without_kinds(error["loc"])
+    for end in range(len(loc), 0, -1):
+        variable = origins.get(loc[:end])
+        if variable is not None:
+            return ConfigProblem(ENVIRONMENT, variable, reason(error))
+    return ConfigProblem(file or "(defaults)", field_path(error["loc"]), reason(error))
+
+
+def without_kinds(loc: tuple[int | str, ...]) -> DataPath:
+    """``loc`` without the channel kinds pydantic puts after a list index for tagged unions."""
+    kept: list[int | str] = []
+    for item in loc:
+        if not (kept and isinstance(kept[-1], int) and item in CHANNEL_KINDS):
+            kept.append(item)
+    return tuple(kept)
 
 
 def read_yaml(file: str) -> dict[str, object]:
@@ -81,17 +109,8 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     Pydantic puts the discriminator's value after a list index for tagged unions;
     the admin never wrote it, so it is left out.
     """
-    parts: list[str] = []
-    previous: int | str | None = None
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif isinstance(previous, int) and item in CHANNEL_KINDS:
-            pass
-        else:
-            parts.append(f".{item}" if parts else str(item))
-        previous = item
-    return "".join(parts) or "(top level)"
+    parts = [f"[{item}]" if isinstance(item, int) else f".{item}" for item in without_kinds(loc)]
+    return "".join(parts).removeprefix(".") or "(top level)"
 
 
 def reason(error: Mapping[str, object]) -> str:

@@ -2,8 +2,10 @@
 
 Secrets are never written in the settings file itself: fields ending in
 ``_env`` name an environment variable, checked at load time and kept as
-``SecretStr``. Each connector's own settings model (``connectors/<kind>/settings.py``)
-builds on ``ChannelBase``; ``config.schema`` composes them into ``Settings``.
+``SecretStr``; when the variable is unset, ``<variable>_FILE`` may name a file
+holding the value (Docker and Kubernetes secrets). Each connector's own settings
+model (``connectors/<kind>/settings.py``) builds on ``ChannelBase``; ``config.schema``
+composes them into ``Settings``.
 This module imports no project code but the pure ``routing/``, so config and
 connectors can both import it without a cycle.
 """
@@ -11,6 +13,7 @@ connectors can both import it without a cycle.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -53,10 +56,28 @@ def read_env_secret(variable: object, info: ValidationInfo) -> EnvSecret:
     if not isinstance(variable, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):
         raise ValueError("must be the name of an environment variable")
     environ = (info.context or {}).get("environ", {})
-    value = environ.get(variable)
+    value = environ.get(variable) or secret_from_file(variable, environ)
     if not value:
         raise ValueError(f"environment variable {variable} is not set")
     return EnvSecret(variable, SecretStr(value))
+
+
+def secret_from_file(variable: str, environ: Mapping[str, str]) -> str | None:
+    """The content of the file ``<variable>_FILE`` names, one trailing newline stripped."""
+    pointer = f"{variable}_FILE"
+    path = environ.get(pointer)
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as stream:
+            content = stream.read()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise ValueError(f"cannot read {path} (named by {pointer}): {reason}") from None
+    content = content.removesuffix("\n").removesuffix("\r")
+    if not content:
+        raise ValueError(f"{path} (named by {pointer}) is empty")
+    return content
 
 
 FromEnv = Annotated[

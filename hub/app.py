@@ -25,6 +25,7 @@ from connectors.base import (
 )
 from connectors.dns import Resolver, SystemResolver
 from connectors.registry import build_connector
+from hub.access_log import trace_requests
 from hub.api.framework import HUB_KEY, json_errors
 from hub.api.routes import mount as mount_api
 from hub.channel_support import (
@@ -342,6 +343,7 @@ class Hub:
             ],
         )
         app[HUB_KEY] = self
+        trace_requests(app)
         mount_api(app)
         mount_pages(app)
         for name, connector in self.all_connectors.items():

@@ -180,14 +180,19 @@ async def refuse_slow_body(request: web.Request, seconds: float) -> web.StreamRe
 
 
 class Listener:
-    """Serves the hub's app on a port, as ``hub run`` does."""
+    """Serves the hub's app on a port, as ``hub run`` does.
 
-    def __init__(self, hub: Hub, host: str, port: int) -> None:
-        self.hub = hub
+    The port is taken (``bind``) before the hub exists, so ``hub run`` learns
+    the real port of ``port: 0`` for its URLs and that a port is busy before
+    any connector has talked to its platform.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
         self.host = host
         self._port = port
-        self._runner = web.AppRunner(hub.web_app(), access_log=None, keepalive_timeout=IDLE_SECONDS)
+        self._runner: web.AppRunner | None = None
         self._server: asyncio.Server | None = None
+        self._connection: Callable[[], asyncio.Protocol] | None = None
 
     @property
     def port(self) -> int:
@@ -195,28 +200,33 @@ class Listener:
             return self._port
         return int(self._server.sockets[0].getsockname()[1])
 
-    async def start(self) -> None:
+    async def start(self, hub: Hub) -> None:
         await self.bind()
-        await self.serve()
+        await self.serve(hub)
 
     async def bind(self) -> None:
-        """Take the port without answering yet: ``hub run`` learns the port is taken
-        (``OSError``) before any connector has talked to its platform."""
-        await self._runner.setup()
-        server = self._runner.server
-        assert server is not None
-        guard = self.hub.connection_guard
+        """Take the port without answering yet (``OSError`` if it is taken)."""
         self._server = await asyncio.get_running_loop().create_server(
-            lambda: GuardedConnection(guard, server), self.host, self._port, start_serving=False
+            self._new_connection, self.host, self._port, start_serving=False
         )
 
-    async def serve(self) -> None:
-        """Accept connections on the bound port (once the hub has started)."""
+    async def serve(self, hub: Hub) -> None:
+        """Accept connections on the bound port with the hub's app (once the hub has started)."""
         assert self._server is not None
+        self._runner = web.AppRunner(hub.web_app(), access_log=None, keepalive_timeout=IDLE_SECONDS)
+        await self._runner.setup()
+        server, guard = self._runner.server, hub.connection_guard
+        assert server is not None
+        self._connection = lambda: GuardedConnection(guard, server)
         await self._server.start_serving()
+
+    def _new_connection(self) -> asyncio.Protocol:
+        assert self._connection is not None, "connections are accepted only once serving"
+        return self._connection()
 
     async def stop(self) -> None:
         """Stop accepting, then let aiohttp close the open connections."""
         if self._server is not None:
             self._server.close()
-        await self._runner.cleanup()
+        if self._runner is not None:
+            await self._runner.cleanup()

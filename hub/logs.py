@@ -14,6 +14,8 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TextIO
 from urllib.parse import urlsplit
 
@@ -24,6 +26,7 @@ from config.schema import LogSettings, Settings
 from connectors.settings import EnvSecret
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+TEXT_FORMAT_IN_REQUEST = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 JSON_FIELDS = ["asctime", "levelname", "name", "message"]
 JSON_RENAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
 
@@ -96,6 +99,45 @@ class Redactor(logging.Filter):
         return True
 
 
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+"""The id of the HTTP request being handled (set by ``hub.access_log``), else ``None``."""
+
+
+@contextmanager
+def outside_request() -> Iterator[None]:
+    """For work a request starts that outlives it (a channel's tasks): tasks copy the
+    context they are created in, and their lines would name that request for ever."""
+    token = REQUEST_ID.set(None)
+    try:
+        yield
+    finally:
+        REQUEST_ID.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps a record made while a request is handled with that request's id
+    (``request_id``, a field of its own in JSON lines)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            record.request_id = request_id
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """One readable line; the request's id after the logger's name when there is one."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+        self._in_request = logging.PercentStyle(TEXT_FORMAT_IN_REQUEST)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        if getattr(record, "request_id", None) is None:
+            return super().formatMessage(record)
+        return self._in_request.format(record)
+
+
 def rendered(record: logging.LogRecord) -> str:
     try:
         return record.getMessage()
@@ -129,7 +171,8 @@ def log_handler(
     if settings.format == "json":
         handler.setFormatter(JsonFormatter(JSON_FIELDS, rename_fields=JSON_RENAMES))
     else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        handler.setFormatter(TextFormatter())
+    handler.addFilter(RequestIdFilter())
     if redactor is not None:
         handler.addFilter(redactor)
     return handler

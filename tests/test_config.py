@@ -43,6 +43,9 @@ def test_example_file_is_valid():
         "TELEGRAM_WEBHOOK_SECRET": "telegram-webhook-secret",
         "SLACK_BOT_TOKEN": "xoxb-1-example",
         "SLACK_SIGNING_SECRET": "0123456789abcdef0123456789abcdef",
+        "SLACK_APP_TOKEN": "xapp-1-example",
+        "WEBCHAT_IDENTITY_SECRET": "w" * 32,
+        "SMS_GATEWAY_SIGNING_KEY": "s" * 32,
     }
     settings = load_settings(example, environ)
     assert {c.kind for c in settings.channels} == {"webchat", "api", "email", "slack", "telegram"}

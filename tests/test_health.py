@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import aiohttp
 from sqlalchemy import text
 
@@ -36,3 +38,10 @@ async def test_not_ready_when_the_schema_is_not_current(hub: Hub, server):
         assert await get(server, "/healthz") == (200, {"status": "up"})
     finally:
         await set_revision(hub, head_revision())
+
+
+async def test_readiness_probes_write_no_alembic_lines(server, caplog):
+    caplog.set_level(logging.DEBUG)
+    for _ in range(3):
+        assert await get(server, "/readyz") == (200, {"status": "ready"})
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_packaging import pins
+
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 COPYLEFT = re.compile(r"(?<![L])GPL|GNU General Public", re.IGNORECASE)
 
@@ -38,7 +40,16 @@ def licence_of(name: str) -> str:
 
 @pytest.mark.parametrize("requirement", declared_requirements(), ids=distribution_name)
 def test_no_dependency_is_gpl(requirement: str) -> None:
-    name = distribution_name(requirement)
+    assert_fits_apache(distribution_name(requirement))
+
+
+@pytest.mark.parametrize("name", sorted(pins("hub.lock")))
+def test_nothing_the_container_image_installs_is_gpl(name: str) -> None:
+    """Dependencies of dependencies too: requirements/hub.lock is what the Dockerfile ships."""
+    assert_fits_apache(name)
+
+
+def assert_fits_apache(name: str) -> None:
     licence = licence_of(name)
     assert licence, f"{name} declares no licence in its metadata: check it by hand"
     assert not COPYLEFT.search(licence), f"{name} is {licence}: GPL does not fit Apache-2.0"

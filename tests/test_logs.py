@@ -14,7 +14,7 @@ from config.schema import LogSettings
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from hub.contact import DEFAULT_SCOPE, write_hours
-from hub.logs import Redactor, log_handler, secret_values
+from hub.logs import REQUEST_ID, Redactor, log_handler, secret_values
 from tests.conftest import ENVIRON
 from tests.support.hubs import PASSWORD
 from tests.support.peers import Answer, RecordingPeer
@@ -51,6 +51,19 @@ def test_text_format_is_one_readable_line():
     finally:
         logger.handlers.clear()
     assert stream.getvalue().rstrip().endswith("ERROR hub.test_text: outbox 7 failed")
+
+
+def test_a_text_line_made_during_a_request_names_the_request():
+    stream = io.StringIO()
+    logger = logging.getLogger("hub.test_text")
+    logger.addHandler(log_handler(LogSettings(), stream))
+    token = REQUEST_ID.set("edge-7f3")
+    try:
+        logger.warning("outbox %d failed", 7)
+    finally:
+        REQUEST_ID.reset(token)
+        logger.handlers.clear()
+    assert stream.getvalue().rstrip().endswith("WARNING hub.test_text [edge-7f3]: outbox 7 failed")
 
 
 def test_secrets_are_masked_in_arguments_and_traceback_from_any_logger():

@@ -120,6 +120,10 @@ async def test_hub_run_demo_in_an_empty_directory_and_again(tmp_path: Path) -> N
     assert await asyncio.to_thread(database.is_file), await asyncio.to_thread(os.listdir, tmp_path)
 
     async with hub_run_demo(tmp_path) as second:
+        assert second.logins == [], "a second --demo set no password, so it prints none"
+        assert "Demo data: not added, this database already has accounts." in second.captured()
+        assert any("demo passwords" in line for line in second.output), second.captured()
+        second.logins = first.logins
         seen_second = await look_around(second)
     assert comparable(seen_second) == comparable(seen_first), "restart duplicated demo data"
 

@@ -27,8 +27,8 @@ QUICK = 0.5
 @asynccontextmanager
 async def listening(settings: Settings) -> AsyncIterator[int]:
     async with started_hub(settings, FakeClock()) as hub:
-        listener = Listener(hub, "127.0.0.1", 0)
-        await listener.start()
+        listener = Listener("127.0.0.1", 0)
+        await listener.start(hub)
         try:
             yield listener.port
         finally:

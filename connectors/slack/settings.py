@@ -11,6 +11,26 @@ from connectors.settings import ChannelBase, EnvSecret, FromEnv, HttpUrl
 
 SLACK_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,30}")
 
+EVENTS = {
+    "message.im": "direct messages to the app",
+    "message.channels": "messages in the public channels listed in channels",
+    "message.groups": "messages in the private channels listed in channels",
+}
+"""The bot events the Slack app must subscribe to (the connector listens to ``message``)."""
+
+BOT_SCOPES = {
+    "im:history": "message.im events",
+    "channels:history": "message.channels events",
+    "groups:history": "message.groups events",
+    "chat:write": "replies (chat.postMessage)",
+    "im:write": "a reply to someone without an open DM (conversations.open)",
+    "users:read": "senders' names (users.info)",
+    "users:read.email": "senders' email addresses (users.info)",
+}
+"""The bot token's scopes: the events above need their history scopes, and the calls theirs."""
+
+APP_TOKEN_SCOPES = {"connections:write": "Socket Mode (apps.connections.open)"}
+
 
 class SlackChannel(ChannelBase):
     """A Slack app: messages in configured channels and DMs to the app, replies in their thread."""

@@ -49,6 +49,7 @@ from hub.db.database import Tx
 from hub.db.schema import agents as agents_table
 from hub.db.schema import audit_log
 from hub.errors import Conflict, NotFound
+from hub.logs import outside_request
 from hub.serialize import iso
 from hub.team import create_agent, get_agent, list_agents, update_agent
 
@@ -265,7 +266,8 @@ async def switch_channel(call: Call) -> dict[str, Any]:
         raise NotFound(f"channel {name!r} is not configured")
     body: ChannelPatch = call.body
     try:
-        await call.hub.set_channel_enabled(name, body.enabled)
+        with outside_request():
+            await call.hub.set_channel_enabled(name, body.enabled)
     except (ConnectorError, OSError) as error:
         raise Conflict(f"channel {name!r} did not start: {error}") from None
     position = call.hub.settings.channels.index(channel) + 1
