@@ -163,8 +163,8 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
 def check_answer(endpoint: Endpoint, result: Any) -> None:
     """A success answer must have the shape the OpenAPI document gives it.
 
-    Not one that fits is our bug: a 500 naming the endpoint and the fields,
-    never their values (they may be message text).
+    An answer that does not is our bug: a 500 naming the endpoint and the
+    fields, never their values (they may be message text).
     """
     if isinstance(endpoint.response, Raw):
         return
