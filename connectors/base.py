@@ -104,6 +104,9 @@ class InboundMessage:
     zone: str | None = None
     locale: str | None = None
     """What the platform says of the sender's IANA zone and language (``de-AT``): hints."""
+    content_digest: str | None = None
+    """A digest of what the message says: one with a stored message's ``external_id`` but
+    another digest is stored apart, not dropped as a redelivery."""
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -182,6 +185,8 @@ class OutboundMessage:
     written_at: datetime | None = None
     """When the agent wrote it (the time a customer is shown)."""
     thread: Thread = field(default_factory=Thread)
+    automatic: bool = False
+    """The hub answered on its own (the auto-reply): marked so auto-responders do not answer."""
     delivered: Delivery = field(default_factory=Delivery)
     """What an earlier attempt got through before it failed (parts of a long message)."""
 

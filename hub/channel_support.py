@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Row, func, insert, select, update
 from connectors.base import Thread
 from hub.db.database import Tx
 from hub.db.schema import hub_state, messages, quarantine
+from hub.repeats import platform_id
 from hub.serialize import iso
 
 STATE_PREFIX = "connector:"
@@ -45,14 +46,17 @@ def threads_of(
 
 
 def thread_from(rows: list[Row[Any]]) -> Thread:
-    ids: list[str] = []
+    ids: dict[str, None] = {}
     subject = None
     latest_inbound: dict[str, Any] = {}
     for row in rows:
         meta = row.meta or {}
-        known = row.external_id if row.direction == "in" else meta.get("delivery_id")
+        known = (
+            platform_id(row.external_id, meta) if row.direction == "in" else meta.get("delivery_id")
+        )
         if known:
-            ids.append(known)
+            ids.pop(known, None)  # once, where it came last
+            ids[known] = None
         subject = subject or meta.get("subject")
         if row.direction == "in":
             latest_inbound = meta

@@ -8,6 +8,7 @@ The message is committed before the caller acknowledges anything.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -22,6 +23,7 @@ from hub.db.schema import UtcDateTime, attachments, conversations, customers, id
 from hub.delivery import announce, deliver
 from hub.errors import Unprocessable
 from hub.identities import record_claims
+from hub.repeats import DIGEST, Reused, repeat_or_reuse
 from hub.senders import (
     Sender,
     disputed_sender,
@@ -30,6 +32,8 @@ from hub.senders import (
     record_reported_hints,
 )
 from routing.contact import hold_until, reply_due_at
+
+log = logging.getLogger(__name__)
 
 MESSAGE_COLUMNS = (
     "conversation_id",
@@ -50,14 +54,6 @@ MESSAGE_COLUMNS = (
 
 
 # Every inbound message runs these, so they are prepared (see hub/db/prepared.py).
-DUPLICATE = Prepared(
-    select(messages.c.id, messages.c.conversation_id, conversations.c.customer_id)
-    .join(conversations, conversations.c.id == messages.c.conversation_id)
-    .where(
-        messages.c.channel == bindparam("channel"),
-        messages.c.external_id == bindparam("external_id"),
-    )
-)
 STORE_MESSAGE = InsertThenUpdate(
     insert(messages)
     .values({column: bindparam(column) for column in MESSAGE_COLUMNS})
@@ -99,9 +95,26 @@ def ingest(message: InboundMessage, tx: Tx, pool: frozenset[str] | None = None) 
     write as (``None``: any; see ``hub.identities.check_may_speak_for``)."""
     known = find_sender(tx, message.sender, message)
     if known is None or known.already_stored:
-        duplicate = find_duplicate(tx, message)
-        if duplicate is not None:
-            return duplicate
+        match repeat_or_reuse(tx, message):
+            case IngestResult() as repeat:
+                return repeat
+            case Reused(message=apart, first_id=first_id):
+                result = store_new(tx, apart, known, pool)
+                log.warning(
+                    "channel %s: message %d came with the external id of message %d but says "
+                    "something else: stored apart, marked",
+                    apart.channel,
+                    result.message_id,
+                    first_id,
+                )
+                return result
+    return store_new(tx, message, known, pool)
+
+
+def store_new(
+    tx: Tx, message: InboundMessage, known: Sender | None, pool: frozenset[str] | None
+) -> IngestResult:
+    """Store and route a message that is no repeat; ``known``: its sender, if known."""
     answered = message.conversation_hint
     if message.automated and answered is not None and known is None:
         return file_machine_mail(tx, message, answered)
@@ -233,13 +246,6 @@ def store_attachments(tx: Tx, message: InboundMessage, message_id: object) -> No
         )
 
 
-def find_duplicate(tx: Tx, message: InboundMessage) -> IngestResult | None:
-    row = DUPLICATE.first(tx.conn, channel=message.channel, external_id=message.external_id)
-    if row is None:
-        return None
-    return IngestResult(*row, duplicate=True)
-
-
 def message_meta(message: InboundMessage) -> dict[str, object] | None:
     meta: dict[str, object] = dict(message.meta)
     if message.attachments:
@@ -256,6 +262,8 @@ def message_meta(message: InboundMessage) -> dict[str, object] | None:
         meta["automated"] = True
     if message.auth_failure is not None:
         meta["auth_failure"] = message.auth_failure
+    if message.content_digest is not None:
+        meta[DIGEST] = message.content_digest
     return meta or None
 
 

@@ -112,6 +112,7 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
                 text=row.text,
                 html=row.html,
                 written_at=row.created_at,
+                automatic=bool((row.meta or {}).get("autoreply")),
                 delivered=Delivery.from_meta(row.meta or {}),
             ),
         )

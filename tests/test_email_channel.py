@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
@@ -134,6 +135,76 @@ async def test_a_repeated_delivery_is_stored_once(hub: Hub):
     assert len(await stored_messages(hub)) == 1
 
 
+async def test_a_redelivery_with_other_trace_headers_is_still_stored_once(hub: Hub):
+    """The same mail by another path (a server added its Received line, re-folded the
+    body's line ends): a repeat."""
+    await add_agent(hub, "maria@example.com")
+    mail = customer_mail("Hello")
+    await deliver(hub, mail)
+    relayed = b"Received: from mx2.example.org by mx.shop.example\r\n" + mail.as_bytes()
+    await aiosmtplib.send(
+        relayed.replace(b"Hello\n", b"Hello  \r\n\r\n"),
+        hostname="127.0.0.1",
+        port=smtp_port(hub),
+        sender=CUSTOMER,
+        recipients=[SUPPORT],
+    )
+    assert len(await stored_messages(hub)) == 1
+
+
+async def test_another_mail_with_a_stored_message_id_is_stored_apart_marked_and_logged(
+    hub: Hub, relay: SmtpPeer, browser_factory, caplog: pytest.LogCaptureFixture
+):
+    """A mailer reusing one Message-ID: the second mail is no repeat, so it is not dropped
+    after the 250; its own redelivery still is a repeat."""
+    await add_agent(hub, "maria@example.com")
+    first = customer_mail("Where is order 77?")
+    second = customer_mail("And order 78?")
+    second.replace_header("Message-ID", first["Message-ID"])
+    await deliver(hub, first)
+    with caplog.at_level(logging.WARNING, logger="hub.ingest"):
+        await deliver(hub, second)
+    await deliver(hub, second)
+    await deliver(hub, first)
+    one, two = await stored_messages(hub)
+    assert (one["text"], two["text"]) == ("Where is order 77?", "And order 78?")
+    assert two["conversation_id"] == one["conversation_id"], "in the conversation, visible"
+    message_id = first["Message-ID"].strip("<>")
+    assert one["external_id"] == message_id
+    assert two["external_id"].startswith(f"{message_id}#"), "an id of its own"
+    assert two["meta"]["reused_id"] == {"external_id": message_id, "message_id": one["id"]}
+    (warning,) = [r for r in caplog.records if r.name == "hub.ingest"]
+    assert warning.getMessage() == (
+        f"channel mail: message {two['id']} came with the external id of message {one['id']} "
+        "but says something else: stored apart, marked"
+    )
+    await reply_from_inbox(hub, browser_factory, "Both are on their way.")
+    (sent,) = relay.received
+    assert sent.message["In-Reply-To"] == first["Message-ID"], "threaded by the real id"
+    assert sent.message["References"] == first["Message-ID"]
+
+
+async def test_a_multipart_mail_whose_boundary_never_occurs_is_stored_with_its_text(hub: Hub):
+    """As CPython's test corpus has it (msg_17): multipart declared, plain text written."""
+    await add_agent(hub, "maria@example.com")
+    raw = (
+        f"From: Lena Fischer <{CUSTOMER}>\r\nTo: {SUPPORT}\r\nSubject: Order 1234\r\n"
+        f"Message-ID: {make_msgid(domain='example.org')}\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="BOUNDARY"\r\n\r\n'
+        "Hi there,\r\n\r\nwhere is my parcel?\r\n"
+    )
+    await aiosmtplib.send(
+        raw, hostname="127.0.0.1", port=smtp_port(hub), sender=CUSTOMER, recipients=[SUPPORT]
+    )
+    (message,) = await stored_messages(hub)
+    assert message["text"] == "Hi there,\n\nwhere is my parcel?"
+    assert "attachments" not in message["meta"]
+    assert (
+        "declared MIME boundary never found (multipart/mixed at top level)"
+        in (message["meta"]["defects"])
+    )
+
+
 async def reply_from_inbox(hub: Hub, browser_factory, text: str) -> tuple[int, dict]:
     maria = await (await browser_factory()).login("maria@example.com")
     (conversation,) = await maria.get("/api/conversations")
@@ -161,6 +232,9 @@ async def test_reply_leaves_by_smtp_with_threading_headers(
     assert mail["Message-ID"].startswith(f"<hub.c{conversation_id}.")
     assert mail["Reply-To"].startswith(f"support+c{conversation_id}.")
     assert parsedate_to_datetime(mail["Date"]) == clock.now(), "dated by the hub's clock"
+    assert (mail["Auto-Submitted"], mail["X-Auto-Response-Suppress"]) == (None, None), (
+        "a person wrote it: the customer's auto-responder may answer"
+    )
     plain = mail.get_body(("plain",)).get_content()
     rich = mail.get_body(("html",)).get_content()
     assert plain.strip() == "It left today."
@@ -240,6 +314,9 @@ async def test_held_customer_gets_an_auto_reply_but_auto_submitted_mail_does_not
         await hub.outbox.run_due()
         (auto_reply,) = relay.received
         assert "09:00 Monday" in auto_reply.message.get_body(("plain",)).get_content()
+        # RFC 3834 section 5, and Exchange's own header: no auto-responder answers it
+        assert auto_reply.message["Auto-Submitted"] == "auto-replied"
+        assert auto_reply.message["X-Auto-Response-Suppress"] == "All"
     finally:
         await hub.stop()
 

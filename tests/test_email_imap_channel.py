@@ -88,6 +88,32 @@ async def test_import_resumes_after_a_restart_without_duplicates_or_deleted_mail
     assert len({conversation for _, conversation in texts}) == 1
 
 
+async def test_another_mail_with_a_stored_message_id_is_imported_apart(
+    database_url, dovecot: DovecotMailbox, relay: SmtpPeer
+):
+    """The IMAP import shares the SMTP path's ingest: a reused Message-ID with other words
+    is stored apart, a copy of a stored mail stays a repeat."""
+    first = message("Order 77", "Where is order 77?", CUSTOMER)
+    message_id = first.split(b"Message-ID: ")[1].split(b"\r\n")[0]
+    second = message("Order 78", "And order 78?", CUSTOMER)
+    second = second.replace(second.split(b"Message-ID: ")[1].split(b"\r\n")[0], message_id)
+    for raw in (first, second, first, second):
+        await dovecot.append(raw)
+    async with running_hub(database_url, dovecot, relay) as hub:
+        await add_agent(hub, "maria@example.com")
+        await until(lambda: stored_count(hub, 2))
+        await until(lambda: imported_all(hub, dovecot))
+        texts = await stored_texts(hub)
+    assert [text for text, _ in texts] == ["Where is order 77?", "And order 78?"]
+
+
+async def imported_all(hub: Hub, mailbox: DovecotMailbox) -> bool:
+    """The cursor has passed the mailbox's last message."""
+    last = max(await mailbox.uids())
+    saved = await hub.load_state("mail:imap:INBOX")
+    return saved is not None and saved.endswith(f":{last}")
+
+
 async def stored_count(hub: Hub, expected: int) -> bool:
     return len(await stored_texts(hub)) >= expected
 

@@ -370,6 +370,95 @@ def test_attached_message_is_kept_whole() -> None:
     assert b"Original body." in attachment.data
 
 
+# --- Broken MIME structure, built here -----------------------------------------
+
+DINGUS = "Hi there,\r\n\r\nThis is the dingus fish.\r\n"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "notes"),
+    [
+        (  # CPython's test corpus, msg_17: the boundary is declared and never used
+            'multipart/mixed; boundary="BOUNDARY"',
+            (
+                "multipart/mixed at top level: body not split into parts, kept as text",
+                "declared MIME boundary never found (multipart/mixed at top level)",
+                "multipart without any parts (multipart/mixed at top level)",
+            ),
+        ),
+        (  # msg_41: no boundary declared at all
+            "multipart/alternative;",
+            (
+                "multipart/alternative at top level: body not split into parts, kept as text",
+                "multipart without a boundary parameter (multipart/alternative at top level)",
+                "multipart without any parts (multipart/alternative at top level)",
+            ),
+        ),
+    ],
+)
+def test_a_multipart_without_its_boundary_shows_its_text(
+    content_type: str, notes: tuple[str, ...]
+) -> None:
+    parsed = parse_mail(
+        plain_mail("MIME-Version: 1.0", f"Content-Type: {content_type}", body=DINGUS)
+    )
+    assert parsed.text == "Hi there,\n\nThis is the dingus fish."
+    assert parsed.attachments == ()
+    assert parsed.defects == notes
+
+
+def test_an_unsplit_body_is_read_in_the_declared_charset() -> None:
+    raw = plain_mail('Content-Type: multipart/mixed; boundary="gone"; charset=iso-8859-1')
+    latin1 = raw.replace(b"Hello.", "Grüße aus München".encode("latin-1"))
+    assert parse_mail(latin1).text == "Grüße aus München"
+
+
+def test_an_unsplit_body_that_is_no_text_stays_an_attachment() -> None:
+    raw = plain_mail('Content-Type: multipart/mixed; boundary="gone"', body="GIF89a\x00\x01\x02")
+    parsed = parse_mail(raw)
+    (attachment,) = parsed.attachments
+    assert (attachment.content_type, attachment.data) == (
+        "application/octet-stream",
+        b"GIF89a\x00\x01\x02",
+    )
+    assert parsed.text == ""
+    assert "multipart/mixed at top level: body not split into parts, kept as attachment" in (
+        parsed.defects
+    )
+
+
+def test_parts_under_another_boundary_than_the_declared_one_are_recovered() -> None:
+    body = (
+        "--real\r\nContent-Type: text/plain\r\n\r\nThe text.\r\n"
+        "--real\r\nContent-Type: text/html\r\n\r\n<p>The text.</p>\r\n--real--\r\n"
+    )
+    parsed = parse_mail(
+        plain_mail('Content-Type: multipart/alternative; boundary="declared"', body=body)
+    )
+    assert (parsed.text, parsed.html) == ("The text.", "<p>The text.</p>")
+    assert parsed.defects[0] == (
+        "multipart/alternative at top level: parts recovered using the boundary found in the body"
+    )
+
+
+def test_a_part_after_the_closing_boundary_is_recovered() -> None:
+    late = attachment_part('attachment; filename="late.zip"', b"PK\x03\x04", "application/zip")
+    raw = mixed_mail(TEXT_PART) + f"--b\r\n{late}\r\n--b--\r\n".encode()
+    parsed = parse_mail(raw)
+    (attachment,) = parsed.attachments
+    assert (attachment.name, attachment.data) == ("late.zip", b"PK\x03\x04")
+    assert parsed.defects == (
+        "multipart/mixed at top level: parts after the closing boundary recovered",
+    )
+
+
+def test_a_missing_closing_boundary_keeps_every_part() -> None:
+    raw = mixed_mail(TEXT_PART).removesuffix(b"--b--\r\n")
+    parsed = parse_mail(raw)
+    assert parsed.text == "See attached."
+    assert parsed.defects == ("missing closing MIME boundary (multipart/mixed at top level)",)
+
+
 # --- Machine mail --------------------------------------------------------------
 
 DSN_BODY = (
@@ -516,6 +605,56 @@ def test_date_offset_is_kept() -> None:
     assert date.utcoffset() == timedelta(hours=2)
 
 
+def encoded_word(charset: str, text: str) -> str:
+    return f"=?{charset}?B?{base64.b64encode(text.encode(charset)).decode()}?="
+
+
+@pytest.mark.parametrize(
+    ("subject", "decoded"),
+    [
+        (encoded_word("utf-8", "письмо уведом-е"), "письмо уведом-е"),
+        (encoded_word("gb2312", "代开各地增值税发票"), "代开各地增值税发票"),
+        ("=?iso-8859-1?Q?Je_pr=E9pare_mon_=E9t=E9?=", "Je prépare mon été"),
+        (  # folded over two encoded words: the space between them is no text
+            encoded_word("utf-8", "Быстрее вкладывайте ")
+            + "\r\n "
+            + encoded_word("utf-8", "в золото!"),
+            "Быстрее вкладывайте в золото!",
+        ),
+        # gb2312 is the label, gbk what was written (镕 is not in gb2312)
+        (f"=?gb2312?B?{base64.b64encode('朱镕基'.encode('gbk')).decode()}?=", "朱镕基"),
+    ],
+)
+def test_encoded_subjects_in_several_charsets(subject: str, decoded: str) -> None:
+    parsed = parse_mail(
+        plain_mail().replace(b"Subject: Where is my parcel?", f"Subject: {subject}".encode())
+    )
+    assert parsed.subject == decoded
+    assert parsed.defects == ()
+
+
+def test_addresses_as_display_names_are_names_not_addresses() -> None:
+    raw = build(
+        'From: "alice@example.com" <bob@example.com>',
+        'To: "charlie@example.com" <charlie@example.com>, dave@example.com <dave@example.com>',
+        "Cc: LastName, FirstName <comma.name@example.com>",
+    )
+    parsed = parse_mail(raw)
+    assert (parsed.from_address, parsed.from_name) == ("bob@example.com", "alice@example.com")
+    assert parsed.to == ("charlie@example.com", "dave@example.com", "comma.name@example.com")
+
+
+@pytest.mark.parametrize(
+    ("sender", "name"),
+    [
+        ("notify@bank.example <notify@bank.example>", None),  # the name is the address
+        ("LastName, FirstName <comma.name@example.com>", "LastName, FirstName"),
+    ],
+)
+def test_sender_names_that_are_no_names_or_hold_a_comma(sender: str, name: str | None) -> None:
+    assert parse_mail(build(f"From: {sender}")).from_name == name
+
+
 # --- Charsets ------------------------------------------------------------------
 
 
@@ -571,6 +710,10 @@ def test_nul_characters_are_removed() -> None:
             "no usable From address in 'Support Team'",
         ),
         (b"%PDF-1.4\n%binary", "not an RFC 822 message (looks like a PDF document)"),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00",
+            "not an RFC 822 message (looks like an Outlook .msg file)",
+        ),
         (b"just some text\nwithout any header\n", "not an RFC 822 message (no header lines)"),
         (
             b"From: a@b.example\r\nX-Junk: \x00\x01\r\n\r\nbody",

@@ -39,6 +39,21 @@ async def test_same_external_id_is_stored_once_and_reported_duplicate(hub: Hub):
     assert await count(hub, messages) == 1
 
 
+async def test_a_reused_external_id_is_stored_apart_only_where_both_digests_differ(hub: Hub):
+    await add_agent(hub, "maria@example.com")
+    await hub.ingest(webchat("v1", "m-1"))
+    stored_before_digests = await hub.ingest(webchat("v1", "m-1", content_digest="b" * 64))
+    assert stored_before_digests.duplicate, "no digest to compare: the id alone decides"
+    first = await hub.ingest(webchat("v1", "m-2", content_digest="a" * 64))
+    other = webchat("v2", "m-2", text="someone else", content_digest="c" * 64)
+    apart = await hub.ingest(other)
+    assert not apart.duplicate
+    assert apart.customer_id != first.customer_id, "the sender's own, not the first's"
+    again = await hub.ingest(other)
+    assert (again.duplicate, again.message_id) == (True, apart.message_id)
+    assert await count(hub, messages) == 3
+
+
 async def test_same_external_id_on_another_channel_is_another_message(hub: Hub):
     await hub.ingest(webchat("v1", "42"))
     sms = InboundMessage(

@@ -87,6 +87,7 @@ async def test_email_notification_batches_customers_and_counts(
     assert mail.rcpt_tos == [MARIA_MAIL]
     assert mail.message["Subject"] == "3 updates from 2 customers in the support inbox"
     assert mail.message["Auto-Submitted"] == "auto-generated"
+    assert mail.message["X-Auto-Response-Suppress"] == "All"
     body = mail.message.get_content()
     assert "+491701 (2)" in body
     assert "+491702" in body

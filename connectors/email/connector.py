@@ -230,6 +230,7 @@ class EmailConnector(Connector):
             automated=mail.automated is not None,
             sender_proof=Proof.MAIL_AUTH if outcome == Outcome.PASS else None,
             auth_failure=verdict.reason if verdict and outcome == Outcome.FAIL else None,
+            content_digest=mail.digest,
             meta={
                 "subject": mail.subject,
                 "full_text": mail.full_text,
@@ -261,7 +262,7 @@ class EmailConnector(Connector):
 
     def generated_mail(self, to: str, subject: str, text: str, message_id: str) -> EmailMessage:
         mail = self.new_mail(to, subject, message_id)
-        mail["Auto-Submitted"] = "auto-generated"
+        mark_automatic(mail, "auto-generated")
         mail.set_content(text)
         return mail
 
@@ -274,6 +275,8 @@ class EmailConnector(Connector):
         mail["Reply-To"] = reply_address(
             self.hub.secret_key, conversation_id, self.settings.address
         )
+        if message.automatic:
+            mark_automatic(mail, "auto-replied")
         earlier = thread.external_ids[-MAX_REFERENCES:]
         if earlier:
             mail["In-Reply-To"] = f"<{earlier[-1]}>"
@@ -318,6 +321,13 @@ class EmailConnector(Connector):
         if self._receiver is not None:
             parts.append(f"SMTP listener on port {self._receiver.port}")
         return "; ".join(parts)
+
+
+def mark_automatic(mail: EmailMessage, kind: str) -> None:
+    """Mail no person wrote (RFC 3834 ``kind``: auto-generated, or auto-replied for an answer
+    to the customer's mail), so auto-responders, Exchange's too, do not answer it."""
+    mail["Auto-Submitted"] = kind
+    mail["X-Auto-Response-Suppress"] = "All"
 
 
 def authentication_meta(verdict: Verdict | None, from_address: str) -> dict[str, object]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.policy
 import re
 from dataclasses import dataclass, field
+from email import errors
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.policy import Policy
@@ -31,6 +32,9 @@ _DEFECT_TEXT = {
     "InvalidBase64CharactersDefect": "invalid characters in base64 data",
     "InvalidBase64LengthDefect": "invalid base64 length",
 }
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+"""Bytes no text has (tab, line breaks and form feed aside)."""
+_CHARSET_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
 _BOUNDARY_IN_BODY = re.compile(r"^--([^\s\"]{1,200})[ \t]*\r?\n(?=content-)", re.MULTILINE | re.I)
 
 
@@ -177,12 +181,20 @@ class MimeWalker:
                 f"{_where(part, path)}: parts recovered using the boundary found in the body"
             )
         elif payload.strip():
-            self.notes.append(
-                f"{_where(part, path)}: body not split into parts, kept as attachment"
-            )
-            data = payload.encode("utf-8", "surrogateescape")
-            return [self._leaf_message("application/octet-stream", data)]
+            return [self._unsplit_body(part, path, _part_bytes(part))]
         return recovered
+
+    def _unsplit_body(self, part: Message, path: str, data: bytes) -> Message:
+        """A multipart whose boundary never occurs, and no other in sight: a sender that
+        declared multipart and wrote plain text. Text is the mail's text, anything else
+        an attachment."""
+        if _boundary_never_found(part) and not _CONTROL_BYTES.search(data):
+            self.notes.append(f"{_where(part, path)}: body not split into parts, kept as text")
+            charset = part.get_content_charset() or ""
+            declared = f"; charset={charset}" if _CHARSET_NAME.fullmatch(charset) else ""
+            return self._leaf_message(f"text/plain{declared}", data)
+        self.notes.append(f"{_where(part, path)}: body not split into parts, kept as attachment")
+        return self._leaf_message("application/octet-stream", data)
 
     def _parts_after_closing_boundary(self, part: Message, path: str) -> list[Message]:
         epilogue = part.epilogue or ""
@@ -228,6 +240,12 @@ class MimeWalker:
 
     def _leaf_message(self, content_type: str, data: bytes) -> Message:
         return self.budget.parse(f"Content-Type: {content_type}\r\n\r\n".encode() + data)
+
+
+def _boundary_never_found(part: Message) -> bool:
+    """The email package's word for a multipart whose declared boundary is not in its body."""
+    missing = (errors.StartBoundaryNotFoundDefect, errors.MultipartInvariantViolationDefect)
+    return any(isinstance(defect, missing) for defect in getattr(part, "defects", []))
 
 
 def _child_path(path: str, index: int) -> str:

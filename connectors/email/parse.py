@@ -7,6 +7,7 @@ is no mail at all, or has no sender to answer, raises Unparseable.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +64,9 @@ class ParsedMail:
     authentication_results: tuple[str, ...]
     """The Authentication-Results headers as they are, top down: for the connector to trust
     the ones its own mail server added."""
+    digest: str
+    """What the mail says (sender, subject, body), whatever headers servers added on the way:
+    tells a redelivery from another mail reusing its Message-ID."""
 
 
 class Unparseable(Exception):
@@ -105,6 +109,7 @@ def _parse(raw: bytes, max_attachment_bytes: int, budget: PartBudget) -> ParsedM
         raise Unparseable("not an RFC 822 message (no header lines)")
     headers = Headers(msg, notes)
     from_address, from_name = _sender(headers)
+    subject = headers.text("subject").strip()
     walker = MimeWalker(notes, budget)
     body = walker.walk(msg, "")
     full_text, html = _texts(body, notes)
@@ -115,7 +120,7 @@ def _parse(raw: bytes, max_attachment_bytes: int, budget: PartBudget) -> ParsedM
         from_address=from_address,
         from_name=from_name,
         to=recipients(headers),
-        subject=headers.text("subject").strip(),
+        subject=subject,
         date=sent_date(headers, notes),
         text=split_reply(full_text),
         full_text=full_text,
@@ -124,7 +129,20 @@ def _parse(raw: bytes, max_attachment_bytes: int, budget: PartBudget) -> ParsedM
         automated=_automated(headers, msg, from_address, walker.content_types),
         defects=_capped(notes),
         authentication_results=tuple(headers.all("authentication-results")),
+        digest=_content_digest(raw, from_address, subject),
     )
+
+
+def _content_digest(raw: bytes, from_address: str, subject: str) -> str:
+    """SHA-256 of the sender, the subject and the body, line ends and trailing white space
+    aside (as DKIM's relaxed body canonicalization): servers may change those."""
+    end = _HEADER_END.search(raw)
+    body = raw[end.end() :] if end else b""
+    lines = [line.rstrip() for line in body.replace(b"\r\n", b"\n").split(b"\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    head = f"{from_address}\0{subject}\0".encode("utf-8", "replace")
+    return hashlib.sha256(head + b"\n".join(lines)).hexdigest()
 
 
 def _capped(notes: list[str]) -> tuple[str, ...]:
