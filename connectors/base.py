@@ -20,7 +20,6 @@ from typing import Any, ClassVar, Protocol
 from aiohttp import web
 
 from connectors.dns import Resolver
-from connectors.route_docs import RouteDoc
 
 
 @dataclass(frozen=True)
@@ -353,10 +352,6 @@ class Connector(ABC):
 
     def routes(self) -> Iterable[web.RouteDef]:
         """HTTP routes the connector serves inside the hub's app (webhooks, sockets)."""
-        return ()
-
-    def route_docs(self) -> Iterable[RouteDoc]:
-        """How the API document describes ``routes()``: one for each route."""
         return ()
 
     async def start(self) -> None:  # noqa: B027 - most connectors need no start

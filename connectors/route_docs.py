@@ -3,8 +3,9 @@ appears in the OpenAPI document; ``hub/api/openapi.py`` writes it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -34,3 +35,11 @@ class RouteDoc:
     errors: tuple[int, ...] = ()
     security: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Security schemes by name; the caller must satisfy one of them."""
+
+
+@runtime_checkable
+class DescribesRoutes(Protocol):
+    """A connector with ``routes()`` says here how each appears in the document
+    (``tests/test_openapi.py`` fails on a route that is left out)."""
+
+    def route_docs(self) -> Iterable[RouteDoc]: ...

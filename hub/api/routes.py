@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.route_docs import Raw, RouteDoc
+from connectors.route_docs import DescribesRoutes, Raw, RouteDoc
 from hub.api.admin import admin_api
 from hub.api.agent_hours import agent_hours_api
 from hub.api.answers import Health
@@ -113,7 +113,8 @@ def mount(app: web.Application) -> None:
 def beside_the_api(request: web.Request) -> Iterable[RouteDoc]:
     yield from BESIDE_THE_API
     for connector in request.app[HUB_KEY].all_connectors.values():
-        yield from connector.route_docs()
+        if isinstance(connector, DescribesRoutes):
+            yield from connector.route_docs()
 
 
 async def openapi(request: web.Request) -> web.Response:
