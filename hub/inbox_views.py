@@ -24,6 +24,8 @@ from routing.contact import contact_window
 from routing.escalation import stage_shown
 
 PREVIEW_CHARS = 160
+# Replies the customer has not been sent (waiting for their hours, or withdrawn): no preview.
+UNSENT_STATES = ("scheduled", "cancelled")
 VIEW_LIMIT = 500
 
 
@@ -120,7 +122,11 @@ def with_previews(conn: Connection, summaries: list[dict[str, Any]]) -> list[dic
 def _last_messages(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
     latest = (
         select(func.max(messages.c.id))
-        .where(messages.c.conversation_id.in_(ids), messages.c.direction != "note")
+        .where(
+            messages.c.conversation_id.in_(ids),
+            messages.c.direction != "note",
+            messages.c.state.not_in(UNSENT_STATES),
+        )
         .group_by(messages.c.conversation_id)
     )
     rows = conn.execute(

@@ -160,6 +160,33 @@ async def test_scheduled_view_lists_replies_waiting_for_the_customers_hours(
     assert await maria.get("/api/scheduled") == []
 
 
+async def test_a_scheduled_or_cancelled_reply_is_not_the_preview_until_sent(
+    hub: Hub, clock: FakeClock, people
+):
+    clock.set(MONDAY_0900_UTC)  # 04:00 in New York
+    started = await hub.ingest(chat("v1", "1", "call me", sender_name="Lena"))
+    await give(people, started.customer_id, "maria", "tom")
+    maria = people["maria"]
+    hours = f"/api/customers/{started.customer_id}/contact-hours"
+    await maria.call("PUT", hours, {"hours": NEW_YORK_OFFICE}, expect=200)
+    path = f"/api/conversations/{started.conversation_id}/replies"
+    withdrawn = await maria.post(path, {"text": "Never mind"}, expect=202)
+    await maria.post(f"/api/messages/{withdrawn['id']}/cancel", expect=200)
+    waiting = await maria.post(path, {"text": "At nine your time?"}, expect=202)
+    assert waiting["state"] == "scheduled"
+
+    (item,) = await maria.get("/api/conversations")
+    preview = item["last_message"]
+    assert (preview["direction"], preview["text"]) == ("in", "call me")
+
+    await maria.post(f"/api/messages/{waiting['id']}/send-now", expect=200)
+    (item,) = await maria.get("/api/conversations")
+    assert (item["last_message"]["direction"], item["last_message"]["text"]) == (
+        "out",
+        "At nine your time?",
+    )
+
+
 async def test_customer_panel_names_owner_and_backup_and_says_when_hours_open(
     hub: Hub, clock: FakeClock, people
 ):

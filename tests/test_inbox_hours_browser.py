@@ -134,7 +134,7 @@ async def test_weekend_message_waits_in_held_and_arrives_as_new_on_monday(
     await expect(waiting).to_contain_text("Lena")
     await expect(waiting).to_contain_text("Is my order shipped?")
     release = waiting.locator(".waiting-release")
-    await expect(release).to_contain_text("released Mon, 9 Mar 2026, 18:00")  # 09:00 UTC in Tokyo
+    await expect(release).to_contain_text("held until Mon, 9 Mar 2026, 18:00")  # 09:00 UTC in Tokyo
     await expect(release.locator("time")).to_have_attribute("datetime", MONDAY_9_LONDON.isoformat())
     await waiting.click()
     held_message = message(page, "Is my order shipped?")
@@ -166,6 +166,10 @@ async def test_weekend_message_waits_in_held_and_arrives_as_new_on_monday(
 
     await page.locator('.tab[data-view="open"]').click()
     await expect(mine.locator(".badge")).to_have_text("1")
+    await open_conversation(page, held.conversation_id)
+    released = message(page, "Is my order shipped?")
+    await expect(released).to_have_attribute("data-status", "received")
+    await expect(released.locator(".message-status")).to_be_hidden()
 
 
 async def test_reply_outside_the_customers_hours_is_scheduled_and_can_be_changed(
@@ -333,6 +337,11 @@ async def test_scheduled_view_lists_the_waiting_reply_until_it_is_sent_now(
     await expect(message(page, "Calling you at nine.").locator(".message-status")).to_have_text(
         "scheduled for Tue, 10 Mar 2026, 22:00 GMT+9"
     )
+    await page.reload()  # the list as drawn afresh: the scheduled reply is not said yet
+    preview = conversation_item(page, started.conversation_id).get_by_test_id(
+        "conversation-preview"
+    )
+    await expect(preview).to_have_text("Please call me back")
 
     await page.get_by_test_id("scheduled-tab").click()
     waiting = page.get_by_test_id("scheduled-item")

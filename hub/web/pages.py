@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import available_timezones
 
 from aiohttp import web
 
@@ -10,6 +11,9 @@ from hub.api.framework import HUB_KEY, Access, TwoFactorRequired, authenticate
 from hub.errors import Forbidden, Unauthorized
 
 STATIC = Path(__file__).parent / "static"
+# Region zones and UTC: not the aliases ("GB", "EST5EDT") nor "localtime", which the hub also takes.
+TIME_ZONES = sorted(zone for zone in available_timezones() if "/" in zone or zone == "UTC")
+FAVICON = "favicon.svg"
 INBOX_MODULES = {
     "inbox-core.js",
     "inbox-signin.js",
@@ -23,6 +27,7 @@ INBOX_MODULES = {
 }
 FILES = {
     "api.js",
+    "dates.js",
     "base.css",
     "inbox.js",
     "inbox.css",
@@ -35,6 +40,7 @@ FILES = {
     "calendar-editor.js",
     "calendar-editor.css",
     "hours-absences.js",
+    FAVICON,
     *INBOX_MODULES,
 }
 CSP = (
@@ -61,6 +67,7 @@ SIGN_IN_FOR_ADMIN = "/?next=/admin"
 ACCOUNT = "/account"
 ADMINS_ONLY = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Admins only</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/base.css">
 <link rel="stylesheet" href="/static/admin.css"></head>
 <body><main class="forbidden"><h1>Admins only</h1>
@@ -91,8 +98,20 @@ async def static(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / name, headers=PAGE_HEADERS)
 
 
+async def favicon(_request: web.Request) -> web.StreamResponse:
+    """For browsers and tools that ask for /favicon.ico whatever the page links to."""
+    return web.FileResponse(STATIC / FAVICON, headers={"Cache-Control": "max-age=86400"})
+
+
+async def time_zones(_request: web.Request) -> web.StreamResponse:
+    """The IANA zones the hub accepts, for the calendar editor's list to choose from."""
+    return web.json_response(TIME_ZONES, headers={"Cache-Control": "max-age=86400"})
+
+
 def mount(app: web.Application) -> None:
     app.router.add_get("/", inbox)
     app.router.add_get("/admin", admin)
     app.router.add_get(ACCOUNT, account)
     app.router.add_get("/static/{name}", static)
+    app.router.add_get("/favicon.ico", favicon)
+    app.router.add_get("/time-zones.json", time_zones)

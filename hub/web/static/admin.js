@@ -8,6 +8,7 @@
  */
 import { ApiError, apiClient } from "./api.js";
 import { button, calendarEditor, el, input, labelled } from "./calendar-editor.js";
+import { formatTime } from "./dates.js";
 import { hoursAndAbsences } from "./hours-absences.js";
 
 (function () {
@@ -91,11 +92,6 @@ import { hoursAndAbsences } from "./hours-absences.js";
   function agentName(id) {
     const agent = state.agents.find((a) => a.id === id);
     return agent ? agent.name : `agent ${id}`;
-  }
-
-  function formatTime(iso) {
-    const date = new Date(iso);
-    return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
   }
 
   function debounce(fn, delay) {

@@ -16,6 +16,9 @@ const WEEKDAYS = [
   ["sun", "Sunday"],
 ];
 const OFFICE_DAYS = ["mon", "tue", "wed", "thu", "fri"];
+/** The IANA zones the hub itself knows (the browser's own list may differ), fetched once. */
+const ZONES_PATH = "/time-zones.json";
+let zonesAsked = null;
 let editors = 0;
 
 export function el(tag, className, text) {
@@ -157,16 +160,21 @@ function exceptionRow(date, spans) {
   return row;
 }
 
+function knownZones() {
+  zonesAsked ||= fetch(ZONES_PATH, { credentials: "same-origin" })
+    .then((response) => (response.ok ? response.json() : []))
+    .catch(() => []);
+  return zonesAsked;
+}
+
+/** The zones to choose from as one types: a <datalist> filled once the hub answers. */
 function zoneList(id) {
   const list = el("datalist");
   list.id = id;
-  const zones =
-    typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
-  for (const zone of zones) {
-    const choice = el("option", null, zone);
-    choice.value = zone;
-    list.append(choice);
-  }
+  list.dataset.testid = "zone-choices";
+  knownZones().then((zones) => {
+    list.replaceChildren(...zones.map((zone) => Object.assign(el("option"), { value: zone })));
+  });
   return list;
 }
 

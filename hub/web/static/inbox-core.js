@@ -4,15 +4,7 @@
  */
 import { ApiError, apiClient } from "./api.js";
 
-const WHEN_FORMAT = new Intl.DateTimeFormat(undefined, {
-  weekday: "short",
-  day: "numeric",
-  month: "short",
-  year: "numeric",
-  hour: "2-digit",
-  minute: "2-digit",
-  timeZoneName: "short",
-});
+export { formatTime, formatWhen } from "./dates.js";
 
 /** The signed-in session's CSRF token, sent with every state-changing request. */
 export const session = { csrf: null };
@@ -28,19 +20,6 @@ export function el(tag, className, text) {
   if (className) node.className = className;
   if (text !== undefined && text !== null) node.textContent = String(text);
   return node;
-}
-
-export function formatTime(iso) {
-  if (!iso) return "";
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
-}
-
-/** A moment that matters (a release, a due time), with its weekday and zone. */
-export function formatWhen(iso) {
-  if (!iso) return "";
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : WHEN_FORMAT.format(date);
 }
 
 /** "Mon 09:00" in ``zone`` (the agent's own zone when undefined). */

@@ -1,4 +1,7 @@
-/* Channel icons drawn as inline SVG (the page's CSP allows no remote images). */
+/* Channel icons drawn as inline SVG (the page's CSP allows no remote images, and a
+ * machine without an emoji font would show emoji as empty boxes): a chat bubble, an
+ * envelope, code brackets for the API, a hash for Slack, a paper plane for Telegram.
+ */
 
 import { api } from "./inbox-core.js";
 
@@ -6,7 +9,7 @@ const SVG = "http://www.w3.org/2000/svg";
 const PATHS = {
   webchat: ["M4 5h16v10H9l-5 4z"],
   email: ["M3 6h18v12H3z", "M3 7l9 6 9-6"],
-  api: ["M8 3h8v18H8z", "M11 18h2"],
+  api: ["M8 7l-5 5 5 5", "M16 7l5 5-5 5", "M14 4l-4 16"],
   slack: ["M9 4 7 20", "M17 4l-2 16", "M4 9h16", "M3 15h16"],
   telegram: ["M21 4 3 11l6 2 2 6 3-4 5 4z", "M9 13l12-9"],
   other: ["M12 4a8 8 0 1 0 0.01 0z"],

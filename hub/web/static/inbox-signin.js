@@ -4,6 +4,8 @@
  * challenge instead of a session; the form then asks for the code from the
  * authenticator app (or a recovery code) and sends both. An agent whose team
  * requires two-factor sign-in and who has not set it up is sent to /account.
+ * Signed in, the agent goes on to the page that sent them here (``?next=``), if
+ * it is a page of this site: anything else could send them to an impostor.
  */
 import { $, api, session } from "./inbox-core.js";
 
@@ -56,6 +58,11 @@ async function submit(event, onSignedIn) {
       window.location.assign(ACCOUNT_PAGE);
       return;
     }
+    const next = nextPage();
+    if (next) {
+      window.location.assign(next);
+      return;
+    }
     onSignedIn(answer.agent);
   } catch (error) {
     if (error.body?.sign_in === "password") showPasswordStep();
@@ -63,6 +70,24 @@ async function submit(event, onSignedIn) {
   } finally {
     button.disabled = false;
   }
+}
+
+/** The ``next`` path of this page's address when it is a page of this site, else null. */
+export function nextPage() {
+  const next = new URLSearchParams(window.location.search).get("next");
+  if (!next || !next.startsWith("/") || /[\\\u0000-\u001f]/.test(next) || next.startsWith("//")) {
+    return null;
+  }
+  const target = new URL(next, window.location.origin);
+  if (target.origin !== window.location.origin) return null;
+  const path = target.pathname + target.search + target.hash;
+  return path === "/" ? null : path;
+}
+
+/** Drop ``?next=`` from the address once the inbox is what is shown. */
+export function forgetNextPage() {
+  if (!window.location.search) return;
+  window.history.replaceState(null, "", window.location.pathname + window.location.hash);
 }
 
 const passwordStep = {

@@ -27,7 +27,7 @@ import {
 import { channelIcon, loadChannelKinds } from "./inbox-icons.js";
 import { bindShortcuts } from "./inbox-keys.js";
 import { initPanel, refreshPanel, showCustomer } from "./inbox-panel.js";
-import { bindSignIn, showPasswordStep } from "./inbox-signin.js";
+import { bindSignIn, forgetNextPage, showPasswordStep } from "./inbox-signin.js";
 import { identityItem, identityLabel, mergeInto, renderClaims } from "./inbox-trust.js";
 
 const LIST_RELOAD_DELAY_MS = 80;
@@ -40,7 +40,7 @@ const CLOSE_SESSION_ENDED = 4401;
 
 /** Views listing messages that wait (held for contact hours, replies for the customer's). */
 const WAITING_VIEWS = {
-  held: { path: "/api/held", testid: "held-item", empty: "held-empty", label: "released" },
+  held: { path: "/api/held", testid: "held-item", empty: "held-empty", label: "held until" },
   scheduled: {
     path: "/api/scheduled",
     testid: "scheduled-item",
@@ -135,6 +135,8 @@ function showInbox(agent) {
   $("inbox-view").hidden = false;
   $("inbox-error").textContent = "";
   $("agent-name").textContent = agent.name;
+  $("admin-link").hidden = agent.role !== "admin";
+  forgetNextPage();
   $("away-toggle").checked = Boolean(agent.away);
   loadList();
   startLive();
