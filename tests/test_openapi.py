@@ -63,6 +63,7 @@ PAGES_AND_FILES = {
     ("GET", "/admin"),
     ("GET", ACCOUNT),
     ("GET", "/static/{name}"),
+    ("GET", "/favicon.ico"),
     ("GET", "/webchat/webchat/widget.js"),
     ("GET", "/webchat/webchat/widget.css"),
     ("GET", "/webchat/webchat/demo"),

@@ -69,6 +69,14 @@ BESIDE_THE_API = (
         "health",
         response=Raw("application/json", "the OpenAPI 3.1 document"),
     ),
+    RouteDoc(
+        "GET",
+        "/time-zones.json",
+        "time_zones",
+        "The IANA time zones the hub accepts in calendars",
+        "reference",
+        response=list[str],
+    ),
     RouteDoc("GET", "/healthz", "healthz", "The process is up", "health", response=Health),
     RouteDoc(
         "GET",
