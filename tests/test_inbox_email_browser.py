@@ -152,3 +152,23 @@ async def test_reply_status_goes_from_queued_to_sent_or_failed_with_the_servers_
     preview = page.get_by_test_id("conversation-preview")
     await expect(preview).to_have_text("You: One more thing.")
     assert not problems, problems
+
+
+async def test_a_mail_reusing_a_message_id_is_shown_and_marked(
+    hub: Hub, server: TestServer, context: BrowserContext
+) -> None:
+    await add_agent(hub, EMAIL, name="Maria")
+    first = customer_mail("The first order, 1234.")
+    again = customer_mail("Another order, 5678.")
+    again.replace_header("Message-ID", first["Message-ID"])
+    await deliver(hub, first)
+    await deliver(hub, again)
+    page = await context.new_page()
+    await open_inbox(page, server)
+    await page.get_by_test_id("conversation-item").first.click()
+    await expect(
+        message(page, "Another order, 5678.").get_by_test_id("reused-id-note")
+    ).to_have_text(
+        "Came with the Message-ID of an earlier, different mail: kept as a message of its own"
+    )
+    await expect(page.get_by_test_id("reused-id-note")).to_have_count(1)

@@ -487,6 +487,7 @@ function messageItem(message) {
   if (message.direction === "note") item.append(el("span", "note-label", "Internal note"));
   if (message.automatic) item.append(automaticLabel());
   if (message.meta && message.meta.auth_failure) item.append(authWarning(message.meta));
+  if (message.meta && message.meta.reused_id) item.append(reusedIdNote());
   item.append(messageContent(message));
   const meta = el("div", "message-meta");
   if (message.channel) {
@@ -512,6 +513,14 @@ function automaticLabel() {
   const label = el("span", "automatic-label", "Automatic reply");
   label.dataset.testid = "automatic-label";
   return label;
+}
+
+/** Mail that came with the Message-ID of an earlier, different mail: kept, as its own message. */
+function reusedIdNote() {
+  const text = "Came with the Message-ID of an earlier, different mail: kept as a message of its own";
+  const note = el("p", "reused-id-note", text);
+  note.dataset.testid = "reused-id-note";
+  return note;
 }
 
 /** Mail whose From failed authentication: stored, but kept apart from that address's customer. */
