@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
@@ -104,7 +105,8 @@ async def test_openapi_document_lists_every_endpoint(admin, hub):
     operations = {
         (method.upper(), path) for path, item in document["paths"].items() for method in item
     }
-    assert len(operations) == len(api.endpoints) + 1
+    declared = {(e.method, re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", e.path)) for e in api.endpoints}
+    assert declared | {("GET", "/api/events"), ("POST", "/channels/sms/messages")} <= operations
     assert ("POST", "/api/conversations/{conversation_id}/replies") in operations
     reply = document["paths"]["/api/conversations/{conversation_id}/replies"]["post"]
     assert reply["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("ReplyIn")

@@ -37,6 +37,7 @@ from connectors.base import (
     RateLimited,
     TransientError,
 )
+from connectors.route_docs import RouteDoc
 from connectors.secret_check import bearer_token, same_secret
 from hub.api.framework import read_model
 from hub.errors import Unauthorized
@@ -80,6 +81,12 @@ class PostedMessage(BaseModel):
     )
 
 
+class Received(BaseModel):
+    id: int = Field(description="the stored message's id")
+    conversation_id: int
+    duplicate: bool = Field(description="this id came before: stored once, not again")
+
+
 def inbound(settings: ApiChannel, posted: PostedMessage) -> InboundMessage:
     """The message as the hub takes it; ``from.email`` links only if the channel vouches for it."""
     email = Address("email", posted.sender.email) if posted.sender.email else None
@@ -117,6 +124,27 @@ class ApiConnector(Connector):
     def routes(self) -> Iterable[web.RouteDef]:
         return [web.post(f"/channels/{self.name}/messages", self.receive)]
 
+    def route_docs(self) -> Iterable[RouteDoc]:
+        token = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": f"channel {self.name}'s token (the variable its token_env names)",
+        }
+        yield RouteDoc(
+            "POST",
+            f"/channels/{self.name}/messages",
+            f"channel_{self.name}_messages",
+            f"A customer message into API channel {self.name} (202; 200: a repeated id)",
+            "channels",
+            description="403: the sender is an identity another channel brought in. "
+            "Replies go as signed JSON POSTs to the channel's callback_url: see docs/api.md.",
+            body=PostedMessage,
+            response=Received,
+            statuses=(202, 200),
+            errors=(400, 401, 403, 404, 413, 422),
+            security={f"channel_{self.name}_token": token},
+        )
+
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=SEND_TIMEOUT)
 
@@ -133,14 +161,12 @@ class ApiConnector(Connector):
             raise Unauthorized(f"missing or wrong bearer token for channel {self.name}")
         posted = await read_model(request, PostedMessage)
         result = await self.hub.ingest(inbound(self.settings, posted))
-        return web.json_response(
-            {
-                "id": result.message_id,
-                "conversation_id": result.conversation_id,
-                "duplicate": result.duplicate,
-            },
-            status=200 if result.duplicate else 202,
+        received = Received(
+            id=result.message_id,
+            conversation_id=result.conversation_id,
+            duplicate=result.duplicate,
         )
+        return web.json_response(received.model_dump(), status=200 if received.duplicate else 202)
 
     async def send(self, message: OutboundMessage) -> Delivery:
         url = self.settings.callback_url

@@ -45,6 +45,7 @@ from connectors.base import (
     OutboundMessage,
     PermanentError,
 )
+from connectors.route_docs import Raw, RouteDoc
 from connectors.slack.dedupe import EventDedupe
 from connectors.slack.errors import NETWORK_ERRORS, api_error, network_error
 from connectors.slack.events import (
@@ -98,6 +99,29 @@ class SlackConnector(Connector):
         if self.settings.mode != "events":
             return []
         return [web.post(f"/slack/{self.name}/events", self.receive)]
+
+    def route_docs(self) -> Iterable[RouteDoc]:
+        if self.settings.mode != "events":
+            return
+        signature = {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Slack-Signature",
+            "description": "Slack's v0 HMAC-SHA256 signature with the app's signing secret, "
+            "over X-Slack-Request-Timestamp and the body",
+        }
+        yield RouteDoc(
+            "POST",
+            f"/slack/{self.name}/events",
+            f"channel_{self.name}_events",
+            f"The Events API request URL of Slack app channel {self.name}",
+            "channels",
+            description="Slack's event callbacks and URL verification, answered as Slack "
+            "expects; a request not signed with the app's signing secret is answered 401.",
+            response=Raw("application/json", "Slack's acknowledgement (or the challenge)"),
+            errors=(404,),
+            security={f"channel_{self.name}_signature": signature},
+        )
 
     async def start(self) -> None:
         if self.settings.mode == "socket":

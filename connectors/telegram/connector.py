@@ -24,6 +24,7 @@ from dataclasses import replace
 from functools import partial
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 from telegram import Bot, Update
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
@@ -38,6 +39,7 @@ from connectors.base import (
     PermanentError,
 )
 from connectors.retry import Session, keep_trying
+from connectors.route_docs import RouteDoc
 from connectors.secret_check import same_secret
 from connectors.telegram.errors import classify, connector_error
 from connectors.telegram.settings import TelegramChannel
@@ -46,6 +48,13 @@ from connectors.telegram.updates import IDENTITY_KIND, inbound_of, split_text, s
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class WebhookAnswer(BaseModel):
+    ok: bool = True
+    stored: bool = Field(description="false: a repeat, or not an update (quarantined)")
+
+
 ALLOWED_UPDATES = ("message", "edited_message")
 LINKED = "This chat now receives your notifications from the support hub."
 
@@ -87,6 +96,23 @@ class TelegramConnector(Connector):
         if self.settings.mode != "webhook":
             return []
         return [web.post(self.webhook_path, self.webhook)]
+
+    def route_docs(self) -> Iterable[RouteDoc]:
+        if self.settings.mode != "webhook":
+            return
+        secret = {"type": "apiKey", "in": "header", "name": SECRET_HEADER}
+        yield RouteDoc(
+            "POST",
+            self.webhook_path,
+            f"channel_{self.name}_webhook",
+            f"Telegram's updates for bot channel {self.name} (the hub sets this webhook itself)",
+            "channels",
+            description="The body is a Telegram Update. One that is not is quarantined and "
+            "still answered 200, so Telegram does not send it again.",
+            response=WebhookAnswer,
+            errors=(403, 404),
+            security={f"channel_{self.name}_secret": secret},
+        )
 
     # lifecycle
 
@@ -146,13 +172,13 @@ class TelegramConnector(Connector):
             update = Update.de_json(data, self.bot)
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
             await self.hub.quarantine(self.name, raw, f"not a Telegram update: {error}")
-            return web.json_response({"ok": True, "stored": False})
+            return web.json_response(WebhookAnswer(stored=False).model_dump())
         if update is None:
             await self.hub.quarantine(self.name, raw, "not a Telegram update: empty")
-            return web.json_response({"ok": True, "stored": False})
+            return web.json_response(WebhookAnswer(stored=False).model_dump())
         stored = await self.take(update, self._webhook_cursor(update))
         self._highest_update_id = max(self._highest_update_id, update.update_id)
-        return web.json_response({"ok": True, "stored": stored})
+        return web.json_response(WebhookAnswer(stored=stored).model_dump())
 
     def _webhook_cursor(self, update: Update) -> Cursor | None:
         """The highest ``update_id`` seen, kept with its message (updates may come unordered)."""

@@ -24,6 +24,7 @@ from connectors.base import (
     OutboundMessage,
     VerificationRefused,
 )
+from connectors.route_docs import RouteDoc
 from connectors.webchat.limits import Buckets, SocketCounts
 from connectors.webchat.protocol import (
     IDENTITY_KIND,
@@ -96,6 +97,21 @@ class WebchatConnector(Connector):
             web.get(f"{self.base_path}/widget.css", self.static_file("widget.css")),
             web.get(f"{self.base_path}/demo", self.static_file("demo.html")),
         ]
+
+    def route_docs(self) -> Iterable[RouteDoc]:
+        """The socket; the widget's files and demo page are for browsers, not described."""
+        yield RouteDoc(
+            "GET",
+            f"{self.base_path}/ws",
+            f"channel_{self.name}_socket",
+            f"The web chat widget's WebSocket (channel {self.name})",
+            "channels",
+            description="JSON frames: hello, then message (answered by ack), verify and "
+            "code; the hub sends welcome, message, ack, code-sent, verified and error. "
+            "Open to page origins in allowed_origins; see docs/api.md.",
+            statuses=(101,),
+            errors=(403, 404, 429),
+        )
 
     def static_file(self, name: str) -> Any:
         async def serve(_request: web.Request) -> web.StreamResponse:

@@ -11,6 +11,17 @@ from sqlalchemy import Connection, select
 from config.schema import ChannelSettings
 from connectors.base import ConnectorError
 from connectors.settings import EnvSecret
+from hub.api.answers import (
+    Agent,
+    AuditEntry,
+    ChannelState,
+    ChannelTest,
+    Customer,
+    MergedCustomer,
+    Quarantined,
+    QuarantinedOne,
+    Reassigned,
+)
 from hub.api.framework import Access, Api, Call
 from hub.api.models import (
     AgentIn,
@@ -48,7 +59,14 @@ AGENT = "/api/admin/agents/{agent_id:\\d+}"
 CUSTOMER = "/api/admin/customers/{customer_id:\\d+}"
 
 
-@admin_api.route("GET", "/api/admin/agents", summary="All agents", access=Access.ADMIN, tag="admin")
+@admin_api.route(
+    "GET",
+    "/api/admin/agents",
+    summary="All agents",
+    access=Access.ADMIN,
+    tag="admin",
+    response=list[Agent],
+)
 async def agents(call: Call) -> list[dict[str, Any]]:
     return await call.hub.db.read(list_agents)
 
@@ -61,6 +79,7 @@ async def agents(call: Call) -> list[dict[str, Any]]:
     tag="admin",
     body=AgentIn,
     status=201,
+    response=Agent,
 )
 async def new_agent(call: Call) -> dict[str, Any]:
     body: AgentIn = call.body
@@ -77,6 +96,7 @@ async def new_agent(call: Call) -> dict[str, Any]:
     access=Access.ADMIN,
     tag="admin",
     body=AgentPatch,
+    response=Agent,
 )
 async def change_agent(call: Call) -> dict[str, Any]:
     agent_id = call.path_int("agent_id")
@@ -94,6 +114,7 @@ async def change_agent(call: Call) -> dict[str, Any]:
     access=Access.ADMIN,
     tag="admin",
     body=ReassignIn,
+    response=Reassigned,
 )
 async def reassign(call: Call) -> dict[str, Any]:
     agent_id = call.path_int("agent_id")
@@ -111,6 +132,7 @@ async def reassign(call: Call) -> dict[str, Any]:
     access=Access.ADMIN,
     tag="admin",
     query=CustomersQuery,
+    response=list[Customer],
 )
 async def customers(call: Call) -> list[dict[str, Any]]:
     query: CustomersQuery = call.query
@@ -123,6 +145,8 @@ async def customers(call: Call) -> list[dict[str, Any]]:
     summary="One customer with identities, owner and backup",
     access=Access.ADMIN,
     tag="admin",
+    operation_id="admin_customer",
+    response=Customer,
 )
 async def customer(call: Call) -> dict[str, Any]:
     customer_id = call.path_int("customer_id")
@@ -136,6 +160,7 @@ async def customer(call: Call) -> dict[str, Any]:
     access=Access.ADMIN,
     tag="admin",
     body=CustomerPatch,
+    response=Customer,
 )
 async def change_customer(call: Call) -> dict[str, Any]:
     changes = present_fields(call.body, nullable={"owner_id", "backup_id"})
@@ -152,6 +177,7 @@ async def change_customer(call: Call) -> dict[str, Any]:
     tag="admin",
     body=IdentityIn,
     status=201,
+    response=Customer,
 )
 async def link_identity(call: Call) -> dict[str, Any]:
     body: IdentityIn = call.body
@@ -169,6 +195,7 @@ async def link_identity(call: Call) -> dict[str, Any]:
     access=Access.ADMIN,
     tag="admin",
     body=MergeIn,
+    response=MergedCustomer,
 )
 async def merge(call: Call) -> dict[str, Any]:
     body: MergeIn = call.body
@@ -188,6 +215,8 @@ async def merge(call: Call) -> dict[str, Any]:
     summary="Configured channels",
     access=Access.ADMIN,
     tag="admin",
+    operation_id="admin_channels",
+    response=list[ChannelState],
 )
 async def channels(call: Call) -> list[dict[str, Any]]:
     return [channel_json(call, channel) for channel in call.hub.settings.channels]
@@ -228,6 +257,7 @@ def credential_variables(settings: BaseModel) -> list[str]:
     access=Access.ADMIN,
     tag="admin",
     body=ChannelPatch,
+    response=ChannelState,
 )
 async def switch_channel(call: Call) -> dict[str, Any]:
     name = call.request.match_info["name"]
@@ -256,6 +286,7 @@ async def switch_channel(call: Call) -> dict[str, Any]:
     summary="Test a channel's connection and credentials",
     access=Access.ADMIN,
     tag="admin",
+    response=ChannelTest,
 )
 async def test_channel(call: Call) -> dict[str, Any]:
     name = call.request.match_info["name"]
@@ -276,6 +307,7 @@ async def test_channel(call: Call) -> dict[str, Any]:
     access=Access.ADMIN,
     tag="admin",
     query=AuditQuery,
+    response=list[AuditEntry],
 )
 async def audit(call: Call) -> list[dict[str, Any]]:
     query: AuditQuery = call.query
@@ -314,6 +346,7 @@ async def audit(call: Call) -> list[dict[str, Any]]:
     summary="Input channels could not turn into messages, newest first, with the reason",
     access=Access.ADMIN,
     tag="admin",
+    response=list[Quarantined],
 )
 async def quarantined(call: Call) -> list[dict[str, Any]]:
     return await call.hub.db.read(list_quarantine)
@@ -325,6 +358,7 @@ async def quarantined(call: Call) -> list[dict[str, Any]]:
     summary="One quarantined input: the reason and the start of the raw input as text",
     access=Access.ADMIN,
     tag="admin",
+    response=QuarantinedOne,
 )
 async def quarantined_one(call: Call) -> dict[str, Any]:
     quarantine_id = call.path_int("quarantine_id")

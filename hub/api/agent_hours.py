@@ -17,6 +17,7 @@ from hub.absences import (
     remove_absence,
     set_agent_hours,
 )
+from hub.api.answers import Absence, AgentHours
 from hub.api.framework import Access, Api, Call, Handler
 from hub.api.models import AbsenceIn, HoursIn
 
@@ -76,22 +77,40 @@ async def drop_absence(call: Call) -> None:
 
 
 ENDPOINTS: list[tuple[str, str, Handler, str, dict[str, Any]]] = [
-    ("GET", "/hours", hours, "working hours (null: none set, always working)", {}),
+    (
+        "GET",
+        "/hours",
+        hours,
+        "working hours (null: none set, always working)",
+        {"response": AgentHours},
+    ),
     (
         "PUT",
         "/hours",
         set_hours,
         "set working hours; open conversations are routed again",
-        {"body": HoursIn},
+        {"body": HoursIn, "response": AgentHours},
     ),
-    ("DELETE", "/hours", remove_hours, "remove working hours (always working)", {}),
-    ("GET", "/absences", absences, "absences that have not ended yet", {}),
+    (
+        "DELETE",
+        "/hours",
+        remove_hours,
+        "remove working hours (always working)",
+        {"response": AgentHours},
+    ),
+    (
+        "GET",
+        "/absences",
+        absences,
+        "absences that have not ended yet",
+        {"response": list[Absence]},
+    ),
     (
         "POST",
         "/absences",
         new_absence,
         "add an absence (dates in the hours' zone, or times; none: sick today)",
-        {"body": AbsenceIn, "status": 201},
+        {"body": AbsenceIn, "status": 201, "response": Absence},
     ),
     (
         "DELETE",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from hub.api.answers import Canned, Deleted
 from hub.api.framework import Access, Api, Call
 from hub.api.models import CannedIn
 from hub.canned import create_canned, delete_canned, list_canned
@@ -18,6 +19,7 @@ canned_api = Api()
     summary="Canned responses agents can insert into a reply",
     access=Access.AGENT,
     tag="inbox",
+    response=list[Canned],
 )
 async def canned_responses(call: Call) -> list[dict[str, Any]]:
     return await call.hub.db.read(list_canned)
@@ -31,6 +33,7 @@ async def canned_responses(call: Call) -> list[dict[str, Any]]:
     tag="admin",
     body=CannedIn,
     status=201,
+    response=Canned,
 )
 async def add_canned_response(call: Call) -> dict[str, Any]:
     body: CannedIn = call.body
@@ -45,6 +48,7 @@ async def add_canned_response(call: Call) -> dict[str, Any]:
     summary="Remove a canned response",
     access=Access.ADMIN,
     tag="admin",
+    response=Deleted,
 )
 async def remove_canned_response(call: Call) -> dict[str, Any]:
     return await call.hub.db.write(

@@ -8,15 +8,18 @@ answers; the same declaration checks requests and writes the OpenAPI document
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from config.schema import located_errors
+from connectors.route_docs import Raw
 from hub.auth import CSRF_HEADER, SESSION_COOKIE, Principal, csrf_ok, find_principal
 from hub.clients import foreign_origin
 from hub.errors import (
@@ -31,6 +34,7 @@ from hub.errors import (
 if TYPE_CHECKING:
     from hub.app import Hub
 
+log = logging.getLogger(__name__)
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 MAX_JSON_DEPTH = 64
@@ -83,8 +87,8 @@ class Endpoint:
     status: int
     before_two_factor: bool
     """Open to an agent who must still set up two-factor sign-in (their own account only)."""
-    response: type[BaseModel] | None = None
-    """What a success answers (documented; the handler returns it as JSON)."""
+    response: Any = None
+    """What a success answers: a model or ``list[Model]`` (JSON), :class:`Raw`, or None (204)."""
     operation_id: str | None = None
     """The OpenAPI operationId when one handler serves several paths; else the handler's name."""
 
@@ -105,7 +109,7 @@ class Api:
         query: type[BaseModel] | None = None,
         status: int = 200,
         before_two_factor: bool = False,
-        response: type[BaseModel] | None = None,
+        response: Any = None,
         operation_id: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -148,11 +152,47 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
         result = await endpoint.handler(Call(request, hub, principal, body, query))
         if isinstance(result, web.StreamResponse):
             return result
+        check_answer(endpoint, result)
         if result is None:
             return web.Response(status=204)
         return web.json_response(result, status=endpoint.status, dumps=_dumps)
 
     return handle
+
+
+def check_answer(endpoint: Endpoint, result: Any) -> None:
+    """A success answer must have the shape the OpenAPI document gives it.
+
+    An answer that does not is our bug: a 500 naming the endpoint and the
+    fields, never their values (they may be message text).
+    """
+    if isinstance(endpoint.response, Raw):
+        return
+    try:
+        if endpoint.response is None:
+            if result is not None:
+                raise AnswerDrift(endpoint, "an answer where none is documented")
+            return
+        _answer_adapter(endpoint.response).validate_python(result)
+    except ValidationError as error:
+        where = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(answer)'}: {e['type']}" for e in error.errors()
+        )
+        raise AnswerDrift(endpoint, where) from None
+
+
+@cache
+def _answer_adapter(shape: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(shape)
+
+
+class AnswerDrift(HubError):
+    status = 500
+
+    def __init__(self, endpoint: Endpoint, where: str) -> None:
+        message = f"{endpoint.method} {endpoint.path} answered outside its documented shape"
+        log.error("%s: %s", message, where[:2000])
+        super().__init__(message)
 
 
 async def authenticate(

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from hub.api.answers import ChannelRules, Customer, CustomerHours, DefaultHours, Message, Waiting
 from hub.api.framework import Access, Api, Call
 from hub.api.inbox import check_customer_visible
 from hub.api.models import (
@@ -46,6 +47,7 @@ SCHEDULED = "/api/messages/{message_id:\\d+}"
     summary="The hub's default contact hours",
     access=Access.ADMIN,
     tag="admin",
+    response=DefaultHours,
 )
 async def default_hours(call: Call) -> dict[str, Any]:
     return {"hours": await call.hub.db.read(lambda conn: read_hours(conn, DEFAULT_SCOPE, ""))}
@@ -58,6 +60,7 @@ async def default_hours(call: Call) -> dict[str, Any]:
     access=Access.ADMIN,
     tag="admin",
     body=HoursIn,
+    response=DefaultHours,
 )
 async def set_default_hours(call: Call) -> dict[str, Any]:
     body: HoursIn = call.body
@@ -84,6 +87,7 @@ def channel_rules_json(channel: str, conn: Connection) -> dict[str, Any]:
     summary="A channel's hours, hold and auto-reply rules, SLA",
     access=Access.ADMIN,
     tag="admin",
+    response=ChannelRules,
 )
 async def channel_rules(call: Call) -> dict[str, Any]:
     return await call.hub.db.read(partial(channel_rules_json, channel_name(call)))
@@ -96,6 +100,7 @@ async def channel_rules(call: Call) -> dict[str, Any]:
     access=Access.ADMIN,
     tag="admin",
     body=ChannelRulesIn,
+    response=ChannelRules,
 )
 async def set_channel_rules(call: Call) -> dict[str, Any]:
     channel = channel_name(call)
@@ -126,6 +131,7 @@ def customer_hours_json(customer_id: int, conn: Connection) -> dict[str, Any]:
     summary="The contact hours agreed with a customer",
     access=Access.AGENT,
     tag="inbox",
+    response=CustomerHours,
 )
 async def customer_hours(call: Call) -> dict[str, Any]:
     customer_id = call.path_int("customer_id")
@@ -144,6 +150,7 @@ async def customer_hours(call: Call) -> dict[str, Any]:
     access=Access.AGENT,
     tag="inbox",
     body=CustomerHoursIn,
+    response=CustomerHours,
 )
 async def set_customer_hours(call: Call) -> dict[str, Any]:
     customer_id = call.path_int("customer_id")
@@ -173,6 +180,7 @@ async def set_customer_hours(call: Call) -> dict[str, Any]:
     access=Access.AGENT,
     tag="inbox",
     body=AgreedChannelIn,
+    response=Customer,
 )
 async def set_agreed_channel(call: Call) -> dict[str, Any]:
     customer_id = call.path_int("customer_id")
@@ -195,6 +203,7 @@ async def set_agreed_channel(call: Call) -> dict[str, Any]:
     access=Access.AGENT,
     tag="inbox",
     query=ScopeQuery,
+    response=list[Waiting],
 )
 async def held(call: Call) -> list[dict[str, Any]]:
     query: ScopeQuery = call.query
@@ -215,6 +224,7 @@ def scoped_agent(call: Call, query: ScopeQuery) -> int | None:
     access=Access.AGENT,
     tag="inbox",
     query=ScopeQuery,
+    response=list[Waiting],
 )
 async def scheduled(call: Call) -> list[dict[str, Any]]:
     query: ScopeQuery = call.query
@@ -227,6 +237,7 @@ async def scheduled(call: Call) -> list[dict[str, Any]]:
     summary="Send a scheduled reply now, outside the customer's hours",
     access=Access.AGENT,
     tag="inbox",
+    response=Message,
 )
 async def send_now(call: Call) -> dict[str, Any]:
     message = await call.hub.db.write(
@@ -243,6 +254,7 @@ async def send_now(call: Call) -> dict[str, Any]:
     access=Access.AGENT,
     tag="inbox",
     body=ScheduledEditIn,
+    response=Message,
 )
 async def edit_reply(call: Call) -> dict[str, Any]:
     body: ScheduledEditIn = call.body
@@ -257,6 +269,7 @@ async def edit_reply(call: Call) -> dict[str, Any]:
     summary="Cancel a scheduled reply; it is kept, unsent",
     access=Access.AGENT,
     tag="inbox",
+    response=Message,
 )
 async def cancel_reply(call: Call) -> dict[str, Any]:
     return await call.hub.db.write(

@@ -10,6 +10,15 @@ from aiohttp import web
 from sqlalchemy import Connection, exists, select
 
 from connectors.media import safe_media_type
+from connectors.route_docs import Raw
+from hub.api.answers import (
+    ChannelRef,
+    ConversationDetail,
+    ConversationListed,
+    ConversationSummary,
+    CustomerPanel,
+    Message,
+)
 from hub.api.framework import Access, Api, Call
 from hub.api.models import BodyQuery, ConversationsQuery, NoteIn, ReplyIn
 from hub.auth import Principal
@@ -38,6 +47,7 @@ CONVERSATION = "/api/conversations/{conversation_id:\\d+}"
     access=Access.AGENT,
     tag="inbox",
     query=ConversationsQuery,
+    response=list[ConversationListed],
 )
 async def my_conversations(call: Call) -> list[dict[str, Any]]:
     query: ConversationsQuery = call.query
@@ -55,6 +65,7 @@ async def my_conversations(call: Call) -> list[dict[str, Any]]:
     summary="One conversation: its cross-channel history and where a reply goes by default",
     access=Access.AGENT,
     tag="inbox",
+    response=ConversationDetail,
 )
 async def conversation(call: Call) -> dict[str, Any]:
     return await call.hub.db.read(
@@ -70,6 +81,7 @@ async def conversation(call: Call) -> dict[str, Any]:
     tag="inbox",
     body=ReplyIn,
     status=202,
+    response=Message,
 )
 async def reply(call: Call) -> dict[str, Any]:
     body: ReplyIn = call.body
@@ -94,6 +106,7 @@ async def reply(call: Call) -> dict[str, Any]:
     tag="inbox",
     body=NoteIn,
     status=201,
+    response=Message,
 )
 async def note(call: Call) -> dict[str, Any]:
     body: NoteIn = call.body
@@ -119,6 +132,7 @@ async def read(call: Call) -> None:
     summary="Resolve the conversation",
     access=Access.AGENT,
     tag="inbox",
+    response=ConversationSummary,
 )
 async def resolve(call: Call) -> dict[str, Any]:
     return await call.hub.db.write(
@@ -132,6 +146,7 @@ async def resolve(call: Call) -> dict[str, Any]:
     summary="Reopen a resolved conversation",
     access=Access.AGENT,
     tag="inbox",
+    response=ConversationSummary,
 )
 async def reopen(call: Call) -> dict[str, Any]:
     return await call.hub.db.write(
@@ -166,6 +181,7 @@ def check_customer_visible(principal: Principal, customer_id: int, conn: Connect
     "their contact hours now (by the hub's clock): open or closed, next opening or closing",
     access=Access.AGENT,
     tag="inbox",
+    response=CustomerPanel,
 )
 async def customer(call: Call) -> dict[str, Any]:
     customer_id = call.path_int("customer_id")
@@ -183,6 +199,7 @@ async def customer(call: Call) -> dict[str, Any]:
     summary="Download a file that came with a message (served as an attachment, never inline)",
     access=Access.AGENT,
     tag="inbox",
+    response=Raw("application/octet-stream", "the file, as an attachment"),
 )
 async def attachment(call: Call) -> web.Response:
     message_id = call.path_int("message_id")
@@ -232,6 +249,7 @@ def check_message_visible(conn: Connection, principal: Principal, message_id: in
     access=Access.AGENT,
     tag="inbox",
     query=BodyQuery,
+    response=Raw("text/html", "the sanitized body in a page of its own"),
 )
 async def message_body(call: Call) -> web.Response:
     message_id = call.path_int("message_id")
@@ -262,6 +280,7 @@ async def message_body(call: Call) -> web.Response:
     summary="The channels replies can leave on: name and kind (for the inbox's icons)",
     access=Access.AGENT,
     tag="inbox",
+    response=list[ChannelRef],
 )
 async def channels(call: Call) -> list[dict[str, str]]:
     return [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from hub.api.answers import MyNotifications, TelegramCode
 from hub.api.framework import Access, Api, Call
 from hub.link_codes import issue_code
 from hub.notify_settings import NotifySettings, check_channel, choose_notify, read_notify
@@ -32,6 +33,7 @@ def channel_kinds(call: Call) -> dict[str, str]:
     summary="How the hub notifies me while my inbox is closed (and the channels to choose from)",
     access=Access.AGENT,
     tag="session",
+    response=MyNotifications,
 )
 async def my_notifications(call: Call) -> dict[str, Any]:
     settings = await call.hub.db.read(partial(read_notify, agent_id=call.agent.agent_id))
@@ -45,6 +47,7 @@ async def my_notifications(call: Call) -> dict[str, Any]:
     access=Access.AGENT,
     tag="session",
     body=NotifySettings,
+    response=MyNotifications,
 )
 async def set_my_notifications(call: Call) -> dict[str, Any]:
     chosen: NotifySettings = call.body
@@ -63,6 +66,7 @@ async def set_my_notifications(call: Call) -> dict[str, Any]:
     access=Access.AGENT,
     tag="session",
     status=201,
+    response=TelegramCode,
 )
 async def telegram_code(call: Call) -> dict[str, Any]:
     return await issue_code(call.hub, call.agent.agent_id)

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hub.api.answers import HoursPreview, TemplatePreview
 from hub.api.framework import Access, Api, Call
 from hub.api.models import HoursPreviewIn, TemplatePreviewIn
 from hub.contact import DEFAULT_CHANNEL, rules_for
@@ -29,6 +30,7 @@ previews_api = Api()
     access=Access.ADMIN,
     tag="admin",
     body=HoursPreviewIn,
+    response=HoursPreview,
 )
 async def preview_hours(call: Call) -> dict[str, Any]:
     body: HoursPreviewIn = call.body
@@ -71,6 +73,7 @@ def local_clock(moment: datetime, zone: ZoneInfo, day: date) -> str:
     access=Access.ADMIN,
     tag="admin",
     body=TemplatePreviewIn,
+    response=TemplatePreview,
 )
 async def preview_template(call: Call) -> dict[str, Any]:
     body: TemplatePreviewIn = call.body

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from hub.api.answers import Enrolment, RecoveryCodes, TeamSecurity
 from hub.api.framework import Access, Api, Call
 from hub.api.models import EnrolmentIn, SecurityPatch, TwoFactorOffIn
 from hub.clients import client_key
@@ -45,6 +46,7 @@ MINE = "/api/me/two-factor"
     access=Access.AGENT,
     tag="session",
     before_two_factor=True,
+    response=Enrolment,
 )
 async def setup(call: Call) -> dict[str, Any]:
     agent_id = call.agent.agent_id
@@ -63,6 +65,7 @@ async def setup(call: Call) -> dict[str, Any]:
     body=EnrolmentIn,
     status=201,
     before_two_factor=True,
+    response=RecoveryCodes,
 )
 async def confirm(call: Call) -> dict[str, Any]:
     body: EnrolmentIn = call.body
@@ -136,6 +139,7 @@ def security_json(conn: Connection) -> dict[str, Any]:
     summary="Whether two-factor sign-in is required, and demo accounts with their demo password",
     access=Access.ADMIN,
     tag="admin",
+    response=TeamSecurity,
 )
 async def security(call: Call) -> dict[str, Any]:
     return await call.hub.db.read(security_json)
@@ -148,6 +152,7 @@ async def security(call: Call) -> dict[str, Any]:
     access=Access.ADMIN,
     tag="admin",
     body=SecurityPatch,
+    response=TeamSecurity,
 )
 async def change_security(call: Call) -> dict[str, Any]:
     body: SecurityPatch = call.body

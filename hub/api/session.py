@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import Connection
 
+from hub.api.answers import Agent, BearerToken, Me, SignedIn, TwoFactorChallenge
 from hub.api.framework import Access, Api, Call, presented_token
 from hub.api.models import CodeIn, LoginIn, MyStatusIn, present_fields
 from hub.auth import SESSION_COOKIE, NewSession, close_session
@@ -73,6 +74,7 @@ def token_json(session: NewSession) -> dict[str, Any]:
     access=Access.PUBLIC,
     tag="session",
     body=LoginIn,
+    response=SignedIn | TwoFactorChallenge,
 )
 async def login(call: Call) -> web.StreamResponse | dict[str, Any]:
     outcome = await _password_step(call)
@@ -88,6 +90,7 @@ async def login(call: Call) -> web.StreamResponse | dict[str, Any]:
     access=Access.PUBLIC,
     tag="session",
     body=CodeIn,
+    response=SignedIn,
 )
 async def login_code(call: Call) -> web.StreamResponse:
     return await cookie_session(call, await _code_step(call))
@@ -101,6 +104,7 @@ async def login_code(call: Call) -> web.StreamResponse:
     tag="session",
     body=LoginIn,
     status=201,
+    response=BearerToken | TwoFactorChallenge,
 )
 async def create_token(call: Call) -> web.StreamResponse | dict[str, Any]:
     outcome = await _password_step(call)
@@ -117,6 +121,7 @@ async def create_token(call: Call) -> web.StreamResponse | dict[str, Any]:
     tag="session",
     body=CodeIn,
     status=201,
+    response=BearerToken,
 )
 async def create_token_with_code(call: Call) -> dict[str, Any]:
     return token_json(await _code_step(call))
@@ -145,6 +150,7 @@ async def logout(call: Call) -> web.StreamResponse:
     access=Access.AGENT,
     tag="session",
     before_two_factor=True,
+    response=Me,
 )
 async def me(call: Call) -> dict[str, Any]:
     agent = await call.hub.db.read(partial(me_json, agent_id=call.agent.agent_id))
@@ -158,6 +164,7 @@ async def me(call: Call) -> dict[str, Any]:
     access=Access.AGENT,
     tag="session",
     body=MyStatusIn,
+    response=Agent,
 )
 async def my_status(call: Call) -> dict[str, Any]:
     me_id = call.agent.agent_id

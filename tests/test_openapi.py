@@ -1,0 +1,221 @@
+"""The OpenAPI document: valid, complete (every route of a hub with every channel kind), and
+true (what the hub really answers fits the schemas it documents)."""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import version
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+
+from config import Settings
+from connectors.base import Address, InboundMessage
+from hub.app import Hub
+from hub.demo import seed_demo
+from hub.web.pages import ACCOUNT
+from tests.conftest import ENVIRON
+from tests.support.hubs import Browser
+
+EVERY_CHANNEL_ENVIRON = {
+    **ENVIRON,
+    "SLACK_BOT": "xoxb-0000-test",
+    "SLACK_SIGNING": "0123456789abcdef0123456789abcdef",
+    "TG_TOKEN": "123456:" + "A" * 35,
+    "TG_SECRET": "webhook-secret",
+}
+EVERY_CHANNEL = [
+    {"kind": "webchat", "name": "webchat"},
+    {
+        "kind": "api",
+        "name": "sms",
+        "token_env": "SMS_TOKEN",
+        "identity_kind": "phone",
+        "callback_secret_env": "SMS_CALLBACK_SECRET",
+    },
+    {
+        "kind": "email",
+        "name": "mail",
+        "address": "support@example.com",
+        "smtp_out": {"host": "127.0.0.1", "port": 9, "security": "none"},
+    },
+    {
+        "kind": "slack",
+        "name": "slack",
+        "bot_token_env": "SLACK_BOT",
+        "signing_secret_env": "SLACK_SIGNING",
+        "base_url": "http://127.0.0.1:9/api/",
+    },
+    {
+        "kind": "telegram",
+        "name": "tg",
+        "token_env": "TG_TOKEN",
+        "webhook_secret_env": "TG_SECRET",
+        "base_url": "http://127.0.0.1:9/bot",
+    },
+]
+PAGES_AND_FILES = {
+    # Pages and static files for browsers, not API: the document leaves them out.
+    ("GET", "/"),
+    ("GET", "/admin"),
+    ("GET", ACCOUNT),
+    ("GET", "/static/{name}"),
+    ("GET", "/favicon.ico"),
+    ("GET", "/webchat/webchat/widget.js"),
+    ("GET", "/webchat/webchat/widget.css"),
+    ("GET", "/webchat/webchat/demo"),
+}
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """A hub with every channel kind, each serving its routes (so the document has them all)."""
+    return Settings.model_validate(
+        {
+            "database": {"url": database_url},
+            "metrics": {"token_env": "METRICS_TOKEN"},
+            "channels": EVERY_CHANNEL,
+        },
+        context={"environ": EVERY_CHANNEL_ENVIRON},
+    )
+
+
+@pytest.fixture
+async def admin(hub: Hub, browser_factory) -> Browser:
+    assert await seed_demo(hub)
+    return await (await browser_factory()).login("admin@example.com", "admin-demo")
+
+
+async def test_the_document_is_valid_openapi_with_the_package_version(admin: Browser) -> None:
+    document = await admin.get("/api/openapi.json")
+    validate(document)
+    operation_ids = [op["operationId"] for item in document["paths"].values() for op in ops(item)]
+    assert len(operation_ids) == len(set(operation_ids))
+    assert document["info"]["version"] == version("omnichannel-hub")
+    rules = document["paths"]["/api/admin/channels/{name}/rules"]["get"]["parameters"]
+    assert rules[0]["schema"]["type"] == "string"
+    conversation = document["paths"]["/api/conversations/{conversation_id}"]["get"]
+    assert conversation["parameters"][0]["schema"]["type"] == "integer"
+
+
+def ops(item: dict[str, Any]) -> list[dict[str, Any]]:
+    return [item[m] for m in ("get", "put", "post", "patch", "delete") if m in item]
+
+
+async def test_every_route_of_the_app_is_described(admin: Browser, server: TestServer):
+    document = await admin.get("/api/openapi.json")
+    described = {
+        (method.upper(), path) for path, item in document["paths"].items() for method in item
+    }
+    routes = {
+        (route.method, re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", route.resource.canonical))
+        for route in server.app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    }
+    assert {"/channels/sms/messages", "/slack/slack/events", "/telegram/tg/webhook"} <= {
+        path for _, path in routes
+    }
+    assert routes - PAGES_AND_FILES - described == set()
+    assert described - routes == set()
+
+
+async def test_every_operation_declares_its_success_answer(admin: Browser) -> None:
+    document = await admin.get("/api/openapi.json")
+    for path, item in document["paths"].items():
+        for operation in ops(item):
+            success = [code for code in operation["responses"] if code.startswith(("1", "2"))]
+            assert success, (path, operation["operationId"])
+            answer = operation["responses"][success[0]]
+            assert code_is_bodyless(success[0]) or answer.get("content"), (path, success)
+
+
+def code_is_bodyless(code: str) -> bool:
+    return code in ("101", "204")
+
+
+async def test_every_get_answers_what_the_document_says(admin: Browser, hub: Hub) -> None:
+    """On a demo hub, with an entry in each list, every JSON answer fits its documented schema
+    (and so do the answers of the writes that put the entries there)."""
+    document = await admin.get("/api/openapi.json")
+    values = await fill_every_list(Documented(admin, document), hub)
+    checked = []
+    for path, item in document["paths"].items():
+        if "get" in item and json_schema(item["get"], "200") is not None:
+            query = "?scope=all" if path in SCOPED else ""
+            await Documented(admin, document).call("GET", path.format(**values) + query, path)
+            checked.append(path)
+    assert len(checked) > 25
+
+
+SCOPED = {"/api/conversations", "/api/held", "/api/scheduled"}
+SATURDAYS_ONLY = {"zone": "Europe/London", "weekly": {"sat": ["10:00-12:00"]}}
+
+
+def json_schema(operation: dict[str, Any], status: str) -> dict[str, Any] | None:
+    content = operation["responses"].get(status, {}).get("content", {})
+    return content.get("application/json", {}).get("schema")
+
+
+class Documented:
+    """Calls whose answers must fit the schema the document gives for their status."""
+
+    def __init__(self, browser: Browser, document: dict[str, Any]) -> None:
+        self.browser = browser
+        self.document = document
+
+    async def call(self, method: str, url: str, path: str, body: Any = None) -> Any:
+        status, answer = await self.browser.call(method, url, body)
+        operation = self.document["paths"][path][method.lower()]
+        assert str(status) in operation["responses"], (method, url, status, answer)
+        assert status < 300, (method, url, status, answer)
+        schema = json_schema(operation, str(status))
+        assert schema is not None, (method, path, status)
+        validator = Draft202012Validator({**schema, "components": self.document["components"]})
+        problems = [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(answer)
+        ]
+        assert problems == [], (method, path)
+        return answer
+
+
+async def fill_every_list(api: Documented, hub: Hub) -> dict[str, Any]:
+    """Something in each list a GET answers, and the ids its paths take."""
+    await hub.quarantine("sms", b"not json", "not a message")
+    await api.call("POST", "/api/admin/canned-responses", "/api/admin/canned-responses", CANNED)
+    await api.call("POST", "/api/me/absences", "/api/me/absences", {"reason": "holiday"})
+    await api.call("PUT", "/api/admin/hours", "/api/admin/hours", {"hours": SATURDAYS_ONLY})
+    rules = "/api/admin/channels/{name}/rules"
+    await api.call("PUT", rules.format(name="sms"), rules, {"hours": SATURDAYS_ONLY})
+    customers = await api.call("GET", "/api/admin/customers", "/api/admin/customers")
+    hours = "/api/customers/{customer_id}/contact-hours"
+    await api.call(
+        "PUT", hours.format(customer_id=customers[0]["id"]), hours, {"hours": SATURDAYS_ONLY}
+    )
+    conversations = await api.call("GET", "/api/conversations?scope=all", "/api/conversations")
+    lena = next(c for c in conversations if c["customer"]["id"] == customers[0]["id"])
+    replies = "/api/conversations/{conversation_id}/replies"
+    reply = {"text": "We will look into it."}
+    answer = await api.call("POST", replies.format(conversation_id=lena["id"]), replies, reply)
+    assert answer["state"] == "scheduled"
+    await hub.ingest(customer_writes_out_of_hours())
+    quarantined = await api.call("GET", "/api/admin/quarantine", "/api/admin/quarantine")
+    return {
+        "agent_id": api.browser.agent["id"],
+        "customer_id": customers[0]["id"],
+        "conversation_id": lena["id"],
+        "quarantine_id": quarantined[0]["id"],
+        "name": "sms",
+    }
+
+
+CANNED = {"title": "Hi", "text": "Hello!"}
+
+
+def customer_writes_out_of_hours() -> InboundMessage:
+    return InboundMessage(
+        channel="sms", external_id="m-1", sender=Address("phone", "+4915112345678"), text="Hi?"
+    )
