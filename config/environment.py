@@ -22,7 +22,7 @@ from pydantic_settings import EnvSettingsSource, SettingsError
 from pydantic_settings.sources.utils import parse_env_vars
 
 from config.fields import FieldPath, field_at, nested_models, secret_paths
-from config.schema import CHANNEL_TYPES, Settings
+from config.schema import CHANNEL_TYPES, Settings, default_channels
 
 PREFIX = "HUB_"
 DELIMITER = "__"
@@ -131,8 +131,9 @@ def env_key(channel_name: object) -> str:
 def merge_channels(
     channels: object, by_name: dict[str, Any], origins: dict[DataPath, str]
 ) -> list[Any]:
-    """The file's channels with ``HUB_CHANNELS__<NAME>__...`` over them; new ones appended."""
-    merged = list(channels) if isinstance(channels, list) else []
+    """The file's channels (without a list in the file, the default ones) with
+    ``HUB_CHANNELS__<NAME>__...`` over them; new ones appended."""
+    merged = list(channels) if isinstance(channels, list) else default_channel_data()
     index = {env_key(c.get("name")): i for i, c in enumerate(merged) if isinstance(c, dict)}
     for key, values in by_name.items():
         prefix = variable_name(("channels", key))
@@ -224,3 +225,7 @@ def point_at_variable(
         origins.pop((*at, *path[:-1], taken), None)
     section[path[-1]] = variable
     origins[(*at, *path)] = variable if variable in environ else f"{variable}_FILE"
+
+
+def default_channel_data() -> list[dict[str, Any]]:
+    return [c.model_dump(mode="json", exclude_defaults=True) for c in default_channels()]

@@ -71,9 +71,12 @@ def secret_from_file(variable: str, environ: Mapping[str, str]) -> str | None:
     try:
         with open(path, encoding="utf-8") as stream:
             content = stream.read()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
         raise ValueError(f"cannot read {path} (named by {pointer}): {reason}") from None
+    except UnicodeDecodeError:
+        # Not the decoder's message: it quotes a byte of the secret.
+        raise ValueError(f"{path} (named by {pointer}) is not UTF-8 text") from None
     content = content.removesuffix("\n").removesuffix("\r")
     if not content:
         raise ValueError(f"{path} (named by {pointer}) is empty")

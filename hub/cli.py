@@ -12,7 +12,6 @@ import signal
 import sys
 from collections.abc import Sequence
 from functools import partial
-from importlib.metadata import metadata, version
 
 from config import ConfigError, Settings, load_settings
 from config.schema import HttpSettings
@@ -24,6 +23,7 @@ from hub.demo_accounts import demo_passwords_in_use, is_loopback_url
 from hub.errors import HubError
 from hub.listener import Listener
 from hub.logs import configure_logging
+from hub.package import package_summary, package_version
 from hub.team import create_agent
 
 GC_YOUNG_THRESHOLD = 50_000
@@ -32,7 +32,6 @@ log = logging.getLogger("hub")
 
 
 ADMIN_PASSWORD_ENV = "HUB_ADMIN_PASSWORD"
-PACKAGE = "omnichannel-hub"
 CONFIG_HELP = "YAML settings file (default: built-in settings, SQLite file hub.db here)"
 
 
@@ -60,8 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hub", description=metadata(PACKAGE)["Summary"])
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version(PACKAGE)}")
+    parser = argparse.ArgumentParser(prog="hub", description=package_summary())
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="command", help="what to do"
     )

@@ -106,6 +106,22 @@ def test_channels_are_addressed_by_name_and_can_be_added_with_a_kind(tmp_path):
     ]
 
 
+def test_without_a_file_the_default_channels_take_the_environments_settings():
+    """No file: the built-in web chat stays beside a channel added by the environment."""
+    settings = load_settings(
+        None,
+        {
+            "HUB_CHANNELS__WEBCHAT__TITLE": "Talk to us",
+            "HUB_CHANNELS__SMS__KIND": "api",
+            "HUB_CHANNELS__SMS__TOKEN_ENV": "SMS_TOKEN",
+            "SMS_TOKEN": "t" * 24,
+        },
+    )
+    web, sms = settings.channels
+    assert (web.name, web.kind, web.title) == ("webchat", "webchat", "Talk to us")
+    assert (sms.name, sms.kind) == ("sms", "api")
+
+
 def test_a_bad_value_is_named_by_its_variable(tmp_path):
     path = write(tmp_path, "http: {port: 8081}\nchannels: [{kind: webchat, name: web}]\n")
     assert problems(path, {"HUB_HTTP__PORT": "eighty"}) == [
@@ -181,6 +197,12 @@ def test_an_unreadable_secret_file_is_named_with_its_variable_and_reason(tmp_pat
     path = write(tmp_path, "channels: [{kind: api, name: sms, token_env: SMS_TOKEN}]\n")
     assert problems(path, {"SMS_TOKEN_FILE": str(empty)}) == [
         f"{path}: channels[0].token_env: {empty} (named by SMS_TOKEN_FILE) is empty"
+    ]
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"secret\xd0\x00")
+    assert problems(None, {"HUB_SECRET_KEY_FILE": str(binary)}) == [
+        f"environment: HUB_SECRET_KEY_FILE: {binary} (named by HUB_SECRET_KEY_FILE) "
+        "is not UTF-8 text"
     ]
 
 

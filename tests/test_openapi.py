@@ -7,13 +7,17 @@ import re
 from importlib.metadata import version
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
+from pydantic import BaseModel, ConfigDict
 
 from config import Settings
 from connectors.base import Address, InboundMessage
+from hub.api.framework import HUB_KEY, Access, Api, Call, json_errors
 from hub.app import Hub
 from hub.demo import seed_demo
 from hub.web.pages import ACCOUNT
@@ -219,3 +223,43 @@ def customer_writes_out_of_hours() -> InboundMessage:
     return InboundMessage(
         channel="sms", external_id="m-1", sender=Address("phone", "+4915112345678"), text="Hi?"
     )
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    count: int
+
+
+async def test_an_answer_outside_its_model_is_logged_without_values_and_fails_only_reads(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read that drifts gets a 500; a write that drifts happened, so its answer still goes
+    out (a client told 500 would do it again). Either way the log names fields, not values."""
+    api = Api()
+
+    @api.route("GET", "/drift", summary="read", access=Access.PUBLIC, tag="t", response=Answer)
+    async def read(_call: Call) -> dict[str, Any]:
+        return {"count": "secret text"}
+
+    @api.route("POST", "/drift", summary="write", access=Access.PUBLIC, tag="t", response=Answer)
+    async def write(_call: Call) -> dict[str, Any]:
+        return {"count": 1, "extra": "secret text"}
+
+    app = web.Application(middlewares=[json_errors])
+    app[HUB_KEY] = hub
+    api.mount(app)
+    async with TestServer(app, host="127.0.0.1") as server, aiohttp.ClientSession() as session:
+        async with session.get(server.make_url("/drift")) as response:
+            assert response.status == 500
+            assert await response.json() == {
+                "error": "GET /drift answered outside its documented shape"
+            }
+        async with session.post(server.make_url("/drift")) as response:
+            assert response.status == 200
+            assert await response.json() == {"count": 1, "extra": "secret text"}
+    drifts = [r.getMessage() for r in caplog.records if "documented shape" in r.getMessage()]
+    assert drifts == [
+        "GET /drift answered outside its documented shape: count: int_parsing",
+        "POST /drift answered outside its documented shape: extra: extra_forbidden",
+    ]
+    assert "secret text" not in caplog.text

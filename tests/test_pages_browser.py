@@ -35,6 +35,10 @@ THURSDAY_3_DECEMBER = datetime(2026, 12, 3, 16, 20, tzinfo=UTC)  # 16:20 in Lond
 # Where a careless "next" would send the agent once signed in: all off this site.
 ELSEWHERE = [
     "//evil.example/",
+    "/.//evil.example/",
+    "/..//evil.example/",
+    "/%2e//evil.example/",
+    "/a/..//evil.example/",
     "/\\evil.example/",
     "/\t/evil.example/",
     "https://evil.example/",

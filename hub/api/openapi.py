@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as installed_version
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
@@ -14,17 +12,8 @@ from connectors.route_docs import Raw, RouteDoc
 from hub.api.framework import Access, Api, Endpoint
 from hub.auth import CSRF_HEADER, SESSION_COOKIE
 
-PACKAGE = "omnichannel-hub"
 REF_TEMPLATE = "#/components/schemas/{model}"
 PATH_PARAMETER = re.compile(r"\{(\w+)(?::([^}]*))?\}")
-
-
-def package_version() -> str:
-    """The installed package's version; a source tree that was never installed says so."""
-    try:
-        return installed_version(PACKAGE)
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def openapi_document(

@@ -19,10 +19,11 @@ from hub.api.hours import hours_api
 from hub.api.inbox import inbox_api
 from hub.api.live import mount as mount_live
 from hub.api.notify import notify_api
-from hub.api.openapi import SECURITY_SCHEMES, openapi_document, package_version
+from hub.api.openapi import SECURITY_SCHEMES, openapi_document
 from hub.api.previews import previews_api
 from hub.api.security import security_api
 from hub.api.session import session_api
+from hub.package import package_version
 
 TITLE = "Omnichannel hub API"
 api = Api()

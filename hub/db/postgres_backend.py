@@ -6,6 +6,7 @@ See :mod:`hub.db.database` for the programming model.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Callable, Coroutine, Hashable
@@ -143,7 +144,9 @@ class PostgresDatabase(Database):
         if not self._dispatching:
             # Once this turn of the loop is over, so that what it wrote forms one batch.
             self._dispatching = True
-            loop.call_soon(self._dispatch)
+            # In a context of its own: the batch is every writer's, not the request's
+            # whose write started it (its log lines carry no request id).
+            loop.call_soon(self._dispatch, context=contextvars.Context())
         return await future
 
     def _dispatch(self) -> None:

@@ -6,6 +6,7 @@ See :mod:`hub.db.database` for the programming model.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -111,7 +112,9 @@ class SqliteDatabase(Database):
             # Two turns of the loop, not one: a request read in one turn writes in the
             # next, so the requests of two reads share a commit (about 5 % more ingest,
             # and lower latency under load, for one more turn of latency when idle).
-            loop.call_soon(loop.call_soon, self._commit)
+            # In a context of its own: the commit is every writer's, not the request's
+            # whose write opened it (its log lines carry no request id).
+            loop.call_soon(loop.call_soon, self._commit, context=contextvars.Context())
         if self._in_savepoints:
             result, stored, tx = self._run_in_savepoint(unit)
         else:

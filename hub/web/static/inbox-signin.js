@@ -72,16 +72,19 @@ async function submit(event, onSignedIn) {
   }
 }
 
-/** The ``next`` path of this page's address when it is a page of this site, else null. */
+/**
+ * The ``next`` page of this page's address, as a full URL of this site, else null.
+ * The full URL, never its path: resolving dot segments can turn ``/.//evil.example``
+ * into the path ``//evil.example``, which a browser reads as another host.
+ */
 export function nextPage() {
   const next = new URLSearchParams(window.location.search).get("next");
   if (!next || !next.startsWith("/") || /[\\\u0000-\u001f]/.test(next) || next.startsWith("//")) {
     return null;
   }
   const target = new URL(next, window.location.origin);
-  if (target.origin !== window.location.origin) return null;
-  const path = target.pathname + target.search + target.hash;
-  return path === "/" ? null : path;
+  if (target.origin !== window.location.origin || target.pathname.startsWith("//")) return null;
+  return target.pathname + target.search + target.hash === "/" ? null : target.href;
 }
 
 /** Drop ``?next=`` from the address once the inbox is what is shown. */
