@@ -288,6 +288,7 @@ class Hub:
                 "create-admin",
                 "bench@example.com",
                 "Bench",
+                "--password-stdin",
                 "--config",
                 str(self.config),
             ],
