@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 
@@ -71,26 +72,27 @@ def free_port() -> int:
 
 @contextmanager
 def process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[subprocess.Popen]:
-    proc = subprocess.Popen(
-        args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        wait_until_up(ready_url, proc)
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGINT)
+    """The server's output goes to a file: a pipe nobody reads would fill with its access
+    log and stop the server mid-run."""
+    with tempfile.TemporaryFile() as output:
+        proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            wait_until_up(ready_url, proc, output)
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
-def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+def wait_until_up(url: str, proc: subprocess.Popen, output: IO[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            output = proc.stdout.read().decode() if proc.stdout else ""
-            raise RuntimeError(f"server exited early:\n{output}")
+            output.seek(0)
+            raise RuntimeError(f"server exited early:\n{output.read().decode()}")
         try:
             with socket.create_connection(url_host_port(url), timeout=0.5):
                 return
