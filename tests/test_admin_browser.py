@@ -137,8 +137,9 @@ async def open_console(page: Page, server: TestServer, section: str = "channels"
     await expect(page).to_have_url(url(server, "/?next=/admin"))
     await submit_sign_in(page, ADMIN)
     await expect(page).to_have_url(console_url(server))
-    await page.locator(f'.section-tab[data-section="{section}"]').click()
+    # The console has bound its section tabs once it shows who is signed in.
     await expect(page.get_by_test_id("admin-name")).to_have_text("Ada")
+    await page.locator(f'.section-tab[data-section="{section}"]').click()
     await expect(page.locator(f"#{section}")).to_be_visible()
 
 

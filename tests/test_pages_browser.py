@@ -172,6 +172,8 @@ async def test_the_consoles_time_zone_is_chosen_from_the_hubs_list(
     await page.goto(url(server, "/admin"))
     await submit_sign_in(page, ADMIN)
     await expect(page).to_have_url(console_url(server))
+    # The console has bound its section tabs once it shows who is signed in.
+    await expect(page.get_by_test_id("admin-name")).to_have_text("Ada")
     calendars = await show(page, "calendars")
     zone = calendars.get_by_test_id("calendar-zone")
     choices = calendars.get_by_test_id("zone-choices").locator("option")
