@@ -4,6 +4,7 @@ customer panel, canned responses, and HTML bodies served for a sandboxed frame."
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -130,16 +131,22 @@ async def test_overdue_view_uses_the_hub_clock(hub: Hub, clock: FakeClock, peopl
     assert await people["tom"].get("/api/conversations?state=overdue") == []
 
 
-async def test_scheduled_view_lists_replies_waiting_for_the_customers_hours(
-    hub: Hub, clock: FakeClock, people
-):
-    clock.set(MONDAY_0900_UTC)  # 04:00 in New York
+async def replies_wait_for_new_york(hub: Hub, clock: FakeClock, people) -> tuple[Any, str]:
+    """Monday 04:00 in New York: Lena, Maria's customer there, writes; replies to her wait
+    for her office hours. Maria, and the path her replies are posted to."""
+    clock.set(MONDAY_0900_UTC)
     started = await hub.ingest(chat("v1", "1", "call me", sender_name="Lena"))
     await give(people, started.customer_id, "maria", "tom")
     maria = people["maria"]
     hours = f"/api/customers/{started.customer_id}/contact-hours"
     await maria.call("PUT", hours, {"hours": NEW_YORK_OFFICE}, expect=200)
-    path = f"/api/conversations/{started.conversation_id}/replies"
+    return maria, f"/api/conversations/{started.conversation_id}/replies"
+
+
+async def test_scheduled_view_lists_replies_waiting_for_the_customers_hours(
+    hub: Hub, clock: FakeClock, people
+):
+    maria, path = await replies_wait_for_new_york(hub, clock, people)
     reply = await maria.post(path, {"text": "At nine your time?"}, expect=202)
     assert reply["state"] == "scheduled"
 
@@ -163,13 +170,7 @@ async def test_scheduled_view_lists_replies_waiting_for_the_customers_hours(
 async def test_a_scheduled_or_cancelled_reply_is_not_the_preview_until_sent(
     hub: Hub, clock: FakeClock, people
 ):
-    clock.set(MONDAY_0900_UTC)  # 04:00 in New York
-    started = await hub.ingest(chat("v1", "1", "call me", sender_name="Lena"))
-    await give(people, started.customer_id, "maria", "tom")
-    maria = people["maria"]
-    hours = f"/api/customers/{started.customer_id}/contact-hours"
-    await maria.call("PUT", hours, {"hours": NEW_YORK_OFFICE}, expect=200)
-    path = f"/api/conversations/{started.conversation_id}/replies"
+    maria, path = await replies_wait_for_new_york(hub, clock, people)
     withdrawn = await maria.post(path, {"text": "Never mind"}, expect=202)
     await maria.post(f"/api/messages/{withdrawn['id']}/cancel", expect=200)
     waiting = await maria.post(path, {"text": "At nine your time?"}, expect=202)

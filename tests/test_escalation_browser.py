@@ -12,7 +12,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
-from tests.support.chromium import save_screenshot
+from tests.support.chromium import page_without_script_errors, save_screenshot
 from tests.support.clock import FakeClock
 from tests.support.hubs import Browser as ApiClient
 from tests.support.hubs import add_agent
@@ -39,12 +39,9 @@ async def context(chromium_browser: Browser) -> AsyncIterator[BrowserContext]:
 
 @pytest.fixture
 async def page(context: BrowserContext, clock: FakeClock) -> AsyncIterator[Page]:
-    page = await context.new_page()
-    await page.clock.set_fixed_time(clock.now())
-    script_errors: list[str] = []
-    page.on("pageerror", lambda error: script_errors.append(str(error)))
-    yield page
-    assert not script_errors, f"the page's script failed: {script_errors}"
+    async with page_without_script_errors(context) as page:
+        await page.clock.set_fixed_time(clock.now())
+        yield page
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from hub.app import Hub
 from hub.db.schema import hub_state
 from hub.team import get_agent, update_agent
 from hub.two_factor import REQUIRED_STATE
+from tests.support.chromium import page_without_script_errors
 from tests.support.clock import FakeClock
 from tests.support.hubs import PASSWORD, add_agent
 from tests.support.messages import chat, proven
@@ -29,11 +30,8 @@ XSS = '<img src=x onerror="window.pwned=1">'
 
 @pytest.fixture
 async def page(context: BrowserContext) -> AsyncIterator[Page]:
-    page = await context.new_page()
-    script_errors: list[str] = []
-    page.on("pageerror", lambda error: script_errors.append(str(error)))
-    yield page
-    assert not script_errors, f"the page's script failed: {script_errors}"
+    async with page_without_script_errors(context) as page:
+        yield page
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from playwright.async_api import BrowserContext, Page, expect
 from config import Settings
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
-from tests.support.chromium import save_screenshot
+from tests.support.chromium import page_without_script_errors, save_screenshot
 from tests.support.hubs import add_agent
 from tests.support.smtp import SmtpPeer
 from tests.support.telegram_api import BOT_USER, FakeBotApi
@@ -71,11 +71,8 @@ async def maria(hub: Hub) -> int:
 @pytest.fixture
 async def page(context: BrowserContext) -> AsyncIterator[Page]:
     await context.add_init_script(RECORD_NOTIFICATIONS)
-    page = await context.new_page()
-    script_errors: list[str] = []
-    page.on("pageerror", lambda error: script_errors.append(str(error)))
-    yield page
-    assert not script_errors, f"the page's script failed: {script_errors}"
+    async with page_without_script_errors(context) as page:
+        yield page
 
 
 async def test_permission_from_a_click_then_notifications_and_title_in_the_background(

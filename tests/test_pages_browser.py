@@ -18,6 +18,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Response, expect
 from hub.app import Hub
 from hub.team import update_agent
 from hub.web.pages import TIME_ZONES
+from tests.support.chromium import page_without_script_errors
 from tests.support.clock import FakeClock
 from tests.support.hubs import add_agent
 from tests.support.messages import chat
@@ -76,11 +77,8 @@ async def london(chromium_browser: Browser) -> AsyncIterator[BrowserContext]:
 
 @pytest.fixture
 async def page(london: BrowserContext) -> AsyncIterator[Page]:
-    page = await london.new_page()
-    script_errors: list[str] = []
-    page.on("pageerror", lambda error: script_errors.append(str(error)))
-    yield page
-    assert not script_errors, f"the page's script failed: {script_errors}"
+    async with page_without_script_errors(london) as page:
+        yield page
 
 
 async def test_signing_in_from_the_console_lands_on_the_console(

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 FLAGS = [
     "--no-sandbox",
@@ -52,3 +52,13 @@ async def chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+@asynccontextmanager
+async def page_without_script_errors(context: BrowserContext) -> AsyncIterator[Page]:
+    """A new page of ``context``; the test fails if any of the page's scripts threw."""
+    page = await context.new_page()
+    script_errors: list[str] = []
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
+    yield page
+    assert not script_errors, f"the page's script failed: {script_errors}"
