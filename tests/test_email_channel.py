@@ -495,6 +495,12 @@ async def test_attachments_are_stored_listed_and_downloadable_oversize_only_list
         status, body = await maria.call("GET", f"/api/messages/{message['id']}/attachments/1")
         assert status == 404
         assert "over the size limit" in body["error"]
+        # A position past the column's range (PostgreSQL's integer) is simply not there.
+        status, body = await maria.call(
+            "GET", f"/api/messages/{message['id']}/attachments/278225273171"
+        )
+        assert status == 404
+        assert body["error"] == f"message {message['id']} has no attachment 278225273171"
         await add_agent(limited, "tom@example.com")
         tom = await (await browser_factory()).login("tom@example.com")
         status, _ = await tom.call("GET", f"/api/messages/{message['id']}/attachments/0")

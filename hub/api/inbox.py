@@ -30,6 +30,7 @@ from hub.conversations import (
     post_reply,
     set_state,
 )
+from hub.db.columns import LARGEST_INTEGER
 from hub.db.schema import attachments, conversations, customers, messages
 from hub.email_body import body_document, body_policy
 from hub.errors import Forbidden, NotFound
@@ -207,11 +208,15 @@ async def attachment(call: Call) -> web.Response:
 
     def load(conn: Connection) -> Any:
         check_message_visible(conn, call.agent, message_id)
-        found = conn.execute(
-            select(attachments).where(
-                attachments.c.message_id == message_id, attachments.c.position == position
-            )
-        ).first()
+        found = (
+            None
+            if position > LARGEST_INTEGER
+            else conn.execute(
+                select(attachments).where(
+                    attachments.c.message_id == message_id, attachments.c.position == position
+                )
+            ).first()
+        )
         if found is None:
             raise NotFound(f"message {message_id} has no attachment {position}")
         if found.data is None:

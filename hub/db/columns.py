@@ -56,6 +56,8 @@ metadata = MetaData(
 )
 
 Id = BigInteger().with_variant(Integer(), "sqlite")
+LARGEST_INTEGER = 2**31 - 1
+"""The largest value an ``Integer`` column holds on PostgreSQL; a larger one is no row's."""
 
 
 def leased_columns() -> tuple[Column[Any], ...]:
