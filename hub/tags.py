@@ -195,4 +195,4 @@ def _refuse_taken_name(conn: Connection, name: str, tag_id: int | None) -> None:
     """Names are unique whatever their case: "VIP" and "vip" would be one tag twice."""
     holder = conn.execute(select(tags.c.id).where(tags.c.name_key == name.casefold())).scalar()
     if holder is not None and holder != tag_id:
-        raise Conflict(f"a tag named {name!r} already exists (tag {holder})", tag_id=holder)
+        raise Conflict(f'a tag named "{name}" already exists (tag {holder})', tag_id=holder)

@@ -81,7 +81,7 @@ async def keep_screenshot(page: Page, name: str) -> None:
 
 
 async def test_tagging_a_conversation_the_list_chips_and_the_tag_filter(
-    hub: Hub, server: TestServer, page: Page, maria: int, admin_id: int
+    hub: Hub, server: TestServer, page: Page, maria: int, admin_id: int, browser_factory
 ):
     vip = await add(hub, admin_id, "VIP", "#D62728")
     await add(hub, admin_id, "billing", "#1f77b4")
@@ -97,15 +97,20 @@ async def test_tagging_a_conversation_the_list_chips_and_the_tag_filter(
     menu = page.get_by_test_id("tag-add")
     await menu.select_option(label="VIP")
     await expect(names(header)).to_have_text(["VIP"])
-    await menu.select_option(label=XSS)
-    await expect(names(header)).to_have_text([XSS, "VIP"])
-    assert await colour_of(chips(header).nth(1)) == "#d62728", "by name: < before V"
-    assert await menu.locator("option").all_text_contents() == ["Add tag…", "billing"]
+    await menu.select_option(label="billing")
+    await expect(names(header)).to_have_text(["billing", "VIP"])
+    assert await colour_of(chips(header).nth(1)) == "#d62728"
+    assert await menu.locator("option").all_text_contents() == ["Add tag…", XSS]
     listed = chips(conversation_item(page, lena.conversation_id))
-    await expect(listed.locator(".tag-name")).to_have_text([XSS, "VIP"])
+    await expect(listed.locator(".tag-name")).to_have_text(["billing", "VIP"])
     await expect(chips(conversation_item(page, omar.conversation_id))).to_have_count(0)
     await keep_screenshot(page, "tags")
 
+    await menu.select_option(label=XSS)
+    await expect(names(header)).to_have_text([XSS, "billing", "VIP"])
+    await expect(menu).to_be_disabled()
+    await page.get_by_role("button", name="Remove tag billing").click()
+    await expect(names(header)).to_have_text([XSS, "VIP"])
     await page.get_by_role("button", name="Remove tag VIP").click()
     await expect(names(header)).to_have_text([XSS])
     await expect(listed.locator(".tag-name")).to_have_text([XSS])
@@ -119,6 +124,16 @@ async def test_tagging_a_conversation_the_list_chips_and_the_tag_filter(
     await expect(items).to_have_count(0)
     await tag_filter.select_option(label="Every tag")
     await expect(items).to_have_count(2)
+
+    # Someone else tags the open conversation: the header and the list follow, live.
+    ada = await (await browser_factory()).login(ADMIN)
+    await ada.call("PUT", f"/api/conversations/{lena.conversation_id}/tags/{vip['id']}", expect=200)
+    await expect(names(header)).to_have_text([XSS, "VIP"])
+    await expect(listed.locator(".tag-name")).to_have_text([XSS, "VIP"])
+    await ada.call(
+        "DELETE", f"/api/conversations/{lena.conversation_id}/tags/{vip['id']}", expect=200
+    )
+    await expect(names(header)).to_have_text([XSS])
 
     # An admin renames and recolours a tag: the open inbox follows, live.
     await hub.db.write(partial(update_tag, admin_id, odd["id"], "Urgent", "#ff7f0e"))
@@ -137,35 +152,43 @@ async def test_the_console_tags_section(
 ):
     await open_console(page, server, "tags")
     section = page.get_by_test_id("tags-section")
-    await section.get_by_test_id("tag-add-name").fill("VIP")
-    await section.get_by_test_id("tag-add-colour").fill("#d62728")
-    await section.get_by_test_id("tag-add").click()
     cards = section.get_by_test_id("tag")
-    await expect(cards).to_have_count(1)
-    await section.get_by_test_id("tag-add-name").fill(XSS)
-    await section.get_by_test_id("tag-add").click()
-    await expect(names(cards)).to_have_text([XSS, "VIP"])
+    for name, colour in (("VIP", "#d62728"), ("billing", "#1f77b4"), (XSS, "#9467bd")):
+        await section.get_by_test_id("tag-add-name").fill(name)
+        await section.get_by_test_id("tag-add-colour").fill(colour)
+        await section.get_by_test_id("tag-add").click()
+        await expect(section.get_by_test_id("tag-add-name")).to_have_value("")
+    await expect(names(cards)).to_have_text([XSS, "billing", "VIP"])
 
     await section.get_by_test_id("tag-add-name").fill("vip")
     await section.get_by_test_id("tag-add").click()
     await expect(section.get_by_test_id("tag-add-error")).to_contain_text("already exists")
-    await expect(cards).to_have_count(2)
+    await expect(cards).to_have_count(3)
+    await section.get_by_test_id("tag-add-name").fill("x" * 41)
+    assert len(await section.get_by_test_id("tag-add-name").input_value()) == 40, "maxlength"
 
     vip_card = cards.filter(has=page.get_by_text("VIP", exact=True))
     await vip_card.get_by_test_id("tag-name").fill("Key account")
     await vip_card.get_by_test_id("tag-colour").fill("#2ca02c")
     await vip_card.get_by_test_id("tag-save").click()
-    await expect(names(cards)).to_have_text([XSS, "Key account"])
-    renamed = chips(cards).nth(1)
+    await expect(names(cards)).to_have_text([XSS, "billing", "Key account"])
+    renamed = chips(cards).nth(2)
     assert await colour_of(renamed) == "#2ca02c"
-    await keep_screenshot(page, "admin-tags")
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    await page.get_by_role("button", name="Delete tag Key account").click()
-    await expect(cards).to_have_count(1)
+    billing_card = cards.filter(has=page.get_by_text("billing", exact=True))
+    await billing_card.get_by_test_id("tag-name").fill("Key Account")
+    await billing_card.get_by_test_id("tag-save").click()
+    await expect(billing_card.get_by_test_id("tag-error")).to_contain_text("already exists")
+
     page.once("dialog", lambda dialog: dialog.dismiss())
     await page.get_by_role("button", name=f"Delete tag {XSS}").click()
-    await expect(cards).to_have_count(1)
+    await expect(cards).to_have_count(3)
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name=f"Delete tag {XSS}").click()
+    await expect(names(cards)).to_have_text(["billing", "Key account"])
+    await section.get_by_test_id("tag-add-name").fill("")
+    await expect(section.get_by_test_id("tag-add-error")).to_be_hidden()
+    await keep_screenshot(page, "admin-tags")
 
     actions = await hub.db.read(
         lambda conn: (
@@ -178,5 +201,5 @@ async def test_the_console_tags_section(
             .all()
         )
     )
-    assert actions == ["tag.created", "tag.created", "tag.updated", "tag.deleted"]
+    assert actions == ["tag.created"] * 3 + ["tag.updated", "tag.deleted"]
     assert await page.evaluate("window.pwned") is None

@@ -79,7 +79,12 @@ export function tagsSection(api, report) {
   }
 
   function bind() {
-    $("tag-form").addEventListener("submit", add);
+    const form = $("tag-form");
+    form.addEventListener("submit", add);
+    // What went wrong with the last name stops applying once the name changes.
+    form.elements.name.addEventListener("input", () => {
+      form.querySelector('[data-testid="tag-add-error"]').textContent = "";
+    });
   }
 
   return { bind, load };
