@@ -209,7 +209,8 @@ async def test_the_inbox_list_filters_by_tag_within_what_i_may_see(hub: Hub, peo
     assert await ids(maria, f"tag={vip['id']}&state=resolved") == set()
     assert await ids(maria, f"tag={vip['id']}&q=lena") == {lena}
     assert await ids(admin, f"tag={vip['id']}&scope=all") == {lena, omar}
-    await maria.call("GET", "/api/conversations?tag=first", expect=422)
+    for wrong in ("first", "0", "9" * 20):
+        await maria.call("GET", f"/api/conversations?tag={wrong}", expect=422)
 
 
 async def test_deleting_a_tag_in_use_takes_it_off_every_conversation(hub: Hub, people):
