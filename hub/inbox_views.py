@@ -20,6 +20,7 @@ from hub.conversations import conversation_summary_query, summary_json
 from hub.customers import get_customer
 from hub.db.schema import agents, conversations, customers, identities, messages
 from hub.serialize import iso
+from hub.tags import tagged, with_tags
 from routing.contact import contact_window
 from routing.escalation import stage_shown
 
@@ -36,14 +37,16 @@ class ConversationFilter:
     everyone: bool
     search: str | None
     limit: int
+    tag: int | None = None
+    """Only conversations carrying this tag."""
 
 
 def list_conversations(
     principal: Principal, wanted: ConversationFilter, now: datetime, conn: Connection
 ) -> list[dict[str, Any]]:
     """My conversations (or, for an admin asking, everyone's), newest first; due soon and
-    overdue: soonest due first. Each with ``last_message`` (a preview), ``held_count`` and
-    ``escalation`` (``routing.escalation.stage_shown`` at ``now``)."""
+    overdue: soonest due first. Each with ``last_message`` (a preview), ``held_count``,
+    ``escalation`` (``routing.escalation.stage_shown`` at ``now``) and ``tags``."""
     query = conversation_summary_query()
     if not (wanted.everyone and principal.is_admin):
         query = query.where(
@@ -55,8 +58,10 @@ def list_conversations(
     query = _in_state(query, wanted.state, now)
     if wanted.search:
         query = query.where(_matching(wanted.search))
+    if wanted.tag is not None:
+        query = query.where(tagged(wanted.tag))
     rows = conn.execute(query.limit(wanted.limit)).all()
-    return with_previews(conn, [escalation_json(row, now) for row in rows])
+    return with_tags(conn, with_previews(conn, [escalation_json(row, now) for row in rows]))
 
 
 def escalation_json(row: Any, now: datetime) -> dict[str, Any]:

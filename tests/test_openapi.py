@@ -205,6 +205,9 @@ async def fill_every_list(api: Documented, hub: Hub) -> dict[str, Any]:
     reply = {"text": "We will look into it."}
     answer = await api.call("POST", replies.format(conversation_id=lena["id"]), replies, reply)
     assert answer["state"] == "scheduled"
+    tag = await api.call("POST", "/api/admin/tags", "/api/admin/tags", TAG)
+    tagging = "/api/conversations/{conversation_id}/tags/{tag_id}"
+    await api.call("PUT", tagging.format(conversation_id=lena["id"], tag_id=tag["id"]), tagging)
     await hub.ingest(customer_writes_out_of_hours())
     quarantined = await api.call("GET", "/api/admin/quarantine", "/api/admin/quarantine")
     return {
@@ -217,6 +220,7 @@ async def fill_every_list(api: Documented, hub: Hub) -> dict[str, Any]:
 
 
 CANNED = {"title": "Hi", "text": "Hello!"}
+TAG = {"name": "VIP", "colour": "#d62728"}
 
 
 def customer_writes_out_of_hours() -> InboundMessage:

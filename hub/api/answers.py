@@ -87,6 +87,12 @@ class MessagePreview(Answer):
     text: str = Field(description="the start of the text")
 
 
+class Tag(Answer):
+    id: int
+    name: str
+    colour: str = Field(description="#rrggbb")
+
+
 class ConversationSummary(Answer):
     id: int
     state: Literal["open", "resolved"]
@@ -106,6 +112,7 @@ class ConversationListed(ConversationSummary):
     escalation: Literal["due_soon", "overdue"] | None
     last_message: MessagePreview | None = Field(description="the last one that is not a note")
     held_count: int = Field(description="messages held for contact hours")
+    tags: list[Tag] = Field(description="by name")
 
 
 class Message(Answer):
@@ -154,6 +161,7 @@ class ConversationDetail(ConversationSummary):
     agreed_channel: str | None
     claims: list[Claim] = Field(description="addresses the customer gave that nothing proved")
     other_conversations: list[ConversationSummary]
+    tags: list[Tag] = Field(description="by name")
 
 
 class Customer(Answer):

@@ -35,6 +35,7 @@ from hub.db.schema import attachments, conversations, customers, messages
 from hub.email_body import body_document, body_policy
 from hub.errors import Forbidden, NotFound
 from hub.inbox_views import ConversationFilter, customer_panel, list_conversations
+from hub.tags import tags_of
 
 inbox_api = Api()
 CONVERSATION = "/api/conversations/{conversation_id:\\d+}"
@@ -44,7 +45,8 @@ CONVERSATION = "/api/conversations/{conversation_id:\\d+}"
     "GET",
     "/api/conversations",
     summary="My conversations (those I handle or whose customer I own), each with a preview "
-    "of its last message and its held count; ?q= searches names, addresses and texts",
+    "of its last message, its held count and its tags; ?q= searches names, addresses and "
+    "texts, ?tag= keeps those carrying a tag",
     access=Access.AGENT,
     tag="inbox",
     query=ConversationsQuery,
@@ -54,7 +56,9 @@ async def my_conversations(call: Call) -> list[dict[str, Any]]:
     query: ConversationsQuery = call.query
     if query.scope == "all" and not call.agent.is_admin:
         raise Forbidden("only admins can list every agent's conversations")
-    wanted = ConversationFilter(query.state, query.scope == "all", query.q or None, query.limit)
+    wanted = ConversationFilter(
+        query.state, query.scope == "all", query.q or None, query.limit, query.tag
+    )
     return await call.hub.db.read(
         partial(list_conversations, call.agent, wanted, call.hub.clock.now())
     )
@@ -69,9 +73,13 @@ async def my_conversations(call: Call) -> list[dict[str, Any]]:
     response=ConversationDetail,
 )
 async def conversation(call: Call) -> dict[str, Any]:
-    return await call.hub.db.read(
-        partial(conversation_detail, call.agent, call.path_int("conversation_id"))
-    )
+    conversation_id = call.path_int("conversation_id")
+
+    def load(conn: Connection) -> dict[str, Any]:
+        detail = conversation_detail(call.agent, conversation_id, conn)
+        return {**detail, "tags": tags_of(conn, [conversation_id])[conversation_id]}
+
+    return await call.hub.db.read(load)
 
 
 @inbox_api.route(

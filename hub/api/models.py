@@ -66,6 +66,7 @@ class ConversationsQuery(Input):
         None, description="search: customer name, one of their addresses, or message text"
     )
     limit: int = Field(100, ge=1, le=500)
+    tag: Id | None = Field(None, description="only conversations carrying this tag (its id)")
 
 
 class ReplyIn(Input):

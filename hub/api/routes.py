@@ -23,6 +23,7 @@ from hub.api.openapi import SECURITY_SCHEMES, openapi_document
 from hub.api.previews import previews_api
 from hub.api.security import security_api
 from hub.api.session import session_api
+from hub.api.tags import tags_api
 from hub.package import package_version
 
 TITLE = "Omnichannel hub API"
@@ -38,6 +39,7 @@ for part in (
     previews_api,
     canned_api,
     notify_api,
+    tags_api,
 ):
     api.include(part)
 

@@ -24,6 +24,7 @@ INBOX_MODULES = {
     "inbox-keys.js",
     "inbox-trust.js",
     "inbox-alerts.js",
+    "inbox-tags.js",
 }
 FILES = {
     "api.js",
@@ -40,6 +41,9 @@ FILES = {
     "calendar-editor.js",
     "calendar-editor.css",
     "hours-absences.js",
+    "tag-chip.js",
+    "tags.css",
+    "admin-tags.js",
     FAVICON,
     *INBOX_MODULES,
 }

@@ -1,5 +1,5 @@
 /* The admin console: channels, agents (and the two-factor rule), customers, calendars,
- * auto-replies, SLA, audit log; a warning while demo accounts keep their demo passwords.
+ * auto-replies, SLA, tags (admin-tags.js), audit log; a warning while demo accounts keep their demo passwords.
  *
  * One page, no build step. Talks to the hub's JSON API with the HttpOnly
  * session cookie plus the X-CSRF-Token header on every state-changing request.
@@ -10,6 +10,7 @@ import { ApiError, apiClient } from "./api.js";
 import { button, calendarEditor, el, input, labelled } from "./calendar-editor.js";
 import { formatTime } from "./dates.js";
 import { hoursAndAbsences } from "./hours-absences.js";
+import { tagsSection } from "./admin-tags.js";
 
 (function () {
   "use strict";
@@ -133,6 +134,7 @@ import { hoursAndAbsences } from "./hours-absences.js";
     bindCalendar();
     bindRules();
     bindCanned();
+    tags.bind();
     $("audit-refresh").addEventListener("click", loadAudit);
     try {
       const me = await api("GET", "/api/me");
@@ -160,6 +162,7 @@ import { hoursAndAbsences } from "./hours-absences.js";
     calendars: loadCalendar,
     rules: loadRules,
     canned: loadCanned,
+    tags: () => tags.load(),
     audit: loadAudit,
   };
 
@@ -771,6 +774,8 @@ import { hoursAndAbsences } from "./hours-absences.js";
   function minutesOrNull(value) {
     return value === "" ? null : Number(value);
   }
+
+  const tags = tagsSection(api, report);
 
   /* ---------- Canned responses ---------- */
 

@@ -28,6 +28,7 @@ import { channelIcon, loadChannelKinds } from "./inbox-icons.js";
 import { bindShortcuts } from "./inbox-keys.js";
 import { initPanel, refreshPanel, showCustomer } from "./inbox-panel.js";
 import { bindSignIn, forgetNextPage, showPasswordStep } from "./inbox-signin.js";
+import { bindTagFilter, chosenTag, listTags, loadTags, renderTagEditor } from "./inbox-tags.js";
 import { identityItem, identityLabel, mergeInto, renderClaims } from "./inbox-trust.js";
 
 const LIST_RELOAD_DELAY_MS = 80;
@@ -143,10 +144,11 @@ function showInbox(agent) {
   loadReferenceData();
 }
 
-/** Channel kinds (for icons) and canned responses: they change rarely, loaded at sign-in. */
+/** Channel kinds (for icons), canned responses and tags: they change rarely, loaded at sign-in. */
 async function loadReferenceData() {
   try {
-    await Promise.all([loadChannelKinds(), loadCanned()]);
+    await Promise.all([loadChannelKinds(), loadCanned(), loadTags()]);
+    if (state.detail) renderTags();
     if (state.me) scheduleListReload(); // redraw the icons with their kinds
   } catch (error) {
     report(error, $("inbox-error"));
@@ -187,14 +189,18 @@ function scheduleListReload() {
   state.listTimer = setTimeout(loadList, LIST_RELOAD_DELAY_MS);
 }
 
-/** What the list shows now: search results (every state), a waiting view, or conversations. */
+/** What the list shows now: search results (every state), a waiting view, or conversations;
+ * conversations (found or listed) only with the chosen tag, if one is. */
 function listSource() {
+  const tag = chosenTag() ? `&tag=${encodeURIComponent(chosenTag())}` : "";
   if (state.search) {
-    return { path: `/api/conversations?q=${encodeURIComponent(state.search)}`, waiting: null };
+    const path = `/api/conversations?q=${encodeURIComponent(state.search)}${tag}`;
+    return { path, waiting: null };
   }
   const waiting = WAITING_VIEWS[state.view] || null;
   if (waiting) return { path: waiting.path, waiting };
-  return { path: `/api/conversations?state=${encodeURIComponent(state.view)}`, waiting: null };
+  const path = `/api/conversations?state=${encodeURIComponent(state.view)}${tag}`;
+  return { path, waiting: null };
 }
 
 async function loadList() {
@@ -242,6 +248,7 @@ function listItem(conversation) {
   name.append(channelIcon(conversation.last_channel), el("span", "", conversation.customer.name));
   button.append(name, listMarkers(item, conversation));
   button.append(previewLine(conversation.last_message));
+  if (conversation.tags.length) button.append(listTags(conversation.tags));
   button.append(el("span", "conv-time", formatTime(conversation.last_message_at)));
   button.addEventListener("click", () => selectConversation(conversation.id));
   item.append(button);
@@ -409,8 +416,37 @@ function renderConversation(detail) {
   renderOtherConversations(detail.other_conversations);
   showCustomer(detail.customer.id);
   $("messages").replaceChildren(...detail.messages.map(messageItem));
+  renderTags();
   renderActions();
   scrollToEnd();
+}
+
+function renderTags() {
+  renderTagEditor(
+    state.detail,
+    (tags) => {
+      state.detail.tags = tags;
+      renderTags();
+      scheduleListReload();
+    },
+    (error) => report(error, $("reply-error"))
+  );
+}
+
+/** An admin renamed, recoloured or deleted a tag: the menu, the header and the list follow. */
+async function tagListChanged(data) {
+  if (state.detail) {
+    const others = state.detail.tags.filter((tag) => tag.id !== data.tag.id);
+    const carried = others.length < state.detail.tags.length;
+    state.detail.tags = carried && !data.deleted ? [...others, data.tag] : others;
+  }
+  try {
+    await loadTags();
+  } catch (error) {
+    report(error, $("inbox-error"));
+  }
+  if (state.detail) renderTags();
+  scheduleListReload();
 }
 
 function renderIdentities(identities, defaultId) {
@@ -883,6 +919,14 @@ const EVENT_HANDLERS = {
     scheduleListReload();
     refreshPanel(); // the owner may have changed
   },
+  "conversation.tags": (data, conversationId) => {
+    applyToOpen(conversationId, () => {
+      state.detail.tags = data.tags;
+      renderTags();
+    });
+    scheduleListReload();
+  },
+  "tags.changed": tagListChanged,
   "conversation.due_soon": escalated,
   "conversation.overdue": escalated,
   "conversation.merged": (data) => {
@@ -955,6 +999,7 @@ function bindEvents() {
   $("search").addEventListener("input", searchChanged);
   $("search-form").addEventListener("submit", (event) => event.preventDefault());
   bindCanned();
+  bindTagFilter(() => selectView(state.view));
   initPanel({ report, onHoursSaved: scheduleListReload, onAgreed: loadConversation });
   bindShortcuts({
     next: () => stepConversation(1),
