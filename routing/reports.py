@@ -15,7 +15,7 @@ or not, never counts.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from math import ceil
@@ -74,21 +74,30 @@ RulesOf = Callable[[int, str], ContactRules]
 """The contact rules for a customer writing on a channel."""
 
 
-def waits(messages: Iterable[Message], rules_of: RulesOf, now: datetime) -> list[Wait]:
-    """Every wait in ``messages`` (any order; whole conversations), oldest first."""
+def waits(
+    messages: Iterable[Message],
+    rules_of: RulesOf,
+    now: datetime,
+    answered: Collection[int] = frozenset(),
+) -> list[Wait]:
+    """Every wait in ``messages`` (any order), oldest first. ``answered``: conversations an
+    agent had replied in before the first message given (their first wait is a next one)."""
     by_conversation: dict[int, list[Message]] = defaultdict(list)
     for message in messages:
         by_conversation[message.conversation_id].append(message)
     found: list[Wait] = []
     for rows in by_conversation.values():
-        found.extend(_conversation_waits(sorted(rows, key=lambda m: m.at), rules_of, now))
+        ordered = sorted(rows, key=lambda m: m.at)
+        before = ordered[0].conversation_id in answered
+        found.extend(_conversation_waits(ordered, before, rules_of, now))
     return sorted(found, key=lambda wait: wait.start)
 
 
-def _conversation_waits(rows: Sequence[Message], rules_of: RulesOf, now: datetime) -> list[Wait]:
+def _conversation_waits(
+    rows: Sequence[Message], replied_before: bool, rules_of: RulesOf, now: datetime
+) -> list[Wait]:
     found: list[Wait] = []
     opened: Message | None = None
-    replied_before = False
     for row in rows:
         if row.direction == "in" and opened is None:
             opened = row
@@ -317,13 +326,12 @@ class Load:
     customers: int
 
 
-def load(owners: Iterable[int | None], open_owners: Iterable[int | None]) -> list[Load]:
-    """Customers owned and open conversations per owner, from each customer's owner and each
-    open conversation's customer's owner."""
-    customers = Counter(owners)
-    conversations = Counter(open_owners)
+def load(
+    customers: Mapping[int | None, int], conversations: Mapping[int | None, int]
+) -> list[Load]:
+    """Customers owned and open conversations per owner (None: nobody's), as one table."""
     return [
-        Load(owner, conversations[owner], customers[owner])
+        Load(owner, conversations.get(owner, 0), customers.get(owner, 0))
         for owner in sorted(customers.keys() | conversations.keys(), key=lambda o: o or 0)
     ]
 

@@ -126,6 +126,11 @@ def test_an_unanswered_wait_past_its_target_is_missed():
     assert [(s.missed, s.pending) for s in sla([past], {"all": lambda w: ""})] == [(1, 0)]
 
 
+def test_a_conversation_answered_before_the_rows_starts_with_a_next_wait():
+    (wait,) = waits(HISTORY[:2], lambda c, ch: RULES, NOW, answered={1})
+    assert (wait.kind, wait.target) == ("next", timedelta(hours=3))
+
+
 def test_the_customers_own_hours_win_over_the_default():
     own = ContactRules(
         customer_hours=MON_TO_THU_UTC, default_hours=OFFICE, first_response_minutes=60
@@ -186,7 +191,7 @@ def test_due_soon_and_overdue_counts_use_the_inbox_stages():
 
 
 def test_load_per_owner():
-    rows = load([MARIA, MARIA, ZOE, None], [MARIA, None])
+    rows = load({MARIA: 2, ZOE: 1, None: 1}, {MARIA: 1, None: 1})
     assert [(r.owner_id, r.open_conversations, r.customers) for r in rows] == [
         (None, 1, 1),
         (MARIA, 1, 2),
