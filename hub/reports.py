@@ -23,11 +23,11 @@ from hub.contact import (
     CUSTOMER_SCOPE,
     DEFAULT_CHANNEL,
     DEFAULT_SCOPE,
-    parse_hours,
+    rules_from,
 )
 from hub.db.schema import agents, channel_rules, contact_hours, conversations, customers, messages
 from routing import reports as arithmetic
-from routing.contact import DEFAULT_AUTOREPLY, ContactRules
+from routing.contact import ContactRules
 from routing.reports import Message, RulesOf, Wait
 
 
@@ -50,7 +50,9 @@ def _mine(query: Select, period: Period) -> Select:
     return query.where(customers.c.owner_id == period.owner_id)
 
 
-def _timeline(conn: Connection, period: Period) -> tuple[list[Message], set[int], dict]:
+def _timeline(
+    conn: Connection, period: Period
+) -> tuple[list[Message], set[int], dict[int, int | None]]:
     """Customer messages and agent replies from the period's start on (a wait starting in
     the period may be answered after it), the conversations answered before it, and each
     customer's owner."""
@@ -95,35 +97,35 @@ def _waits(conn: Connection, period: Period) -> tuple[list[Wait], dict[int, int 
 
 
 def rules_lookup(conn: Connection) -> RulesOf:
-    """Every calendar and channel rule, read once, as a lookup per (customer, channel)."""
+    """Every calendar and channel rule, read once, as a lookup per (customer, channel): the
+    values :func:`hub.contact.rule_columns` would select, read back by ``rules_from``."""
     hours = {
-        (scope, subject): definition
+        (scope, subject): _json_text(definition)
         for scope, subject, definition in conn.execute(
             select(contact_hours.c.scope, contact_hours.c.subject, contact_hours.c.definition)
         )
     }
     rules = {row.channel: row for row in conn.execute(select(channel_rules))}
+    fallback = rules.get(DEFAULT_CHANNEL)
 
-    def calendar(scope: str, subject: str) -> Any:
-        definition = hours.get((scope, subject))
-        return parse_hours(_json_text(definition)) if definition else None
-
-    def rule(channel: str, name: str) -> Any:
-        for source in (rules.get(channel), rules.get(DEFAULT_CHANNEL)):
-            if source is not None and getattr(source, name) is not None:
-                return getattr(source, name)
-        return None
+    def rule(channel: str, name: str, default: bool = True) -> Any:
+        own = getattr(rules[channel], name) if channel in rules else None
+        if own is None and default and fallback is not None:
+            return getattr(fallback, name)
+        return own
 
     @cache
     def rules_of(customer_id: int, channel: str) -> ContactRules:
-        return ContactRules(
-            customer_hours=calendar(CUSTOMER_SCOPE, str(customer_id)),
-            channel_hours=calendar(CHANNEL_SCOPE, channel),
-            default_hours=calendar(DEFAULT_SCOPE, ""),
-            autoreply_template=DEFAULT_AUTOREPLY,
-            first_response_minutes=rule(channel, "first_response_minutes"),
-            next_response_minutes=rule(channel, "next_response_minutes"),
+        columns = (
+            hours.get((CUSTOMER_SCOPE, str(customer_id))),
+            hours.get((CHANNEL_SCOPE, channel)),
+            hours.get((DEFAULT_SCOPE, "")),
+            rule(channel, "never_hold", default=False),
+            rule(channel, "autoreply_template"),
+            rule(channel, "first_response_minutes"),
+            rule(channel, "next_response_minutes"),
         )
+        return rules_from(columns, always_reachable=False)
 
     return rules_of
 
