@@ -38,6 +38,7 @@ AGENTS = 50
 MESSAGES_PER_CONVERSATION = 10
 CONVERSATIONS_PER_CUSTOMER = 10
 TARGET_SECONDS = 1.0
+NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
 BERLIN = ZoneInfo("Europe/Berlin")
 OFFICE = {
     "zone": "Europe/Berlin",
@@ -245,7 +246,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, fl
         with hub.serving():
             token = await hub.agent_token()
             headers = {"Authorization": f"Bearer {token}"}
-            async with aiohttp.ClientSession(headers=headers) as session:
+            async with aiohttp.ClientSession(headers=headers, timeout=NO_TIMEOUT) as session:
                 for name in ROWS:
                     url_ = f"{hub.url}/api/reports/{name}?{period}"
                     timings[name] = await timed_get(session, url_, args.repeat)
