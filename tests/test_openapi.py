@@ -66,6 +66,7 @@ PAGES_AND_FILES = {
     ("GET", "/"),
     ("GET", "/admin"),
     ("GET", ACCOUNT),
+    ("GET", "/reports"),
     ("GET", "/static/{name}"),
     ("GET", "/favicon.ico"),
     ("GET", "/webchat/webchat/widget.js"),

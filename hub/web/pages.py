@@ -44,6 +44,9 @@ FILES = {
     "tag-chip.js",
     "tags.css",
     "admin-tags.js",
+    "reports.js",
+    "reports.css",
+    "chart.umd.min.js",
     FAVICON,
     *INBOX_MODULES,
 }
@@ -65,6 +68,11 @@ async def inbox(_request: web.Request) -> web.StreamResponse:
 async def account(_request: web.Request) -> web.StreamResponse:
     """The agent's own account page: two-factor sign-in (its script asks who is signed in)."""
     return web.FileResponse(STATIC / "account.html", headers=PAGE_HEADERS)
+
+
+async def reports(_request: web.Request) -> web.StreamResponse:
+    """Reports for admins (everyone's) and agents (their own); its script asks who is signed in."""
+    return web.FileResponse(STATIC / "reports.html", headers=PAGE_HEADERS)
 
 
 SIGN_IN_FOR_ADMIN = "/?next=/admin"
@@ -116,6 +124,7 @@ def mount(app: web.Application) -> None:
     app.router.add_get("/", inbox)
     app.router.add_get("/admin", admin)
     app.router.add_get(ACCOUNT, account)
+    app.router.add_get("/reports", reports)
     app.router.add_get("/static/{name}", static)
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/time-zones.json", time_zones)
