@@ -87,7 +87,8 @@ def erase_customer(actor_id: int, customer_id: int, confirm: str, tx: Tx) -> dic
     }
     forget_codes(tx, customer_id)
     forget_broadcasts(tx, customer_id, message_ids)
-    scrubbed = scrub_audit(tx, customer_id)
+    scrubbed, about_ids = scrub_audit(tx, customer_id)
+    forget_events(tx, conn.execute(conversation_ids).scalars().all(), about_ids)
     for statement in (
         delete(attachments).where(attachments.c.message_id.in_(message_ids)),
         delete(outbox).where(
@@ -102,7 +103,6 @@ def erase_customer(actor_id: int, customer_id: int, confirm: str, tx: Tx) -> dic
                 agent_notices.c.conversation_id.in_(conversation_ids),
             )
         ),
-        delete(events).where(events.c.conversation_id.in_(conversation_ids)),
         delete(messages).where(messages.c.conversation_id.in_(conversation_ids)),
         delete(conversations).where(conversations.c.customer_id == customer_id),
         delete(identity_claims).where(identity_claims.c.customer_id == customer_id),
@@ -168,9 +168,26 @@ def forget_broadcasts(tx: Tx, customer_id: int, message_ids: Any) -> None:
     )
 
 
-def scrub_audit(tx: Tx, customer_id: int) -> list[int]:
+def forget_events(tx: Tx, conversation_ids: list[int], customer_ids: set[int]) -> None:
+    """Events of the customer's conversations and of those merged into them (whose rows are
+    gone, but whose events still carry what was said), and messages told about them."""
+    found = set(conversation_ids)
+    pending = set(conversation_ids)
+    while pending:
+        folded = tx.conn.execute(
+            select(events.c.payload["conversation_id"].as_integer()).where(
+                events.c.kind == "conversation.merged", events.c.conversation_id.in_(pending)
+            )
+        )
+        pending = set(folded.scalars()) - found
+        found |= pending
+    about_them = events.c.payload["customer"]["id"].as_integer().in_(customer_ids)
+    tx.conn.execute(delete(events).where(or_(events.c.conversation_id.in_(found), about_them)))
+
+
+def scrub_audit(tx: Tx, customer_id: int) -> tuple[list[int], set[int]]:
     """Take personal data out of audit entries about the customer and about customers merged
-    into them (their data became this customer's); the audit entries updated, by id."""
+    into them (their data became this customer's): the entries changed, and all their ids."""
     about = {customer_id}
     scrubbed: list[int] = []
     pending = [customer_id]
@@ -190,7 +207,7 @@ def scrub_audit(tx: Tx, customer_id: int) -> list[int]:
             if any(key in details for key in PERSONAL_DETAILS):
                 scrub_entry(tx, row.id, details, merged_id)
                 scrubbed.append(row.id)
-    return scrubbed
+    return scrubbed, about
 
 
 def scrub_entry(tx: Tx, entry_id: int, details: dict[str, Any], merged_id: int | None) -> None:
