@@ -40,6 +40,7 @@ FILES = {
     "calendar-editor.js",
     "calendar-editor.css",
     "hours-absences.js",
+    "customer-privacy.js",
     FAVICON,
     *INBOX_MODULES,
 }

@@ -8,6 +8,7 @@
  */
 import { ApiError, apiClient } from "./api.js";
 import { button, calendarEditor, el, input, labelled } from "./calendar-editor.js";
+import { privacyActions } from "./customer-privacy.js";
 import { formatTime } from "./dates.js";
 import { hoursAndAbsences } from "./hours-absences.js";
 
@@ -461,6 +462,7 @@ import { hoursAndAbsences } from "./hours-absences.js";
   async function searchCustomers() {
     const error = byTestId($("customer-search"), "customer-search-error");
     error.textContent = "";
+    $("customer-result").textContent = "";
     try {
       const found = await fetchCustomers($("customer-search").elements.q.value.trim());
       if (found === undefined) return;
@@ -508,8 +510,13 @@ import { hoursAndAbsences } from "./hours-absences.js";
     save.dataset.testid = "customer-save";
     const actions = el("div", "actions");
     actions.append(labelled("Owner", ownerSelect), labelled("Backup", backupSelect), save);
-    card.append(actions, error);
+    card.append(actions, error, privacyActions(customer, api, report, customerDeleted));
     return card;
+  }
+
+  async function customerDeleted(message) {
+    await searchCustomers();
+    $("customer-result").textContent = message;
   }
 
   function fillReassignPickers() {
