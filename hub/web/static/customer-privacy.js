@@ -46,10 +46,13 @@ export function privacyActions(customer, api, report, onDeleted) {
     try {
       const erased = await api("DELETE", path, { confirm: typed.value.trim() });
       const gone = erased.deleted;
-      await onDeleted(
-        `Deleted customer #${erased.customer_id}: ${gone.conversations} conversations, ` +
-          `${gone.messages} messages, ${gone.attachments} files, ${gone.identities} addresses.`,
-      );
+      const counted = [
+        counting(gone.conversations, "conversation"),
+        counting(gone.messages, "message"),
+        counting(gone.attachments, "file"),
+        counting(gone.identities, "address", "addresses"),
+      ];
+      await onDeleted(`Deleted customer #${erased.customer_id}: ${counted.join(", ")}.`);
     } catch (failure) {
       report(failure, error);
     }
@@ -58,4 +61,8 @@ export function privacyActions(customer, api, report, onDeleted) {
   const wrapper = el("div", "privacy-box");
   wrapper.append(box, confirmForm);
   return wrapper;
+}
+
+function counting(count, one, many = `${one}s`) {
+  return `${count} ${count === 1 ? one : many}`;
 }
