@@ -27,7 +27,7 @@ from hub.db.schema import (
     outbox,
     verification_codes,
 )
-from hub.errors import BadRequest, NotFound
+from hub.errors import BadRequest, Conflict, NotFound
 from hub.events import CHANNEL_BROADCAST
 
 EXPORTED = {
@@ -78,6 +78,7 @@ def erase_customer(actor_id: int, customer_id: int, confirm: str, tx: Tx) -> dic
     conn = tx.conn
     conversation_ids = select(conversations.c.id).where(conversations.c.customer_id == customer_id)
     message_ids = select(messages.c.id).where(messages.c.conversation_id.in_(conversation_ids))
+    refuse_while_sending(tx, conversation_ids)
     counts = {
         "identities": count(conn, identities.c.customer_id == customer_id),
         "claims": count(conn, identity_claims.c.customer_id == customer_id),
@@ -123,6 +124,20 @@ def erase_customer(actor_id: int, customer_id: int, confirm: str, tx: Tx) -> dic
         scrubbed_entries=scrubbed,
     )
     return {"customer_id": customer_id, "deleted": counts}
+
+
+def refuse_while_sending(tx: Tx, conversation_ids: Any) -> None:
+    """A reply being sent now would be recorded against rows that are gone: wait for it.
+
+    The customer's outbox rows are locked first (PostgreSQL), so no sender claims one
+    between this check and the delete."""
+    rows = tx.conn.execute(
+        select(outbox.c.state, outbox.c.lease_until)
+        .where(outbox.c.conversation_id.in_(conversation_ids))
+        .with_for_update()
+    )
+    if any(row.state == "sending" and row.lease_until > tx.now for row in rows):
+        raise Conflict("a reply to this customer is being sent right now: try again in a minute")
 
 
 def count(conn: Connection, where: Any) -> int:

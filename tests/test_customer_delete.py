@@ -4,12 +4,16 @@ everyone else untouched, and their address writing again is somebody new."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
 
 from hub.app import Hub
 from hub.db.schema import metadata
+from hub.outbox import claim_due
+from tests.support.clock import FakeClock
 from tests.support.hubs import add_agent
 from tests.support.privacy import (
     CLAIMED,
@@ -121,6 +125,22 @@ async def test_a_wrong_or_missing_confirmation_is_400_and_deletes_nothing(hub: H
     assert await every_row(hub) == before
     status, _ = await story.admin.call("DELETE", "/api/admin/customers/999999", {"confirm": "x"})
     assert status == 404
+
+
+async def test_not_while_a_reply_to_them_is_being_sent(hub: Hub, story: Story, clock: FakeClock):
+    clock.set(datetime(2026, 3, 2, 15, 0, tzinfo=UTC))
+    (claim,) = await hub.db.write(partial(claim_due, timedelta(minutes=5), 10))
+    assert claim.message.message_id == story.scheduled_reply, "her hours opened: it is sent"
+    before = await every_row(hub)
+    path = f"/api/admin/customers/{story.lena_id}"
+    status, answer = await story.admin.call("DELETE", path, {"confirm": "Lena Fischer"})
+    assert (status, answer["error"]) == (
+        409,
+        "a reply to this customer is being sent right now: try again in a minute",
+    )
+    assert await every_row(hub) == before
+    clock.advance(minutes=6)
+    await story.admin.call("DELETE", path, {"confirm": "Lena Fischer"}, expect=200)
 
 
 async def test_agents_get_403_even_for_their_own_customer(
