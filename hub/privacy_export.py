@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,7 +94,8 @@ def write_export(customer_id: int, now: datetime, target: IO[bytes], conn: Conne
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    """Compact: with an indent, Python's JSON encoder is its slow pure-Python one (10x)."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def agent_names(conn: Connection) -> dict[int, str]:
@@ -210,6 +212,7 @@ def messages_of(
         .where(messages.c.conversation_id == conversation_id)
         .order_by(messages.c.created_at, messages.c.id)
     )
+    files = attachments_listed(conn, conversation_id)
     for row in rows:
         yield {
             "id": row.id,
@@ -239,32 +242,37 @@ def messages_of(
                 if row.delivery_state
                 else None
             ),
-            "attachments": attachments_listed(conn, row.id),
+            "attachments": files.get(row.id, []),
         }
 
 
-def attachments_listed(conn: Connection, message_id: int) -> list[dict[str, Any]]:
+def attachments_listed(conn: Connection, conversation_id: int) -> dict[int, list[dict[str, Any]]]:
+    """The files of a conversation's messages, by message id (one query, not one a message)."""
     rows = conn.execute(
         select(
+            attachments.c.message_id,
             attachments.c.position,
             attachments.c.name,
             attachments.c.content_type,
             attachments.c.size,
             attachments.c.data.is_not(None).label("stored"),
         )
-        .where(attachments.c.message_id == message_id)
-        .order_by(attachments.c.position)
+        .join(messages, messages.c.id == attachments.c.message_id)
+        .where(messages.c.conversation_id == conversation_id)
+        .order_by(attachments.c.message_id, attachments.c.position)
     )
-    return [
-        {
-            "position": row.position,
-            "name": row.name,
-            "content_type": row.content_type,
-            "size": row.size,
-            "stored": bool(row.stored),
-        }
-        for row in rows
-    ]
+    listed: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        listed[row.message_id].append(
+            {
+                "position": row.position,
+                "name": row.name,
+                "content_type": row.content_type,
+                "size": row.size,
+                "stored": bool(row.stored),
+            }
+        )
+    return listed
 
 
 def attachment_files(conn: Connection, customer_id: int) -> list[tuple[int, int, str]]:
