@@ -83,8 +83,11 @@ def write_export(customer_id: int, now: datetime, target: IO[bytes], conn: Conne
         about = customer_document(conn, customer)
         counts.identities = len(about["identities"])
         archive.writestr("customer.json", dumps(about))
-        threads = conversations_document(conn, customer_id, counts)
-        archive.writestr("conversations.json", dumps(threads))
+        with archive.open("conversations.json", "w") as out:
+            out.write(b"[")
+            for number, thread in enumerate(conversations_document(conn, customer_id, counts)):
+                out.write((b"," if number else b"") + dumps(thread).encode())
+            out.write(b"]")
         for message_id, position, name in attachment_files(conn, customer_id):
             data = attachment_data(conn, message_id, position)
             # Files are mostly compressed already (PDF, JPEG, PNG): stored as they are.
@@ -165,7 +168,8 @@ def claims_of(conn: Connection, customer_id: int) -> list[dict[str, Any]]:
 
 def conversations_document(
     conn: Connection, customer_id: int, counts: ExportCounts
-) -> list[dict[str, Any]]:
+) -> Iterator[dict[str, Any]]:
+    """One conversation at a time, so only the largest one is ever in memory."""
     names = agent_names(conn)
     rows = conn.execute(
         select(conversations)
@@ -173,26 +177,22 @@ def conversations_document(
         .order_by(conversations.c.created_at, conversations.c.id)
     ).all()
     counts.conversations = len(rows)
-    documents = []
     for row in rows:
         written = list(messages_of(conn, row.id, names))
         counts.messages += len(written)
-        documents.append(
-            {
-                "id": row.id,
-                "state": row.state,
-                "handled_by": names.get(row.assignee_id) if row.assignee_id else None,
-                "created_at": iso(row.created_at),
-                "last_message_at": iso(row.last_message_at),
-                "first_replied_at": iso(row.first_replied_at),
-                "reply_due_at": iso(row.reply_due_at),
-                "resolved_at": iso(row.resolved_at),
-                "messages": [m for m in written if m["direction"] != "note"],
-                "notes": [m for m in written if m["direction"] == "note"],
-                "scheduled_replies": [m["id"] for m in written if m["state"] == "scheduled"],
-            }
-        )
-    return documents
+        yield {
+            "id": row.id,
+            "state": row.state,
+            "handled_by": names.get(row.assignee_id) if row.assignee_id else None,
+            "created_at": iso(row.created_at),
+            "last_message_at": iso(row.last_message_at),
+            "first_replied_at": iso(row.first_replied_at),
+            "reply_due_at": iso(row.reply_due_at),
+            "resolved_at": iso(row.resolved_at),
+            "messages": [m for m in written if m["direction"] != "note"],
+            "notes": [m for m in written if m["direction"] == "note"],
+            "scheduled_replies": [m["id"] for m in written if m["state"] == "scheduled"],
+        }
 
 
 def messages_of(
