@@ -24,6 +24,7 @@ from hub.db.schema import (
     identities,
     identity_claims,
     messages,
+    notice_batches,
     outbox,
     verification_codes,
 )
@@ -47,7 +48,7 @@ NOT_EXPORTED = {
     "events": "copies of messages and states sent to live inboxes",
     "verification_codes": "keyed hashes of one-time codes: nothing readable",
     "audit_log": "the team's record of who did what; erasure scrubs its personal data",
-    "notice_batches": "notifications to agents; free text with no link to the customer",
+    "notice_batches": "notifications to agents; erasure replaces the lines naming the customer",
     "quarantine": "input no channel could read, so never tied to any customer",
 }
 """Tables that hold (or may hold) something about a customer, left out of the export, and why."""
@@ -55,6 +56,7 @@ NOT_EXPORTED = {
 ERASED = set(EXPORTED) | {"agent_notices", "events", "verification_codes"}
 """Tables erasure deletes the customer's rows from; ``audit_log`` is scrubbed instead."""
 
+ERASED_LINE = "- (a customer since erased)"
 PERSONAL_DETAILS = ("address", "merged_customer")
 """Keys of audit details that hold personal data (``identity.added``, ``customer.merged``)."""
 
@@ -74,7 +76,7 @@ def check_confirmation(conn: Connection, customer_id: int, confirm: str) -> str:
 
 def erase_customer(actor_id: int, customer_id: int, confirm: str, tx: Tx) -> dict[str, Any]:
     """A write unit: delete everything about the customer; the counts (audited, no content)."""
-    check_confirmation(tx.conn, customer_id, confirm)
+    name = check_confirmation(tx.conn, customer_id, confirm)
     conn = tx.conn
     conversation_ids = select(conversations.c.id).where(conversations.c.customer_id == customer_id)
     message_ids = select(messages.c.id).where(messages.c.conversation_id.in_(conversation_ids))
@@ -88,8 +90,9 @@ def erase_customer(actor_id: int, customer_id: int, confirm: str, tx: Tx) -> dic
     }
     forget_codes(tx, customer_id)
     forget_broadcasts(tx, customer_id, message_ids)
-    scrubbed, about_ids = scrub_audit(tx, customer_id)
-    forget_events(tx, conn.execute(conversation_ids).scalars().all(), about_ids)
+    scrubbed, about = scrub_audit(tx, customer_id, name)
+    forget_events(tx, conn.execute(conversation_ids).scalars().all(), set(about))
+    redact_notifications(tx, set(about.values()) - {""})
     for statement in (
         delete(attachments).where(attachments.c.message_id.in_(message_ids)),
         delete(outbox).where(
@@ -200,10 +203,37 @@ def forget_events(tx: Tx, conversation_ids: list[int], customer_ids: set[int]) -
     tx.conn.execute(delete(events).where(or_(events.c.conversation_id.in_(found), about_them)))
 
 
-def scrub_audit(tx: Tx, customer_id: int) -> tuple[list[int], set[int]]:
+def redact_notifications(tx: Tx, names: set[str]) -> None:
+    """Notifications written for agents name customers in lines of their own ("- <name>",
+    a count, a quote: ``hub.notice_batches.batch_text``) and are not linked to them: lines
+    naming the customer are replaced (so would a namesake's be: a small price)."""
+    for name in names:
+        rows = tx.conn.execute(
+            select(notice_batches.c.id, notice_batches.c.text).where(
+                notice_batches.c.text.contains(f"- {name}", autoescape=True)
+            )
+        ).all()
+        for row in rows:
+            lines = [
+                ERASED_LINE if names_customer(line, name) else line for line in row.text.split("\n")
+            ]
+            tx.conn.execute(
+                update(notice_batches)
+                .where(notice_batches.c.id == row.id)
+                .values(text="\n".join(lines))
+            )
+
+
+def names_customer(line: str, name: str) -> bool:
+    lead = f"- {name}"
+    return line == lead or line.startswith((f"{lead} (", f"{lead}: "))
+
+
+def scrub_audit(tx: Tx, customer_id: int, name: str) -> tuple[list[int], dict[int, str]]:
     """Take personal data out of audit entries about the customer and about customers merged
-    into them (their data became this customer's): the entries changed, and all their ids."""
-    about = {customer_id}
+    into them (their data became this customer's): the entries changed, and all their names
+    by id."""
+    about = {customer_id: name}
     scrubbed: list[int] = []
     pending = [customer_id]
     while pending:
@@ -215,9 +245,10 @@ def scrub_audit(tx: Tx, customer_id: int) -> tuple[list[int], set[int]]:
         pending = []
         for row in rows:
             details = dict(row.details or {})
-            merged_id = (details.get("merged_customer") or {}).get("id")
+            merged = details.get("merged_customer") or {}
+            merged_id = merged.get("id")
             if merged_id is not None and merged_id not in about:
-                about.add(merged_id)
+                about[merged_id] = merged.get("name", "")
                 pending.append(merged_id)
             if any(key in details for key in PERSONAL_DETAILS):
                 scrub_entry(tx, row.id, details, merged_id)

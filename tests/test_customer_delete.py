@@ -13,6 +13,7 @@ import pytest
 from hub.app import Hub
 from hub.db.schema import metadata
 from hub.outbox import claim_due
+from hub.privacy_erase import ERASED_LINE
 from tests.support.clock import FakeClock
 from tests.support.hubs import add_agent
 from tests.support.privacy import (
@@ -99,6 +100,10 @@ async def test_erasure_leaves_no_row_about_the_customer_and_an_audit_entry_witho
         (story.lena_id, story.admin.agent["id"])
     ]
     assert {k: deleted[0]["details"][k] for k in counts} == counts
+    (notification,) = after["notice_batches"]
+    lines = notification["text"].split("\n")
+    assert ERASED_LINE in lines
+    assert "- Omar: Do you sell gift cards?" in lines, "only her line goes"
     scrubbed = [a for a in after["audit_log"] if "erased_at" in a["details"]]
     assert {a["action"] for a in scrubbed} == {"identity.added", "customer.merged"}
 

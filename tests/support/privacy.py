@@ -5,15 +5,18 @@ named to climb out of a folder, two with one name) and on the web chat, where sh
 types an address she never proves (a claim); a second web chat visitor of hers is merged
 in by an admin.
 Maria, her owner, writes a note, a reply that is sent, and one waiting for Lena's New
-York hours. Omar, another customer, is there to stay untouched.
+York hours; she is notified by email of what Lena and Omar wrote. Omar, another
+customer, is there to stay untouched.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
+from functools import partial
 from typing import Any
 
 import aiosmtplib
@@ -24,6 +27,7 @@ from config import Settings
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from hub.db.schema import metadata
+from hub.notice_batches import plan_batches
 from tests.conftest import ENVIRON
 from tests.support.clock import FakeClock
 from tests.support.hubs import Browser, add_agent, started_hub
@@ -115,6 +119,8 @@ async def tell_story(hub: Hub, browser_factory: Any) -> Story:
     admin = await (await browser_factory()).login("admin@example.com")
     maria = await (await browser_factory()).login("maria@example.com")
     await admin.patch("/api/me/status", {"away": True}, expect=200)
+    notify = {"channel": "email", "via": "mail", "address": "maria@example.com", "text": "full"}
+    await maria.call("PUT", "/api/me/notifications", notify, expect=200)
 
     await send_lena_mail(hub)
     (lena,) = await admin.get("/api/admin/customers?q=lena@example.org")
@@ -143,6 +149,7 @@ async def tell_story(hub: Hub, browser_factory: Any) -> Story:
     maria_id = maria.agent["id"]
     for customer in (lena["id"], omar.customer_id):
         await admin.patch(f"/api/admin/customers/{customer}", {"owner_id": maria_id}, expect=200)
+    assert await hub.db.write(partial(plan_batches, frozenset(), timedelta(0), "/")) == 1
     (conversation,) = await admin.get(f"/api/conversations?scope=all&q={LENA_MAIL}")
     path = f"/api/conversations/{conversation['id']}"
     await maria.post(path + "/notes", {"text": LENA_TEXTS[3]}, expect=201)
