@@ -80,6 +80,7 @@ async def test_erasure_leaves_no_row_about_the_customer_and_an_audit_entry_witho
         "identities": {i["id"] for i in before["identities"] if i["customer_id"] == story.lena_id},
     }
     assert rows_about(before, ids), "the story put rows about Lena in other tables"
+    assert len(before["verification_codes"]) == 2
     assert any(e["conversation_id"] in conversation_ids for e in before["events"])
     assert "visitor-lena" in json.dumps([e["payload"] for e in before["events"]])
     answer = await story.admin.call(
@@ -100,6 +101,9 @@ async def test_erasure_leaves_no_row_about_the_customer_and_an_audit_entry_witho
         (story.lena_id, story.admin.agent["id"])
     ]
     assert {k: deleted[0]["details"][k] for k in counts} == counts
+    assert [(c["visitor"], c["address"]) for c in after["verification_codes"]] == [
+        ("visitor-ida", "ida@example.com")
+    ]
     (notification,) = after["notice_batches"]
     lines = notification["text"].split("\n")
     assert ERASED_LINE in lines

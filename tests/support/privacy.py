@@ -2,7 +2,8 @@
 
 Lena writes by email through the hub's real SMTP receiver (three files attached, one
 named to climb out of a folder, two with one name) and on the web chat, where she also
-types an address she never proves (a claim); a second web chat visitor of hers is merged
+types an address she never proves (a claim; she asks for a code to it, as does another
+visitor for theirs); a second web chat visitor of hers is merged
 in by an admin.
 Maria, her owner, writes a note, a reply that is sent, and one waiting for Lena's New
 York hours; she is notified by email of what Lena and Omar wrote. Omar, another
@@ -24,7 +25,7 @@ import pytest
 from sqlalchemy import select
 
 from config import Settings
-from connectors.base import Address, InboundMessage
+from connectors.base import Address, CodeRequest, InboundMessage
 from hub.app import Hub
 from hub.db.schema import metadata
 from hub.notice_batches import plan_batches
@@ -131,6 +132,8 @@ async def tell_story(hub: Hub, browser_factory: Any) -> Story:
     )
     claimed = (Address("email", CLAIMED),)
     await hub.ingest(chat("visitor-lena", "w1", LENA_TEXTS[1], claimed=claimed))
+    for visitor, address in (("visitor-lena", CLAIMED), ("visitor-ida", "ida@example.com")):
+        await hub.verifier.send_code(CodeRequest("webchat", visitor, address, "127.0.0.1"))
     second = await hub.ingest(chat("visitor-lena-2", "w2", LENA_TEXTS[2], sender_name="Lena F"))
     await admin.post(
         f"/api/admin/customers/{lena['id']}/merge",
