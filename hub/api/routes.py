@@ -21,6 +21,7 @@ from hub.api.live import mount as mount_live
 from hub.api.notify import notify_api
 from hub.api.openapi import SECURITY_SCHEMES, openapi_document
 from hub.api.previews import previews_api
+from hub.api.privacy import privacy_api
 from hub.api.reports import reports_api
 from hub.api.security import security_api
 from hub.api.session import session_api
@@ -42,6 +43,7 @@ for part in (
     notify_api,
     tags_api,
     reports_api,
+    privacy_api,
 ):
     api.include(part)
 

@@ -47,6 +47,7 @@ FILES = {
     "reports.js",
     "reports.css",
     "chart.umd.min.js",
+    "customer-privacy.js",
     FAVICON,
     *INBOX_MODULES,
 }

@@ -8,6 +8,7 @@
  */
 import { ApiError, apiClient } from "./api.js";
 import { button, calendarEditor, el, input, labelled } from "./calendar-editor.js";
+import { privacyActions } from "./customer-privacy.js";
 import { formatTime } from "./dates.js";
 import { hoursAndAbsences } from "./hours-absences.js";
 import { tagsSection } from "./admin-tags.js";
@@ -464,6 +465,7 @@ import { tagsSection } from "./admin-tags.js";
   async function searchCustomers() {
     const error = byTestId($("customer-search"), "customer-search-error");
     error.textContent = "";
+    $("customer-result").textContent = "";
     try {
       const found = await fetchCustomers($("customer-search").elements.q.value.trim());
       if (found === undefined) return;
@@ -511,8 +513,13 @@ import { tagsSection } from "./admin-tags.js";
     save.dataset.testid = "customer-save";
     const actions = el("div", "actions");
     actions.append(labelled("Owner", ownerSelect), labelled("Backup", backupSelect), save);
-    card.append(actions, error);
+    card.append(actions, error, privacyActions(customer, api, report, customerDeleted));
     return card;
+  }
+
+  async function customerDeleted(message) {
+    await searchCustomers();
+    $("customer-result").textContent = message;
   }
 
   function fillReassignPickers() {
