@@ -21,10 +21,10 @@ from hub.api.answers import (
 )
 from hub.api.framework import Access, Api, Call
 from hub.api.models import BodyQuery, ConversationsQuery, NoteIn, ReplyIn
+from hub.api.satisfaction import asking_of
 from hub.auth import Principal
 from hub.conversations import (
     check_access,
-    conversation_detail,
     mark_read,
     post_note,
     post_reply,
@@ -35,6 +35,7 @@ from hub.db.schema import attachments, conversations, customers, messages
 from hub.email_body import body_document, body_policy
 from hub.errors import Forbidden, NotFound
 from hub.inbox_views import ConversationFilter, customer_panel, list_conversations
+from hub.satisfaction import detail_with_satisfaction, resolve_and_ask
 
 inbox_api = Api()
 CONVERSATION = "/api/conversations/{conversation_id:\\d+}"
@@ -70,7 +71,7 @@ async def my_conversations(call: Call) -> list[dict[str, Any]]:
 )
 async def conversation(call: Call) -> dict[str, Any]:
     return await call.hub.db.read(
-        partial(conversation_detail, call.agent, call.path_int("conversation_id"))
+        partial(detail_with_satisfaction, call.agent, call.path_int("conversation_id"))
     )
 
 
@@ -130,14 +131,14 @@ async def read(call: Call) -> None:
 @inbox_api.route(
     "POST",
     CONVERSATION + "/resolve",
-    summary="Resolve the conversation",
+    summary="Resolve the conversation (and queue its one satisfaction question, where asked)",
     access=Access.AGENT,
     tag="inbox",
     response=ConversationSummary,
 )
 async def resolve(call: Call) -> dict[str, Any]:
     return await call.hub.db.write(
-        partial(set_state, call.agent, call.path_int("conversation_id"), "resolved")
+        partial(resolve_and_ask, call.agent, call.path_int("conversation_id"), asking_of(call.hub))
     )
 
 

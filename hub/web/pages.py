@@ -40,6 +40,8 @@ FILES = {
     "calendar-editor.js",
     "calendar-editor.css",
     "hours-absences.js",
+    "satisfaction.js",
+    "satisfaction.css",
     FAVICON,
     *INBOX_MODULES,
 }
@@ -91,6 +93,11 @@ async def admin(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "admin.html", headers=PAGE_HEADERS)
 
 
+async def satisfaction(_request: web.Request) -> web.StreamResponse:
+    """The customer's answer page behind a satisfaction link (its script reads the token)."""
+    return web.FileResponse(STATIC / "satisfaction.html", headers=PAGE_HEADERS)
+
+
 async def static(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if name not in FILES:
@@ -112,6 +119,7 @@ def mount(app: web.Application) -> None:
     app.router.add_get("/", inbox)
     app.router.add_get("/admin", admin)
     app.router.add_get(ACCOUNT, account)
+    app.router.add_get("/satisfaction/{token}", satisfaction)
     app.router.add_get("/static/{name}", static)
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/time-zones.json", time_zones)
