@@ -218,7 +218,7 @@ async def test_the_answer_page_stores_score_and_comment_and_refuses_bad_links(
     status, answer = await answered(session, server, token, {"score": 5})
     assert (status, answer["score"], answer["comment"]) == (200, 5, None)
 
-    body, signature = token.split(".")
+    body = token.split(".")[0]
     forged = f"{body}.{'0' * 64}"
     status, refusal = await answered(session, server, forged, {"score": 1})
     assert (status, refusal["error"]) == (
