@@ -21,6 +21,7 @@ from hub.conversations import (
     check_access,
     conversation_detail,
     customer_rules,
+    load_access,
     reply_target,
     set_state,
 )
@@ -170,9 +171,7 @@ def answer_survey(
     """Store (or, before the link expires, change) the customer's answer; tell the owner."""
     survey_id = survey_of_token(key, token, tx.now)
     row = tx.conn.execute(
-        select(satisfaction_surveys.c.conversation_id, satisfaction_surveys.c.owner_id).where(
-            satisfaction_surveys.c.id == survey_id
-        )
+        select(satisfaction_surveys.c.conversation_id).where(satisfaction_surveys.c.id == survey_id)
     ).first()
     if row is None:
         raise NotFound("this question no longer exists")
@@ -185,7 +184,7 @@ def answer_survey(
     tx.emit(
         "conversation.satisfaction",
         {"conversation_id": row.conversation_id, "satisfaction": answer},
-        to=[row.owner_id] if row.owner_id else [],
+        to=load_access(tx.conn, row.conversation_id).audience,
         conversation_id=row.conversation_id,
     )
     return public_survey(key, token, tx.now, tx.conn)
