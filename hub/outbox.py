@@ -112,12 +112,18 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
                 text=row.text,
                 html=row.html,
                 written_at=row.created_at,
-                automatic=bool((row.meta or {}).get("autoreply")),
+                automatic=is_automatic(row.meta or {}),
                 delivered=Delivery.from_meta(row.meta or {}),
             ),
         )
         for row in rows
     ]
+
+
+def is_automatic(meta: Mapping[str, object]) -> bool:
+    """The hub wrote it on its own (an auto-reply, the satisfaction question): marked so
+    that auto-responders (out of office) do not answer it."""
+    return bool(meta.get("autoreply") or meta.get("satisfaction"))
 
 
 def with_threads(claims: list[Claim], conn: Connection) -> list[Claim]:

@@ -321,6 +321,7 @@ async def test_resolved_after_hours_the_email_question_waits_for_the_customers_h
     await hub.outbox.run_due()
     (mail,) = relay.received
     assert mail.rcpt_tos == ["lena@example.org"]
+    assert mail.message["Auto-Submitted"] == "auto-replied", "out-of-office mails stay quiet"
     text = mail.message.get_body(("plain",)).get_content()
     assert QUESTION in text
     token = token_in(text)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser as Chromium
 from playwright.async_api import BrowserContext, Page, expect
 
 from config import Settings
@@ -16,6 +17,7 @@ from tests.support.hubs import Browser, add_agent
 from tests.support.messages import chat
 from tests.test_inbox_browser import EMAIL, open_inbox
 from tests.test_satisfaction import ASKING, QUESTION, questions_sent, token_in, webchat_settings
+from tests.test_widget_browser import MARKUP, only_conversation, visit
 
 XSS = '<img src=x onerror="window.pwned=1"> Quick & kind, thanks!'
 
@@ -23,6 +25,16 @@ XSS = '<img src=x onerror="window.pwned=1"> Quick & kind, thanks!'
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return webchat_settings(database_url, ASKING)
+
+
+@pytest.fixture
+async def context(chromium_browser: Chromium, server: TestServer) -> AsyncIterator[BrowserContext]:
+    """Closed before the server: an open widget would hold up the server's shutdown."""
+    context = await chromium_browser.new_context()
+    try:
+        yield context
+    finally:
+        await context.close()
 
 
 @pytest.fixture
@@ -103,3 +115,31 @@ async def test_the_owner_sees_the_rating_line_live_and_the_comment_as_text(
     assert await line.locator("img").count() == 0
     assert await page.evaluate("window.pwned") is None
     await save_screenshot(page, "satisfaction-inbox")
+
+
+async def test_the_web_chat_visitor_gets_the_question_with_a_link_and_nothing_else_is_markup(
+    hub: Hub, server: TestServer, context: BrowserContext, maria: Browser
+):
+    visitor = await visit(context, server)
+    await visitor.open_chat()
+    await visitor.say("Do you ship to Norway?")
+    conversation = (await only_conversation(maria))["id"]
+    replies = f"/api/conversations/{conversation}/replies"
+    not_links = f"{MARKUP} javascript:alert(1)"
+    await maria.post(replies, {"text": not_links}, expect=202)
+    await maria.post(f"/api/conversations/{conversation}/resolve", expect=200)
+    await hub.outbox.run_due()
+    (question,) = await questions_sent(hub)
+    link = question["text"].split("\n")[1]
+
+    asked = visitor.agent_messages.last
+    await expect(asked).to_contain_text(QUESTION)
+    await expect(asked.get_by_test_id("hubchat-link")).to_have_attribute("href", link)
+    await expect(asked.get_by_test_id("hubchat-link")).to_have_attribute("target", "_blank")
+    first = visitor.agent_messages.first
+    await expect(first.locator(".hubchat-message-text")).to_have_text(
+        f"{MARKUP} javascript:alert(1)"
+    )
+    await expect(first.locator("a, img")).to_have_count(0)
+    assert await visitor.page.evaluate("window.pwned") is None
+    assert visitor.errors == []

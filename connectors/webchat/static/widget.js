@@ -261,9 +261,31 @@
       'data-from': from,
     });
     const body = el('p', 'hubchat-message-text');
-    body.textContent = text;
+    if (from === 'agent') withLinks(body, text);
+    else body.textContent = text;
     item.append(body, el('p', 'hubchat-meta'));
     return item;
+  }
+
+  const LINK = /\bhttps?:\/\/[^\s<>"']+/g;
+
+  /** The team's text with its http(s) addresses as links (the satisfaction question's
+   * answer page, say); all of it goes in as text, no HTML is parsed. */
+  function withLinks(body, text) {
+    let done = 0;
+    for (const match of text.matchAll(LINK)) {
+      body.append(text.slice(done, match.index));
+      const link = el('a', 'hubchat-link', {
+        href: match[0],
+        target: '_blank',
+        rel: 'noopener noreferrer',
+        'data-testid': 'hubchat-link',
+      });
+      link.textContent = match[0];
+      body.append(link);
+      done = match.index + match[0].length;
+    }
+    body.append(text.slice(done));
   }
 
   function setState(item, itemState, note) {
