@@ -20,6 +20,7 @@ from sqlalchemy.orm import aliased
 
 from connectors.base import (
     Address,
+    Choice,
     Connector,
     ConnectorError,
     Delivery,
@@ -113,6 +114,7 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
                 html=row.html,
                 written_at=row.created_at,
                 automatic=is_automatic(row.meta or {}),
+                choices=choices_of(row.meta or {}),
                 delivered=Delivery.from_meta(row.meta or {}),
             ),
         )
@@ -124,6 +126,14 @@ def is_automatic(meta: Mapping[str, object]) -> bool:
     """The hub wrote it on its own (an auto-reply, the satisfaction question): marked so
     that auto-responders (out of office) do not answer it."""
     return bool(meta.get("autoreply") or meta.get("satisfaction"))
+
+
+def choices_of(meta: Mapping[str, object]) -> tuple[Choice, ...]:
+    """The satisfaction question's scores as buttons, each opening its answer page."""
+    url = meta.get("answer_url")
+    if not isinstance(url, str):
+        return ()
+    return tuple(Choice(str(score), f"{url}?score={score}") for score in range(1, 6))
 
 
 def with_threads(claims: list[Claim], conn: Connection) -> list[Claim]:

@@ -97,6 +97,7 @@ def queue_question(tx: Tx, access: ConversationAccess, asking: Asking) -> int | 
         )
     ).inserted_primary_key[0]
     token = sign(asking.secret_key, PURPOSE, {"survey": survey_id}, leaves + LIFETIME)
+    url = page_url(asking.base_url, token)
     row: dict[str, Any] = {
         "conversation_id": access.conversation_id,
         "direction": "out",
@@ -104,14 +105,14 @@ def queue_question(tx: Tx, access: ConversationAccess, asking: Asking) -> int | 
         "identity_id": target.identity_id,
         "external_id": None,
         "author_id": None,
-        "text": f"{question}\n{page_url(asking.base_url, token)}",
+        "text": f"{question}\n{url}",
         "html": None,
         "state": "scheduled" if send_at else "queued",
         "error": None,
         "created_at": tx.now,
         "sent_at": None,
         "release_at": send_at,
-        "meta": {"satisfaction": True},
+        "meta": {"satisfaction": True, "answer_url": url},
     }
     row["id"] = tx.conn.execute(insert(messages).values(row)).inserted_primary_key[0]
     tx.conn.execute(

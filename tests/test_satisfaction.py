@@ -7,6 +7,7 @@ Real peers: the web chat widget's WebSocket, an SMTP server for email.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -19,15 +20,19 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
 from config import Settings
+from hub.api.satisfaction import asking_of
 from hub.app import Hub
 from hub.db.schema import messages, satisfaction_surveys
-from hub.satisfaction import LIFETIME, satisfaction_scores
+from hub.satisfaction import LIFETIME, resolve_and_ask, satisfaction_scores
 from hub.signed import sign
 from tests.conftest import ENVIRON, make_settings
 from tests.support.clock import FakeClock
 from tests.support.hubs import Browser, add_agent, started_hub
 from tests.support.smtp import SmtpPeer
+from tests.support.telegram_api import FakeBotApi
 from tests.test_email_channel import customer_mail, deliver
+from tests.test_telegram import TOKEN as TELEGRAM_TOKEN
+from tests.test_telegram import customer_conversation, telegram_settings
 
 QUESTION = "How did we do? One click (1 to 5):"
 ASKING = {"enabled": True, "question": QUESTION}
@@ -346,3 +351,31 @@ async def browser_factory_of_email(
                 yield hub, clock, maria, own, server
         finally:
             await server.close()
+
+
+# Telegram, through the local Bot API server: the link, and buttons with it.
+
+
+@pytest.fixture
+async def bot_api() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi(TELEGRAM_TOKEN) as api:
+        yield api
+
+
+async def test_on_telegram_the_question_has_the_link_and_a_row_of_score_buttons(
+    database_url: str, clock: FakeClock, bot_api: FakeBotApi
+):
+    settings = telegram_settings(database_url, bot_api.base_url, satisfaction=ASKING)
+    async with started_hub(settings, clock) as hub:
+        agent, conversation = await customer_conversation(hub)
+        await hub.db.write(partial(resolve_and_ask, agent, conversation, asking_of(hub)))
+        await hub.outbox.run_due()
+    (sent,) = bot_api.called("sendMessage")
+    assert sent["text"].startswith(QUESTION)
+    link = sent["text"].split("\n")[1]
+    assert link.startswith(f"{hub.public_url.rstrip('/')}/satisfaction/")
+    markup = sent["reply_markup"]
+    markup = json.loads(markup) if isinstance(markup, str) else markup
+    assert markup == {
+        "inline_keyboard": [[{"text": str(n), "url": f"{link}?score={n}"} for n in range(1, 6)]]
+    }

@@ -69,8 +69,9 @@ async def test_the_customer_answers_on_the_page_and_their_comment_stays_text(
     hub: Hub, server: TestServer, page: Page, maria: Browser
 ):
     _, token = await resolved_and_asked(hub, maria)
-    await page.goto(page_url(server, token))
+    await page.goto(page_url(server, token) + "?score=3")  # a score button in the chat
     await expect(page.get_by_test_id("question")).to_have_text(QUESTION)
+    await expect(page.get_by_test_id("score-3")).to_be_checked()
     await page.get_by_test_id("score-4").check()
     await page.get_by_test_id("comment").fill(XSS)
     await save_screenshot(page, "satisfaction")

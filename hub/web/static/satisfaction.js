@@ -31,13 +31,23 @@ function showAnswer(survey) {
   const answered = survey.score !== null;
   $("answer").hidden = answered;
   $("thanks").hidden = !answered;
-  if (!answered) return;
+  if (!answered) {
+    preselect();
+    return;
+  }
   $("given-score").textContent = `${survey.score}/5`;
   $("given-comment").textContent = survey.comment || "";
   $("given-comment").hidden = !survey.comment;
   const form = $("answer");
   form.elements.namedItem("score").value = String(survey.score);
   form.elements.namedItem("comment").value = survey.comment || "";
+}
+
+/** A score chosen with a button in the chat (``?score=4``): checked, still to be sent. */
+function preselect() {
+  const chosen = new URLSearchParams(location.search).get("score");
+  const button = document.querySelector(`input[name="score"][value="${Number(chosen)}"]`);
+  if (button) button.checked = true;
 }
 
 $("answer").addEventListener("submit", async (event) => {
