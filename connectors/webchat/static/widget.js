@@ -288,6 +288,25 @@
     body.append(text.slice(done));
   }
 
+  /** Buttons under a message (a score for the satisfaction question): links that open
+   * in a new tab; only http(s) addresses, labels as text. */
+  function choiceRow(choices) {
+    const row = el('p', 'hubchat-choices');
+    for (const choice of choices) {
+      const url = String(choice.url);
+      if (!/^https?:\/\//.test(url)) continue;
+      const button = el('a', 'hubchat-choice', {
+        href: url,
+        target: '_blank',
+        rel: 'noopener noreferrer',
+        'data-testid': 'hubchat-choice',
+      });
+      button.textContent = String(choice.label);
+      row.append(button);
+    }
+    return row;
+  }
+
   function setState(item, itemState, note) {
     item.setAttribute('data-state', itemState);
     item.querySelector('.hubchat-meta').textContent = note;
@@ -307,6 +326,7 @@
   function show(message, fromHistory) {
     if (shown.has(message.id)) return false;
     const item = messageItem(message.from === 'agent' ? 'agent' : 'visitor', String(message.text));
+    if (Array.isArray(message.choices)) item.insertBefore(choiceRow(message.choices), item.lastChild);
     setState(item, 'sent', clock(message.at));
     shown.set(message.id, item);
     place(item, fromHistory ? firstUnsent() : null);
