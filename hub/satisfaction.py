@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, func, insert, select, update
+from sqlalchemy import Connection, case, delete, func, insert, select, update
 
 from hub.auth import Principal
 from hub.conversations import (
@@ -27,8 +27,9 @@ from hub.conversations import (
 )
 from hub.db.database import Tx
 from hub.db.schema import messages, satisfaction_surveys
-from hub.errors import Gone, NotFound, Unprocessable
+from hub.errors import Conflict, Gone, NotFound, Unprocessable
 from hub.outbox import enqueue
+from hub.scheduled import hold_back_scheduled
 from hub.serialize import iso, message_json
 from hub.signed import sign, unsign
 from routing.contact import quiet_until
@@ -60,6 +61,42 @@ def resolve_and_ask(
     summary = set_state(principal, conversation_id, "resolved", tx)
     if before.state != "resolved":
         queue_question(tx, before, asking)
+    return summary
+
+
+def reopen_and_withdraw(principal: Principal, conversation_id: int, tx: Tx) -> dict[str, Any]:
+    """Reopen the conversation; a question still waiting for the customer's hours is
+    withdrawn (it would ask about a conversation still going on) and forgotten, so the
+    next resolve asks: the customer is still asked at most once."""
+    summary = set_state(principal, conversation_id, "open", tx)
+    waiting = tx.conn.execute(
+        select(satisfaction_surveys.c.id, satisfaction_surveys.c.message_id)
+        .join(messages, messages.c.id == satisfaction_surveys.c.message_id)
+        .where(
+            satisfaction_surveys.c.conversation_id == conversation_id,
+            messages.c.state == "scheduled",
+        )
+    ).first()
+    if waiting is None:
+        return summary
+    try:
+        hold_back_scheduled(tx, waiting.message_id, state="cancelled")
+    except Conflict:
+        return summary  # the outbox is sending it: too late to withdraw
+    tx.conn.execute(
+        update(messages)
+        .where(messages.c.id == waiting.message_id)
+        .values(state="cancelled", release_at=None)
+    )
+    tx.conn.execute(delete(satisfaction_surveys).where(satisfaction_surveys.c.id == waiting.id))
+    row = tx.conn.execute(select(messages).where(messages.c.id == waiting.message_id)).mappings()
+    access = load_access(tx.conn, conversation_id)
+    tx.emit(
+        "message.updated",
+        {"message": message_json(row.one())},
+        to=access.audience,
+        conversation_id=conversation_id,
+    )
     return summary
 
 
@@ -148,7 +185,8 @@ def survey_of_token(key: bytes, token: str, now: datetime) -> int:
 
 
 def public_survey(key: bytes, token: str, now: datetime, conn: Connection) -> dict[str, Any]:
-    """What the answer page shows: the question and any answer given so far."""
+    """What the answer page shows: the question (the message without its link line) and any
+    answer given so far."""
     survey_id = survey_of_token(key, token, now)
     row = conn.execute(
         select(satisfaction_surveys, messages.c.text)
@@ -158,7 +196,7 @@ def public_survey(key: bytes, token: str, now: datetime, conn: Connection) -> di
     if row is None:
         raise NotFound("this question no longer exists")
     return {
-        "question": (row.text or "").split("\n", 1)[0],
+        "question": (row.text or "").rsplit("\n", 1)[0],
         "score": row.score,
         "comment": row.comment,
         "answered_at": iso(row.answered_at),

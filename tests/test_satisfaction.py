@@ -304,16 +304,49 @@ def email_settings(database_url: str, relay_port: int) -> Settings:
     return Settings.model_validate(data, context={"environ": ENVIRON})
 
 
+async def london_customer_after_hours(hub: Hub, clock: FakeClock, maria: Browser) -> int:
+    """Lena mailed on Friday afternoon, her agreed hours are London's office hours, and
+    now it is 17:30: her conversation."""
+    await deliver(hub, customer_mail("Where is my parcel?"))
+    (listed,) = await maria.get("/api/conversations")
+    hours = {"hours": LONDON_OFFICE}
+    await maria.call("PUT", f"/api/customers/{listed['customer']['id']}/contact-hours", hours, 200)
+    clock.set(FRIDAY_16_LONDON + timedelta(hours=1, minutes=30))
+    return listed["id"]
+
+
+async def test_reopened_before_the_question_left_it_is_withdrawn_and_the_last_resolve_asks(
+    relay: SmtpPeer, browser_factory_of_email
+):
+    hub, clock, maria, _session, _server = browser_factory_of_email
+    conversation = await london_customer_after_hours(hub, clock, maria)
+    await maria.post(f"/api/conversations/{conversation}/resolve", expect=200)
+    (first,) = await surveys(hub)
+    await maria.post(f"/api/conversations/{conversation}/reopen", expect=200)
+    assert await surveys(hub) == []
+    withdrawn = await hub.db.read(
+        lambda conn: conn.execute(
+            select(messages.c.state).where(messages.c.id == first["message_id"])
+        ).scalar_one()
+    )
+    assert withdrawn == "cancelled"
+    await maria.post(f"/api/conversations/{conversation}/resolve", expect=200)
+    (survey,) = await surveys(hub)
+    assert survey["message_id"] != first["message_id"]
+
+    clock.set(NEXT_MONDAY_9_LONDON)
+    await hub.outbox.run_due()
+    assert len(relay.received) == 1, "asked once"
+    await maria.login("maria@example.com")  # the weekend outlasted her session
+    await maria.post(f"/api/conversations/{conversation}/reopen", expect=200)
+    assert len(await surveys(hub)) == 1, "a question sent stays asked"
+
+
 async def test_resolved_after_hours_the_email_question_waits_for_the_customers_hours(
     database_url: str, relay: SmtpPeer, browser_factory_of_email
 ):
     hub, clock, maria, session, server = browser_factory_of_email
-    await deliver(hub, customer_mail("Where is my parcel?"))
-    (listed,) = await maria.get("/api/conversations")
-    conversation = listed["id"]
-    hours = {"hours": LONDON_OFFICE}
-    await maria.call("PUT", f"/api/customers/{listed['customer']['id']}/contact-hours", hours, 200)
-    clock.set(FRIDAY_16_LONDON + timedelta(hours=1, minutes=30))
+    conversation = await london_customer_after_hours(hub, clock, maria)
     await maria.post(f"/api/conversations/{conversation}/resolve", expect=200)
     (question,) = await questions_sent(hub)
     assert (question["state"], question["release_at"]) == ("scheduled", NEXT_MONDAY_9_LONDON)

@@ -140,6 +140,7 @@ async def test_the_web_chat_visitor_gets_the_question_with_a_link_and_nothing_el
     scores = asked.get_by_test_id("hubchat-choice")
     await expect(scores).to_have_text(["1", "2", "3", "4", "5"])
     await expect(scores.nth(3)).to_have_attribute("href", f"{link}?score=4")
+    await save_screenshot(visitor.page, "satisfaction-widget")
     first = visitor.agent_messages.first
     await expect(first.locator(".hubchat-message-text")).to_have_text(
         f"{MARKUP} javascript:alert(1)"

@@ -28,14 +28,13 @@ from hub.conversations import (
     mark_read,
     post_note,
     post_reply,
-    set_state,
 )
 from hub.db.columns import LARGEST_INTEGER
 from hub.db.schema import attachments, conversations, customers, messages
 from hub.email_body import body_document, body_policy
 from hub.errors import Forbidden, NotFound
 from hub.inbox_views import ConversationFilter, customer_panel, list_conversations
-from hub.satisfaction import detail_with_satisfaction, resolve_and_ask
+from hub.satisfaction import detail_with_satisfaction, reopen_and_withdraw, resolve_and_ask
 
 inbox_api = Api()
 CONVERSATION = "/api/conversations/{conversation_id:\\d+}"
@@ -145,14 +144,15 @@ async def resolve(call: Call) -> dict[str, Any]:
 @inbox_api.route(
     "POST",
     CONVERSATION + "/reopen",
-    summary="Reopen a resolved conversation",
+    summary="Reopen a resolved conversation (its satisfaction question, if still waiting for "
+    "the customer's hours, is withdrawn)",
     access=Access.AGENT,
     tag="inbox",
     response=ConversationSummary,
 )
 async def reopen(call: Call) -> dict[str, Any]:
     return await call.hub.db.write(
-        partial(set_state, call.agent, call.path_int("conversation_id"), "open")
+        partial(reopen_and_withdraw, call.agent, call.path_int("conversation_id"))
     )
 
 

@@ -1,6 +1,6 @@
-"""Tables of the hub (SQLAlchemy Core). Alembic migrations must match this file and
-``hub/db/schema_reach.py`` (the reachable owner's tables) and ``hub/db/schema_satisfaction.py``
-(the satisfaction question), whose tables are
+"""Tables of the hub (SQLAlchemy Core). Alembic migrations must match this file,
+``hub/db/schema_reach.py`` (the reachable owner's tables) and
+``hub/db/schema_satisfaction.py`` (the satisfaction question), whose tables are
 importable from here too."""
 
 from __future__ import annotations
