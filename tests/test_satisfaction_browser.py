@@ -123,7 +123,8 @@ async def test_the_web_chat_visitor_gets_the_question_with_a_link_and_nothing_el
 ):
     visitor = await visit(context, server)
     await visitor.open_chat()
-    await visitor.say("Do you ship to Norway?")
+    sent = await visitor.say("Do you ship to Norway?")
+    await expect(sent).to_have_attribute("data-state", "sent")  # stored (PostgreSQL batches)
     conversation = (await only_conversation(maria))["id"]
     replies = f"/api/conversations/{conversation}/replies"
     not_links = f"{MARKUP} javascript:alert(1)"
