@@ -169,14 +169,6 @@ class Delivery:
 
 
 @dataclass(frozen=True)
-class Choice:
-    """A button that opens a link (the answer page of the satisfaction question, a score)."""
-
-    label: str
-    url: str
-
-
-@dataclass(frozen=True)
 class OutboundMessage:
     """One message to send, with everything the connector needs: it never asks the hub."""
 
@@ -196,9 +188,7 @@ class OutboundMessage:
     """The hub answered on its own (the auto-reply): marked so auto-responders do not answer."""
     delivered: Delivery = field(default_factory=Delivery)
     """What an earlier attempt got through before it failed (parts of a long message)."""
-    choices: tuple[Choice, ...] = ()
-    """Buttons, for a connector whose platform has them; the text already says the same
-    (a link), so a connector without buttons loses nothing."""
+    choices: tuple[tuple[str, str], ...] = ()  # (label, url): link buttons, where shown
 
 
 class ConnectorError(Exception):

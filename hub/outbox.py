@@ -20,7 +20,6 @@ from sqlalchemy.orm import aliased
 
 from connectors.base import (
     Address,
-    Choice,
     Connector,
     ConnectorError,
     Delivery,
@@ -128,12 +127,13 @@ def is_automatic(meta: Mapping[str, object]) -> bool:
     return bool(meta.get("autoreply") or meta.get("satisfaction"))
 
 
-def choices_of(meta: Mapping[str, object]) -> tuple[Choice, ...]:
-    """The satisfaction question's scores as buttons, each opening its answer page."""
+def choices_of(meta: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
+    """The satisfaction question's scores as link buttons (label, url), each opening its
+    answer page with that score chosen; the text carries the link too."""
     url = meta.get("answer_url")
     if not isinstance(url, str):
         return ()
-    return tuple(Choice(str(score), f"{url}?score={score}") for score in range(1, 6))
+    return tuple((str(score), f"{url}?score={score}") for score in range(1, 6))
 
 
 def with_threads(claims: list[Claim], conn: Connection) -> list[Claim]:

@@ -301,7 +301,7 @@ def buttons(message: OutboundMessage) -> InlineKeyboardMarkup | None:
     Only https links: Telegram refuses buttons to local addresses (a hub on
     localhost), and the text carries the link anyway.
     """
-    links = [c for c in message.choices if c.url.startswith("https://")]
+    links = [(label, url) for label, url in message.choices if url.startswith("https://")]
     if not links:
         return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(c.label, url=c.url) for c in links]])
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, url=url) for label, url in links]])

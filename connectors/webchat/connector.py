@@ -135,9 +135,7 @@ class WebchatConnector(Connector):
             },
         }
         if message.choices:
-            frame["message"]["choices"] = [
-                {"label": c.label, "url": c.url} for c in message.choices
-            ]
+            frame["message"]["choices"] = [{"label": t, "url": u} for t, u in message.choices]
         return Delivery(relay={"visitor": message.to.address, "frame": frame})
 
     async def listen(self) -> None:
