@@ -46,9 +46,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{TABLE}")),
         sa.UniqueConstraint("conversation_id", name=op.f(f"uq_{TABLE}_conversation_id")),
     )
-    op.create_index(f"ix_{TABLE}_answered_at", TABLE, ["answered_at"])
+    op.create_index(
+        f"ix_{TABLE}_created_at",
+        TABLE,
+        ["created_at", "owner_id", "channel", "score", "answered_at"],
+    )
 
 
 def downgrade() -> None:
-    op.drop_index(f"ix_{TABLE}_answered_at", table_name=TABLE)
+    op.drop_index(f"ix_{TABLE}_created_at", table_name=TABLE)
     op.drop_table(TABLE)
