@@ -188,6 +188,7 @@ class OutboundMessage:
     """The hub answered on its own (the auto-reply): marked so auto-responders do not answer."""
     delivered: Delivery = field(default_factory=Delivery)
     """What an earlier attempt got through before it failed (parts of a long message)."""
+    choices: tuple[tuple[str, str], ...] = ()  # (label, url): link buttons, where shown
 
 
 class ConnectorError(Exception):

@@ -148,6 +148,25 @@ def valid_template(template: str | None) -> str | None:
 Template = Annotated[str | None, AfterValidator(valid_template)]
 
 
+DEFAULT_SATISFACTION_QUESTION = "How did we do? One click tells us (1 to 5):"
+
+
+class SatisfactionSettings(Strict):
+    """The one question a customer gets after their conversation is resolved.
+
+    Off unless a channel turns it on: an upgrade must not start writing to
+    customers nobody chose to ask, in words nobody chose.
+    """
+
+    enabled: bool = Field(False, description="ask once after each resolved conversation")
+    question: str = Field(
+        DEFAULT_SATISFACTION_QUESTION,
+        min_length=1,
+        max_length=500,
+        description="the question; a link to the 1-5 answer page follows it",
+    )
+
+
 class ChannelBase(Strict):
     name: str = Field(description="unique channel name, e.g. webchat or sms")
     enabled: bool = True
@@ -159,6 +178,7 @@ class ChannelBase(Strict):
         None, description="auto-reply to held messages; placeholders {owner} {opens} {zone}"
     )
     sla: ResponseTargets | None = None
+    satisfaction: SatisfactionSettings = SatisfactionSettings()
 
     @field_validator("name")
     @classmethod

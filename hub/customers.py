@@ -17,10 +17,13 @@ from hub.db.schema import (
     identities,
     messages,
     outbox,
+    satisfaction_surveys,
 )
 from hub.errors import Conflict, NotFound, Unprocessable
 from hub.identities import claims_json, move_claims, settle_claims
+from hub.satisfaction import fold_survey
 from hub.serialize import identity_json, iso
+from hub.tags import fold_tags
 
 SEARCH_LIMIT = 200
 
@@ -193,7 +196,7 @@ def merge_customers(
         update(identities).where(identities.c.customer_id == merged_id).values(customer_id=keep_id)
     )
     move_claims(tx, merged_id, keep_id)
-    for table in (conversations, agent_notices):
+    for table in (conversations, agent_notices, satisfaction_surveys):
         tx.conn.execute(
             update(table).where(table.c.customer_id == merged_id).values(customer_id=keep_id)
         )
@@ -240,6 +243,8 @@ def fold_conversation(tx: Tx, source_id: int, target_id: int) -> None:
             last_identity_id=newest.last_identity_id,
         )
     )
+    fold_tags(tx, source_id, target_id)
+    fold_survey(tx, source_id, target_id)
     tx.conn.execute(delete(conversations).where(conversations.c.id == source_id))
     tx.emit(
         "conversation.merged",

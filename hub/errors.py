@@ -55,3 +55,7 @@ class Unprocessable(HubError):
 
 class TooManyRequests(HubError):
     status = 429
+
+
+class Gone(HubError):
+    status = 410

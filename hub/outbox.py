@@ -112,12 +112,28 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
                 text=row.text,
                 html=row.html,
                 written_at=row.created_at,
-                automatic=bool((row.meta or {}).get("autoreply")),
+                automatic=is_automatic(row.meta or {}),
+                choices=choices_of(row.meta or {}),
                 delivered=Delivery.from_meta(row.meta or {}),
             ),
         )
         for row in rows
     ]
+
+
+def is_automatic(meta: Mapping[str, object]) -> bool:
+    """The hub wrote it on its own (an auto-reply, the satisfaction question): marked so
+    that auto-responders (out of office) do not answer it."""
+    return bool(meta.get("autoreply") or meta.get("satisfaction"))
+
+
+def choices_of(meta: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
+    """The satisfaction question's scores as link buttons (label, url), each opening its
+    answer page with that score chosen; the text carries the link too."""
+    url = meta.get("answer_url")
+    if not isinstance(url, str):
+        return ()
+    return tuple((str(score), f"{url}?score={score}") for score in range(1, 6))
 
 
 def with_threads(claims: list[Claim], conn: Connection) -> list[Claim]:

@@ -18,6 +18,7 @@ from hub.db.schema import (
     attachments,
     audit_log,
     contact_hours,
+    conversation_tags,
     conversations,
     customers,
     events,
@@ -26,6 +27,7 @@ from hub.db.schema import (
     messages,
     notice_batches,
     outbox,
+    satisfaction_surveys,
     verification_codes,
 )
 from hub.errors import BadRequest, Conflict, NotFound
@@ -40,6 +42,8 @@ EXPORTED = {
     "messages": "conversations.json: messages, notes and scheduled replies",
     "outbox": "conversations.json: each reply's delivery",
     "attachments": "conversations.json lists them, attachments/ holds the files",
+    "conversation_tags": "conversations.json: each conversation's tags, by name",
+    "satisfaction_surveys": "conversations.json: the satisfaction question and the answer",
 }
 """Tables whose rows about the customer the export holds (``hub/privacy_export.py``)."""
 
@@ -107,6 +111,8 @@ def erase_customer(actor_id: int, customer_id: int, confirm: str, tx: Tx) -> dic
                 agent_notices.c.conversation_id.in_(conversation_ids),
             )
         ),
+        delete(conversation_tags).where(conversation_tags.c.conversation_id.in_(conversation_ids)),
+        delete(satisfaction_surveys).where(satisfaction_surveys.c.customer_id == customer_id),
         delete(messages).where(messages.c.conversation_id.in_(conversation_ids)),
         delete(conversations).where(conversations.c.customer_id == customer_id),
         delete(identity_claims).where(identity_claims.c.customer_id == customer_id),

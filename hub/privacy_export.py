@@ -31,7 +31,9 @@ from hub.db.schema import (
     outbox,
 )
 from hub.errors import NotFound
+from hub.satisfaction import satisfaction_of
 from hub.serialize import iso
+from hub.tags import tags_of
 
 ATTACHMENTS = "attachments"
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -192,6 +194,8 @@ def conversations_document(
             "messages": [m for m in written if m["direction"] != "note"],
             "notes": [m for m in written if m["direction"] == "note"],
             "scheduled_replies": [m["id"] for m in written if m["state"] == "scheduled"],
+            "tags": [tag["name"] for tag in tags_of(conn, [row.id])[row.id]],
+            "satisfaction": satisfaction_of(conn, row.id),
         }
 
 

@@ -196,3 +196,19 @@ def _refuse_taken_name(conn: Connection, name: str, tag_id: int | None) -> None:
     holder = conn.execute(select(tags.c.id).where(tags.c.name_key == name.casefold())).scalar()
     if holder is not None and holder != tag_id:
         raise Conflict(f'a tag named "{name}" already exists (tag {holder})', tag_id=holder)
+
+
+def fold_tags(tx: Tx, source_id: int, target_id: int) -> None:
+    """A conversation folded into another (customers merged): its tags join the target's."""
+    on_target = conversation_tags.c.conversation_id == target_id
+    kept = select(conversation_tags.c.tag_id).where(on_target)
+    tx.conn.execute(
+        delete(conversation_tags).where(
+            conversation_tags.c.conversation_id == source_id, conversation_tags.c.tag_id.in_(kept)
+        )
+    )
+    tx.conn.execute(
+        update(conversation_tags)
+        .where(conversation_tags.c.conversation_id == source_id)
+        .values(conversation_id=target_id)
+    )

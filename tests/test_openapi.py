@@ -14,12 +14,17 @@ from aiohttp.test_utils import TestServer
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
 
 from config import Settings
 from connectors.base import Address, InboundMessage
 from hub.api.framework import HUB_KEY, Access, Api, Call, json_errors
 from hub.app import Hub
+from hub.conversations import load_access
+from hub.db.database import Tx
+from hub.db.schema import messages, satisfaction_surveys
 from hub.demo import seed_demo
+from hub.satisfaction import Asking, queue_question
 from hub.web.pages import ACCOUNT
 from tests.conftest import ENVIRON
 from tests.support.hubs import Browser
@@ -67,6 +72,7 @@ PAGES_AND_FILES = {
     ("GET", "/admin"),
     ("GET", ACCOUNT),
     ("GET", "/reports"),
+    ("GET", "/satisfaction/{token}"),
     ("GET", "/static/{name}"),
     ("GET", "/favicon.ico"),
     ("GET", "/webchat/webchat/widget.js"),
@@ -212,6 +218,7 @@ async def fill_every_list(api: Documented, hub: Hub) -> dict[str, Any]:
     await hub.ingest(customer_writes_out_of_hours())
     quarantined = await api.call("GET", "/api/admin/quarantine", "/api/admin/quarantine")
     return {
+        "token": await asked_in(hub, lena["id"]),
         "agent_id": api.browser.agent["id"],
         "customer_id": customers[0]["id"],
         "conversation_id": lena["id"],
@@ -222,6 +229,25 @@ async def fill_every_list(api: Documented, hub: Hub) -> dict[str, Any]:
 
 CANNED = {"title": "Hi", "text": "Hello!"}
 TAG = {"name": "VIP", "colour": "#d62728"}
+
+
+async def asked_in(hub: Hub, conversation_id: int) -> str:
+    """The token of a satisfaction question queued in the conversation (its link's last part)."""
+    questions = dict.fromkeys(hub.connectors, "How did we do?")
+    asking = Asking(questions, hub.channels_by_kind, hub.secret_key, "http://hub.example")
+
+    def ask(tx: Tx) -> None:
+        queue_question(tx, load_access(tx.conn, conversation_id), asking)
+
+    await hub.db.write(ask)
+    text = await hub.db.read(
+        lambda conn: conn.execute(
+            select(messages.c.text).join(
+                satisfaction_surveys, satisfaction_surveys.c.message_id == messages.c.id
+            )
+        ).scalar_one()
+    )
+    return text.rsplit("/", 1)[1]
 
 
 def customer_writes_out_of_hours() -> InboundMessage:

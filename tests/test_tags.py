@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from hub.app import Hub
-from hub.db.schema import audit_log, events
+from hub.db.schema import audit_log, conversations, events
 from hub.tags import tags_of
 from tests.support.hubs import Browser, add_agent
 from tests.support.messages import chat
@@ -238,3 +238,28 @@ async def test_deleting_a_tag_in_use_takes_it_off_every_conversation(hub: Hub, p
         {"tag": vip, "deleted": True},
     )
     await maria.call("PUT", f"/api/conversations/{lena}/tags/{vip['id']}", expect=404)
+
+
+async def test_merging_customers_keeps_the_tags_of_both_open_conversations(hub: Hub, people):
+    admin = people["admin"]
+    vip = await admin.post(TAGS, {"name": "VIP", "colour": "#d62728"}, expect=201)
+    billing = await admin.post(TAGS, {"name": "billing", "colour": "#1f77b4"}, expect=201)
+    kept = await conversation_of(hub, people, "maria", "lena")
+    folded = await conversation_of(hub, people, "maria", "lena-phone")
+    await admin.call("PUT", f"/api/conversations/{kept}/tags/{vip['id']}", expect=200)
+    for tag in (vip, billing):
+        await admin.call("PUT", f"/api/conversations/{folded}/tags/{tag['id']}", expect=200)
+    customers = await hub.db.read(
+        lambda conn: {
+            c: conn.execute(
+                select(conversations.c.customer_id).where(conversations.c.id == c)
+            ).scalar()
+            for c in (kept, folded)
+        }
+    )
+    body = {"merge_customer_id": customers[folded]}
+    await admin.post(f"/api/admin/customers/{customers[kept]}/merge", body, expect=200)
+
+    tagged = await hub.db.read(lambda conn: tags_of(conn, [kept, folded]))
+    assert [t["name"] for t in tagged[kept]] == ["billing", "VIP"]
+    assert tagged[folded] == []

@@ -25,7 +25,7 @@ from functools import partial
 
 from aiohttp import web
 from pydantic import BaseModel, Field
-from telegram import Bot, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
@@ -275,7 +275,11 @@ class TelegramConnector(Connector):
         delivered = message.delivered
         for index in range(delivered.parts_sent, len(parts)):
             try:
-                sent = await self.bot.send_message(chat_id=message.to.address, text=parts[index])
+                sent = await self.bot.send_message(
+                    chat_id=message.to.address,
+                    text=parts[index],
+                    reply_markup=buttons(message) if index == len(parts) - 1 else None,
+                )
             except TelegramError as error:
                 failure = connector_error(error, self._token)
                 failure.partial = delivered
@@ -289,3 +293,15 @@ class TelegramConnector(Connector):
         except TelegramError as error:
             raise connector_error(error, self._token) from error
         return f"bot @{me.username} ready"
+
+
+def buttons(message: OutboundMessage) -> InlineKeyboardMarkup | None:
+    """The message's choices as one row of link buttons under its last part.
+
+    Only https links: Telegram refuses buttons to local addresses (a hub on
+    localhost), and the text carries the link anyway.
+    """
+    links = [(label, url) for label, url in message.choices if url.startswith("https://")]
+    if not links:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, url=url) for label, url in links]])

@@ -134,6 +134,8 @@ class WebchatConnector(Connector):
                 "at": message.written_at.isoformat() if message.written_at else None,
             },
         }
+        if message.choices:
+            frame["message"]["choices"] = [{"label": t, "url": u} for t, u in message.choices]
         return Delivery(relay={"visitor": message.to.address, "frame": frame})
 
     async def listen(self) -> None:

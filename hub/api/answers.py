@@ -154,6 +154,16 @@ class Claim(Answer):
     holder: Named | None = Field(description="the customer who holds that identity, if any")
 
 
+class Satisfaction(Answer):
+    channel: str
+    state: str | None = Field(description="the question's message: scheduled, queued, sent, ...")
+    sent_at: datetime | None
+    expires_at: datetime = Field(description="until when the customer can answer")
+    answered_at: datetime | None
+    score: int | None = Field(description="1 (bad) to 5 (great)")
+    comment: str | None
+
+
 class ConversationDetail(ConversationSummary):
     messages: list[Message]
     identities: list[Identity]
@@ -162,6 +172,9 @@ class ConversationDetail(ConversationSummary):
     claims: list[Claim] = Field(description="addresses the customer gave that nothing proved")
     other_conversations: list[ConversationSummary]
     tags: list[Tag] = Field(description="by name")
+    satisfaction: Satisfaction | None = Field(
+        None, description="the question asked after it was resolved, and the answer"
+    )
 
 
 class Customer(Answer):

@@ -21,6 +21,7 @@ from hub.api.answers import (
 )
 from hub.api.framework import Access, Api, Call
 from hub.api.models import BodyQuery, ConversationsQuery, NoteIn, ReplyIn
+from hub.api.satisfaction import asking_of
 from hub.auth import Principal
 from hub.conversations import (
     check_access,
@@ -28,13 +29,13 @@ from hub.conversations import (
     mark_read,
     post_note,
     post_reply,
-    set_state,
 )
 from hub.db.columns import LARGEST_INTEGER
 from hub.db.schema import attachments, conversations, customers, messages
 from hub.email_body import body_document, body_policy
 from hub.errors import Forbidden, NotFound
 from hub.inbox_views import ConversationFilter, customer_panel, list_conversations
+from hub.satisfaction import reopen_and_withdraw, resolve_and_ask, satisfaction_of
 from hub.tags import tags_of
 
 inbox_api = Api()
@@ -77,7 +78,11 @@ async def conversation(call: Call) -> dict[str, Any]:
 
     def load(conn: Connection) -> dict[str, Any]:
         detail = conversation_detail(call.agent, conversation_id, conn)
-        return {**detail, "tags": tags_of(conn, [conversation_id])[conversation_id]}
+        return {
+            **detail,
+            "tags": tags_of(conn, [conversation_id])[conversation_id],
+            "satisfaction": satisfaction_of(conn, conversation_id),
+        }
 
     return await call.hub.db.read(load)
 
@@ -138,28 +143,29 @@ async def read(call: Call) -> None:
 @inbox_api.route(
     "POST",
     CONVERSATION + "/resolve",
-    summary="Resolve the conversation",
+    summary="Resolve the conversation (and queue its one satisfaction question, where asked)",
     access=Access.AGENT,
     tag="inbox",
     response=ConversationSummary,
 )
 async def resolve(call: Call) -> dict[str, Any]:
     return await call.hub.db.write(
-        partial(set_state, call.agent, call.path_int("conversation_id"), "resolved")
+        partial(resolve_and_ask, call.agent, call.path_int("conversation_id"), asking_of(call.hub))
     )
 
 
 @inbox_api.route(
     "POST",
     CONVERSATION + "/reopen",
-    summary="Reopen a resolved conversation",
+    summary="Reopen a resolved conversation (its satisfaction question, if still waiting for "
+    "the customer's hours, is withdrawn)",
     access=Access.AGENT,
     tag="inbox",
     response=ConversationSummary,
 )
 async def reopen(call: Call) -> dict[str, Any]:
     return await call.hub.db.write(
-        partial(set_state, call.agent, call.path_int("conversation_id"), "open")
+        partial(reopen_and_withdraw, call.agent, call.path_int("conversation_id"))
     )
 
 

@@ -23,6 +23,7 @@ from hub.api.openapi import SECURITY_SCHEMES, openapi_document
 from hub.api.previews import previews_api
 from hub.api.privacy import privacy_api
 from hub.api.reports import reports_api
+from hub.api.satisfaction import satisfaction_api
 from hub.api.security import security_api
 from hub.api.session import session_api
 from hub.api.tags import tags_api
@@ -44,6 +45,7 @@ for part in (
     tags_api,
     reports_api,
     privacy_api,
+    satisfaction_api,
 ):
     api.include(part)
 

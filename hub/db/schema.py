@@ -1,6 +1,7 @@
 """Tables of the hub (SQLAlchemy Core). Alembic migrations must match this file and
-``hub/db/schema_reach.py`` (the reachable owner's tables) and ``hub/db/schema_tags.py``
-(tags on conversations), whose tables are importable from here too."""
+``hub/db/schema_reach.py`` (the reachable owner's tables), ``hub/db/schema_tags.py``
+(tags on conversations) and ``hub/db/schema_satisfaction.py`` (the satisfaction
+question), whose tables are importable from here too."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from hub.db.schema_reach import agent_absences as agent_absences
 from hub.db.schema_reach import agent_link_codes as agent_link_codes
 from hub.db.schema_reach import agent_notices as agent_notices
 from hub.db.schema_reach import notice_batches as notice_batches
+from hub.db.schema_satisfaction import satisfaction_surveys as satisfaction_surveys
 from hub.db.schema_tags import conversation_tags as conversation_tags
 from hub.db.schema_tags import tags as tags
 

@@ -25,6 +25,7 @@ INBOX_MODULES = {
     "inbox-trust.js",
     "inbox-alerts.js",
     "inbox-tags.js",
+    "inbox-satisfaction.js",
 }
 FILES = {
     "api.js",
@@ -48,6 +49,8 @@ FILES = {
     "reports.css",
     "chart.umd.min.js",
     "customer-privacy.js",
+    "satisfaction.js",
+    "satisfaction.css",
     FAVICON,
     *INBOX_MODULES,
 }
@@ -104,6 +107,11 @@ async def admin(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "admin.html", headers=PAGE_HEADERS)
 
 
+async def satisfaction(_request: web.Request) -> web.StreamResponse:
+    """The customer's answer page behind a satisfaction link (its script reads the token)."""
+    return web.FileResponse(STATIC / "satisfaction.html", headers=PAGE_HEADERS)
+
+
 async def static(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if name not in FILES:
@@ -126,6 +134,7 @@ def mount(app: web.Application) -> None:
     app.router.add_get("/admin", admin)
     app.router.add_get(ACCOUNT, account)
     app.router.add_get("/reports", reports)
+    app.router.add_get("/satisfaction/{token}", satisfaction)
     app.router.add_get("/static/{name}", static)
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/time-zones.json", time_zones)

@@ -261,9 +261,50 @@
       'data-from': from,
     });
     const body = el('p', 'hubchat-message-text');
-    body.textContent = text;
+    if (from === 'agent') withLinks(body, text);
+    else body.textContent = text;
     item.append(body, el('p', 'hubchat-meta'));
     return item;
+  }
+
+  const LINK = /\bhttps?:\/\/[^\s<>"']+/g;
+
+  /** The team's text with its http(s) addresses as links (the satisfaction question's
+   * answer page, say); all of it goes in as text, no HTML is parsed. */
+  function withLinks(body, text) {
+    let done = 0;
+    for (const match of text.matchAll(LINK)) {
+      body.append(text.slice(done, match.index));
+      const link = el('a', 'hubchat-link', {
+        href: match[0],
+        target: '_blank',
+        rel: 'noopener noreferrer',
+        'data-testid': 'hubchat-link',
+      });
+      link.textContent = match[0];
+      body.append(link);
+      done = match.index + match[0].length;
+    }
+    body.append(text.slice(done));
+  }
+
+  /** Buttons under a message (a score for the satisfaction question): links that open
+   * in a new tab; only http(s) addresses, labels as text. */
+  function choiceRow(choices) {
+    const row = el('p', 'hubchat-choices');
+    for (const choice of choices) {
+      const url = String(choice.url);
+      if (!/^https?:\/\//.test(url)) continue;
+      const button = el('a', 'hubchat-choice', {
+        href: url,
+        target: '_blank',
+        rel: 'noopener noreferrer',
+        'data-testid': 'hubchat-choice',
+      });
+      button.textContent = String(choice.label);
+      row.append(button);
+    }
+    return row;
   }
 
   function setState(item, itemState, note) {
@@ -285,6 +326,7 @@
   function show(message, fromHistory) {
     if (shown.has(message.id)) return false;
     const item = messageItem(message.from === 'agent' ? 'agent' : 'visitor', String(message.text));
+    if (Array.isArray(message.choices)) item.insertBefore(choiceRow(message.choices), item.lastChild);
     setState(item, 'sent', clock(message.at));
     shown.set(message.id, item);
     place(item, fromHistory ? firstUnsent() : null);

@@ -27,6 +27,7 @@ import {
 import { channelIcon, loadChannelKinds } from "./inbox-icons.js";
 import { bindShortcuts } from "./inbox-keys.js";
 import { initPanel, refreshPanel, showCustomer } from "./inbox-panel.js";
+import { renderSatisfaction } from "./inbox-satisfaction.js";
 import { bindSignIn, forgetNextPage, showPasswordStep } from "./inbox-signin.js";
 import { bindTagFilter, chosenTag, listTags, loadTags, renderTagEditor } from "./inbox-tags.js";
 import { identityItem, identityLabel, mergeInto, renderClaims } from "./inbox-trust.js";
@@ -415,6 +416,7 @@ function renderConversation(detail) {
   renderClaims(detail.claims, { isAdmin: state.me?.role === "admin", merge: mergeCustomer });
   renderOtherConversations(detail.other_conversations);
   showCustomer(detail.customer.id);
+  renderSatisfaction(detail.satisfaction);
   $("messages").replaceChildren(...detail.messages.map(messageItem));
   renderTags();
   renderActions();
@@ -913,6 +915,12 @@ const EVENT_HANDLERS = {
       renderActions();
     });
     scheduleListReload();
+  },
+  "conversation.satisfaction": (data, conversationId) => {
+    applyToOpen(conversationId, () => {
+      state.detail.satisfaction = data.satisfaction;
+      renderSatisfaction(data.satisfaction);
+    });
   },
   "conversation.assigned": (_data, conversationId) => {
     if (conversationId !== null && conversationId === state.selectedId) loadConversation();

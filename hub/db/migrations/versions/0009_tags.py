@@ -1,6 +1,6 @@
 """tags on conversations: the admins' list of tags and the tags each conversation carries
 
-Revision ID: 0009_tags
+Revision ID: 0009
 Revises: 0008
 """
 
@@ -9,7 +9,7 @@ from alembic import op
 
 import hub.db.schema
 
-revision = "0009_tags"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
