@@ -47,7 +47,8 @@ SAMPLE_FIELDS: dict[str, object] = {
     "reason": "sick",
     "agreed_channel": None,
 }
-FUZZ_SECONDS = 30
+FUZZ_TIMEOUT_SECONDS = 300
+"""The run is bounded by examples, not time, so a busy machine makes it slower, never smaller."""
 
 
 @dataclass(frozen=True)
@@ -223,8 +224,6 @@ async def test_schemathesis_finds_no_server_error(server: TestServer, world: Wor
         "examples,coverage,fuzzing",
         "--max-examples",
         "15",
-        "--max-time",
-        str(FUZZ_SECONDS),
         "--seed",
         "20261125",
         "--workers",
@@ -246,7 +245,7 @@ async def test_schemathesis_finds_no_server_error(server: TestServer, world: Wor
         stderr=asyncio.subprocess.STDOUT,
         cwd=tmp_path,
     )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=FUZZ_SECONDS + 40)
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=FUZZ_TIMEOUT_SECONDS)
     report = output.decode(errors="replace")
     assert process.returncode == 0, report[-6000:]
     generated = re.search(r"(\d+) generated, (\d+) passed", report)
