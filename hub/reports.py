@@ -2,9 +2,8 @@
 ``routing/reports.py``.
 
 Each report is a function ``(conn, period) -> dict`` in :data:`REPORTS`; the API answers
-them as JSON and CSV (``hub/api/reports.py``). Satisfaction scores and tags join as entries
-here (a loader and a ``routing.reports`` function each), with a model and CSV table in
-``hub/api/reports.py`` and a section on the page.
+them as JSON and CSV (``hub/api/reports.py``), each with a row model there and a section
+on the page.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, case, func, select
 
 from hub.contact import (
     CHANNEL_SCOPE,
@@ -25,7 +24,17 @@ from hub.contact import (
     DEFAULT_SCOPE,
     rules_from,
 )
-from hub.db.schema import agents, channel_rules, contact_hours, conversations, customers, messages
+from hub.db.schema import (
+    agents,
+    channel_rules,
+    contact_hours,
+    conversation_tags,
+    conversations,
+    customers,
+    messages,
+    tags,
+)
+from hub.satisfaction import SCORES, satisfaction_scores
 from routing import reports as arithmetic
 from routing.contact import ContactRules
 from routing.reports import Message, RulesOf, Wait
@@ -235,6 +244,44 @@ def failures(conn: Connection, period: Period) -> dict[str, Any]:
     return {"rows": [{"channel": c, "reason": r, "count": n} for c, r, n in rows]}
 
 
+def satisfaction(conn: Connection, period: Period) -> dict[str, Any]:
+    """Questions asked in the period (at resolve) and their answers, per owner and channel."""
+    found = satisfaction_scores(conn, period.start, period.end, period.owner_id)
+    return {
+        "rows": [
+            {
+                **{key: row[key] for key in ("owner_id", "channel", "asked", "answered", "mean")},
+                **{f"score_{n}": row["scores"][n] for n in SCORES},
+            }
+            for row in found
+        ]
+    }
+
+
+def tagged(conn: Connection, period: Period) -> dict[str, Any]:
+    """Conversations started in the period, per tag they carry now."""
+    query = _mine(
+        select(
+            tags.c.name,
+            tags.c.colour,
+            func.count(),
+            func.sum(case((conversations.c.state == "open", 1), else_=0)),
+        )
+        .join(conversation_tags, conversation_tags.c.tag_id == tags.c.id)
+        .join(conversations, conversations.c.id == conversation_tags.c.conversation_id)
+        .join(customers, customers.c.id == conversations.c.customer_id)
+        .where(conversations.c.created_at >= period.start, conversations.c.created_at < period.end),
+        period,
+    ).group_by(tags.c.id, tags.c.name, tags.c.colour)
+    rows = sorted(conn.execute(query).all(), key=lambda row: row.name.casefold())
+    return {
+        "rows": [
+            {"tag": name, "colour": colour, "conversations": total, "open": int(still_open or 0)}
+            for name, colour, total, still_open in rows
+        ]
+    }
+
+
 REPORTS: dict[str, Callable[[Connection, Period], dict[str, Any]]] = {
     "responses": responses,
     "sla": sla,
@@ -244,6 +291,8 @@ REPORTS: dict[str, Callable[[Connection, Period], dict[str, Any]]] = {
     "continuity": continuity,
     "load": load,
     "failures": failures,
+    "satisfaction": satisfaction,
+    "tags": tagged,
 }
 
 

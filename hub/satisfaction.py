@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, func, insert, select, update
+from sqlalchemy import Connection, case, delete, func, insert, select, true, update
 
 from hub.auth import Principal
 from hub.conversations import (
@@ -248,7 +248,9 @@ def satisfaction_of(conn: Connection, conversation_id: int) -> dict[str, Any] | 
     }
 
 
-def satisfaction_scores(conn: Connection, since: datetime, until: datetime) -> list[dict[str, Any]]:
+def satisfaction_scores(
+    conn: Connection, since: datetime, until: datetime, owner_id: int | None = None
+) -> list[dict[str, Any]]:
     """Per owner (at resolve time) and channel, of conversations resolved in [since, until):
     questions asked, answered, the mean score and how many gave each score.
 
@@ -266,6 +268,7 @@ def satisfaction_scores(conn: Connection, since: datetime, until: datetime) -> l
             *per_score,
         )
         .where(s.created_at >= since, s.created_at < until)
+        .where(s.owner_id == owner_id if owner_id is not None else true())
         .group_by(s.owner_id, s.channel)
         .order_by(s.owner_id, s.channel)
     ).all()

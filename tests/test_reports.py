@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import ClientSession
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from connectors.base import Address, InboundMessage
 from hub.api.reports import ROWS
 from hub.app import Hub
-from hub.db.schema import messages
+from hub.db.schema import messages, satisfaction_surveys
 from tests.support.clock import FakeClock
 from tests.support.hubs import Browser, add_agent
 
@@ -79,9 +79,32 @@ async def week(hub: Hub, clock: FakeClock, browser_factory) -> dict[str, Browser
         path = f"/api/conversations/{started.conversation_id}/replies"
         await agent.post(path, {"text": "on its way"}, expect=202)
     clock.set(berlin(2026, 3, 31, 9, 0))
+    ada = await signed_in(browser_factory, "ada@x.org")
+    parcel = await ada.post("/api/admin/tags", {"name": "parcel", "colour": "#1f77b4"}, expect=201)
+    path = f"/api/conversations/{lena.conversation_id}/tags/{parcel['id']}"
+    await ada.call("PUT", path, expect=200)
+    await answered_survey(hub, lena.conversation_id, lena.customer_id, agents["maria@x.org"])
     return {
         name: await signed_in(browser_factory, f"{name}@x.org") for name in ("ada", "maria", "tom")
     }
+
+
+async def answered_survey(hub: Hub, conversation_id: int, customer_id: int, owner: int) -> None:
+    """Lena was asked after Maria resolved her conversation, and gave 4 (stored as the
+    satisfaction question's answer page stores it; the SMS channel does not ask itself)."""
+    now = hub.clock.now()
+    row = {
+        "conversation_id": conversation_id,
+        "customer_id": customer_id,
+        "owner_id": owner,
+        "channel": "sms",
+        "created_at": now,
+        "expires_at": now + timedelta(days=14),
+        "answered_at": now,
+        "score": 4,
+        "comment": "quick",
+    }
+    await hub.db.write(lambda tx: tx.conn.execute(insert(satisfaction_surveys).values(row)))
 
 
 def table(answer: dict, group: str) -> dict:
@@ -174,3 +197,23 @@ async def test_bad_periods_and_strangers_are_refused(week, server):
         stranger.get(str(server.make_url("/api/reports/load"))) as response,
     ):
         assert response.status == 401
+
+
+async def test_satisfaction_and_tags_per_owner_and_tag(week):
+    maria = week["maria"].agent["id"]
+    satisfaction = await week["ada"].get("/api/reports/satisfaction" + PERIOD)
+    assert satisfaction["rows"] == [
+        {
+            "owner_id": maria,
+            "channel": "sms",
+            "asked": 1,
+            "answered": 1,
+            "mean": 4.0,
+            **{f"score_{n}": int(n == 4) for n in range(1, 6)},
+        }
+    ]
+    tagged = await week["ada"].get("/api/reports/tags" + PERIOD)
+    assert tagged["rows"] == [{"tag": "parcel", "colour": "#1f77b4", "conversations": 1, "open": 1}]
+    assert (await week["maria"].get("/api/reports/tags" + PERIOD))["rows"] == tagged["rows"]
+    for name in ("satisfaction", "tags"):
+        assert (await week["tom"].get(f"/api/reports/{name}" + PERIOD))["rows"] == [], "Lena's"

@@ -23,6 +23,8 @@ CHARTS = (
     "chart-autoreplies",
     "chart-continuity",
     "chart-load",
+    "chart-satisfaction",
+    "chart-tags",
 )
 
 

@@ -2,7 +2,7 @@
 admins see everyone's, an agent the report of their own customers.
 
 The figures are ``hub/reports.py``'s; the definitions are in ``docs/reports.md`` and on
-the page. A new report (satisfaction, tags) is a row model and an entry in ``ROWS``.
+the page. A new report is a row model and an entry in ``ROWS``.
 """
 
 from __future__ import annotations
@@ -109,6 +109,26 @@ class FailureRow(Answer):
     count: int
 
 
+class SatisfactionRow(Answer):
+    owner_id: int | None = Field(description="the owner when the conversation was resolved")
+    channel: str
+    asked: int
+    answered: int
+    mean: float | None = Field(description="the mean score, 1 to 5; null: no answer yet")
+    score_1: int
+    score_2: int
+    score_3: int
+    score_4: int
+    score_5: int
+
+
+class TagRow(Answer):
+    tag: str
+    colour: str = Field(description="#rrggbb")
+    conversations: int = Field(description="conversations started in the period with the tag")
+    open: int = Field(description="of which still open")
+
+
 ROWS: dict[str, tuple[type[BaseModel], str]] = {
     "responses": (ResponseTimes, "First and next response times in business hours"),
     "sla": (SlaRow, "Replies within the SLA, in business hours"),
@@ -118,6 +138,8 @@ ROWS: dict[str, tuple[type[BaseModel], str]] = {
     "continuity": (ContinuityRow, "Conversations answered by the owner or a backup"),
     "load": (LoadRow, "Open conversations and customers per owner"),
     "failures": (FailureRow, "Undeliverable replies by channel and reason"),
+    "satisfaction": (SatisfactionRow, "Satisfaction answers per owner and channel"),
+    "tags": (TagRow, "Conversations per tag"),
 }
 
 

@@ -183,6 +183,19 @@ const DRAW = {
       ],
     );
   },
+  satisfaction(report) {
+    const scores = [1, 2, 3, 4, 5];
+    const given = scores.map((n) => report.rows.reduce((sum, row) => sum + row[`score_${n}`], 0));
+    bars("chart-satisfaction", scores.map((n) => `${n}/5`), [{ label: "answers", data: given }]);
+  },
+  tags(report) {
+    const colours = report.rows.map((row) => (/^#[0-9a-f]{6}$/.test(row.colour) ? row.colour : "#888888"));
+    bars(
+      "chart-tags",
+      report.rows.map((row) => row.tag),
+      [{ label: "conversations", data: report.rows.map((row) => row.conversations), backgroundColor: colours }],
+    );
+  },
 };
 
 /** 7 rows of 24 hours; a cell's shade (set through the CSSOM, not markup) is its share of the busiest hour. */
