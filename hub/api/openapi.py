@@ -106,7 +106,8 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     ]
     if endpoint.query is not None:
         properties = endpoint.query.model_json_schema()["properties"]
-        for name, field in endpoint.query.model_fields.items():
+        for attribute, field in endpoint.query.model_fields.items():
+            name = field.alias or attribute  # ``from``, a keyword in Python
             parameters.append(
                 {
                     "name": name,

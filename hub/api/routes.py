@@ -21,6 +21,7 @@ from hub.api.live import mount as mount_live
 from hub.api.notify import notify_api
 from hub.api.openapi import SECURITY_SCHEMES, openapi_document
 from hub.api.previews import previews_api
+from hub.api.search import search_api
 from hub.api.security import security_api
 from hub.api.session import session_api
 from hub.package import package_version
@@ -38,6 +39,7 @@ for part in (
     previews_api,
     canned_api,
     notify_api,
+    search_api,
 ):
     api.include(part)
 
