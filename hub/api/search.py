@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
@@ -76,7 +76,7 @@ class SearchAnswer(Answer):
     query=SearchQuery,
     response=SearchAnswer,
 )
-async def search_everything(call: Call) -> dict:
+async def search_everything(call: Call) -> dict[str, Any]:
     query: SearchQuery = call.query
     if query.since and query.until and query.since >= query.until:
         raise BadRequest("from must be before to")

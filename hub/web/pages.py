@@ -24,6 +24,7 @@ INBOX_MODULES = {
     "inbox-keys.js",
     "inbox-trust.js",
     "inbox-alerts.js",
+    "inbox-search.js",
 }
 FILES = {
     "api.js",
