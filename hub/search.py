@@ -19,7 +19,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, column, func, literal_column, or_, select, table, text
+from sqlalchemy import (
+    Connection,
+    Select,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+)
 
 from hub.auth import Principal
 from hub.db.schema import conversations, customers, identities, messages
@@ -278,11 +289,15 @@ class _Sqlite:
                 text(
                     "SELECT rowid, snippet(search_messages, 0, :mark, :unmark, '…', :words),"
                     " highlight(search_messages, 1, :mark, :unmark) FROM search_messages"
-                    " WHERE search_messages MATCH :match AND rowid IN ("
-                    + ", ".join(str(int(i)) for i in ids)
-                    + ")"
-                ),
-                {"mark": MARK, "unmark": UNMARK, "words": SNIPPET_WORDS, "match": match},
+                    " WHERE search_messages MATCH :match AND rowid IN :ids"
+                ).bindparams(bindparam("ids", expanding=True)),
+                {
+                    "mark": MARK,
+                    "unmark": UNMARK,
+                    "words": SNIPPET_WORDS,
+                    "match": match,
+                    "ids": ids,
+                },
             )
             snippets = {rowid: (body, subject) for rowid, body, subject in found}
         return _message_hits(rows, snippets)
