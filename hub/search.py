@@ -26,10 +26,10 @@ from sqlalchemy import (
     column,
     func,
     literal_column,
-    or_,
     select,
     table,
     text,
+    union,
 )
 
 from hub.auth import Principal
@@ -38,22 +38,19 @@ from hub.db.search_index import (
     PG_CONFIG,
     PG_CUSTOMER_DOCUMENT,
     PG_IDENTITY_DOCUMENT,
-    PG_MESSAGE_DOCUMENT,
+    PG_MESSAGE_VECTOR,
     SEARCHED_CHARS,
 )
 from hub.errors import BadRequest
 from hub.inbox_views import handled_or_owned_by
+from hub.search_snippets import MARK, UNMARK, marked_passage, snippet_parts
 from hub.serialize import iso
 
 CANDIDATES = 200
 CUSTOMER_HITS = 10
 MAX_TERMS = 12
-MARK, UNMARK = "\ue000", "\ue001"
-"""Around matched words in snippets: private-use characters, parsed into parts here, so the
-page renders plain text and marks (never HTML made from what customers wrote)."""
 WORD = re.compile(r"[^\W_]")
 SNIPPET_WORDS = 16
-WORDS = re.compile(r"[^\W_]+")
 
 search_messages = table("search_messages", column("rowid"))
 search_customers = table("search_customers", column("rowid"))
@@ -117,38 +114,6 @@ def search(principal: Principal, wanted: Search, conn: Connection) -> dict[str, 
         "customers": dialect.customers(wanted, visible, conn),
         "messages": dialect.messages(wanted, visible, conn),
     }
-
-
-def snippet_parts(marked: str) -> list[dict[str, Any]]:
-    """``a \\ue000b\\ue001 c`` -> the parts ``a ``, ``b`` (matched) and `` c``."""
-    parts = []
-    for index, piece in enumerate(re.split(f"[{MARK}{UNMARK}]", marked)):
-        if piece:
-            parts.append({"text": piece, "match": index % 2 == 1})
-    return parts
-
-
-def marked_passage(text: str | None, terms: tuple[str, ...], words: int = 0) -> str | None:
-    """``text`` with the searched words between marks, cut to ``words`` words around the first
-    (0: whole), as FTS5's snippet() does; None if no word is in it.
-
-    PostgreSQL's ts_headline would drop what its parser takes for HTML tags."""
-    wanted = {word.casefold() for term in terms for word in WORDS.findall(term)}
-    found = list(WORDS.finditer(text or ""))
-    first = next((i for i, m in enumerate(found) if m.group().casefold() in wanted), None)
-    if text is None or first is None:
-        return None
-    low = max(0, first - words // 3) if words else 0
-    high = min(len(found), low + words) if words else len(found)
-    start = found[low].start() if low else 0
-    end = found[high - 1].end() if high < len(found) else len(text)
-    pieces, at = ["…" if start else ""], start
-    for match in found[low:high]:
-        if match.group().casefold() in wanted:
-            pieces += [text[at : match.start()], MARK, match.group(), UNMARK]
-            at = match.end()
-    pieces += [text[at:end], "…" if end < len(text) else ""]
-    return "".join(pieces)
 
 
 def _marked(snippet: str | None) -> bool:
@@ -341,7 +306,7 @@ class _Postgres:
         self, wanted: Search, visible: list[Any], conn: Connection
     ) -> list[dict[str, Any]]:
         query = self.tsquery(wanted.terms)
-        document = literal_column(PG_MESSAGE_DOCUMENT)
+        document = literal_column(f"messages.{PG_MESSAGE_VECTOR}")
         rows = conn.execute(
             _message_candidates(
                 wanted,
@@ -376,8 +341,11 @@ class _Postgres:
     ) -> list[dict[str, Any]]:
         query = self.tsquery(wanted.terms)
         name_document = literal_column(PG_CUSTOMER_DOCUMENT)
-        by_address = select(identities.c.customer_id).where(
-            literal_column(PG_IDENTITY_DOCUMENT).op("@@")(query)
+        by_name_or_address = union(
+            select(customers.c.id).where(name_document.op("@@")(query)),
+            select(identities.c.customer_id).where(
+                literal_column(PG_IDENTITY_DOCUMENT).op("@@")(query)
+            ),
         )
         addresses = (
             select(
@@ -388,7 +356,7 @@ class _Postgres:
             .where(identities.c.customer_id == customers.c.id)
             .scalar_subquery()
         )
-        match = or_(name_document.op("@@")(query), customers.c.id.in_(by_address))
+        match = customers.c.id.in_(by_name_or_address)  # each side by its index, not an OR
         rows = conn.execute(
             _customer_query(
                 wanted, visible, customers, match, addresses.label("addresses")
