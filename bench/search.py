@@ -311,7 +311,10 @@ def report(args: argparse.Namespace, timings: Timings, indexing: float, loading:
     ]
     overall = p95(every_index)
     verdict = "met" if overall < TARGET_MS else "NOT met"
-    command = f"python -m bench.search --messages {args.messages} --queries {args.queries}"
+    command = (
+        f"python -m bench.search --messages {args.messages} --queries {args.queries}"
+        f" --baseline-every {args.baseline_every}"
+    )
     if args.database:
         command += f" --database {args.database}"
     lines = [
