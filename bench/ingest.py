@@ -1,6 +1,7 @@
 """Ingest benchmark: the hub against a bare aiohttp + sqlite3 handler, in one run.
 
     python -m bench.ingest [--seconds 15] [--rate 500] [--database postgresql://...]
+                           [--search-index on|off|both]
 
 (a) baseline: a bare aiohttp handler that inserts one row with sqlite3 (WAL,
     synchronous=NORMAL) and commits, per request (asyncpg for --database
@@ -11,6 +12,10 @@
 Throughput is measured with wrk (50 connections, unique message ids from a Lua
 script); latency at a fixed rate from the moment a request is sent to the
 moment the agent's WebSocket receives the message. Needs Debian's ``wrk``.
+
+``--search-index both`` runs the hub twice on fresh databases, with the
+full-text index and with it dropped after migrating (``off``), to show what
+keeping it in step costs each write.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ from pathlib import Path
 from typing import IO
 
 import aiohttp
+from sqlalchemy import create_engine
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from hub.db.postgres_backend import asyncpg_url
+from hub.db.search_index import drop_search_index
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token-0123456789"
@@ -280,6 +290,16 @@ class Hub:
         )
         self.env = {**os.environ, "BENCH_TOKEN": TOKEN}
 
+    def drop_search_index(self, database: str | None) -> None:
+        """What the hub costs without the search index (bench only: the schema is incomplete)."""
+        if database:
+            asyncio.run(_drop_on_postgres(database))
+            return
+        engine = create_engine(f"sqlite:///{self.config.parent / 'hub.db'}")
+        with engine.begin() as conn:
+            drop_search_index(conn)
+        engine.dispose()
+
     def prepare(self) -> None:
         """Migrate the database and create the agent (``create-admin`` does both)."""
         subprocess.run(
@@ -324,6 +344,13 @@ class Hub:
             ) as response,
         ):
             return (await response.json())["token"]
+
+
+async def _drop_on_postgres(database: str) -> None:
+    engine = create_async_engine(asyncpg_url(database))
+    async with engine.begin() as conn:
+        await conn.run_sync(drop_search_index)
+    await engine.dispose()
 
 
 async def count_agent_events(url: str, token: str, stop: asyncio.Event) -> int:
@@ -382,13 +409,16 @@ def report(
     delivered: int,
     latencies: list[Sample],
     lost: int,
+    index: str,
 ) -> str:
     backend = "PostgreSQL" if args.database else "SQLite"
     ratio = hub.requests_per_second / baseline.requests_per_second
     lines = [
-        f"## Ingest on {backend} ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores)",
+        f"## Ingest on {backend}, search index {index} ({time.strftime('%Y-%m-%d')}, "
+        f"{os.cpu_count()} cores)",
         "",
         f"Command: `python -m bench.ingest --seconds {args.seconds} --rate {args.rate}"
+        f" --search-index {args.search_index}"
         + (f" --database {args.database}`" if args.database else "`"),
         "",
         "| measure | baseline | hub | hub / baseline |",
@@ -410,24 +440,45 @@ async def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--database", help="postgresql://... (default: a SQLite file)")
+    parser.add_argument("--search-index", choices=("on", "off", "both"), default="on")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
+    if args.database and args.search_index == "both":
+        sys.exit("--search-index both needs a fresh database for each hub: SQLite only")
+    indexes = ("on", "off") if args.search_index == "both" else (args.search_index,)
+    rates = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         print("baseline ...", file=sys.stderr)
         baseline = await asyncio.to_thread(
             baseline_throughput, workdir, args.seconds, args.database
         )
-        hub = Hub(workdir, args.database)
-        with hub.running():
-            print("hub throughput ...", file=sys.stderr)
-            hub_result, delivered = await hub_throughput(hub, args.seconds)
-            print(f"hub latency at {args.rate}/s ...", file=sys.stderr)
-            latencies, lost = await fixed_rate_latency(
-                hub.url, args.rate, args.seconds, await hub.agent_token()
-            )
-    print(report(args, baseline, hub_result, delivered, latencies, lost))
+        for index in indexes:
+            place = workdir / index
+            place.mkdir()
+            result = await measure_hub(Hub(place, args.database), args, index)
+            rates[index] = result[0].requests_per_second
+            print(report(args, baseline, *result, index) + "\n")
+    if len(rates) == 2:
+        print(f"Throughput with the search index / without: {rates['on'] / rates['off']:.2f}")
+
+
+async def measure_hub(
+    hub: Hub, args: argparse.Namespace, index: str
+) -> tuple[WrkResult, int, list[Sample], int]:
+    """The hub's throughput and latency; ``index`` off: its search index dropped first."""
+    hub.prepare()
+    if index == "off":
+        await asyncio.to_thread(hub.drop_search_index, args.database)
+    with hub.serving():
+        print(f"hub throughput, search index {index} ...", file=sys.stderr)
+        hub_result, delivered = await hub_throughput(hub, args.seconds)
+        print(f"hub latency at {args.rate}/s ...", file=sys.stderr)
+        latencies, lost = await fixed_rate_latency(
+            hub.url, args.rate, args.seconds, await hub.agent_token()
+        )
+    return hub_result, delivered, latencies, lost
 
 
 if __name__ == "__main__":

@@ -49,12 +49,7 @@ def list_conversations(
     ``escalation`` (``routing.escalation.stage_shown`` at ``now``) and ``tags``."""
     query = conversation_summary_query()
     if not (wanted.everyone and principal.is_admin):
-        query = query.where(
-            or_(
-                conversations.c.assignee_id == principal.agent_id,
-                customers.c.owner_id == principal.agent_id,
-            )
-        )
+        query = query.where(handled_or_owned_by(principal.agent_id))
     query = _in_state(query, wanted.state, now)
     if wanted.search:
         query = query.where(_matching(wanted.search))
@@ -62,6 +57,12 @@ def list_conversations(
         query = query.where(tagged(wanted.tag))
     rows = conn.execute(query.limit(wanted.limit)).all()
     return with_tags(conn, with_previews(conn, [escalation_json(row, now) for row in rows]))
+
+
+def handled_or_owned_by(agent_id: int) -> Any:
+    """The conversations an agent sees (``hub.conversations.check_access``'s rule): those
+    they handle (as a backup, too) and those of customers they own."""
+    return or_(conversations.c.assignee_id == agent_id, customers.c.owner_id == agent_id)
 
 
 def escalation_json(row: Any, now: datetime) -> dict[str, Any]:

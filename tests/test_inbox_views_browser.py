@@ -230,15 +230,16 @@ async def test_list_views_search_and_screenshots(
     await page.get_by_test_id("resolve").click()
     await expect(ida).to_have_count(0)
     search = page.get_by_test_id("search")
+    hits = page.get_by_test_id("search-hit")
     for query, found in (
-        ("svensson", ida),
-        ("447700900456", omar),
-        ("lena@example", lena),
-        ("CARRIER", lena),
+        ("svensson", "ida"),
+        ("447700900456", "omar"),
+        ("lena@example", "lena"),
+        ("CARRIER", "lena"),
     ):
         await search.fill(query)
-        await expect(items).to_have_count(1)
-        await expect(found).to_be_visible()
+        await expect(hits).to_have_count(1)
+        await expect(hits).to_have_attribute("data-conversation-id", str(ids[found]))
     await search.fill("nobody wrote this")
     await expect(page.locator("#list-empty")).to_be_visible()
     await search.fill("")
@@ -422,10 +423,11 @@ async def test_markup_in_names_and_messages_stays_text(
     item = conversation_item(page, conversation_id)
     await expect(item).to_contain_text(XSS_NAME)
     await expect(item.get_by_test_id("conversation-preview")).to_have_text(XSS_TEXTS[-1])
-    await page.get_by_test_id("search").fill("<script>")
+    await page.get_by_test_id("search").fill("<script> alert")  # PostgreSQL drops "tags"
     await expect(page.locator("#search-status")).to_contain_text("<script>")
-    await expect(item).to_be_visible()
-    await item.click()
+    hit = page.get_by_test_id("search-hit").first
+    await expect(hit.locator(".conv-name")).to_contain_text(XSS_NAME)
+    await hit.click()
     texts = page.get_by_test_id("message").locator(".message-text")
     await expect(texts).to_have_text(list(XSS_TEXTS))
     await expect(page.get_by_test_id("panel-name")).to_have_text(XSS_NAME)

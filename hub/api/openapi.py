@@ -107,7 +107,7 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     if endpoint.query is not None:
         properties = endpoint.query.model_json_schema()["properties"]
         for attribute, field in endpoint.query.model_fields.items():
-            name = field.alias or attribute
+            name = field.alias or attribute  # ``from``, a keyword in Python
             parameters.append(
                 {
                     "name": name,

@@ -24,6 +24,7 @@ from hub.api.previews import previews_api
 from hub.api.privacy import privacy_api
 from hub.api.reports import reports_api
 from hub.api.satisfaction import satisfaction_api
+from hub.api.search import search_api
 from hub.api.security import security_api
 from hub.api.session import session_api
 from hub.api.tags import tags_api
@@ -46,6 +47,7 @@ for part in (
     reports_api,
     privacy_api,
     satisfaction_api,
+    search_api,
 ):
     api.include(part)
 

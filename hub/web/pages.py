@@ -26,6 +26,7 @@ INBOX_MODULES = {
     "inbox-alerts.js",
     "inbox-tags.js",
     "inbox-satisfaction.js",
+    "inbox-search.js",
 }
 FILES = {
     "api.js",

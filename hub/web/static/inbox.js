@@ -25,6 +25,7 @@ import {
   session,
 } from "./inbox-core.js";
 import { channelIcon, loadChannelKinds } from "./inbox-icons.js";
+import { hitItems, searchPath } from "./inbox-search.js";
 import { bindShortcuts } from "./inbox-keys.js";
 import { initPanel, refreshPanel, showCustomer } from "./inbox-panel.js";
 import { renderSatisfaction } from "./inbox-satisfaction.js";
@@ -190,14 +191,11 @@ function scheduleListReload() {
   state.listTimer = setTimeout(loadList, LIST_RELOAD_DELAY_MS);
 }
 
-/** What the list shows now: search results (every state), a waiting view, or conversations;
- * conversations (found or listed) only with the chosen tag, if one is. */
+/** What the list shows now: search hits (every channel and state), a waiting view, or
+ * conversations; conversations (found or listed) only with the chosen tag, if one is. */
 function listSource() {
   const tag = chosenTag() ? `&tag=${encodeURIComponent(chosenTag())}` : "";
-  if (state.search) {
-    const path = `/api/conversations?q=${encodeURIComponent(state.search)}${tag}`;
-    return { path, waiting: null };
-  }
+  if (state.search) return { path: searchPath(state.search) + tag, waiting: null, search: true };
   const waiting = WAITING_VIEWS[state.view] || null;
   if (waiting) return { path: waiting.path, waiting };
   const path = `/api/conversations?state=${encodeURIComponent(state.view)}${tag}`;
@@ -212,7 +210,8 @@ async function loadList() {
     const items = await api("GET", source.path);
     if (seq !== state.listSeq || !state.me) return;
     showListKind(source.waiting);
-    if (source.waiting) renderWaiting(items, source.waiting);
+    if (source.search) renderHits(items);
+    else if (source.waiting) renderWaiting(items, source.waiting);
     else renderList(items);
   } catch (error) {
     if (seq === state.listSeq) report(error, $("inbox-error"));
@@ -224,7 +223,15 @@ function showListKind(waiting) {
   $("waiting-list").hidden = !waiting;
   $("list-empty").hidden = true;
   for (const view of Object.values(WAITING_VIEWS)) $(view.empty).hidden = true;
-  $("search-status").textContent = state.search ? `Results for “${state.search}” in every state` : "";
+  $("search-status").textContent = state.search
+    ? `Matches for “${state.search}” across every channel and state`
+    : "";
+}
+
+function renderHits(answer) {
+  const items = hitItems(answer, state.selectedId, selectConversation);
+  $("conversation-list").replaceChildren(...items);
+  $("list-empty").hidden = items.length > 0;
 }
 
 function renderList(items) {

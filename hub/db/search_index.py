@@ -1,0 +1,159 @@
+"""The full-text search index: what migration 0009 builds, per dialect.
+
+SQLite: two FTS5 tables kept by triggers, so a row and its index entry are
+written in one transaction (a rolled-back message leaves no entry). Messages
+are indexed through a view (external content: the text is not stored twice);
+customers with their names and every identity's address and display name.
+
+PostgreSQL: GIN indexes over ``to_tsvector`` (for messages, a stored generated
+column), which PostgreSQL itself keeps in step with each write. The ``simple`` configuration (no
+stemming) on both, as the hub's customers write in many languages.
+
+A batch migration that copies ``messages``, ``customers`` or ``identities``
+(SQLite's way to alter a column) drops their triggers: run
+:func:`create_sqlite_triggers` again after it (``tests/test_search.py`` checks
+they exist at head).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+SEARCHED_CHARS = 100_000
+"""Of a message's text, the first this many characters are indexed (PostgreSQL's tsvector
+holds at most 1 MB; this keeps any text well inside it)."""
+
+SQLITE_TABLES = ("search_messages", "search_customers")
+"""The FTS5 tables; FTS5 keeps each one's data in shadow tables named after it."""
+
+PG_CONFIG = "simple"
+PG_MESSAGE_VECTOR = "search_vector"
+"""A stored generated ``tsvector`` column of ``messages`` (PostgreSQL only): matching and
+ranking read it instead of parsing each candidate's text again."""
+PG_MESSAGE_DOCUMENT = (
+    f"to_tsvector('{PG_CONFIG}'::regconfig, left(text, {SEARCHED_CHARS})"
+    " || ' ' || coalesce(meta ->> 'subject', ''))"
+)
+PG_CUSTOMER_DOCUMENT = f"to_tsvector('{PG_CONFIG}'::regconfig, customers.name)"
+PG_IDENTITY_DOCUMENT = (
+    f"(to_tsvector('{PG_CONFIG}'::regconfig,"
+    " identities.address || ' ' || coalesce(identities.display_name, ''))"
+    f" || to_tsvector('{PG_CONFIG}'::regconfig, translate(identities.address, '@.+', '   ')))"
+)
+"""An address whole (PostgreSQL's parser keeps an email as one word) and in its parts, so
+``anna`` finds anna@example.com as FTS5 does."""
+
+PG_INDEXES = {
+    "ix_messages_search": ("messages", PG_MESSAGE_VECTOR),
+    "ix_customers_search": ("customers", PG_CUSTOMER_DOCUMENT),
+    "ix_identities_search": ("identities", PG_IDENTITY_DOCUMENT),
+}
+
+_MESSAGE_FIELDS = (
+    f"substr({{row}}.text, 1, {SEARCHED_CHARS}), json_extract({{row}}.meta, '$.subject')"
+)
+_CUSTOMER_ROW = """
+    DELETE FROM search_customers WHERE rowid = {id};
+    INSERT INTO search_customers(rowid, name, addresses)
+    SELECT customers.id, customers.name,
+           (SELECT group_concat(address || ' ' || coalesce(display_name, ''), ' ')
+            FROM identities WHERE identities.customer_id = customers.id)
+    FROM customers WHERE customers.id = {id};
+"""
+SQLITE_TRIGGERS = {
+    "search_messages_insert": "AFTER INSERT ON messages BEGIN {add_new}; END",
+    "search_messages_delete": "AFTER DELETE ON messages BEGIN {remove_old}; END",
+    "search_messages_update": (
+        "AFTER UPDATE OF text, meta ON messages"
+        " WHEN old.text IS NOT new.text"
+        " OR json_extract(old.meta, '$.subject') IS NOT json_extract(new.meta, '$.subject')"
+        " BEGIN {remove_old}; {add_new}; END"
+    ),
+    "search_customers_insert": "AFTER INSERT ON customers BEGIN {customer_new} END",
+    "search_customers_update": (
+        "AFTER UPDATE OF name ON customers WHEN old.name IS NOT new.name BEGIN {customer_new} END"
+    ),
+    "search_customers_delete": "AFTER DELETE ON customers BEGIN {customer_old} END",
+    "search_identities_insert": "AFTER INSERT ON identities BEGIN {identity_new} END",
+    "search_identities_update": (
+        "AFTER UPDATE OF address, display_name, customer_id ON identities"
+        " WHEN old.address IS NOT new.address OR old.display_name IS NOT new.display_name"
+        " OR old.customer_id IS NOT new.customer_id BEGIN {identity_old} {identity_new} END"
+    ),
+    "search_identities_delete": "AFTER DELETE ON identities BEGIN {identity_old} END",
+}
+
+
+def _trigger_body(template: str) -> str:
+    return template.format(
+        add_new="INSERT INTO search_messages(rowid, text, subject) VALUES (new.id, "
+        + _MESSAGE_FIELDS.format(row="new")
+        + ")",
+        remove_old="INSERT INTO search_messages(search_messages, rowid, text, subject)"
+        " VALUES ('delete', old.id, " + _MESSAGE_FIELDS.format(row="old") + ")",
+        customer_new=_CUSTOMER_ROW.format(id="new.id"),
+        customer_old=_CUSTOMER_ROW.format(id="old.id"),
+        identity_new=_CUSTOMER_ROW.format(id="new.customer_id"),
+        identity_old=_CUSTOMER_ROW.format(id="old.customer_id"),
+    )
+
+
+def create_sqlite_triggers(conn: Connection) -> None:
+    for name, template in SQLITE_TRIGGERS.items():
+        conn.exec_driver_sql(f"CREATE TRIGGER IF NOT EXISTS {name} {_trigger_body(template)}")
+
+
+def drop_sqlite_triggers(conn: Connection) -> None:
+    for name in SQLITE_TRIGGERS:
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+
+
+def create_search_index(conn: Connection) -> None:
+    """Build the index and fill it with the rows already stored."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            f"ALTER TABLE messages ADD COLUMN {PG_MESSAGE_VECTOR} tsvector"
+            f" GENERATED ALWAYS AS ({PG_MESSAGE_DOCUMENT}) STORED"
+        )
+        for name, (table, document) in PG_INDEXES.items():
+            conn.exec_driver_sql(f"CREATE INDEX {name} ON {table} USING gin (({document}))")
+        return
+    conn.exec_driver_sql(
+        f"CREATE VIEW search_message_documents AS SELECT id, substr(text, 1, {SEARCHED_CHARS})"
+        " AS text, json_extract(meta, '$.subject') AS subject FROM messages"
+    )
+    tokenizer = "tokenize = 'unicode61 remove_diacritics 2'"
+    conn.exec_driver_sql(
+        "CREATE VIRTUAL TABLE search_messages USING fts5(text, subject,"
+        f" content = 'search_message_documents', content_rowid = 'id', {tokenizer})"
+    )
+    conn.exec_driver_sql(
+        f"CREATE VIRTUAL TABLE search_customers USING fts5(name, addresses, {tokenizer})"
+    )
+    conn.exec_driver_sql("INSERT INTO search_messages(search_messages) VALUES ('rebuild')")
+    conn.exec_driver_sql(
+        "INSERT INTO search_customers(rowid, name, addresses) SELECT customers.id, customers.name,"
+        " (SELECT group_concat(address || ' ' || coalesce(display_name, ''), ' ')"
+        " FROM identities WHERE identities.customer_id = customers.id) FROM customers"
+    )
+    create_sqlite_triggers(conn)
+
+
+def drop_search_index(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        for name in PG_INDEXES:
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.exec_driver_sql(f"ALTER TABLE messages DROP COLUMN {PG_MESSAGE_VECTOR}")
+        return
+    drop_sqlite_triggers(conn)
+    for table in SQLITE_TABLES:
+        conn.exec_driver_sql(f"DROP TABLE {table}")
+    conn.exec_driver_sql("DROP VIEW search_message_documents")
+
+
+def is_search_index(name: str | None) -> bool:
+    """Whether a database object is the search index's (schema comparisons leave these out:
+    SQLAlchemy declares neither FTS5 tables nor expression indexes)."""
+    return bool(name) and (
+        name in PG_INDEXES or name == PG_MESSAGE_VECTOR or name.startswith(SQLITE_TABLES)
+    )
