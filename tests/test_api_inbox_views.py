@@ -11,7 +11,7 @@ import pytest
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from tests.support.clock import FakeClock
-from tests.support.hubs import Browser, add_agent
+from tests.support.hubs import Browser, signed_in_team
 from tests.support.messages import chat
 
 MONDAY_0900_UTC = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -24,15 +24,7 @@ NEW_YORK_OFFICE = {
 
 @pytest.fixture
 async def people(hub: Hub, browser_factory) -> dict[str, Browser]:
-    """An admin (away, so customers go to the agents) and two agents, each signed in."""
-    ids = {
-        "admin": await add_agent(hub, "admin@example.com", role="admin", name="Ada"),
-        "maria": await add_agent(hub, "maria@example.com", name="Maria"),
-        "tom": await add_agent(hub, "tom@example.com", name="Tom"),
-    }
-    browsers = {name: await (await browser_factory()).login(f"{name}@example.com") for name in ids}
-    await browsers["admin"].patch("/api/me/status", {"away": True}, expect=200)
-    return browsers
+    return await signed_in_team(hub, browser_factory)
 
 
 async def give(people: dict[str, Browser], customer_id: int, owner: str, backup: str | None):

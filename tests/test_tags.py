@@ -11,7 +11,7 @@ from sqlalchemy import select
 from hub.app import Hub
 from hub.db.schema import audit_log, conversations, events
 from hub.tags import tags_of
-from tests.support.hubs import Browser, add_agent
+from tests.support.hubs import Browser, signed_in_team
 from tests.support.messages import chat
 
 TAGS = "/api/admin/tags"
@@ -19,19 +19,7 @@ TAGS = "/api/admin/tags"
 
 @pytest.fixture
 async def people(hub: Hub, browser_factory) -> dict[str, Browser]:
-    """An admin (away, so customers go to the agents) and two agents, each signed in."""
-    for email, role, name in (
-        ("admin@example.com", "admin", "Ada"),
-        ("maria@example.com", "agent", "Maria"),
-        ("tom@example.com", "agent", "Tom"),
-    ):
-        await add_agent(hub, email, role=role, name=name)
-    browsers = {
-        name: await (await browser_factory()).login(f"{name}@example.com")
-        for name in ("admin", "maria", "tom")
-    }
-    await browsers["admin"].patch("/api/me/status", {"away": True}, expect=200)
-    return browsers
+    return await signed_in_team(hub, browser_factory)
 
 
 async def conversation_of(hub: Hub, people: dict[str, Browser], owner: str, visitor: str) -> int:

@@ -96,3 +96,20 @@ async def queue_reply(hub: Hub, agent_id: int, conversation_id: int, text: str) 
         partial(post_reply, agent, conversation_id, text, None, hub.channels_by_kind)
     )
     return message["id"]
+
+
+async def signed_in_team(hub: Hub, browser_factory: Any) -> dict[str, Browser]:
+    """Ada, an admin who is away (so customers go to the agents), and the agents Maria and
+    Tom, each signed in, by first name in lower case: ``admin``, ``maria``, ``tom``."""
+    for email, role, name in (
+        ("admin@example.com", "admin", "Ada"),
+        ("maria@example.com", "agent", "Maria"),
+        ("tom@example.com", "agent", "Tom"),
+    ):
+        await add_agent(hub, email, role=role, name=name)
+    browsers = {
+        who: await (await browser_factory()).login(f"{who}@example.com")
+        for who in ("admin", "maria", "tom")
+    }
+    await browsers["admin"].patch("/api/me/status", {"away": True}, expect=200)
+    return browsers
