@@ -190,8 +190,14 @@ async def test_bad_periods_and_strangers_are_refused(week, server):
     status, body = await ada.call("GET", "/api/reports/sla?zone=Mars/Olympus")
     assert status == 422
     assert "zone" in body["error"]
-    status, _ = await ada.call("GET", "/api/reports/sla?from=2026-03-31&to=2026-03-01")
+    status, body = await ada.call("GET", "/api/reports/sla?from=2026-03-31&to=2026-03-01")
     assert status == 422
+    assert body["problems"] == [
+        {
+            "field": "(query)",
+            "reason": "Value error, from must be on or before to, at most two years apart",
+        }
+    ]
     async with (
         ClientSession() as stranger,
         stranger.get(str(server.make_url("/api/reports/load"))) as response,

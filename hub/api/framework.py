@@ -148,7 +148,7 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
         if endpoint.access is Access.PUBLIC and endpoint.body:
             refuse_cross_site_form(request, hub.public_url)
         body = await read_model(request, endpoint.body) if endpoint.body else None
-        query = validate(endpoint.query, dict(request.query)) if endpoint.query else None
+        query = validate(endpoint.query, dict(request.query), "(query)") if endpoint.query else None
         result = await endpoint.handler(Call(request, hub, principal, body, query))
         if isinstance(result, web.StreamResponse):
             return result
@@ -291,14 +291,15 @@ def nesting_depth(data: Any) -> int:
     return deepest
 
 
-def validate(model: type[M], data: Any) -> M:
+def validate(model: type[M], data: Any, whole: str = "(body)") -> M:
+    """``data`` as ``model``; ``whole`` names the input in a problem about all of it."""
     if where := nul_character_at(data):
         problem = {"field": where, "reason": "NUL characters are not allowed in text"}
         raise Unprocessable(f"invalid input: {where}: {problem['reason']}", problems=[problem])
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise InvalidInput(error) from None
+        raise InvalidInput(error, whole) from None
 
 
 def nul_character_at(data: Any, path: str = "") -> str | None:
@@ -321,9 +322,9 @@ def nul_character_at(data: Any, path: str = "") -> str | None:
 class InvalidInput(HubError):
     status = 422
 
-    def __init__(self, error: ValidationError) -> None:
+    def __init__(self, error: ValidationError, whole: str) -> None:
         problems = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "reason": e["msg"]}
+            {"field": ".".join(str(p) for p in e["loc"]) or whole, "reason": e["msg"]}
             for e in located_errors(error.errors())
         ]
         summary = "; ".join(f"{p['field']}: {p['reason']}" for p in problems)
