@@ -475,7 +475,8 @@ async def test_on_slack_the_question_has_the_link_and_a_row_of_score_buttons(
     (posted,) = slack_api.called("chat.postMessage")
     assert posted["channel"] == "D0LENA"
     question, link = posted["text"].split("\n")
-    assert (question, link.startswith("https://hub.example/satisfaction/")) == (QUESTION, True)
+    assert question == QUESTION
+    assert link.startswith("https://hub.example/satisfaction/")
     assert blocks_of(posted) == [
         {"type": "section", "text": {"type": "mrkdwn", "text": posted["text"]}},
         {

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from config import Settings
 from connectors.base import Address, AuthFailed, InboundMessage, OutboundMessage
+from connectors.slack.blocks import link_buttons
 from hub.app import Hub
 from hub.auth import Principal
 from hub.conversations import post_reply
@@ -393,6 +394,21 @@ async def test_choices_longer_than_a_section_block_are_buttons_under_the_last_pa
     section, actions = blocks_of(last)
     assert section["text"]["text"] == last["text"]
     assert [button["url"] for button in actions["elements"]] == [url for _, url in choices]
+
+
+def test_only_https_choices_within_slacks_limits_become_buttons():
+    fine = ("1", "https://hub.example/satisfaction/t?score=1")
+    choices = (
+        fine,
+        ("2", "http://127.0.0.1:8080/satisfaction/t?score=2"),
+        ("3", "https://hub.example/" + "x" * 3000),
+        ("4" * 76, "https://hub.example/satisfaction/t?score=4"),
+    )
+    assert [(b["value"], b["url"], b["action_id"]) for b in link_buttons(choices)] == [
+        (*fine, "hub-choice-1")
+    ]
+    many = tuple((str(n), fine[1]) for n in range(1, 31))
+    assert len(link_buttons(many)) == 25, "what one actions block holds"
 
 
 def blocks_of(posted: dict[str, Any]) -> list[dict[str, Any]]:
