@@ -97,7 +97,7 @@ def add_weeks(conn: Connection, weeks: dict[tuple[int, int, str, str], Counter[s
             "missed": tally["missed"],
         }
         if row is not None:
-            histogram.update({int(value): n for value, n in json.loads(row.histogram).items()})
+            histogram.update(histogram_of(row.histogram))
             values = {name: values[name] + getattr(row, name) for name in values}
             old.append({"row_id": row.id, **values, "histogram": _histogram_text(histogram)})
         else:
@@ -118,7 +118,12 @@ def add_weeks(conn: Connection, weeks: dict[tuple[int, int, str, str], Counter[s
 
 
 def _histogram_text(histogram: Counter[int]) -> str:
-    return json.dumps({str(value): n for value, n in sorted(histogram.items())})
+    """As stored: a JSON list of [rounded seconds, count] pairs, by seconds."""
+    return json.dumps(sorted(histogram.items()))
+
+
+def histogram_of(text: str) -> dict[int, int]:
+    return dict(json.loads(text))
 
 
 def add_hours(conn: Connection, hours: dict[int, Counter[str]]) -> None:

@@ -10,9 +10,10 @@ from ``waits``, and so are the waits still open, timed until now.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select
@@ -20,7 +21,7 @@ from sqlalchemy import Connection, and_, or_, select
 from hub.absences import midnight
 from hub.db.schema import conversations, customers, wait_weeks, waits
 from hub.report_rules import rules_lookup
-from hub.report_store import WEEK, instant, seconds, utc_week
+from hub.report_store import WEEK, histogram_of, instant, seconds, utc_week
 from routing.calendar import zone_info
 from routing.report_tallies import Tally, rounded
 from routing.reports import Opened, timed, week_of
@@ -34,6 +35,7 @@ def wait_tallies(
 ) -> list[Tally]:
     """Every wait that began in ``[start, end)`` (epoch seconds), of ``owner_id``'s customers
     or everyone's, as tallies by week in ``zone``."""
+    local_week = _weeks_in(zone)
     first_week = utc_week(start) + (WEEK if utc_week(start) < start else 0)
     last_week = utc_week(end)
     tallies: list[Tally] = []
@@ -44,12 +46,10 @@ def wait_tallies(
         labels = {week: _label(week, zone) for week in weeks}
         tallies += _weekly(conn, first_week, last_week, labels, owner_id)
         shifted = [span for week in weeks for span in _shifted(week, labels[week], zone)]
-        for wait in _replied(conn, shifted, owner_id):
-            tallies.append(_tally(wait, labels[utc_week(wait.start_s)]).negated())
-            tallies.append(_tally(wait, week_of(instant(wait.start_s), zone)))
-    tallies += [
-        _tally(w, week_of(instant(w.start_s), zone)) for w in _replied(conn, exact, owner_id)
-    ]
+        moved = _replied(conn, shifted, owner_id)
+        tallies += [t.negated() for t in _tallies_of(moved, lambda s: labels[utc_week(s)])]
+        tallies += _tallies_of(moved, local_week)
+    tallies += _tallies_of(_replied(conn, exact, owner_id), local_week)
     return tallies + list(_open(conn, start, end, zone, owner_id, now))
 
 
@@ -84,7 +84,7 @@ def _weekly(
             replied=row.replied,
             met=row.met,
             missed=row.missed,
-            histogram={int(value): n for value, n in json.loads(row.histogram).items()},
+            histogram=histogram_of(row.histogram),
         )
         for row in conn.execute(query)
     ]
@@ -102,20 +102,34 @@ def _replied(conn: Connection, spans: list[Span], owner_id: int | None) -> list[
     return list(conn.execute(query))
 
 
-def _tally(wait: Any, week: str) -> Tally:
-    outcome = None
-    if wait.target_s is not None:
-        outcome = "met" if wait.response_s <= wait.target_s else "missed"
-    return Tally(
-        week,
-        str(wait.owner_id or ""),
-        wait.channel,
-        wait.kind,
-        replied=1,
-        met=int(outcome == "met"),
-        missed=int(outcome == "missed"),
-        histogram={rounded(wait.response_s): 1},
-    )
+def _weeks_in(zone: str) -> Callable[[int], str]:
+    """The local week of an instant (epoch seconds), looked up once per quarter hour (every
+    zone's offset is a whole number of quarter hours)."""
+
+    @cache
+    def week_of_quarter(quarter: int) -> str:
+        return week_of(instant(quarter * 900), zone)
+
+    return lambda moment: week_of_quarter(moment // 900)
+
+
+def _tallies_of(found: list[Any], week: Callable[[int], str]) -> list[Tally]:
+    """Answered waits added up by week, owner, channel and kind."""
+    counts: dict[tuple[str, str, str, str], list[int]] = {}
+    histograms: dict[tuple[str, str, str, str], dict[int, int]] = {}
+    for wait in found:
+        key = (week(wait.start_s), str(wait.owner_id or ""), wait.channel, wait.kind)
+        if key not in counts:
+            counts[key], histograms[key] = [0, 0, 0], defaultdict(int)
+        tally = counts[key]
+        tally[0] += 1
+        if wait.target_s is not None:
+            tally[1 if wait.response_s <= wait.target_s else 2] += 1
+        histograms[key][rounded(wait.response_s)] += 1
+    return [
+        Tally(*key, replied=replied, met=met, missed=missed, histogram=histograms[key])
+        for key, (replied, met, missed) in counts.items()
+    ]
 
 
 def _open(

@@ -110,27 +110,47 @@ class Times:
     p90_seconds: float | None
 
 
+Histogram = dict[int, int]
+
+
 def response_times(tallies: Iterable[Tally]) -> list[Times]:
-    """Median and p90 of the replied waits' response times, per group and kind."""
+    """Median and p90 of the replied waits' response times, per group and kind.
+
+    A year is thousands of tallies of dozens of values each: each is added once per
+    (owner, channel) and once per week, and the owner, channel and "all" groups are
+    added up from the (owner, channel) sums."""
     counts: Counter[tuple[str, str, str]] = Counter()
-    histograms: dict[tuple[str, str, str], Counter[int]] = defaultdict(Counter)
+    pairs: dict[tuple[str, str, str], Histogram] = defaultdict(lambda: defaultdict(int))
+    weeks: dict[tuple[str, str, str], Histogram] = defaultdict(lambda: defaultdict(int))
     for tally in tallies:
         for group, key_of in GROUPS.items():
-            key = (group, key_of(tally), tally.kind)
-            counts[key] += tally.replied
-            histograms[key].update(tally.histogram)
+            counts[(group, key_of(tally), tally.kind)] += tally.replied
+        by_pair = pairs[(tally.owner, tally.channel, tally.kind)]
+        by_week = weeks[("week", tally.week, tally.kind)]
+        for value, n in tally.histogram.items():
+            by_pair[value] += n
+            by_week[value] += n
+    histograms: dict[tuple[str, str, str], Histogram] = defaultdict(lambda: defaultdict(int))
+    histograms.update(weeks)
+    for (owner, channel, kind), histogram in pairs.items():
+        for key in (("all", "", kind), ("owner", owner, kind), ("channel", channel, kind)):
+            _add(histograms[key], histogram)
     return [
         Times(
             group,
             key,
             kind,
             count,
-            percentile(histograms[(group, key, kind)], 0.5),
-            percentile(histograms[(group, key, kind)], 0.9),
+            *(percentile(histograms[(group, key, kind)], share) for share in (0.5, 0.9)),
         )
         for (group, key, kind), count in sorted(counts.items())
         if count > 0
     ]
+
+
+def _add(into: Histogram, histogram: Mapping[int, int]) -> None:
+    for value, n in histogram.items():
+        into[value] += n
 
 
 @dataclass(frozen=True)
@@ -152,16 +172,17 @@ class Sla:
 
 def sla(tallies: Iterable[Tally]) -> list[Sla]:
     """SLA met, missed and pending per group, for waits that have a target."""
-    counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for tally in tallies:
         for group, key_of in GROUPS.items():
-            counts[(group, key_of(tally))].update(
-                met=tally.met, missed=tally.missed, pending=tally.pending
-            )
+            outcomes = counts[(group, key_of(tally))]
+            outcomes[0] += tally.met
+            outcomes[1] += tally.missed
+            outcomes[2] += tally.pending
     return [
-        Sla(group, key, tally["met"], tally["missed"], tally["pending"])
-        for (group, key), tally in sorted(counts.items())
-        if tally["met"] or tally["missed"] or tally["pending"]
+        Sla(group, key, met, missed, pending)
+        for (group, key), (met, missed, pending) in sorted(counts.items())
+        if met or missed or pending
     ]
 
 

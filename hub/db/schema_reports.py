@@ -27,6 +27,7 @@ waits = Table(
     Column("target_s", BigInteger, nullable=True),
     Index("ix_waits_start_s", "start_s"),
     Index("ix_waits_owner_id_start_s", "owner_id", "start_s"),
+    Index("ix_waits_replied_s_start_s", "replied_s", "start_s"),
 )
 """Every wait (``routing/reports.py``): a customer's messages until an agent's reply.
 ``owner_id``: the customer's owner when the reply was counted (while open: when it began);
@@ -49,7 +50,7 @@ wait_weeks = Table(
 )
 """Replied waits per UTC week (``week_s``: its Monday 00:00 UTC), owner (0: nobody's),
 channel and kind: how many, within and past their SLA, and their response times as a
-histogram (JSON: rounded seconds to count, ``routing.report_tallies.rounded``)."""
+histogram (JSON: [rounded seconds, count] pairs, ``routing.report_tallies.rounded``)."""
 
 conversation_answers = Table(
     "conversation_answers",

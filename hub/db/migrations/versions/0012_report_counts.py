@@ -43,6 +43,7 @@ def upgrade() -> None:
     op.create_index("ix_waits_conversation_id", "waits", ["conversation_id"])
     op.create_index("ix_waits_start_s", "waits", ["start_s"])
     op.create_index("ix_waits_owner_id_start_s", "waits", ["owner_id", "start_s"])
+    op.create_index("ix_waits_replied_s_start_s", "waits", ["replied_s", "start_s"])
     op.create_table(
         "wait_weeks",
         sa.Column("id", Id, nullable=False),
