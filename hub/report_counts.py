@@ -44,7 +44,9 @@ from routing.reports import Message, Opened, RulesOf, count, timed
 
 COUNTED_UP_TO = "reports.counted_up_to"
 """``hub_state`` key: the id of the last message counted (its row is made by migration 0012)."""
-BATCH = 2000
+BATCH = 500
+"""Messages counted per transaction: small enough that the writer it shares with ingest is
+not held up for long."""
 IDLE_WAIT = 10.0
 
 
