@@ -35,6 +35,7 @@ from hub.db.schema import conversations, customers, identities, messages, outbox
 from hub.events import store_broadcast
 from hub.leases import due, next_attempt_at, outcome_values, take_lease
 from hub.notices import NoticeKind, queue_notice
+from hub.opt_outs import opted_out_reason
 from hub.retry import RetryPolicy
 from hub.worker import work_when_due
 
@@ -55,6 +56,8 @@ class Claim:
     outbox_id: int
     attempts: int
     message: OutboundMessage
+    refused: str | None = None
+    """Why it must not leave at all (the customer opted out of the channel): failed unsent."""
 
 
 def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
@@ -90,6 +93,8 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
             messages.c.created_at,
             identities.c.kind,
             identities.c.address,
+            identities.c.opted_out_channel,
+            identities.c.opted_out_at,
         )
         .join(messages, messages.c.id == outbox.c.message_id)
         .join(identities, identities.c.id == messages.c.identity_id)
@@ -116,6 +121,9 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
                 choices=choices_of(row.meta or {}),
                 delivered=Delivery.from_meta(row.meta or {}),
             ),
+            opted_out_reason(row.channel, row.opted_out_at)
+            if row.opted_out_channel == row.channel
+            else None,
         )
         for row in rows
     ]
@@ -305,6 +313,8 @@ class Outbox:
         try:
             if connector is None:
                 raise PermanentError(f"channel {claim.message.channel!r} is not configured")
+            if claim.refused is not None:
+                raise PermanentError(claim.refused)
             delivery = await connector.send(claim.message)
         except ConnectorError as failure:
             error = failure

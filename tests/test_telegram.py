@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from config import ConfigError, Settings, load_settings
 from connectors.base import Address, AuthFailed, InboundMessage
-from connectors.telegram.updates import split_text, utf16_length
+from connectors.telegram.updates import MAX_MESSAGE_CHARS
+from connectors.text_parts import split_text, utf16_length
 from hub.app import Hub
 from hub.auth import Principal
 from hub.conversations import post_reply
@@ -543,7 +544,7 @@ def test_split_prefers_paragraphs_then_lines_then_spaces():
 
 
 def test_split_counts_utf16_units_like_telegram():
-    parts = split_text("😀" * 3000)
+    parts = split_text("😀" * 3000, MAX_MESSAGE_CHARS)
     assert len(parts) == 2
     assert all(utf16_length(p) <= 4096 for p in parts)
     assert "".join(parts) == "😀" * 3000

@@ -43,7 +43,13 @@ from connectors.route_docs import RouteDoc
 from connectors.secret_check import same_secret
 from connectors.telegram.errors import classify, connector_error
 from connectors.telegram.settings import TelegramChannel
-from connectors.telegram.updates import IDENTITY_KIND, inbound_of, split_text, start_code
+from connectors.telegram.updates import (
+    IDENTITY_KIND,
+    MAX_MESSAGE_CHARS,
+    inbound_of,
+    start_code,
+)
+from connectors.text_parts import split_text
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +275,7 @@ class TelegramConnector(Connector):
 
     async def send(self, message: OutboundMessage) -> Delivery:
         """Send the parts not yet delivered; a failure carries the parts sent so far."""
-        parts = split_text(message.text)
+        parts = split_text(message.text, MAX_MESSAGE_CHARS)
         if not parts:
             raise PermanentError("an empty message cannot be sent on Telegram")
         delivered = message.delivered
