@@ -219,10 +219,10 @@ class TwilioConnector(Connector):
             "Body": body,
             "StatusCallback": self.hub.public_url + self.status_path(message.message_id),
         }
+        if self.settings.from_number:
+            form["From"] = self.settings.from_number
         if self.settings.messaging_service_sid:
             form["MessagingServiceSid"] = self.settings.messaging_service_sid
-        else:
-            form["From"] = self.settings.from_number or ""
         try:
             async with self._client().post(self._api("/Messages.json"), data=form) as answer:
                 text = await answer.text()

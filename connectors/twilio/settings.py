@@ -28,7 +28,9 @@ class TwilioChannel(ChannelBase):
         None, description="the Twilio number replies come from, in E.164 (+14155550100)"
     )
     messaging_service_sid: str | None = Field(
-        None, description="or a Messaging Service (MG...) that picks the number itself"
+        None,
+        description="a Messaging Service (MG...): it picks the number when from_number is "
+        "unset, and applies its features (opt-out handling, link shortening) either way",
     )
     base_url: HttpUrl = Field("https://api.twilio.com", description="Twilio's REST API server")
     max_media_bytes: int = Field(
@@ -60,7 +62,7 @@ class TwilioChannel(ChannelBase):
         return sid
 
     @model_validator(mode="after")
-    def one_sender(self) -> TwilioChannel:
-        if (self.from_number is None) == (self.messaging_service_sid is None):
-            raise ValueError("set exactly one of from_number and messaging_service_sid")
+    def a_sender(self) -> TwilioChannel:
+        if self.from_number is None and self.messaging_service_sid is None:
+            raise ValueError("set from_number or messaging_service_sid (replies need a sender)")
         return self
