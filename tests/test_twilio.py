@@ -443,6 +443,21 @@ async def test_the_api_channel_and_sms_share_one_phone_identity_by_e164(hub, ser
     assert owner == team["maria"].agent["id"] or owner == team["tom"].agent["id"]
 
 
+async def test_the_composer_can_ask_how_many_sms_a_reply_costs(team):
+    agent = team["maria"]
+    long_gsm = await agent.post("/api/sms/segments", {"text": "a" * 150 + "[]" * 5}, expect=200)
+    assert long_gsm == {
+        "encoding": "GSM-7",
+        "count": 2,
+        "units": 170,
+        "per_segment": 153,
+        "left": 135,
+    }
+    emoji = await agent.post("/api/sms/segments", {"text": "Danke 🙂"}, expect=200)
+    assert (emoji["encoding"], emoji["count"], emoji["units"]) == ("UCS-2", 1, 8)
+    await agent.post("/api/sms/segments", {"text": "  "}, expect=422)
+
+
 # connection and settings
 
 
@@ -463,7 +478,7 @@ def test_a_channel_needs_a_sender(database_url):
             {"database": {"url": database_url}, "channels": [channel]},
             context={"environ": ENVIRON},
         )
-    with pytest.raises(ValueError, match="from_number\n.*country code"):
+    with pytest.raises(ValueError, match=r"from_number\n.*country code"):
         Settings.model_validate(
             {"database": {"url": database_url}, "channels": [{**channel, "from_number": "0151"}]},
             context={"environ": ENVIRON},

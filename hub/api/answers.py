@@ -224,6 +224,16 @@ class ChannelRef(Answer):
     kind: str
 
 
+class SmsSegments(Answer):
+    encoding: Literal["GSM-7", "UCS-2"] = Field(
+        description="GSM-7 while every character is in the GSM alphabet, else UCS-2"
+    )
+    count: int = Field(description="SMS the text is sent as (billed as that many)")
+    units: int = Field(description="septets (GSM-7, extension characters two) or UTF-16 units")
+    per_segment: int = Field(description="units one SMS holds at this length: 160/153 or 70/67")
+    left: int = Field(description="units still free in the last SMS")
+
+
 class ChannelState(ChannelRef):
     enabled: bool
     enabled_in_config: bool

@@ -24,6 +24,11 @@ export async function loadChannelKinds() {
   for (const channel of channels) kinds.set(channel.name, channel.kind);
 }
 
+/** The kind of a channel by its name (``undefined`` before the list is loaded). */
+export function channelKind(channel) {
+  return kinds.get(channel);
+}
+
 /** An icon for a channel, labelled with its name for screen readers and on hover. */
 export function channelIcon(channel) {
   const kind = kinds.get(channel) || (channel in PATHS ? channel : "other");
