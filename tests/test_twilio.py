@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from config import Settings
+from connectors.base import AuthFailed
 from connectors.twilio.payloads import twilio_signature
 from hub.app import Hub
 from hub.db.schema import attachments, customers, identities, messages
@@ -36,7 +37,9 @@ LENA = "+4915123456789"
 ENVIRON = {"TWILIO_TOKEN": AUTH_TOKEN, "GATEWAY_TOKEN": "gateway-token-123"}
 
 
-def twilio_settings(database_url: str, base_url: str, **http: Any) -> Settings:
+def twilio_settings(
+    database_url: str, base_url: str, token: str = AUTH_TOKEN, **http: Any
+) -> Settings:
     return Settings.model_validate(
         {
             "database": {"url": database_url},
@@ -60,7 +63,7 @@ def twilio_settings(database_url: str, base_url: str, **http: Any) -> Settings:
                 },
             ],
         },
-        context={"environ": ENVIRON},
+        context={"environ": {**ENVIRON, "TWILIO_TOKEN": token}},
     )
 
 
@@ -461,9 +464,24 @@ async def test_the_composer_can_ask_how_many_sms_a_reply_costs(team):
 # connection and settings
 
 
-async def test_test_connection_reads_the_account(hub):
-    answer = await hub.connectors["text"].test_connection()
-    assert answer == f"account 'Shop support' active; replies from {HUB_NUMBER}"
+async def test_the_consoles_test_connection_reads_the_account(team):
+    answer = await team["admin"].post("/api/admin/channels/text/test", expect=200)
+    assert answer == {
+        "channel": "text",
+        "ok": True,
+        "detail": f"account 'Shop support' active; replies from {HUB_NUMBER}",
+    }
+
+
+async def test_a_refused_auth_token_is_reported_without_showing_it(database_url, clock, twilio):
+    settings = twilio_settings(database_url, twilio.base_url, token="another-token-0123456")
+    async with started_hub(settings, clock) as hub:
+        with pytest.raises(AuthFailed) as refused:
+            await hub.connectors["text"].test_connection()
+    assert refused.value.reason == (
+        "Twilio refused the account SID or Auth Token (Authenticate (Twilio error 20003))"
+    )
+    assert "another-token" not in refused.value.reason
 
 
 def test_a_channel_needs_a_sender(database_url):
