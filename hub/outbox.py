@@ -178,7 +178,9 @@ def record_outcome(
     if error is None and delivery is not None and delivery.relay is not None:
         store_broadcast(claim.message.channel, dict(delivery.relay), tx)
     if delivered is not None and delivered.meta():
-        message_values["meta"] = merged_meta(claim.message.message_id, delivered, tx)
+        message_values["meta"] = meta = merged_meta(claim.message.message_id, delivered, tx)
+        if error is None:
+            message_values.update(failed_receipt(meta))
     tx.conn.execute(
         update(messages).where(messages.c.id == claim.message.message_id).values(message_values)
     )
@@ -193,8 +195,8 @@ def record_outcome(
         "message.status",
         {
             "message_id": claim.message.message_id,
-            "state": message_state,
-            "error": reason,
+            "state": message_values["state"],
+            "error": message_values["error"],
             "attempts": claim.attempts,
             "next_attempt_at": values["next_attempt_at"].isoformat()
             if "next_attempt_at" in values
@@ -203,6 +205,15 @@ def record_outcome(
         to=[a for a in audience if a],
         conversation_id=claim.message.conversation_id,
     )
+
+
+def failed_receipt(meta: Mapping[str, object]) -> dict[str, object]:
+    """A failure receipt that outran the record of its send (a status callback answered
+    before the API call returned) keeps the message failed: its author was told then."""
+    receipt = meta.get("receipt")
+    if isinstance(receipt, dict) and receipt.get("state") == "failed":
+        return {"state": "failed", "error": receipt.get("reason")}
+    return {}
 
 
 def tell_author_of_failure(message_id: int, assignee_id: int | None, tx: Tx) -> None:

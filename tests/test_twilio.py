@@ -374,6 +374,23 @@ async def test_a_filtered_message_becomes_failed_with_the_reason(hub, server, cl
     assert (await message_state(hub, sent["id"]))[0] == "failed"
 
 
+async def test_a_failure_receipt_that_outruns_the_send_keeps_the_reply_failed(
+    hub, server, client, team, twilio
+):
+    """Twilio may call the status callback before its API answer reached the hub."""
+    conversation = await conversation_of_lena(hub, server, client)
+    sent = await reply(team, conversation, "Hi")
+    form = status_callback("SM" + "f" * 32, LENA, "failed", error_code="30005")
+    assert (await post_signed(client, server, f"/twilio/text/status/{sent['id']}", form))[0] == 204
+    await hub.outbox.run_due()
+    state, error, meta = await message_state(hub, sent["id"])
+    assert (state, error) == (
+        "failed",
+        "the number is unknown or no longer in service (Twilio error 30005)",
+    )
+    assert meta["delivery_id"] == twilio.sent[0]["sid"]
+
+
 async def test_a_status_callback_without_the_signature_changes_nothing(
     hub, server, client, team, twilio
 ):
