@@ -293,18 +293,25 @@ async def test_a_reply_leaves_through_the_messages_api_with_its_status_callback(
     assert (state, error, meta["delivery_id"]) == ("sent", None, call["sid"])
 
 
-async def test_a_rate_limited_send_is_retried_and_delivered_once(
-    hub, server, client, team, twilio, clock
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (too_many_requests(), "Too Many Requests"),
+        (twilio_error(503, 20500, "Service Unavailable"), "Twilio answered 503"),
+    ],
+)
+async def test_a_rate_limited_or_failing_send_is_retried_and_delivered_once(
+    hub, server, client, team, twilio, clock, answer, said
 ):
     conversation = await conversation_of_lena(hub, server, client)
-    twilio.errors.append(too_many_requests())
+    twilio.errors.append(answer)
     sent = await reply(team, conversation, "Thanks, we are on it.")
     await hub.outbox.run_due()
     state, error, _ = await message_state(hub, sent["id"])
     assert state == "queued"
-    assert "Too Many Requests" in (error or "")
+    assert said in (error or "")
     assert twilio.sent == []
-    clock.advance(seconds=2)
+    clock.advance(seconds=20)  # past Retry-After (2 s) and the backoff (10 s, half jittered)
     assert await hub.outbox.run_due() == 1
     assert [c["Body"] for c in twilio.sent] == ["Thanks, we are on it."]
     assert (await message_state(hub, sent["id"]))[0] == "sent"
