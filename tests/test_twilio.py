@@ -231,7 +231,7 @@ async def test_a_repeated_message_sid_is_stored_once(hub, server, client):
 async def test_mms_media_are_fetched_with_the_account_credentials_and_stored(
     hub, server, client, twilio
 ):
-    picture = twilio.add_media(b"\xff\xd8 a small jpeg", "image/jpeg")
+    picture = twilio.add_media(b"\xff\xd8 a small jpeg", "image/jpeg", on_cdn=True)
     too_big = twilio.add_media(b"x" * 1001, "video/mp4")
     elsewhere = "https://files.example/secret.png"
     form = incoming_mms(
@@ -258,6 +258,7 @@ async def test_mms_media_are_fetched_with_the_account_credentials_and_stored(
     ]
     assert [r.data for r in rows] == [b"\xff\xd8 a small jpeg", None, None]
     assert len(twilio.media_fetches) == 2  # never the URL outside Twilio's API
+    assert twilio.cdn_authorizations == [None]  # the credentials stay with Twilio's API
     assert [a["stored"] for a in message["meta"]["attachments"]] == [True, False, False]
 
 

@@ -131,6 +131,13 @@ class FakeTwilioApi:
         self.errors: list[Answer] = []
         self.media: dict[str, tuple[bytes, str]] = {}
         self.media_fetches: list[str] = []
+        self.redirects: dict[str, str] = {}
+        self.cdn_authorizations: list[str | None] = []
+        """The Authorization header of each request to the CDN: Twilio's credentials must
+        never reach it."""
+        cdn = web.Application()
+        cdn.router.add_get("/{name}", self._cdn_file)
+        self._cdn = TestServer(cdn, host="127.0.0.1")
         app = web.Application()
         base = f"/{API_VERSION}/Accounts/{{account}}"
         app.router.add_post(f"{base}/Messages.json", self._create)
@@ -140,20 +147,28 @@ class FakeTwilioApi:
 
     async def __aenter__(self) -> FakeTwilioApi:
         await self._server.start_server()
+        await self._cdn.start_server()
         return self
 
     async def __aexit__(self, *_: object) -> None:
+        await self._cdn.close()
         await self._server.close()
 
     @property
     def base_url(self) -> str:
         return str(self._server.make_url("")).rstrip("/")
 
-    def add_media(self, data: bytes, content_type: str) -> str:
-        """Serve ``data`` as one of an MMS's media; its URL, as MediaUrl<n> carries it."""
+    def add_media(self, data: bytes, content_type: str, *, on_cdn: bool = False) -> str:
+        """Serve ``data`` as one of an MMS's media; its URL, as MediaUrl<n> carries it.
+
+        ``on_cdn``: the API answers with a redirect to another origin, as Twilio's media
+        URLs redirect to their file store."""
         path = f"/{API_VERSION}/Accounts/{ACCOUNT_SID}/Messages/{new_sid('MM')}/Media/"
         path += new_sid("ME")
-        self.media[path] = (data, content_type)
+        stored = f"/{new_sid('ME')}" if on_cdn else path
+        if on_cdn:
+            self.redirects[path] = str(self._cdn.make_url(stored))
+        self.media[stored] = (data, content_type)
         return self.base_url + path
 
     def _authorized(self, request: web.Request) -> bool:
@@ -217,5 +232,12 @@ class FakeTwilioApi:
         if not self._authorized(request):
             return self._refused()
         self.media_fetches.append(request.path)
+        if request.path in self.redirects:
+            raise web.HTTPTemporaryRedirect(self.redirects[request.path])
+        data, content_type = self.media[request.path]
+        return web.Response(body=data, content_type=content_type)
+
+    async def _cdn_file(self, request: web.Request) -> web.Response:
+        self.cdn_authorizations.append(request.headers.get("Authorization"))
         data, content_type = self.media[request.path]
         return web.Response(body=data, content_type=content_type)
