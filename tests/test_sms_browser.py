@@ -78,6 +78,7 @@ async def test_after_stop_a_reply_is_refused_with_the_reason(
     conversation_id = (await stored(hub))[-1]["conversation_id"]
     await open_inbox(page, server)
     await open_conversation(page, conversation_id)
+    await expect(page.get_by_test_id("opted-out")).to_have_text("opted out of text (STOP)")
     await page.get_by_test_id("reply-text").fill("Are you sure?")
     await page.get_by_test_id("reply-send").click()
     await expect(page.locator("#reply-error")).to_contain_text("opted out of channel text")

@@ -424,6 +424,8 @@ async def test_stop_opts_out_and_replies_are_refused_with_the_reason(
     assert refused["reason"] == "opted_out"
     assert "opted out of channel text" in refused["error"]
     assert "START" in refused["error"]
+    detail = await team["admin"].get(f"/api/conversations/{conversation}")
+    assert [i["opted_out_channel"] for i in detail["identities"]] == ["text"]
     assert await hub.outbox.run_due() == 0
     assert twilio.sent == []
 
@@ -432,6 +434,8 @@ async def test_start_opts_back_in(hub, server, client, team, twilio):
     conversation = await conversation_of_lena(hub, server, client)
     await text_in(client, server, incoming_sms(LENA, "STOP"))
     await text_in(client, server, incoming_sms(LENA, "start"))
+    detail = await team["admin"].get(f"/api/conversations/{conversation}")
+    assert [i["opted_out_channel"] for i in detail["identities"]] == [None]
     await reply(team, conversation, "Welcome back")
     await hub.outbox.run_due()
     assert [c["Body"] for c in twilio.sent] == ["Welcome back"]

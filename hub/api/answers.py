@@ -143,6 +143,10 @@ class Identity(Answer):
     display_name: str | None
     last_channel: str | None
     verified_by: str | None = Field(description="what proved it is the customer's")
+    opted_out_channel: str | None = Field(
+        None, description="the channel they told to stop (an SMS STOP): replies there are refused"
+    )
+    opted_out_at: datetime | None = None
 
 
 class Claim(Answer):
