@@ -1,14 +1,11 @@
-"""A reply too long for one platform message, cut into parts a reader can follow.
-
-Platforms count a message's length in UTF-16 code units (Telegram's 4096, Twilio's
-1600), so an emoji counts two; a part never ends inside one.
-"""
+"""A long message cut into the parts a platform takes (Telegram's 4096, Slack's blocks,
+Twilio's 1600)."""
 
 from __future__ import annotations
 
 
 def utf16_length(text: str) -> int:
-    """Telegram and Twilio count message length in UTF-16 code units."""
+    """Telegram, Slack and Twilio count message length in UTF-16 code units."""
     return len(text.encode("utf-16-le")) // 2
 
 

@@ -58,6 +58,7 @@ from hub.outbox import Outbox
 from hub.passwords import PasswordWork
 from hub.promises import NewVisitorGreetings, Reported, visitor_greeting
 from hub.receipts import record_delivery_report
+from hub.report_counts import ReportCounts
 from hub.retry import RetryPolicy
 from hub.senders import known_locale, known_zone
 from hub.serialize import message_json
@@ -132,6 +133,7 @@ class Hub:
             self.db, self.clock, timedelta(minutes=settings.sla.due_soon_lead_minutes)
         )
         self.handover = AbsenceHandOver(self.db, self.clock, settings.absences.hand_over_after_days)
+        self.report_counts = ReportCounts(self.db, self.clock)
         self.leadership = Leadership(
             settings.database.url if self.db.dialect == "postgresql" else None,
             settings.database.takeover_seconds,
@@ -183,13 +185,11 @@ class Hub:
         self._enable_only({n for n in self.all_connectors if switches.get(n, n in self.connectors)})
         await self._start_connectors()
         if run_workers:
-            self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
-            self._tasks.append(asyncio.create_task(self.holds.run(), name="holds"))
-            notifier = self.run_alone("notifier", self.notifier.run)
-            self._tasks.append(asyncio.create_task(notifier, name="notifier"))
-            escalating = self.run_alone("escalation", self.escalations.run)
-            self._tasks.append(asyncio.create_task(escalating, name="escalation"))
-            self._tasks.append(asyncio.create_task(self.handover.run(), name="handover"))
+            alone = {"notifier": self.notifier, "escalation": self.escalations}
+            anywhere = {"outbox": self.outbox, "holds": self.holds, "handover": self.handover}
+            for name, worker in {**alone, "reports": self.report_counts, **anywhere}.items():
+                work = worker.run() if name in anywhere else self.run_alone(name, worker.run)
+                self._tasks.append(asyncio.create_task(work, name=name))
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -21,6 +21,7 @@ from hub.db.schema import (
 )
 from hub.errors import Conflict, NotFound, Unprocessable
 from hub.identities import claims_json, move_claims, settle_claims
+from hub.report_store import fold_counts
 from hub.satisfaction import fold_survey
 from hub.serialize import identity_json, iso
 from hub.tags import fold_tags
@@ -245,6 +246,7 @@ def fold_conversation(tx: Tx, source_id: int, target_id: int) -> None:
     )
     fold_tags(tx, source_id, target_id)
     fold_survey(tx, source_id, target_id)
+    fold_counts(tx, source_id, target_id)
     tx.conn.execute(delete(conversations).where(conversations.c.id == source_id))
     tx.emit(
         "conversation.merged",

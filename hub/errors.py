@@ -59,3 +59,9 @@ class TooManyRequests(HubError):
 
 class Gone(HubError):
     status = 410
+
+
+class Unavailable(HubError):
+    """Not possible yet; the message says what is under way, the details how far."""
+
+    status = 503

@@ -32,6 +32,7 @@ from hub.db.schema import (
 )
 from hub.errors import BadRequest, Conflict, NotFound
 from hub.events import CHANNEL_BROADCAST
+from hub.report_store import forget_counts
 
 EXPORTED = {
     "customers": "customer.json: the customer, owner and backup named",
@@ -54,10 +55,18 @@ NOT_EXPORTED = {
     "audit_log": "the team's record of who did what; erasure scrubs its personal data",
     "notice_batches": "notifications to agents; erasure replaces the lines naming the customer",
     "quarantine": "input no channel could read, so never tied to any customer",
+    "waits": "the reports' timing of each wait: when, how long, who answered; no content",
+    "conversation_answers": "the reports' record of who answered a conversation",
 }
 """Tables that hold (or may hold) something about a customer, left out of the export, and why."""
 
-ERASED = set(EXPORTED) | {"agent_notices", "events", "verification_codes"}
+ERASED = set(EXPORTED) | {
+    "agent_notices",
+    "events",
+    "verification_codes",
+    "waits",
+    "conversation_answers",
+}
 """Tables erasure deletes the customer's rows from; ``audit_log`` is scrubbed instead."""
 
 ERASED_LINE = "- (a customer since erased)"
@@ -97,6 +106,7 @@ def erase_customer(actor_id: int, customer_id: int, confirm: str, tx: Tx) -> dic
     scrubbed, about = scrub_audit(tx, customer_id, name)
     forget_events(tx, conn.execute(conversation_ids).scalars().all(), set(about))
     redact_notifications(tx, set(about.values()) - {""})
+    forget_counts(tx, conversation_ids)
     for statement in (
         delete(attachments).where(attachments.c.message_id.in_(message_ids)),
         delete(outbox).where(

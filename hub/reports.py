@@ -8,36 +8,30 @@ on the page.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from functools import cache
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, case, func, select
+from sqlalchemy import Connection, Select, case, func, select, text
 
-from hub.contact import (
-    CHANNEL_SCOPE,
-    CUSTOMER_SCOPE,
-    DEFAULT_CHANNEL,
-    DEFAULT_SCOPE,
-    rules_from,
-)
 from hub.db.schema import (
     agents,
-    channel_rules,
-    contact_hours,
+    conversation_answers,
     conversation_tags,
     conversations,
     customers,
+    message_hours,
     messages,
     tags,
 )
+from hub.report_store import instant, seconds
+from hub.report_waits import wait_tallies
 from hub.satisfaction import SCORES, satisfaction_scores
+from routing import report_tallies as tallies
 from routing import reports as arithmetic
-from routing.contact import ContactRules
-from routing.reports import Message, RulesOf, Wait
+from routing.calendar import zone_info
+from routing.reports import Message
 
 
 @dataclass(frozen=True)
@@ -59,103 +53,23 @@ def _mine(query: Select, period: Period) -> Select:
     return query.where(customers.c.owner_id == period.owner_id)
 
 
-def _timeline(
-    conn: Connection, period: Period
-) -> tuple[list[Message], set[int], dict[int, int | None]]:
-    """Customer messages and agent replies from the period's start on (a wait starting in
-    the period may be answered after it), the conversations answered before it, and each
-    customer's owner."""
-    query = _mine(
-        select(
-            messages.c.conversation_id,
-            conversations.c.customer_id,
-            messages.c.direction,
-            messages.c.channel,
-            messages.c.created_at,
-            messages.c.author_id,
-            conversations.c.first_replied_at,
-            customers.c.owner_id,
-        )
-        .join(conversations, conversations.c.id == messages.c.conversation_id)
-        .join(customers, customers.c.id == conversations.c.customer_id)
-        .where(
-            messages.c.created_at >= period.start,
-            messages.c.created_at < period.now,
-            messages.c.direction.in_(("in", "out")),
-        ),
-        period,
+def _tallies(conn: Connection, period: Period) -> list[tallies.Tally]:
+    return wait_tallies(
+        conn,
+        seconds(period.start),
+        seconds(period.end),
+        period.zone,
+        period.owner_id,
+        period.now,
     )
-    rows: list[Message] = []
-    answered: set[int] = set()
-    owners: dict[int, int | None] = {}
-    for conversation, customer, direction, channel, at, author, first_reply, owner in conn.execute(
-        query
-    ):
-        rows.append(Message(conversation, customer, direction, channel or "", at, author))
-        owners[customer] = owner
-        if first_reply is not None and first_reply < period.start:
-            answered.add(conversation)
-    return rows, answered, owners
-
-
-def _waits(conn: Connection, period: Period) -> tuple[list[Wait], dict[int, int | None]]:
-    """The waits that started in the period, and each customer's owner."""
-    rows, answered, owners = _timeline(conn, period)
-    found = arithmetic.waits(rows, rules_lookup(conn), period.now, answered)
-    return [w for w in found if w.start < period.end], owners
-
-
-def rules_lookup(conn: Connection) -> RulesOf:
-    """Every calendar and channel rule, read once, as a lookup per (customer, channel): the
-    values :func:`hub.contact.rule_columns` would select, read back by ``rules_from``."""
-    hours = {
-        (scope, subject): _json_text(definition)
-        for scope, subject, definition in conn.execute(
-            select(contact_hours.c.scope, contact_hours.c.subject, contact_hours.c.definition)
-        )
-    }
-    rules = {row.channel: row for row in conn.execute(select(channel_rules))}
-    fallback = rules.get(DEFAULT_CHANNEL)
-
-    def rule(channel: str, name: str, default: bool = True) -> Any:
-        own = getattr(rules[channel], name) if channel in rules else None
-        if own is None and default and fallback is not None:
-            return getattr(fallback, name)
-        return own
-
-    @cache
-    def rules_of(customer_id: int, channel: str) -> ContactRules:
-        columns = (
-            hours.get((CUSTOMER_SCOPE, str(customer_id))),
-            hours.get((CHANNEL_SCOPE, channel)),
-            hours.get((DEFAULT_SCOPE, "")),
-            rule(channel, "never_hold", default=False),
-            rule(channel, "autoreply_template"),
-            rule(channel, "first_response_minutes"),
-            rule(channel, "next_response_minutes"),
-        )
-        return rules_from(columns, always_reachable=False)
-
-    return rules_of
-
-
-def _json_text(definition: Any) -> str:
-    return definition if isinstance(definition, str) else json.dumps(definition, sort_keys=True)
-
-
-def _keys(owners: dict[int, int | None], period: Period) -> dict[str, arithmetic.Keys]:
-    return arithmetic.group_keys(owners.get, period.zone)
 
 
 def responses(conn: Connection, period: Period) -> dict[str, Any]:
-    found, owners = _waits(conn, period)
-    times = arithmetic.response_times(found, _keys(owners, period))
-    return {"rows": [vars(row) for row in times]}
+    return {"rows": [vars(row) for row in tallies.response_times(_tallies(conn, period))]}
 
 
 def sla(conn: Connection, period: Period) -> dict[str, Any]:
-    found, owners = _waits(conn, period)
-    rows = arithmetic.sla(found, _keys(owners, period))
+    rows = tallies.sla(_tallies(conn, period))
     return {"rows": [{**vars(row), "met_percent": row.met_percent} for row in rows]}
 
 
@@ -189,13 +103,43 @@ def _period_messages(period: Period, *conditions: Any) -> Select:
     )
 
 
+def _whole_hours(period: Period) -> bool:
+    """Whether every local hour of the period is a UTC hour (the zone's offsets in it are
+    whole hours), so hourly counts can be read by local hour."""
+    tz = zone_info(period.zone)
+    day = period.start
+    while day < period.end:
+        offset = day.astimezone(tz).utcoffset() or timedelta()
+        if offset.total_seconds() % 3600:
+            return False
+        day += timedelta(hours=12)
+    return True
+
+
+def _hourly(conn: Connection, period: Period, column: str) -> Iterable[tuple[datetime, int]] | None:
+    """The period's counts per UTC hour, when they answer the report: everyone's (an
+    agent's own come from their messages) in a zone of whole-hour offsets."""
+    if period.owner_id is not None or not _whole_hours(period):
+        return None
+    counts = conn.execute(
+        select(message_hours.c.hour_s, message_hours.c[column]).where(
+            message_hours.c.hour_s >= seconds(period.start),
+            message_hours.c.hour_s < seconds(period.end),
+        )
+    )
+    return [(instant(hour), count) for hour, count in counts]
+
+
 def held(conn: Connection, period: Period) -> dict[str, Any]:
-    held_rows = conn.execute(
-        _period_messages(period, messages.c.direction == "in", messages.c.release_at.is_not(None))
-    )
-    grid = arithmetic.held_by_hour_of_week(
-        (Message(0, 0, "in", c or "", at, held=True) for c, at, _ in held_rows), period.zone
-    )
+    counts = _hourly(conn, period, "held")
+    if counts is None:
+        held_rows = conn.execute(
+            _period_messages(
+                period, messages.c.direction == "in", messages.c.release_at.is_not(None)
+            )
+        )
+        counts = [(at, 1) for _, at, _ in held_rows]
+    grid = tallies.by_hour_of_week(counts, period.zone)
     return {
         "rows": [
             {"weekday": day, "hour": hour, "held": count}
@@ -206,18 +150,31 @@ def held(conn: Connection, period: Period) -> dict[str, Any]:
 
 
 def autoreplies(conn: Connection, period: Period) -> dict[str, Any]:
-    sent = conn.execute(
-        _period_messages(period, messages.c.direction == "out", messages.c.author_id.is_(None))
-    )
-    weekly = arithmetic.autoreplies_by_week(
-        (Message(0, 0, "out", c or "", at, automatic=True) for c, at, _ in sent), period.zone
-    )
+    counts = _hourly(conn, period, "autoreplies")
+    if counts is None:
+        sent = conn.execute(
+            _period_messages(period, messages.c.direction == "out", messages.c.author_id.is_(None))
+        )
+        counts = [(at, 1) for _, at, _ in sent]
+    weekly = tallies.by_week(counts, period.zone)
     return {"rows": [{"week": week, "count": count} for week, count in weekly.items()]}
 
 
 def continuity(conn: Connection, period: Period) -> dict[str, Any]:
-    found, owners = _waits(conn, period)
-    rows = arithmetic.continuity(found, owners.get)
+    """Conversations begun in the period, by who answered them, per owner."""
+    query = select(
+        conversation_answers.c.owner_id,
+        conversation_answers.c.by_owner,
+        conversation_answers.c.by_others,
+        func.count(),
+    ).where(
+        conversation_answers.c.start_s >= seconds(period.start),
+        conversation_answers.c.start_s < seconds(period.end),
+    )
+    if period.owner_id is not None:
+        query = query.where(conversation_answers.c.owner_id == period.owner_id)
+    grouped = conn.execute(query.group_by(*query.selected_columns[:3]))
+    rows = tallies.continuity(tallies.Answered(*row) for row in grouped)
     return {"rows": [{**vars(row), "owner_share": row.owner_share} for row in rows]}
 
 
@@ -234,9 +191,8 @@ def load(conn: Connection, period: Period) -> dict[str, Any]:
 
 
 def failures(conn: Connection, period: Period) -> dict[str, Any]:
-    failed = conn.execute(
-        _period_messages(period, messages.c.direction == "out", messages.c.state == "failed")
-    )
+    # A literal state, so both databases use the partial index of failed messages.
+    failed = conn.execute(_period_messages(period, text("messages.state = 'failed'")))
     rows = arithmetic.failures(
         Message(0, 0, "out", c or "", at, failed_reason=error or "unknown")
         for c, at, error in failed

@@ -11,7 +11,7 @@ import yaml
 from config.fields import field_at, setting_paths
 from config.schema import CHANNEL_TYPES, Settings
 from connectors.settings import ChannelBase
-from connectors.slack.settings import APP_TOKEN_SCOPES, BOT_SCOPES, EVENTS
+from connectors.slack.settings import APP_FEATURES, APP_TOKEN_SCOPES, BOT_SCOPES, EVENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "example.yaml"
@@ -83,7 +83,7 @@ def test_the_walk_reaches_nested_sections():
 def test_the_slack_scopes_and_events_the_connector_needs_are_listed():
     for document in (EXAMPLE, CONFIGURATION_DOC):
         text = document.read_text()
-        needed = [*EVENTS, *BOT_SCOPES, *APP_TOKEN_SCOPES]
+        needed = [*EVENTS, *BOT_SCOPES, *APP_TOKEN_SCOPES, *APP_FEATURES]
         assert [name for name in needed if not re.search(mention(name), text)] == []
 
 

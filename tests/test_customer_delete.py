@@ -67,10 +67,12 @@ def rows_about(rows: dict[str, list[dict[str, Any]]], ids: dict[str, set[int]]) 
 async def test_erasure_leaves_no_row_about_the_customer_and_an_audit_entry_without_content(
     hub: Hub, story: Story
 ):
+    await hub.report_counts.count_all()
     before = await every_row(hub)
     conversation_ids = {
         c["id"] for c in before["conversations"] if c["customer_id"] == story.lena_id
     }
+    assert [w for w in before["waits"] if w["conversation_id"] in conversation_ids], "counted"
     ids = {
         "customers": {story.lena_id},
         "conversations": conversation_ids,

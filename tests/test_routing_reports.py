@@ -4,25 +4,33 @@ German public holidays) across both 2026 DST changes (29 March, 25 October) and 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from routing.calendar_data import build_calendar
 from routing.contact import ContactRules
+from routing.report_tallies import (
+    Answered,
+    Tally,
+    by_hour_of_week,
+    by_week,
+    continuity,
+    percentile,
+    response_times,
+    rounded,
+    sla,
+)
 from routing.reports import (
     Due,
     Message,
-    autoreplies_by_week,
-    continuity,
+    Opened,
+    Timed,
+    count,
     escalation_counts,
     failures,
-    group_keys,
-    held_by_hour_of_week,
     load,
-    percentile,
-    response_times,
-    sla,
-    waits,
+    timed,
     week_of,
 )
 
@@ -46,11 +54,11 @@ def berlin(*fields: int) -> datetime:
     return datetime(*fields, tzinfo=BERLIN)
 
 
-def customer(conversation: int, at: datetime, held: bool = False) -> Message:
-    return Message(conversation, conversation, "in", "sms", at, held=held)
+def customer(conversation: int, at: datetime) -> Message:
+    return Message(conversation, conversation, "in", "sms", at)
 
 
-def reply(conversation: int, at: datetime, author: int) -> Message:
+def reply(conversation: int, at: datetime, author: int | None) -> Message:
     return Message(conversation, conversation, "out", "sms", at, author_id=author)
 
 
@@ -61,36 +69,81 @@ HISTORY = [
     # 2: Thursday 16:30 before Easter, answered Tuesday 09:15: 30 + 15 = 45 min (first);
     #    then Tuesday 10:00 to 12:00 by Tom: 2 h (next).
     customer(2, berlin(2026, 4, 2, 16, 30)),
-    Message(2, 2, "out", "sms", berlin(2026, 4, 2, 16, 31), automatic=True),
-    customer(2, berlin(2026, 4, 3, 11, 0), held=True),
+    reply(2, berlin(2026, 4, 2, 16, 31), None),
+    customer(2, berlin(2026, 4, 3, 11, 0)),
     reply(2, berlin(2026, 4, 7, 9, 15), MARIA),
     customer(2, berlin(2026, 4, 7, 10, 0)),
     reply(2, berlin(2026, 4, 7, 12, 0), TOM),
     # 3: Saturday before the October change, held; answered Monday 09:30 CET: 30 min (first);
     #    then Monday 16:00, unanswered at NOW (Tuesday 09:30): 1 h + 30 min (next, pending).
-    customer(3, berlin(2026, 10, 24, 12, 0), held=True),
-    Message(3, 3, "out", "sms", berlin(2026, 10, 24, 12, 0, 1), automatic=True),
+    customer(3, berlin(2026, 10, 24, 12, 0)),
+    reply(3, berlin(2026, 10, 24, 12, 0, 1), None),
     reply(3, berlin(2026, 10, 26, 9, 30), TOM),
     customer(3, berlin(2026, 10, 26, 16, 0)),
 ]
+HELD = [berlin(2026, 4, 3, 11, 0), berlin(2026, 10, 24, 12, 0)]
+AUTOREPLIES = [berlin(2026, 4, 2, 16, 31), berlin(2026, 10, 24, 12, 0, 1)]
 
 
-def found():
-    return waits(reversed(HISTORY), lambda customer_id, channel: RULES, NOW)
+def counted(
+    history: list[Message], now: datetime, rules: ContactRules = RULES
+) -> list[tuple[Opened, Timed, Message | None]]:
+    """Every wait of ``history`` counted in order, with its timing (until now if open)
+    and the reply that answered it."""
+    state: dict[int, tuple[Opened | None, bool]] = {}
+    found = []
+    for message in sorted(history, key=lambda m: m.at):
+        result = count(*state.get(message.conversation_id, (None, False)), message)
+        if result.answered is not None:
+            found.append(
+                (result.answered, timed(result.answered, message.at, lambda *_: rules), message)
+            )
+        state[message.conversation_id] = (result.opened, result.replied)
+    for opened, _ in state.values():
+        if opened is not None:
+            found.append((opened, timed(opened, now, lambda *_: rules), None))
+    return found
 
 
-def test_waits_count_open_hours_only_across_dst_and_holidays():
-    assert [(w.conversation_id, w.kind, w.response, w.waited) for w in found()] == [
-        (1, "first", timedelta(hours=2), timedelta(hours=2)),
-        (2, "first", timedelta(minutes=45), timedelta(minutes=45)),
-        (2, "next", timedelta(hours=2), timedelta(hours=2)),
-        (3, "first", timedelta(minutes=30), timedelta(minutes=30)),
-        (3, "next", None, timedelta(minutes=90)),
+def tallies(history: list[Message] = HISTORY, now: datetime = NOW) -> list[Tally]:
+    """One tally per wait, by the owner of its customer and its local Berlin week."""
+    return [
+        Tally(
+            week_of(wait.start, "Europe/Berlin"),
+            str(OWNERS[wait.customer_id]),
+            wait.channel,
+            wait.kind,
+            replied=int(answer is not None),
+            met=int(timing.outcome(answer is not None) == "met"),
+            missed=int(timing.outcome(answer is not None) == "missed"),
+            pending=int(timing.outcome(answer is not None) == "pending"),
+            histogram={rounded(timing.waited.total_seconds()): 1} if answer else {},
+        )
+        for wait, timing, answer in counted(history, now)
     ]
 
 
+def test_waits_count_open_hours_only_across_dst_and_holidays():
+    found = [
+        (w.conversation_id, w.kind, t.waited, a is not None) for w, t, a in counted(HISTORY, NOW)
+    ]
+    assert sorted(found) == [
+        (1, "first", timedelta(hours=2), True),
+        (2, "first", timedelta(minutes=45), True),
+        (2, "next", timedelta(hours=2), True),
+        (3, "first", timedelta(minutes=30), True),
+        (3, "next", timedelta(minutes=90), False),
+    ]
+
+
+def test_an_auto_reply_answers_no_wait_and_a_second_message_joins_the_open_one():
+    (wait, timing, answer) = counted(HISTORY[2:6], NOW)[0]
+    assert (wait.start, answer.author_id) == (berlin(2026, 4, 2, 16, 30), MARIA)
+    assert timing.waited == timedelta(minutes=45)
+
+
 def test_response_times_per_owner_channel_and_week():
-    times = response_times(found(), group_keys(OWNERS.get, "Europe/Berlin"))
+    times = response_times(tallies())
     table = {(t.group, t.key, t.kind): (t.count, t.median_seconds, t.p90_seconds) for t in times}
     assert table[("all", "", "first")] == (3, 2700, 7200)
     assert table[("all", "", "next")] == (1, 7200, 7200)
@@ -106,10 +159,24 @@ def test_response_times_per_owner_channel_and_week():
     assert ("owner", "20", "next") not in table, "the pending wait has no response time yet"
 
 
+def test_a_wait_moved_to_its_local_week_changes_only_the_weeks():
+    moved = [tally for tally in tallies() if tally.week == "2026-03-23"]
+    shifted = [
+        *tallies(),
+        *(t.negated() for t in moved),
+        *(replace(t, week="2026-03-16") for t in moved),
+    ]
+    before = {(t.group, t.key, t.kind): t for t in response_times(tallies())}
+    after = {(t.group, t.key, t.kind): t for t in response_times(shifted)}
+    assert after.pop(("week", "2026-03-16", "first")) == replace(
+        before.pop(("week", "2026-03-23", "first")), key="2026-03-16"
+    )
+    assert after == before
+
+
 def test_sla_met_missed_and_pending():
     figures = {
-        (s.group, s.key): (s.met, s.missed, s.pending, s.met_percent)
-        for s in sla(found(), group_keys(OWNERS.get, "Europe/Berlin"))
+        (s.group, s.key): (s.met, s.missed, s.pending, s.met_percent) for s in sla(tallies())
     }
     assert figures[("all", "")] == (3, 1, 1, 75.0)
     assert figures[("owner", "10")] == (2, 1, 0, 66.7)
@@ -119,31 +186,34 @@ def test_sla_met_missed_and_pending():
 
 def test_an_unanswered_wait_past_its_target_is_missed():
     later = berlin(2026, 10, 27, 11, 0)  # 1 h Monday + 2 h Tuesday = 3 h 0 min: not past yet
-    pending = waits(HISTORY, lambda c, ch: RULES, later)[-1]
-    assert pending.waited == timedelta(hours=3)
-    assert [(s.missed, s.pending) for s in sla([pending], {"all": lambda w: ""})] == [(0, 1)]
-    past = waits(HISTORY, lambda c, ch: RULES, later + timedelta(minutes=1))[-1]
-    assert [(s.missed, s.pending) for s in sla([past], {"all": lambda w: ""})] == [(1, 0)]
+    _, timing, _ = counted(HISTORY, later)[-1]
+    assert timing.waited == timedelta(hours=3)
+    assert timing.outcome(answered=False) == "pending"
+    _, past, _ = counted(HISTORY, later + timedelta(minutes=1))[-1]
+    assert past.outcome(answered=False) == "missed"
 
 
-def test_a_conversation_answered_before_the_rows_starts_with_a_next_wait():
-    (wait,) = waits(HISTORY[:2], lambda c, ch: RULES, NOW, answered={1})
-    assert (wait.kind, wait.target) == ("next", timedelta(hours=3))
+def test_a_wait_after_an_agents_reply_is_a_next_wait():
+    began = count(None, True, customer(1, NOW)).began
+    assert began is not None
+    assert began.kind == "next"
+    ((wait, timing, _),) = counted([reply(1, NOW, MARIA), customer(1, NOW)], NOW)
+    assert (wait.kind, timing.target) == ("next", timedelta(hours=3))
 
 
 def test_the_customers_own_hours_win_over_the_default():
     own = ContactRules(
         customer_hours=MON_TO_THU_UTC, default_hours=OFFICE, first_response_minutes=60
     )
-    (wait,) = waits(HISTORY[:2], lambda c, ch: own, NOW)
-    assert wait.response == timedelta(hours=8), "Fri 15:00 UTC to Mon 08:00 UTC: Monday's 8 h"
+    ((_, timing, _),) = counted(HISTORY[:2], NOW, own)
+    assert timing.waited == timedelta(hours=8), "Fri 15:00 UTC to Mon 08:00 UTC: Monday's 8 h"
 
 
 def test_no_hours_at_all_counts_wall_time():
-    (wait,) = waits(HISTORY[:2], lambda c, ch: ContactRules(), NOW)
-    assert wait.response == timedelta(hours=65)
-    assert wait.target is None
-    assert sla([wait], {"all": lambda w: ""}) == []
+    ((_, timing, _),) = counted(HISTORY[:2], NOW, ContactRules())
+    assert timing.waited == timedelta(hours=65)
+    assert timing.target is None
+    assert timing.outcome(answered=True) is None
 
 
 def test_weeks_start_on_the_local_monday():
@@ -154,22 +224,35 @@ def test_weeks_start_on_the_local_monday():
 
 def test_held_messages_by_local_hour_of_week():
     sunday_0330_cest = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)  # half an hour after the jump
-    grid = held_by_hour_of_week(
-        [*HISTORY, customer(4, sunday_0330_cest, held=True)], "Europe/Berlin"
-    )
+    grid = by_hour_of_week([(at, 1) for at in [*HELD, sunday_0330_cest]], "Europe/Berlin")
     assert grid[4][11] == 1, "Good Friday 11:00"
     assert grid[5][12] == 1, "Saturday 24 October 12:00 CEST"
     assert grid[6][3] == 1, "Sunday 03:30 CEST"
     assert sum(map(sum, grid)) == 3
-    assert held_by_hour_of_week(HISTORY, "UTC")[5][10] == 1
+    assert by_hour_of_week([(at, 1) for at in HELD], "UTC")[5][10] == 1
+    hourly = by_hour_of_week([(datetime(2026, 3, 29, 1, tzinfo=UTC), 5)], "Europe/Berlin")
+    assert hourly[6][3] == 5, "an hour's count goes to its local hour"
 
 
 def test_autoreplies_per_week():
-    assert autoreplies_by_week(HISTORY, "Europe/Berlin") == {"2026-03-30": 1, "2026-10-19": 1}
+    assert by_week([(at, 1) for at in AUTOREPLIES], "Europe/Berlin") == {
+        "2026-03-30": 1,
+        "2026-10-19": 1,
+    }
 
 
 def test_continuity_per_owner():
-    rows = {row.owner_id: row for row in continuity(found(), OWNERS.get)}
+    rows = {
+        row.owner_id: row
+        for row in continuity(
+            [
+                Answered(MARIA, by_owner=True, by_others=False, conversations=1),
+                Answered(MARIA, by_owner=True, by_others=True, conversations=1),
+                Answered(ZOE, by_owner=False, by_others=True, conversations=1),
+                Answered(ZOE, by_owner=False, by_others=False, conversations=4),
+            ]
+        )
+    }
     assert (rows[MARIA].owner, rows[MARIA].backup, rows[MARIA].both) == (1, 0, 1)
     assert rows[MARIA].owner_share == 50.0
     assert (rows[ZOE].owner, rows[ZOE].backup, rows[ZOE].both) == (0, 1, 0)
@@ -214,9 +297,16 @@ def test_failures_by_channel_and_first_line_of_the_reason():
     assert rows == [("sms", "blocked by user", 2), ("email", "550 mailbox unavailable", 1)]
 
 
-def test_percentile_is_nearest_rank():
-    assert percentile([], 0.5) is None
-    assert percentile([5.0], 0.9) == 5.0
-    assert percentile([4.0, 1.0, 3.0, 2.0], 0.5) == 2.0
-    assert percentile([float(n) for n in range(1, 11)], 0.9) == 9.0
-    assert percentile([float(n) for n in range(1, 12)], 0.9) == 10.0
+def test_percentile_is_nearest_rank_over_a_histogram():
+    assert percentile({}, 0.5) is None
+    assert percentile({5: 1}, 0.9) == 5
+    assert percentile({1: 1, 2: 1, 3: 1, 4: 1}, 0.5) == 2
+    assert percentile({n: 1 for n in range(1, 11)}, 0.9) == 9
+    assert percentile({n: 1 for n in range(1, 12)}, 0.9) == 10
+    assert percentile({60: 3, 120: 1, 180: -1}, 0.5) == 60, "a moved-out wait is not counted"
+
+
+def test_response_times_are_rounded_up_to_their_step():
+    assert [rounded(s) for s in (0, 1, 60, 61, 3600)] == [0, 60, 60, 120, 3600]
+    assert [rounded(s) for s in (3601, 7200, 86400)] == [3900, 7200, 86400]
+    assert [rounded(s) for s in (86401, 7 * 86400, 7 * 86400 + 1)] == [90000, 604800, 691200]

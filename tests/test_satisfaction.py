@@ -20,8 +20,10 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
 from config import Settings
+from connectors.base import Address, InboundMessage
 from hub.api.satisfaction import asking_of
 from hub.app import Hub
+from hub.auth import Principal
 from hub.db.schema import messages, satisfaction_surveys
 from hub.satisfaction import LIFETIME, resolve_and_ask, satisfaction_scores
 from hub.signed import sign
@@ -29,9 +31,11 @@ from tests.conftest import ENVIRON, make_settings
 from tests.support.clock import FakeClock
 from tests.support.hubs import Browser, add_agent, started_hub
 from tests.support.messages import chat
+from tests.support.slack_api import TEAM_ID, SlackApi
 from tests.support.smtp import SmtpPeer
 from tests.support.telegram_api import FakeBotApi
 from tests.test_email_channel import customer_mail, deliver
+from tests.test_slack import LENA, blocks_of, slack_settings
 from tests.test_telegram import TOKEN as TELEGRAM_TOKEN
 from tests.test_telegram import customer_conversation, telegram_settings
 
@@ -435,3 +439,58 @@ async def test_on_telegram_the_question_has_the_link_and_a_row_of_score_buttons(
     assert markup == {
         "inline_keyboard": [[{"text": str(n), "url": f"{link}?score={n}"} for n in range(1, 6)]]
     }
+
+
+# Slack, through the local Web API: the link, and Block Kit link buttons with it.
+
+
+@pytest.fixture
+async def slack_api() -> AsyncIterator[SlackApi]:
+    async with SlackApi() as api:
+        yield api
+
+
+async def test_on_slack_the_question_has_the_link_and_a_row_of_score_buttons(
+    database_url: str, clock: FakeClock, slack_api: SlackApi
+):
+    settings = slack_settings(
+        database_url, slack_api.base_url, public_url="https://hub.example/", satisfaction=ASKING
+    )
+    async with started_hub(settings, clock) as hub:
+        agent_id = await add_agent(hub, "maria@example.com")
+        customer = await hub.ingest(
+            InboundMessage(
+                channel="slack",
+                external_id="D0LENA:1772442000.000200",
+                sender=Address("slack", f"{TEAM_ID}:{LENA}"),
+                text="hi",
+                meta={"slack_channel": "D0LENA", "ts": "1772442000.000200"},
+            )
+        )
+        agent = Principal(agent_id, "Maria", "agent", "", False)
+        await hub.db.write(
+            partial(resolve_and_ask, agent, customer.conversation_id, asking_of(hub))
+        )
+        await hub.outbox.run_due()
+    (posted,) = slack_api.called("chat.postMessage")
+    assert posted["channel"] == "D0LENA"
+    question, link = posted["text"].split("\n")
+    assert question == QUESTION
+    assert link.startswith("https://hub.example/satisfaction/")
+    assert blocks_of(posted) == [
+        {"type": "section", "text": {"type": "mrkdwn", "text": posted["text"]}},
+        {
+            "type": "actions",
+            "block_id": "hub-choices",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": str(n)},
+                    "url": f"{link}?score={n}",
+                    "action_id": f"hub-choice-{n}",
+                    "value": str(n),
+                }
+                for n in range(1, 6)
+            ],
+        },
+    ]

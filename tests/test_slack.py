@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -16,7 +17,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from config import Settings
-from connectors.base import Address, AuthFailed, InboundMessage
+from connectors.base import Address, AuthFailed, InboundMessage, OutboundMessage
+from connectors.slack.blocks import link_buttons
 from hub.app import Hub
 from hub.auth import Principal
 from hub.conversations import post_reply
@@ -37,9 +39,12 @@ LENA = "U0LENA"
 LENA_EMAIL = "lena@example.org"
 
 
-def slack_settings(database_url: str, base_url: str, **slack: Any) -> Settings:
+def slack_settings(
+    database_url: str, base_url: str, *, public_url: str | None = None, **slack: Any
+) -> Settings:
     data: dict[str, Any] = {
         "database": {"url": database_url},
+        "http": {"public_url": public_url},
         "channels": [
             {
                 "kind": "slack",
@@ -114,6 +119,20 @@ async def post_event(
     headers: dict[str, str] | None = None,
 ) -> tuple[int, str]:
     body = json.dumps(payload).encode()
+    return await post_signed(
+        session, server, body, secret=secret, timestamp=timestamp, headers=headers
+    )
+
+
+async def post_signed(
+    session: aiohttp.ClientSession,
+    server: Any,
+    body: bytes,
+    *,
+    secret: str = SECRET,
+    timestamp: float | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, str]:
     sent = {**signed_headers(secret, body, timestamp), **(headers or {})}
     async with session.post(
         server.make_url("/slack/slack/events"), data=body, headers=sent
@@ -274,6 +293,7 @@ async def test_reply_goes_into_the_thread_of_the_customer_message(hub, server, s
         "1772442000.000200",
         "We are on it",
     )
+    assert "blocks" not in posted, "a reply without choices is text alone"
     assert await message_state(hub, message_id) == ("sent", None)
     (_, sent) = await stored(hub)
     assert sent["meta"]["delivery_id"].endswith(".000100"), "the posted message's ts"
@@ -318,6 +338,84 @@ async def test_rate_limited_reply_is_delivered_exactly_once(hub, server, session
     assert await hub.outbox.run_due() == 0
 
 
+def long_reply() -> str:
+    """About 45,000 characters in paragraphs: over what Slack keeps of one message's text."""
+    return "\n\n".join(f"{n}. " + "x" * 996 for n in range(45))
+
+
+async def test_a_reply_slack_would_truncate_leaves_in_parts_and_a_retry_sends_only_the_rest(
+    hub, server, session, slack_api, clock
+):
+    conversation_id = await customer_writes(hub, server, session)
+    first_ts = "1772443000.000100"
+    slack_api.script(
+        "chat.postMessage",
+        Scripted(200, {"ok": True, "channel": SUPPORT_CHANNEL, "ts": first_ts}),
+        Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}),
+    )
+    text = long_reply()
+    message_id = await reply(hub, conversation_id, text)
+    await hub.outbox.run_due()
+    (_, held) = await stored(hub)
+    assert (held["state"], held["meta"]["delivery_id"], held["meta"]["parts_sent"]) == (
+        "queued",
+        first_ts,
+        1,
+    )
+    clock.advance(seconds=1.01)
+    await hub.outbox.run_due()
+    posts = slack_api.called("chat.postMessage")
+    assert len(posts) == 3, "part 1, part 2 refused, part 2 again"
+    first, refused, second = (post["text"] for post in posts)
+    assert refused == second != first
+    assert all(len(part) <= 40_000 for part in (first, second))
+    assert f"{first}\n\n{second}" == text, "cut at a paragraph"
+    assert {post["thread_ts"] for post in posts} == {"1772442000.000200"}
+    assert await message_state(hub, message_id) == ("sent", None)
+    assert (await stored(hub))[1]["meta"]["delivery_id"] == first_ts
+
+
+async def test_choices_longer_than_a_section_block_are_buttons_under_the_last_part(hub, slack_api):
+    choices = tuple((str(n), f"https://hub.example/answer?score={n}") for n in (1, 2))
+    text = "How did we do? " + "Really, tell us. " * 200  # over a section block's 3000
+    message = OutboundMessage(
+        message_id=1,
+        conversation_id=1,
+        channel="slack",
+        to=Address("slack", f"{TEAM_ID}:{LENA}"),
+        text=text,
+        choices=choices,
+    )
+    delivery = await hub.connectors["slack"].send(message)
+    assert delivery.parts_sent == 2
+    first, last = slack_api.called("chat.postMessage")
+    assert "blocks" not in first
+    assert all(len(post["text"]) <= 3000 for post in (first, last))
+    section, actions = blocks_of(last)
+    assert section["text"]["text"] == last["text"]
+    assert [button["url"] for button in actions["elements"]] == [url for _, url in choices]
+
+
+def test_only_https_choices_within_slacks_limits_become_buttons():
+    fine = ("1", "https://hub.example/satisfaction/t?score=1")
+    choices = (
+        fine,
+        ("2", "http://127.0.0.1:8080/satisfaction/t?score=2"),
+        ("3", "https://hub.example/" + "x" * 3000),
+        ("4" * 76, "https://hub.example/satisfaction/t?score=4"),
+    )
+    assert [(b["value"], b["url"], b["action_id"]) for b in link_buttons(choices)] == [
+        (*fine, "hub-choice-1")
+    ]
+    many = tuple((str(n), fine[1]) for n in range(1, 31))
+    assert len(link_buttons(many)) == 25, "what one actions block holds"
+
+
+def blocks_of(posted: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks = posted["blocks"]
+    return json.loads(blocks) if isinstance(blocks, str) else blocks
+
+
 async def test_channel_not_found_fails_the_reply_with_that_reason(hub, server, session, slack_api):
     conversation_id = await customer_writes(hub, server, session)
     slack_api.script("chat.postMessage", Scripted(200, {"ok": False, "error": "channel_not_found"}))
@@ -341,6 +439,62 @@ async def test_server_error_is_retried(hub, server, session, slack_api, clock):
 
 async def test_test_connection_names_bot_and_team(hub):
     assert await hub.connectors["slack"].test_connection() == "bot hubbot in team Shop"
+
+
+# interactivity: Slack posts a block_actions payload when a link button is clicked
+
+
+def button_click(action_id: str = "hub-choice-4", value: str = "4") -> dict[str, Any]:
+    """A ``block_actions`` payload as Slack sends it for a click on one of our link buttons."""
+    return {
+        "type": "block_actions",
+        "user": {"id": LENA, "username": "lena", "name": "lena", "team_id": TEAM_ID},
+        "api_app_id": "A0HUB",
+        "token": "legacy",
+        "container": {
+            "type": "message",
+            "message_ts": "1772443000.000100",
+            "channel_id": "D0LENA",
+            "is_ephemeral": False,
+        },
+        "trigger_id": "1772443001.0001.abcdef",
+        "team": {"id": TEAM_ID, "domain": "shop"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": "D0LENA", "name": "directmessage"},
+        "state": {"values": {}},
+        "response_url": "https://hooks.slack.com/actions/T0SHOP/1/abc",
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "hub-choices",
+                "text": {"type": "plain_text", "text": value, "emoji": True},
+                "value": value,
+                "type": "button",
+                "action_ts": "1772443001.000200",
+            }
+        ],
+    }
+
+
+async def post_click(session: aiohttp.ClientSession, server: Any, *, secret: str = SECRET) -> int:
+    """The click as Slack posts it to the Interactivity Request URL: a signed form."""
+    body = urlencode({"payload": json.dumps(button_click())}).encode()
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    return (await post_signed(session, server, body, secret=secret, headers=form))[0]
+
+
+async def test_a_signed_link_button_click_is_acknowledged(hub, server, session, slack_api):
+    assert await post_click(session, server) == 200
+    assert await stored(hub) == []
+
+
+async def test_a_wrongly_signed_click_is_refused_and_nothing_is_taken(
+    hub, server, session, slack_api
+):
+    assert await post_click(session, server, secret="0" * 32) == 401
+    assert await stored(hub) == []
+    assert slack_api.calls == [], "not even authorized"
 
 
 # one customer across channels
@@ -473,6 +627,18 @@ async def test_socket_mode_event_is_not_acked_while_slack_cannot_say_who_we_are(
     await slack_api.push(envelope("env-2", message_event()))
     await slack_api.ack_for("env-2")
     assert len(await stored(socket_hub)) == 1
+
+
+async def test_socket_mode_link_button_click_is_acknowledged(socket_hub, slack_api):
+    click = {
+        "envelope_id": "env-click",
+        "type": "interactive",
+        "payload": button_click(),
+        "accepts_response_payload": False,
+    }
+    await slack_api.push(click)
+    assert await slack_api.ack_for("env-click") == {"envelope_id": "env-click"}
+    assert await stored(socket_hub) == []
 
 
 async def test_socket_mode_with_a_refused_app_token_does_not_start(database_url, slack_api, clock):

@@ -5,17 +5,20 @@ a slack-bolt ``AsyncApp``: bolt checks the signature (401 for a wrong or
 stale one) and answers ``url_verification``; our listener stores customer
 messages and bolt acknowledges only after that (``process_before_response``),
 so what Slack hears 200 for is durable. Retries of one ``event_id`` do the
-work once.
+work once. The same URL is the app's Interactivity Request URL: a click on one
+of our link buttons (``blocks.py``) is acknowledged, nothing more.
 
 Inbound (``mode: socket``): bolt's aiohttp ``AsyncSocketModeHandler`` opens
 ``apps.connections.open`` with the xapp- token and keeps the WebSocket; each
-``events_api`` envelope goes through the same ``AsyncApp`` and listener, and
+``events_api`` envelope (and ``interactive`` one, a button click) goes through
+the same ``AsyncApp`` and listeners, and
 the ``{"envelope_id"}`` ack is sent only after the listener returned (a
 failed listener means no ack, so Slack redelivers).
 
 Outbound: the reply goes to the thread of the customer's latest message in
 the conversation (the outbox hands it over in ``OutboundMessage.thread``), or
-as a DM.
+as a DM; its choices as link buttons under it, a text Slack would truncate in
+parts.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -46,6 +50,7 @@ from connectors.base import (
     PermanentError,
 )
 from connectors.route_docs import Raw, RouteDoc
+from connectors.slack.blocks import CHOICE_ACTIONS, link_buttons, text_parts, with_buttons
 from connectors.slack.dedupe import EventDedupe
 from connectors.slack.errors import NETWORK_ERRORS, api_error, network_error
 from connectors.slack.events import (
@@ -114,10 +119,12 @@ class SlackConnector(Connector):
             "POST",
             f"/slack/{self.name}/events",
             f"channel_{self.name}_events",
-            f"The Events API request URL of Slack app channel {self.name}",
+            f"The Events API and Interactivity request URL of Slack app channel {self.name}",
             "channels",
-            description="Slack's event callbacks and URL verification, answered as Slack "
-            "expects; a request not signed with the app's signing secret is answered 401.",
+            description="Slack's event callbacks and URL verification (JSON), and the "
+            "block_actions of the hub's link buttons (a form with a payload field), answered "
+            "as Slack expects; a request not signed with the app's signing secret is answered "
+            "401.",
             response=Raw("application/json", "Slack's acknowledgement (or the challenge)"),
             errors=(404,),
             security={f"channel_{self.name}_signature": signature},
@@ -186,7 +193,11 @@ class SlackConnector(Connector):
         async def on_error(error: Exception) -> None:
             self._log_failed_event(error)
 
+        async def on_choice(ack: AsyncAck) -> None:
+            await ack()
+
         app.event("message")(on_message)
+        app.action(CHOICE_ACTIONS)(on_choice)
         app.error(on_error)
         return app
 
@@ -281,16 +292,32 @@ class SlackConnector(Connector):
     # outbound
 
     async def send(self, message: OutboundMessage) -> Delivery:
+        """Post the parts not yet delivered, the buttons under the last; a failure carries
+        the parts posted so far."""
         channel, thread_ts = await self._destination(message)
         is_notice = message.conversation_id is None
-        posted = await self._call(
-            "chat.postMessage",
-            self.client.chat_postMessage,
-            channel=channel,
-            text=plain_text(message.text) if is_notice else message.text,
-            thread_ts=thread_ts,
-        )
-        return Delivery(str(posted.get("ts")) if posted.get("ts") else None)
+        buttons = link_buttons(message.choices)
+        parts = text_parts(plain_text(message.text) if is_notice else message.text, buttons)
+        if not parts:
+            raise PermanentError("an empty message cannot be sent on Slack")
+        delivered = message.delivered
+        for index in range(delivered.parts_sent, len(parts)):
+            last = index == len(parts) - 1
+            try:
+                posted = await self._call(
+                    "chat.postMessage",
+                    self.client.chat_postMessage,
+                    channel=channel,
+                    text=parts[index],
+                    thread_ts=thread_ts,
+                    blocks=with_buttons(parts[index], buttons) if last and buttons else None,
+                )
+            except ConnectorError as error:
+                error.partial = delivered
+                raise
+            ts = str(posted["ts"]) if posted.get("ts") else None
+            delivered = Delivery(delivered.external_id or ts, index + 1)
+        return delivered
 
     async def _destination(self, message: OutboundMessage) -> tuple[str, str | None]:
         """Where the reply goes: the thread of the customer's latest message, else a DM."""

@@ -31,6 +31,12 @@ BOT_SCOPES = {
 
 APP_TOKEN_SCOPES = {"connections:write": "Socket Mode (apps.connections.open)"}
 
+APP_FEATURES = {
+    "Interactivity": "clicks on the hub's link buttons are acknowledged (else Slack warns "
+    "the user); its Request URL is the events one, and in Socket Mode clicks come over the socket"
+}
+"""What else to turn on in the Slack app's settings."""
+
 
 class SlackChannel(ChannelBase):
     """A Slack app: messages in configured channels and DMs to the app, replies in their thread."""

@@ -43,12 +43,7 @@ from connectors.route_docs import RouteDoc
 from connectors.secret_check import same_secret
 from connectors.telegram.errors import classify, connector_error
 from connectors.telegram.settings import TelegramChannel
-from connectors.telegram.updates import (
-    IDENTITY_KIND,
-    MAX_MESSAGE_CHARS,
-    inbound_of,
-    start_code,
-)
+from connectors.telegram.updates import IDENTITY_KIND, MAX_MESSAGE_CHARS, inbound_of, start_code
 from connectors.text_parts import split_text
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Pure mapping between Telegram's objects and the hub's messages, and reply splitting.
+"""Pure mapping between Telegram's objects and the hub's messages.
 
 Nothing here does I/O: an ``Update`` (parsed by python-telegram-bot) becomes
 one :class:`InboundMessage` or ``None``; files are only listed, the connector

@@ -21,6 +21,7 @@ from hub.absences import midnight
 from hub.api.answers import Answer
 from hub.api.framework import Access, Api, Call
 from hub.api.models import Input
+from hub.errors import Unavailable
 from hub.reports import Period, report
 from hub.senders import ZONES
 from routing.calendar import zone_info
@@ -169,6 +170,13 @@ def period_of(call: Call, query: ReportQuery) -> Period:
 
 
 async def _compute(name: str, call: Call) -> dict[str, Any]:
+    behind = await call.hub.report_counts.catch_up()
+    if behind is not None:
+        raise Unavailable(
+            f"reports are being prepared: {behind.percent}% of the stored messages counted;"
+            " try again in a minute",
+            percent=behind.percent,
+        )
     period = period_of(call, call.query)
     figures = await call.hub.db.read(partial(report, name, period))
     return {

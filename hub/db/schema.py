@@ -1,7 +1,8 @@
 """Tables of the hub (SQLAlchemy Core). Alembic migrations must match this file and
 ``hub/db/schema_reach.py`` (the reachable owner's tables), ``hub/db/schema_tags.py``
-(tags on conversations) and ``hub/db/schema_satisfaction.py`` (the satisfaction
-question), whose tables are importable from here too."""
+(tags on conversations), ``hub/db/schema_satisfaction.py`` (the satisfaction
+question) and ``hub/db/schema_reports.py`` (what the reports count), whose tables are
+importable from here too."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ from hub.db.schema_reach import agent_absences as agent_absences
 from hub.db.schema_reach import agent_link_codes as agent_link_codes
 from hub.db.schema_reach import agent_notices as agent_notices
 from hub.db.schema_reach import notice_batches as notice_batches
+from hub.db.schema_reports import conversation_answers as conversation_answers
+from hub.db.schema_reports import message_hours as message_hours
+from hub.db.schema_reports import wait_weeks as wait_weeks
+from hub.db.schema_reports import waits as waits
 from hub.db.schema_satisfaction import satisfaction_surveys as satisfaction_surveys
 from hub.db.schema_tags import conversation_tags as conversation_tags
 from hub.db.schema_tags import tags as tags
@@ -171,6 +176,12 @@ messages = Table(
     Column("release_at", UtcDateTime, nullable=True),
     UniqueConstraint("channel", "external_id"),
     Index("ix_messages_state_release_at", "state", "release_at"),
+    Index(
+        "ix_messages_failed_created_at",
+        "created_at",
+        sqlite_where=text("state = 'failed'"),
+        postgresql_where=text("state = 'failed'"),
+    ),
 )
 
 outbox = Table(
