@@ -20,6 +20,7 @@ from connectors.email.settings import EmailChannel
 from connectors.settings import FromEnv, HoursSettings, ResponseTargets, Strict, Template
 from connectors.slack.settings import SlackChannel
 from connectors.telegram.settings import TelegramChannel
+from connectors.twilio.settings import TwilioChannel
 from connectors.webchat.settings import WebchatChannel
 from routing.autoreply import DEFAULT_AUTOREPLY
 from routing.calendar import CalendarError
@@ -220,7 +221,14 @@ def _list_index(part: str) -> int | str:
     return int(part) if part.isascii() and part.isdigit() else part
 
 
-CHANNEL_TYPES = (WebchatChannel, ApiChannel, EmailChannel, TelegramChannel, SlackChannel)
+CHANNEL_TYPES = (
+    WebchatChannel,
+    ApiChannel,
+    EmailChannel,
+    TelegramChannel,
+    SlackChannel,
+    TwilioChannel,
+)
 CHANNEL_KINDS = frozenset(get_args(t.model_fields["kind"].annotation)[0] for t in CHANNEL_TYPES)
 ChannelSettings = Annotated[Union[CHANNEL_TYPES], Field(discriminator="kind")]  # noqa: UP007
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol
 from aiohttp import web
 
 from connectors.dns import Resolver
+from connectors.verification import Verifier
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,9 @@ class InboundMessage:
     zone: str | None = None
     locale: str | None = None
     """What the platform says of the sender's IANA zone and language (``de-AT``): hints."""
+    opt_out: bool | None = None
+    """The sender asked this channel to stop (``True``: an SMS STOP) or to start again
+    (``False``: START) sending them messages: recorded with the message."""
     content_digest: str | None = None
     """A digest of what the message says: one with a stored message's ``external_id`` but
     another digest is stored apart, not dropped as a redelivery."""
@@ -191,6 +195,26 @@ class OutboundMessage:
     choices: tuple[tuple[str, str], ...] = ()  # (label, url): link buttons, where shown
 
 
+class DeliveryState(StrEnum):
+    """What a platform's receipt says became of a sent message, in the order it advances."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """A platform's receipt for one of our messages (an SMS status callback)."""
+
+    message_id: int
+    external_id: str
+    state: DeliveryState
+    reason: str | None = None
+    """Why it failed, in words agents read (with the platform's error code)."""
+
+
 class ConnectorError(Exception):
     """A send or connection failed; ``reason`` is shown to agents as is.
 
@@ -222,45 +246,6 @@ class AuthFailed(PermanentError):
     """Our credentials were refused."""
 
 
-class VerificationRefused(Exception):
-    """A step of proving a visitor was refused; ``reason`` is shown to the visitor."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class Verifier(Protocol):
-    """How web chat proves a visitor's address: a one-time code sent to it."""
-
-    def can_send_codes(self, channel: str) -> bool: ...
-
-    async def send_code(self, request: CodeRequest) -> None:
-        """Send a code to ``request.address`` or raise :class:`VerificationRefused`."""
-        ...
-
-    async def check_code(
-        self, channel: str, visitor: Address, name: str | None, code: str
-    ) -> Address:
-        """Link the visitor to the address the code was sent to; that address."""
-        ...
-
-    async def belongs_elsewhere(self, visitor: Address, links: tuple[Link, ...]) -> bool:
-        """Whether ``links`` name a customer other than the visitor's established one."""
-        ...
-
-
-@dataclass(frozen=True)
-class CodeRequest:
-    """A visitor asks for a one-time code to prove ``address`` is theirs."""
-
-    channel: str
-    visitor: str
-    address: str
-    client: str
-    """The client's network address, for rate limits."""
-
-
 class HubPort(Protocol):
     """What a connector may ask of the hub."""
 
@@ -279,6 +264,11 @@ class HubPort(Protocol):
         self, message: InboundMessage, *, cursor: Cursor | None = None
     ) -> IngestResult:
         """Store ``message`` durably (and ``cursor`` with it, as :meth:`save_state` would)."""
+        ...
+
+    def request_urls(self, request: web.Request) -> tuple[str, ...]:
+        """The URLs a platform may have signed ``request`` for: ``public_url`` with its path
+        and query, and behind a trusted proxy the one X-Forwarded-Proto/Host name."""
         ...
 
     def client_key(self, request: web.Request) -> str:
@@ -305,6 +295,11 @@ class HubPort(Protocol):
         ...
 
     async def load_state(self, key: str) -> str | None: ...
+
+    async def delivery_report(self, channel: str, report: DeliveryReport) -> bool:
+        """Record a receipt on the message it names (never moving its state back);
+        ``False``: no such message was sent on ``channel``."""
+        ...
 
     async def link_chat(self, channel: str, code: str, chat_id: str, cursor: Cursor | None) -> bool:
         """Link ``chat_id`` to the agent whose one-time ``code`` it sent (with ``cursor``);

@@ -12,6 +12,8 @@ from connectors.slack.connector import SlackConnector
 from connectors.slack.settings import SlackChannel
 from connectors.telegram.connector import TelegramConnector
 from connectors.telegram.settings import TelegramChannel
+from connectors.twilio.connector import TwilioConnector
+from connectors.twilio.settings import TwilioChannel
 from connectors.webchat.connector import WebchatConnector
 from connectors.webchat.settings import WebchatChannel
 
@@ -28,4 +30,6 @@ def build_connector(settings: ChannelBase, hub: HubPort) -> Connector:
             return TelegramConnector(settings, hub)
         case SlackChannel():
             return SlackConnector(settings, hub)
+        case TwilioChannel():
+            return TwilioConnector(settings, hub)
     raise ValueError(f"no connector for {type(settings).__name__} {settings.name!r}")

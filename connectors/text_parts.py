@@ -1,10 +1,11 @@
-"""A long message cut into the parts a platform takes (Telegram's 4096, Slack's blocks)."""
+"""A long message cut into the parts a platform takes (Telegram's 4096, Slack's blocks,
+Twilio's 1600)."""
 
 from __future__ import annotations
 
 
 def utf16_length(text: str) -> int:
-    """Telegram and Slack count message length in UTF-16 code units."""
+    """Telegram, Slack and Twilio count message length in UTF-16 code units."""
     return len(text.encode("utf-16-le")) // 2
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from config.schema import Settings
 from connectors.base import (
@@ -20,6 +19,7 @@ from connectors.base import (
     Connector,
     ConnectorError,
     Cursor,
+    DeliveryReport,
     InboundMessage,
     IngestResult,
 )
@@ -30,17 +30,18 @@ from hub.api.framework import HUB_KEY, json_errors
 from hub.api.routes import mount as mount_api
 from hub.channel_support import (
     load_channel_switches,
+    load_or_create_state,
     load_state,
     save_channel_switch,
     save_state,
     store_quarantine,
 )
-from hub.clients import client_address, client_key, proxy_networks
+from hub.clients import client_address, client_key, proxy_networks, request_urls
 from hub.clock import Clock, SystemClock
 from hub.contact import seed_from_settings
 from hub.db.database import Database, open_database
 from hub.db.migrate import migrate
-from hub.db.schema import hub_state, identities, messages
+from hub.db.schema import identities, messages
 from hub.errors import NotFound
 from hub.escalation import Escalations
 from hub.events import EventBus, channel_broadcasts
@@ -56,6 +57,7 @@ from hub.notifier import NoticeWorker
 from hub.outbox import Outbox
 from hub.passwords import PasswordWork
 from hub.promises import NewVisitorGreetings, Reported, visitor_greeting
+from hub.receipts import record_delivery_report
 from hub.report_counts import ReportCounts
 from hub.retry import RetryPolicy
 from hub.senders import known_locale, known_zone
@@ -148,6 +150,11 @@ class Hub:
     def client_address(self, request: web.Request) -> str:
         """The client behind ``request``, seen through the configured trusted proxies."""
         return client_address(request, self.trusted_proxies)
+
+    def request_urls(self, request: web.Request) -> tuple[str, ...]:
+        """Where ``request`` was sent, for signatures over the URL (Twilio's): the public
+        URL, or what a trusted proxy says it was."""
+        return request_urls(request, self.public_url, self.trusted_proxies)
 
     def client_key(self, request: web.Request) -> str:
         """What limits per client count by: the client's address, an IPv6 one by its /64."""
@@ -302,6 +309,9 @@ class Hub:
     def now(self) -> datetime:
         return self.clock.now()
 
+    async def delivery_report(self, channel: str, report: DeliveryReport) -> bool:
+        return await self.db.write(partial(record_delivery_report, channel, report))
+
     async def load_state(self, key: str) -> str | None:
         return await self.db.read(partial(load_state, key))
 
@@ -321,17 +331,7 @@ class Hub:
         configured = self.settings.secret_key_env
         if configured is not None:
             return configured.reveal().encode()
-
-        def load_or_create(tx: Any) -> str:
-            stored = tx.conn.execute(
-                select(hub_state.c.value).where(hub_state.c.key == SECRET_KEY_STATE)
-            ).scalar()
-            if stored is None:
-                stored = secrets.token_urlsafe(32)
-                tx.conn.execute(insert(hub_state).values(key=SECRET_KEY_STATE, value=stored))
-            return stored
-
-        return (await self.db.write(load_or_create)).encode()
+        return (await self.db.write(partial(load_or_create_state, SECRET_KEY_STATE))).encode()
 
     def web_app(self) -> web.Application:
         app = web.Application(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -101,6 +102,15 @@ def load_state(key: str, conn: Connection) -> str | None:
     return conn.execute(
         select(hub_state.c.value).where(hub_state.c.key == STATE_PREFIX + key)
     ).scalar()
+
+
+def load_or_create_state(key: str, tx: Tx) -> str:
+    """The hub's own value under ``key`` (its secret key), made the first time it is asked."""
+    stored = tx.conn.execute(select(hub_state.c.value).where(hub_state.c.key == key)).scalar()
+    if stored is None:
+        stored = secrets.token_urlsafe(32)
+        tx.conn.execute(insert(hub_state).values(key=key, value=stored))
+    return stored
 
 
 def save_state(key: str, value: str, tx: Tx) -> None:

@@ -40,6 +40,27 @@ def client_address(request: web.Request, trusted: tuple[Network, ...]) -> str:
     return peer
 
 
+def forwarded_url(request: web.Request, trusted: tuple[Network, ...]) -> str | None:
+    """The URL a trusted proxy says the client asked for (X-Forwarded-Proto and -Host, as
+    Caddy and nginx set them), with the request's path and query; ``None`` otherwise."""
+    if not trusted or not _is_trusted(request.remote or UNKNOWN, trusted):
+        return None
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    if proto not in ("http", "https") or not host:
+        return None
+    return f"{proto}://{host}{request.path_qs}"
+
+
+def request_urls(
+    request: web.Request, public_url: str, trusted: tuple[Network, ...]
+) -> tuple[str, ...]:
+    """The public URL with the request's path and query, then the forwarded one if it differs."""
+    public = public_url + request.path_qs
+    forwarded = forwarded_url(request, trusted)
+    return (public,) if forwarded in (None, public) else (public, forwarded)
+
+
 def _is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
     try:
         parsed = ip_address(address)

@@ -15,6 +15,7 @@ from hub.db.database import Tx
 from hub.db.schema import agents, conversations, customers, identities, messages
 from hub.errors import Forbidden, NotFound, Unprocessable
 from hub.identities import claims_json
+from hub.opt_outs import refuse_if_opted_out
 from hub.outbox import enqueue
 from hub.serialize import identity_json, iso, message_json
 from routing.contact import ContactRules, quiet_until
@@ -273,6 +274,7 @@ def post_reply(
     """
     access = check_access(tx.conn, principal, conversation_id)
     target = reply_target(tx.conn, access, identity_id, channels_by_kind)
+    refuse_if_opted_out(tx.conn, target.identity_id, target.channel)
     rules = customer_rules(tx.conn, access.customer_id, target.channel)
     send_at = quiet_until(rules, tx.now)
     state = "scheduled" if send_at else "queued"

@@ -23,6 +23,7 @@ from hub.db.schema import UtcDateTime, attachments, conversations, customers, id
 from hub.delivery import announce, deliver
 from hub.errors import Unprocessable
 from hub.identities import record_claims
+from hub.opt_outs import record_opt_out
 from hub.repeats import DIGEST, Reused, repeat_or_reuse
 from hub.senders import (
     Sender,
@@ -143,6 +144,8 @@ def store_new(
         due=due,
     )
     store_attachments(tx, message, row["id"])
+    if message.opt_out is not None and sender.identity_id is not None:
+        record_opt_out(tx, sender.identity_id, message.channel, message.opt_out)
     if sender.identity_id is not None and sender.identity_channel != message.channel:
         MOVE_IDENTITY_CHANNEL.run(
             tx.conn, identity=sender.identity_id, channel_name=message.channel
@@ -157,7 +160,7 @@ def store_new(
             handling=handling,
             owner_id=sender.owner_id,
         )
-    elif not message.automated and sender.autoreplied_until != release_at:
+    elif not (message.automated or message.opt_out) and sender.autoreplied_until != release_at:
         send_autoreply(tx, row, rules, sender.customer_id, message.sender.kind, release_at)
     return IngestResult(row["id"], conversation_id, sender.customer_id, duplicate=False)
 

@@ -35,6 +35,7 @@ from hub.db.schema import conversations, customers, identities, messages, outbox
 from hub.events import store_broadcast
 from hub.leases import due, next_attempt_at, outcome_values, take_lease
 from hub.notices import NoticeKind, queue_notice
+from hub.opt_outs import opted_out_reason
 from hub.retry import RetryPolicy
 from hub.worker import work_when_due
 
@@ -55,6 +56,8 @@ class Claim:
     outbox_id: int
     attempts: int
     message: OutboundMessage
+    refused: str | None = None
+    """Why it must not leave at all (the customer opted out of the channel): failed unsent."""
 
 
 def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
@@ -90,6 +93,8 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
             messages.c.created_at,
             identities.c.kind,
             identities.c.address,
+            identities.c.opted_out_channel,
+            identities.c.opted_out_at,
         )
         .join(messages, messages.c.id == outbox.c.message_id)
         .join(identities, identities.c.id == messages.c.identity_id)
@@ -116,6 +121,9 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
                 choices=choices_of(row.meta or {}),
                 delivered=Delivery.from_meta(row.meta or {}),
             ),
+            opted_out_reason(row.channel, row.opted_out_at)
+            if row.opted_out_channel == row.channel
+            else None,
         )
         for row in rows
     ]
@@ -170,7 +178,9 @@ def record_outcome(
     if error is None and delivery is not None and delivery.relay is not None:
         store_broadcast(claim.message.channel, dict(delivery.relay), tx)
     if delivered is not None and delivered.meta():
-        message_values["meta"] = merged_meta(claim.message.message_id, delivered, tx)
+        message_values["meta"] = meta = merged_meta(claim.message.message_id, delivered, tx)
+        if error is None:
+            message_values.update(failed_receipt(meta))
     tx.conn.execute(
         update(messages).where(messages.c.id == claim.message.message_id).values(message_values)
     )
@@ -185,8 +195,8 @@ def record_outcome(
         "message.status",
         {
             "message_id": claim.message.message_id,
-            "state": message_state,
-            "error": reason,
+            "state": message_values["state"],
+            "error": message_values["error"],
             "attempts": claim.attempts,
             "next_attempt_at": values["next_attempt_at"].isoformat()
             if "next_attempt_at" in values
@@ -195,6 +205,15 @@ def record_outcome(
         to=[a for a in audience if a],
         conversation_id=claim.message.conversation_id,
     )
+
+
+def failed_receipt(meta: Mapping[str, object]) -> dict[str, object]:
+    """A failure receipt that outran the record of its send (a status callback answered
+    before the API call returned) keeps the message failed: its author was told then."""
+    receipt = meta.get("receipt")
+    if isinstance(receipt, dict) and receipt.get("state") == "failed":
+        return {"state": "failed", "error": receipt.get("reason")}
+    return {}
 
 
 def tell_author_of_failure(message_id: int, assignee_id: int | None, tx: Tx) -> None:
@@ -305,6 +324,8 @@ class Outbox:
         try:
             if connector is None:
                 raise PermanentError(f"channel {claim.message.channel!r} is not configured")
+            if claim.refused is not None:
+                raise PermanentError(claim.refused)
             delivery = await connector.send(claim.message)
         except ConnectorError as failure:
             error = failure

@@ -144,6 +144,8 @@ def identities_of(conn: Connection, customer_id: int) -> list[dict[str, Any]]:
             "first_channel": row.first_channel,
             "last_channel": row.last_channel,
             "created_at": iso(row.created_at),
+            "opted_out_channel": row.opted_out_channel,
+            "opted_out_at": iso(row.opted_out_at),
         }
         for row in rows
     ]

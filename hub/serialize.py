@@ -45,6 +45,8 @@ def identity_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "display_name": row["display_name"],
         "last_channel": row["last_channel"],
         "verified_by": row["verified_by"],
+        "opted_out_channel": row.get("opted_out_channel"),
+        "opted_out_at": iso(row.get("opted_out_at")),
     }
 
 

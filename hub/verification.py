@@ -24,13 +24,12 @@ from config.schema import EmailChannel, WebchatChannel
 from connectors.abilities import Notifier
 from connectors.base import (
     Address,
-    CodeRequest,
     ConnectorError,
     Link,
     Proof,
-    VerificationRefused,
 )
 from connectors.secret_check import same_secret
+from connectors.verification import CodeRequest, VerificationRefused
 from hub.db.database import Tx
 from hub.db.schema import verification_codes
 from hub.identities import customer_of, record_claims

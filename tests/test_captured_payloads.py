@@ -19,8 +19,10 @@ from tests.support.clock import FakeClock
 from tests.support.hubs import started_hub
 from tests.support.slack_api import SlackApi, signed_headers
 from tests.support.telegram_api import FakeBotApi
+from tests.support.twilio_api import FakeTwilioApi
 from tests.test_slack import LENA, LENA_EMAIL, SECRET, slack_settings
 from tests.test_telegram import HOOK_SECRET, TOKEN, telegram_settings
+from tests.test_twilio import post_signed, twilio_settings
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -63,8 +65,7 @@ async def stored_messages(hub: Hub) -> list[dict[str, Any]]:
 
 
 async def replay(hub: Hub, post: Any, case: dict[str, Any], session: aiohttp.ClientSession) -> None:
-    body = json.dumps(case["payload"]).encode()
-    assert await post(session, body) == 200
+    assert await post(session, case["payload"]) == 200
     found = await stored_messages(hub)
     if "ignored" in case["expect"]:
         assert found == [], case["expect"]["ignored"]
@@ -88,7 +89,8 @@ async def test_telegram_update(
         TestServer(hub.web_app()) as server,
     ):
 
-        async def post(session: aiohttp.ClientSession, body: bytes) -> int:
+        async def post(session: aiohttp.ClientSession, payload: Any) -> int:
+            body = json.dumps(payload).encode()
             headers = {
                 "X-Telegram-Bot-Api-Secret-Token": HOOK_SECRET,
                 "Content-Type": "application/json",
@@ -109,10 +111,26 @@ async def test_slack_event(
         settings = slack_settings(database_url, slack_api.base_url)
         async with started_hub(settings, clock) as hub, TestServer(hub.web_app()) as server:
 
-            async def post(session: aiohttp.ClientSession, body: bytes) -> int:
+            async def post(session: aiohttp.ClientSession, payload: Any) -> int:
+                body = json.dumps(payload).encode()
                 url = server.make_url("/slack/slack/events")
                 headers = signed_headers(SECRET, body, None)
                 async with session.post(url, data=body, headers=headers) as response:
                     return response.status
+
+            await replay(hub, post, case, session)
+
+
+@pytest.mark.parametrize("case", captured("twilio"))
+async def test_twilio_webhook(
+    case: dict[str, Any], database_url: str, clock: FakeClock, session: aiohttp.ClientSession
+) -> None:
+    async with FakeTwilioApi() as twilio:
+        settings = twilio_settings(database_url, twilio.base_url)
+        async with started_hub(settings, clock) as hub, TestServer(hub.web_app()) as server:
+
+            async def post(session: aiohttp.ClientSession, form: dict[str, str]) -> int:
+                status, _ = await post_signed(session, server, "/twilio/text/messages", form)
+                return status
 
             await replay(hub, post, case, session)

@@ -46,9 +46,17 @@ def test_example_file_is_valid():
         "SLACK_APP_TOKEN": "xapp-1-example",
         "WEBCHAT_IDENTITY_SECRET": "w" * 32,
         "SMS_GATEWAY_SIGNING_KEY": "s" * 32,
+        "TWILIO_AUTH_TOKEN": "t" * 32,
     }
     settings = load_settings(example, environ)
-    assert {c.kind for c in settings.channels} == {"webchat", "api", "email", "slack", "telegram"}
+    assert {c.kind for c in settings.channels} == {
+        "webchat",
+        "api",
+        "email",
+        "slack",
+        "telegram",
+        "twilio",
+    }
 
 
 def test_every_problem_is_named_with_file_field_and_reason(tmp_path):

@@ -35,6 +35,7 @@ EVERY_CHANNEL_ENVIRON = {
     "SLACK_SIGNING": "0123456789abcdef0123456789abcdef",
     "TG_TOKEN": "123456:" + "A" * 35,
     "TG_SECRET": "webhook-secret",
+    "TWILIO_TOKEN": "twilio-auth-token",
 }
 EVERY_CHANNEL = [
     {"kind": "webchat", "name": "webchat"},
@@ -64,6 +65,14 @@ EVERY_CHANNEL = [
         "token_env": "TG_TOKEN",
         "webhook_secret_env": "TG_SECRET",
         "base_url": "http://127.0.0.1:9/bot",
+    },
+    {
+        "kind": "twilio",
+        "name": "text",
+        "account_sid": "AC" + "0" * 32,
+        "auth_token_env": "TWILIO_TOKEN",
+        "from_number": "+14155550100",
+        "base_url": "http://127.0.0.1:9",
     },
 ]
 PAGES_AND_FILES = {

@@ -37,6 +37,8 @@ from connectors.base import (
     RateLimited,
     TransientError,
 )
+from connectors.phone import IDENTITY_KIND as PHONE
+from connectors.phone import phone_address
 from connectors.route_docs import RouteDoc
 from connectors.secret_check import bearer_token, same_secret
 from hub.api.framework import read_model
@@ -88,13 +90,18 @@ class Received(BaseModel):
 
 
 def inbound(settings: ApiChannel, posted: PostedMessage) -> InboundMessage:
-    """The message as the hub takes it; ``from.email`` links only if the channel vouches for it."""
+    """The message as the hub takes it; ``from.email`` links only if the channel vouches for it.
+
+    A ``phone`` sender is kept in E.164, as SMS keeps it: one identity for both."""
     email = Address("email", posted.sender.email) if posted.sender.email else None
     vouched = email is not None and settings.verified_email
+    address = posted.sender.address
+    if settings.identity_kind == PHONE:
+        address = phone_address(address)
     return InboundMessage(
         channel=settings.name,
         external_id=posted.id,
-        sender=Address(settings.identity_kind, posted.sender.address),
+        sender=Address(settings.identity_kind, address),
         sender_name=posted.sender.name,
         text=posted.text,
         sent_at=posted.sent_at,

@@ -16,15 +16,14 @@ from pydantic import ValidationError
 
 from connectors.base import (
     Address,
-    CodeRequest,
     Connector,
     Delivery,
     HubPort,
     Link,
     OutboundMessage,
-    VerificationRefused,
 )
 from connectors.route_docs import RouteDoc
+from connectors.verification import CodeRequest, VerificationRefused
 from connectors.webchat.limits import Buckets, SocketCounts
 from connectors.webchat.protocol import (
     IDENTITY_KIND,

@@ -143,6 +143,10 @@ class Identity(Answer):
     display_name: str | None
     last_channel: str | None
     verified_by: str | None = Field(description="what proved it is the customer's")
+    opted_out_channel: str | None = Field(
+        None, description="the channel they told to stop (an SMS STOP): replies there are refused"
+    )
+    opted_out_at: datetime | None = None
 
 
 class Claim(Answer):
@@ -222,6 +226,16 @@ class Reassigned(Answer):
 class ChannelRef(Answer):
     name: str
     kind: str
+
+
+class SmsSegments(Answer):
+    encoding: Literal["GSM-7", "UCS-2"] = Field(
+        description="GSM-7 while every character is in the GSM alphabet, else UCS-2"
+    )
+    count: int = Field(description="SMS the text is sent as (billed as that many)")
+    units: int = Field(description="septets (GSM-7, extension characters two) or UTF-16 units")
+    per_segment: int = Field(description="units one SMS holds at this length: 160/153 or 70/67")
+    left: int = Field(description="units still free in the last SMS")
 
 
 class ChannelState(ChannelRef):

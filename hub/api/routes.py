@@ -12,6 +12,7 @@ from hub.api.admin import admin_api
 from hub.api.agent_hours import agent_hours_api
 from hub.api.answers import Health
 from hub.api.canned import canned_api
+from hub.api.compose import compose_api
 from hub.api.escalation import escalation_api
 from hub.api.framework import HUB_KEY, Api
 from hub.api.health import mount as mount_health
@@ -48,6 +49,7 @@ for part in (
     privacy_api,
     satisfaction_api,
     search_api,
+    compose_api,
 ):
     api.include(part)
 

@@ -83,10 +83,14 @@ identities = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("verified_by", String(20), nullable=True),
     Column("first_channel", String(40), nullable=True),
+    Column("opted_out_channel", String(40), nullable=True),
+    Column("opted_out_at", UtcDateTime, nullable=True),
     UniqueConstraint("kind", "address"),
 )
 """``verified_by`` says what proved the address is this customer's (see ``hub.trust``); NULL:
-nothing did. ``first_channel``: where it was first seen (API channels speak only for their own)."""
+nothing did. ``first_channel``: where it was first seen (API channels speak only for their own).
+``opted_out_channel``: the channel the person told to stop (an SMS STOP), since
+``opted_out_at``; nothing is sent to them there until they opt back in (``hub/opt_outs.py``)."""
 
 identity_claims = Table(
     "identity_claims",

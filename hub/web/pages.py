@@ -27,6 +27,7 @@ INBOX_MODULES = {
     "inbox-tags.js",
     "inbox-satisfaction.js",
     "inbox-search.js",
+    "inbox-sms.js",
 }
 FILES = {
     "api.js",

@@ -25,7 +25,8 @@ import pytest
 from sqlalchemy import select
 
 from config import Settings
-from connectors.base import Address, CodeRequest, InboundMessage
+from connectors.base import Address, InboundMessage
+from connectors.verification import CodeRequest
 from hub.app import Hub
 from hub.db.schema import metadata
 from hub.notice_batches import plan_batches

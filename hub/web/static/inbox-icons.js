@@ -1,6 +1,7 @@
 /* Channel icons drawn as inline SVG (the page's CSP allows no remote images, and a
  * machine without an emoji font would show emoji as empty boxes): a chat bubble, an
- * envelope, code brackets for the API, a hash for Slack, a paper plane for Telegram.
+ * envelope, code brackets for the API, a hash for Slack, a paper plane for Telegram,
+ * a phone for SMS.
  */
 
 import { api } from "./inbox-core.js";
@@ -12,16 +13,22 @@ const PATHS = {
   api: ["M8 7l-5 5 5 5", "M16 7l5 5-5 5", "M14 4l-4 16"],
   slack: ["M9 4 7 20", "M17 4l-2 16", "M4 9h16", "M3 15h16"],
   telegram: ["M21 4 3 11l6 2 2 6 3-4 5 4z", "M9 13l12-9"],
+  twilio: ["M7 3h10v18H7z", "M11 18h2"],
   other: ["M12 4a8 8 0 1 0 0.01 0z"],
 };
 
-/** Channel name -> kind (webchat, email, api, slack, telegram), from the hub. */
+/** Channel name -> kind (webchat, email, api, slack, telegram, twilio), from the hub. */
 const kinds = new Map();
 
 export async function loadChannelKinds() {
   const channels = await api("GET", "/api/channels");
   kinds.clear();
   for (const channel of channels) kinds.set(channel.name, channel.kind);
+}
+
+/** The kind of a channel by its name (``undefined`` before the list is loaded). */
+export function channelKind(channel) {
+  return kinds.get(channel);
 }
 
 /** An icon for a channel, labelled with its name for screen readers and on hover. */

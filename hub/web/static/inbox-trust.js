@@ -35,6 +35,11 @@ export function identityItem(identity) {
   const proof = PROOFS[identity.verified_by];
   const badge = el("span", proof ? "proof" : "proof proof--none", proof || "not verified");
   item.append(channelIcon(identity.last_channel || identity.kind), identityLabel(identity), badge);
+  if (identity.opted_out_channel) {
+    const stopped = el("span", "opted-out", `opted out of ${identity.opted_out_channel} (STOP)`);
+    stopped.dataset.testid = "opted-out";
+    item.append(stopped);
+  }
   return item;
 }
 

@@ -30,6 +30,7 @@ import { bindShortcuts } from "./inbox-keys.js";
 import { initPanel, refreshPanel, showCustomer } from "./inbox-panel.js";
 import { renderSatisfaction } from "./inbox-satisfaction.js";
 import { bindSignIn, forgetNextPage, showPasswordStep } from "./inbox-signin.js";
+import { bindSmsCount } from "./inbox-sms.js";
 import { bindTagFilter, chosenTag, listTags, loadTags, renderTagEditor } from "./inbox-tags.js";
 import { identityItem, identityLabel, mergeInto, renderClaims } from "./inbox-trust.js";
 
@@ -471,6 +472,7 @@ function renderIdentities(identities, defaultId) {
   select.replaceChildren(...options);
   // The agent's own pick for this conversation wins over the hub's default.
   select.value = state.replyIdentity ?? String(defaultId ?? "");
+  refreshSmsCount();
 }
 
 async function mergeCustomer(holderId) {
@@ -549,7 +551,7 @@ function messageItem(message) {
   meta.append(el("span", "message-status"));
   item.append(meta);
   if (message.release_at) item.dataset.releaseAt = message.release_at;
-  setStatus(item, message.state, message.error);
+  setStatus(item, receiptOr(message.state, message.meta?.receipt?.state), message.error);
   return item;
 }
 
@@ -596,6 +598,14 @@ function findIdentity(id) {
 function authorLabel(message) {
   if (state.me && message.author_id === state.me.id) return "by you";
   return `by ${message.author_name || `agent ${message.author_id}`}`;
+}
+
+/** Shows the SMS count for the reply box again (set once the events are bound). */
+let refreshSmsCount = () => {};
+
+/** A sent message shows what the platform's receipt said (delivered, read) once it came. */
+function receiptOr(state, receipt) {
+  return state === "sent" && receipt && receipt !== "failed" ? receipt : state;
 }
 
 function setStatus(item, status, reason) {
@@ -742,6 +752,7 @@ async function sendReply(id) {
   if (identity) body.identity_id = Number(identity);
   const message = await api("POST", `/api/conversations/${id}/replies`, body);
   $("reply-text").value = "";
+  refreshSmsCount();
   if (id === state.selectedId) {
     addMessage(message);
     if (state.detail) {
@@ -755,6 +766,7 @@ async function sendReply(id) {
 async function sendNote(id) {
   const message = await api("POST", `/api/conversations/${id}/notes`, { text: replyText() });
   $("reply-text").value = "";
+  refreshSmsCount();
   if (id === state.selectedId) addMessage(message);
 }
 
@@ -912,7 +924,7 @@ const EVENT_HANDLERS = {
   "message.status": (data, conversationId) => {
     applyToOpen(conversationId, () => {
       const item = messageElement(data.message_id);
-      if (item) setStatus(item, data.state, data.error);
+      if (item) setStatus(item, receiptOr(data.state, data.receipt), data.error);
     });
     scheduleListReload(); // the preview shows the last message's state
   },
@@ -1014,6 +1026,9 @@ function bindEvents() {
   $("search").addEventListener("input", searchChanged);
   $("search-form").addEventListener("submit", (event) => event.preventDefault());
   bindCanned();
+  refreshSmsCount = bindSmsCount(
+    () => findIdentity(Number($("reply-identity").value))?.last_channel
+  );
   bindTagFilter(() => selectView(state.view));
   initPanel({ report, onHoursSaved: scheduleListReload, onAgreed: loadConversation });
   bindShortcuts({

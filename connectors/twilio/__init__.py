@@ -1,0 +1,1 @@
+"""SMS and MMS through Twilio's Messages API, with its signed webhooks and status callbacks."""

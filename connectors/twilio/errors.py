@@ -1,0 +1,36 @@
+"""Twilio REST API answers as the hub's connector errors (the outbox decides retries)."""
+
+from __future__ import annotations
+
+import json
+
+from connectors.base import AuthFailed, ConnectorError, PermanentError, RateLimited, TransientError
+from connectors.twilio.payloads import error_reason
+
+DEFAULT_RETRY_AFTER = 5.0
+
+
+def api_error(status: int, body: str, retry_after: str | None) -> ConnectorError:
+    """What a non-2xx answer means: 429 waits, 5xx retries, a refused credential or any other
+    4xx (21610 unsubscribed, 21211 bad number...) fails with Twilio's reason."""
+    try:
+        said = json.loads(body)
+    except json.JSONDecodeError:
+        said = {}
+    said = said if isinstance(said, dict) else {}
+    code = str(said["code"]) if said.get("code") is not None else None
+    reason = error_reason(code, said.get("message") or f"HTTP {status}")
+    if status == 429:
+        return RateLimited(f"Twilio: too many requests ({reason})", seconds(retry_after))
+    if status >= 500:
+        return TransientError(f"Twilio answered {status}: {reason}")
+    if status in (401, 403):
+        return AuthFailed(f"Twilio refused the account SID or Auth Token ({reason})")
+    return PermanentError(f"Twilio refused the message: {reason}")
+
+
+def seconds(header: str | None) -> float:
+    try:
+        return max(0.0, float(header)) if header else DEFAULT_RETRY_AFTER
+    except ValueError:
+        return DEFAULT_RETRY_AFTER

@@ -1,0 +1,85 @@
+"""The inbox with an SMS customer, in a real Chromium: the SMS count under the reply box,
+the delivery receipt on a sent reply, and a refused reply after the customer's STOP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import BrowserContext, Page, expect
+
+from hub.app import Hub
+from tests.support.chromium import page_without_script_errors, save_screenshot
+from tests.support.clock import FakeClock
+from tests.support.hubs import add_agent, started_hub
+from tests.support.twilio_api import FakeTwilioApi, incoming_sms, status_callback
+from tests.test_inbox_browser import message, open_conversation, open_inbox
+from tests.test_twilio import LENA, post_signed, stored, text_in, twilio_settings
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[FakeTwilioApi]:
+    async with FakeTwilioApi() as api:
+        yield api
+
+
+@pytest.fixture
+async def hub(database_url: str, clock: FakeClock, twilio: FakeTwilioApi) -> AsyncIterator[Hub]:
+    async with started_hub(twilio_settings(database_url, twilio.base_url), clock) as hub:
+        await add_agent(hub, "maria@example.com", name="Maria")
+        yield hub
+
+
+@pytest.fixture
+async def page(context: BrowserContext) -> AsyncIterator[Page]:
+    async with page_without_script_errors(context) as page:
+        yield page
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def test_the_reply_box_counts_sms_and_a_sent_reply_shows_its_receipt(
+    hub: Hub, server: TestServer, page: Page, client: aiohttp.ClientSession, twilio: FakeTwilioApi
+):
+    await text_in(client, server, incoming_sms(LENA, "Is my parcel on its way?"))
+    conversation_id = (await stored(hub))[-1]["conversation_id"]
+    await open_inbox(page, server)
+    await open_conversation(page, conversation_id)
+
+    count = page.get_by_test_id("sms-count")
+    await page.get_by_test_id("reply-text").fill("a" * 161)
+    await expect(count).to_have_text("2 SMS · GSM-7 · 145 left in the last one")
+    await page.get_by_test_id("reply-text").fill("Yes, it left today 📦")
+    await expect(count).to_have_text("1 SMS · UCS-2 · 49 left in the last one")
+    await save_screenshot(page, "inbox-sms-count")
+
+    await page.get_by_test_id("reply-send").click()
+    await expect(count).to_be_hidden()
+    reply = message(page, "Yes, it left today")
+    await expect(reply).to_have_attribute("data-status", "queued")
+    await hub.outbox.run_due()
+    await expect(reply).to_have_attribute("data-status", "sent")
+    [sent] = twilio.sent
+    path = sent["StatusCallback"].removeprefix("http://hub.example")
+    await post_signed(client, server, path, status_callback(sent["sid"], LENA, "delivered"))
+    await expect(reply.locator(".message-status")).to_have_text("delivered")
+
+
+async def test_after_stop_a_reply_is_refused_with_the_reason(
+    hub: Hub, server: TestServer, page: Page, client: aiohttp.ClientSession, twilio: FakeTwilioApi
+):
+    await text_in(client, server, incoming_sms(LENA, "STOP"))
+    conversation_id = (await stored(hub))[-1]["conversation_id"]
+    await open_inbox(page, server)
+    await open_conversation(page, conversation_id)
+    await expect(page.get_by_test_id("opted-out")).to_have_text("opted out of text (STOP)")
+    await page.get_by_test_id("reply-text").fill("Are you sure?")
+    await page.get_by_test_id("reply-send").click()
+    await expect(page.locator("#reply-error")).to_contain_text("opted out of channel text")
+    assert twilio.sent == []
