@@ -12,11 +12,12 @@ before it reads, so it is never behind.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from hub.clock import Clock
 from hub.db.database import Database, Tx
@@ -43,11 +44,14 @@ from routing.report_tallies import rounded
 from routing.reports import Message, Opened, RulesOf, count, timed
 
 COUNTED_UP_TO = "reports.counted_up_to"
-"""``hub_state`` key: the id of the last message counted (its row is made by migration 0012)."""
+"""``hub_state`` key: how far counting is (:class:`Progress`, as JSON)."""
 BATCH = 500
 """Messages counted per transaction: small enough that the writer it shares with ingest is
 not held up for long."""
 IDLE_WAIT = 10.0
+GAP_WAIT = 60
+"""Seconds an id skipped by the count is looked for, in case its transaction commits late."""
+MAX_GAPS = 1000
 
 
 @dataclass
@@ -75,13 +79,46 @@ class Batch:
 def backlog(conn: Connection) -> tuple[int, int]:
     """(last message counted, last message stored)."""
     newest = conn.execute(select(func.max(messages.c.id))).scalar() or 0
-    return _counted_up_to(conn), newest
+    return _progress(conn).up_to, newest
 
 
-def _counted_up_to(conn: Connection, lock: bool = False) -> int:
+@dataclass
+class Progress:
+    """How far counting is: every message up to ``up_to`` is counted, except ``gaps``: ids
+    not seen yet (a transaction that took its id first may commit after one that took a
+    later id, on PostgreSQL), by when they were first missed (epoch seconds)."""
+
+    up_to: int
+    gaps: dict[int, int] = field(default_factory=dict)
+
+    def text(self) -> str:
+        return json.dumps({"up_to": self.up_to, "gaps": sorted(self.gaps.items())})
+
+
+def _progress(conn: Connection, lock: bool = False) -> Progress:
     query = select(hub_state.c.value).where(hub_state.c.key == COUNTED_UP_TO)
     value = conn.execute(query.with_for_update() if lock else query).scalar()
-    return int(value or 0)
+    if value is None or value.isdigit():
+        return Progress(int(value or 0))
+    stored = json.loads(value)
+    return Progress(stored["up_to"], dict(stored["gaps"]))
+
+
+def _next_progress(before: Progress, found: list[int], now_s: int) -> Progress:
+    """After counting ``found`` (ids, ascending): the new mark, the gaps still looked for
+    (for :data:`GAP_WAIT` seconds; more than :data:`MAX_GAPS` at once are deleted rows, not
+    late ones) and the ids skipped now."""
+    seen = set(found)
+    up_to = max(before.up_to, found[-1]) if found else before.up_to
+    gaps = {
+        gap: since
+        for gap, since in before.gaps.items()
+        if gap not in seen and now_s - since <= GAP_WAIT
+    }
+    skipped = up_to - before.up_to - len([i for i in found if i > before.up_to])
+    if 0 < skipped <= MAX_GAPS:
+        gaps.update((gap, now_s) for gap in range(before.up_to + 1, up_to) if gap not in seen)
+    return Progress(up_to, gaps)
 
 
 def count_messages(tx: Tx, limit: int = BATCH) -> int:
@@ -89,7 +126,10 @@ def count_messages(tx: Tx, limit: int = BATCH) -> int:
 
     On PostgreSQL the ``hub_state`` row is locked first, so two processes never count the
     same messages."""
-    done = _counted_up_to(tx.conn, lock=True)
+    before = _progress(tx.conn, lock=True)
+    unseen = messages.c.id > before.up_to
+    if before.gaps:
+        unseen = or_(unseen, messages.c.id.in_(before.gaps))
     rows = tx.conn.execute(
         select(
             messages.c.id,
@@ -104,17 +144,19 @@ def count_messages(tx: Tx, limit: int = BATCH) -> int:
         )
         .join(conversations, conversations.c.id == messages.c.conversation_id)
         .join(customers, customers.c.id == conversations.c.customer_id)
-        .where(messages.c.id > done)
+        .where(unseen)
         .order_by(messages.c.id)
         .limit(limit)
     ).all()
+    after = _next_progress(before, [row.id for row in rows], seconds(tx.now))
+    if after != before:
+        _save_progress(tx.conn, after)
     if not rows:
         return 0
     batch = _load_batch(tx.conn, {row.conversation_id for row in rows})
     for row in rows:
         _count_row(batch, row)
     _write_batch(tx.conn, batch)
-    _set_counted_up_to(tx.conn, rows[-1].id)
     return len(rows)
 
 
@@ -231,14 +273,14 @@ def _write_batch(conn: Connection, batch: Batch) -> None:
     add_hours(conn, batch.hours)
 
 
-def _set_counted_up_to(conn: Connection, last: int) -> None:
-    """Note where counting stopped (the row is made by migration 0012, and again here if
-    it was deleted since)."""
+def _save_progress(conn: Connection, progress: Progress) -> None:
+    """Note how far counting is (the row is made by migration 0012, and again here if it
+    was deleted since)."""
     stored = conn.execute(
-        update(hub_state).where(hub_state.c.key == COUNTED_UP_TO).values(value=str(last))
+        update(hub_state).where(hub_state.c.key == COUNTED_UP_TO).values(value=progress.text())
     )
     if not stored.rowcount:
-        conn.execute(insert(hub_state).values(key=COUNTED_UP_TO, value=str(last)))
+        conn.execute(insert(hub_state).values(key=COUNTED_UP_TO, value=progress.text()))
 
 
 @dataclass(frozen=True)

@@ -5,16 +5,18 @@ and erasure keep the counts right."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
-from hub.db.schema import conversation_answers, wait_weeks, waits
+from hub.db.schema import conversation_answers, hub_state, messages, wait_weeks, waits
+from hub.report_counts import COUNTED_UP_TO
 from tests.support.clock import FakeClock
 from tests.support.hubs import Browser, signed_in_team
 
@@ -207,3 +209,54 @@ async def test_merged_customers_keep_one_open_wait_and_who_answered(
         ("first", 1, 300),
         ("next", 1, 7200),
     }
+
+
+async def test_a_message_that_commits_after_a_later_one_is_still_counted(
+    hub: Hub, clock: FakeClock, team
+):
+    """On PostgreSQL a transaction that took an id may commit after one that took a later
+    id: the count looks for the skipped ids for a minute."""
+    clock.set(utc(2026, 3, 2, 9))
+    lena = await hub.ingest(sms("l1", "+4915100000021"))
+    await own(team, "maria", lena.customer_id)
+    maria = (await (await team("maria")).get("/api/me"))["id"]
+    first = lena.message_id
+    late, later = first + 1, first + 5
+    clock.set(utc(2026, 3, 2, 9, 10))
+    await store_message(hub, later, lena.conversation_id, "in", None)
+    await hub.report_counts.count_all()
+    await store_message(hub, late, lena.conversation_id, "out", maria)
+    await hub.report_counts.count_all()
+    answered = await hub.db.read(
+        lambda conn: conn.execute(select(waits.c.replied_s, waits.c.response_s)).all()
+    )
+    assert answered[0] == (int(utc(2026, 3, 2, 9, 10).timestamp()), 600)
+
+    clock.set(utc(2026, 3, 2, 9, 12))
+    await store_message(hub, first + 2, lena.conversation_id, "out", maria)
+    await hub.report_counts.count_all()
+    clock.set(utc(2026, 3, 2, 9, 13, 1))
+    await hub.report_counts.count_all()
+    state = await hub.db.read(
+        lambda conn: conn.execute(
+            select(hub_state.c.value).where(hub_state.c.key == COUNTED_UP_TO)
+        ).scalar()
+    )
+    assert json.loads(state) == {"up_to": later, "gaps": []}, "ids missing a minute: deleted"
+
+
+async def store_message(
+    hub: Hub, message_id: int, conversation_id: int, direction: str, author_id: int | None
+) -> None:
+    """A message row with the id its transaction took (as if it committed only now)."""
+    row = {
+        "id": message_id,
+        "conversation_id": conversation_id,
+        "direction": direction,
+        "channel": "sms",
+        "author_id": author_id,
+        "text": "late",
+        "state": "received" if direction == "in" else "sent",
+        "created_at": hub.clock.now(),
+    }
+    await hub.db.write(lambda tx: tx.conn.execute(insert(messages).values(row)))
