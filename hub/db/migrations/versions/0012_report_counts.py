@@ -1,8 +1,8 @@
-"""what the reports count: waits, replied waits per week, who answered each
-conversation, held messages and auto-replies per hour; failed replies indexed
+"""report counts: waits, answered waits per week, who answered, held and auto-replies per hour
 
-Empty here: the hub counts what is already stored in the background after the
-upgrade (``hub/report_counts.py``), showing its progress on the reports page.
+Failed replies are indexed too. The tables are empty here: the hub counts what is
+already stored in the background after the upgrade (``hub/report_counts.py``),
+showing its progress on the reports page.
 
 Revision ID: 0012
 Revises: 0011
