@@ -13,9 +13,11 @@ Throughput is measured with wrk (50 connections, unique message ids from a Lua
 script); latency at a fixed rate from the moment a request is sent to the
 moment the agent's WebSocket receives the message. Needs Debian's ``wrk``.
 
-``--search-index both`` runs the hub twice on fresh databases, with the
-full-text index and with it dropped after migrating (``off``), to show what
-keeping it in step costs each write.
+``--search-index both`` runs two hubs side by side, each on a fresh database
+(with --database, one created beside it and dropped after), one with the
+full-text index and one with it dropped after migrating (``off``), and lets
+them take turns for --rounds rounds, to show what keeping the index in step
+costs each write (a noisy minute on a shared machine hurts both alike).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import aiohttp
 from sqlalchemy import create_engine
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.databases import fresh_database
 from hub.db.postgres_backend import asyncpg_url
 from hub.db.search_index import drop_search_index
 
@@ -275,7 +278,7 @@ class Hub:
     def __init__(self, workdir: Path, database: str | None, extra_channels: str = "") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        db_url = database or f"sqlite:///{workdir / 'hub.db'}"
+        self.database = db_url = database or f"sqlite:///{workdir / 'hub.db'}"
         self.config = workdir / "hub.yaml"
         self.config.write_text(
             textwrap.dedent(
@@ -290,12 +293,12 @@ class Hub:
         )
         self.env = {**os.environ, "BENCH_TOKEN": TOKEN}
 
-    def drop_search_index(self, database: str | None) -> None:
+    def drop_search_index(self) -> None:
         """What the hub costs without the search index (bench only: the schema is incomplete)."""
-        if database:
-            asyncio.run(_drop_on_postgres(database))
+        if self.database.startswith("postgresql"):
+            asyncio.run(_drop_on_postgres(self.database))
             return
-        engine = create_engine(f"sqlite:///{self.config.parent / 'hub.db'}")
+        engine = create_engine(self.database)
         with engine.begin() as conn:
             drop_search_index(conn)
         engine.dispose()
@@ -376,7 +379,7 @@ async def count_agent_events(url: str, token: str, stop: asyncio.Event) -> int:
     return received
 
 
-async def hub_throughput(hub: Hub, seconds: int) -> tuple[WrkResult, int]:
+async def hub_throughput(hub: Hub, seconds: int, prefix: str = "tp") -> tuple[WrkResult, int]:
     token = await hub.agent_token()
     stop = asyncio.Event()
     counter = asyncio.create_task(count_agent_events(hub.url, token, stop))
@@ -386,7 +389,7 @@ async def hub_throughput(hub: Hub, seconds: int) -> tuple[WrkResult, int]:
         f"{hub.url}/channels/sms/messages",
         seconds,
         {"Authorization": f"Bearer {TOKEN}"},
-        "tp",
+        prefix,
     )
     await asyncio.sleep(3)
     stop.set()
@@ -419,6 +422,7 @@ def report(
         "",
         f"Command: `python -m bench.ingest --seconds {args.seconds} --rate {args.rate}"
         f" --search-index {args.search_index}"
+        + (f" --rounds {args.rounds}" if args.search_index == "both" else "")
         + (f" --database {args.database}`" if args.database else "`"),
         "",
         "| measure | baseline | hub | hub / baseline |",
@@ -441,44 +445,101 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--database", help="postgresql://... (default: a SQLite file)")
     parser.add_argument("--search-index", choices=("on", "off", "both"), default="on")
+    parser.add_argument("--rounds", type=int, default=3, help="turns each with --search-index both")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
-    if args.database and args.search_index == "both":
-        sys.exit("--search-index both needs a fresh database for each hub: SQLite only")
-    indexes = ("on", "off") if args.search_index == "both" else (args.search_index,)
-    rates = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         print("baseline ...", file=sys.stderr)
         baseline = await asyncio.to_thread(
             baseline_throughput, workdir, args.seconds, args.database
         )
-        for index in indexes:
-            place = workdir / index
-            place.mkdir()
-            result = await measure_hub(Hub(place, args.database), args, index)
-            rates[index] = result[0].requests_per_second
-            print(report(args, baseline, *result, index) + "\n")
-    if len(rates) == 2:
-        print(f"Throughput with the search index / without: {rates['on'] / rates['off']:.2f}")
+        if args.search_index == "both":
+            await compare_search_index(args, baseline, workdir)
+            return
+        async with fresh_or_given(args.database, workdir) as url:
+            hub = await prepared_hub(workdir, url, args.search_index)
+            with hub.serving():
+                print(f"hub throughput, search index {args.search_index} ...", file=sys.stderr)
+                throughput = await hub_throughput(hub, args.seconds)
+                latency = await hub_latency(hub, args)
+        print(report(args, baseline, *throughput, *latency, args.search_index))
 
 
-async def measure_hub(
-    hub: Hub, args: argparse.Namespace, index: str
-) -> tuple[WrkResult, int, list[Sample], int]:
-    """The hub's throughput and latency; ``index`` off: its search index dropped first."""
-    hub.prepare()
+def fresh_or_given(database: str | None, workdir: Path) -> contextlib.AbstractAsyncContextManager:
+    """One hub runs on the database given (which must be empty), or on a new SQLite file."""
+    if database:
+        return contextlib.nullcontext(database)
+    return fresh_database(None, workdir, "hub")
+
+
+async def prepared_hub(workdir: Path, url: str, index: str) -> Hub:
+    """A migrated hub with its agent; ``index`` off: its search index dropped."""
+    place = workdir / index
+    place.mkdir()
+    hub = Hub(place, url)
+    await asyncio.to_thread(hub.prepare)
     if index == "off":
-        await asyncio.to_thread(hub.drop_search_index, args.database)
-    with hub.serving():
-        print(f"hub throughput, search index {index} ...", file=sys.stderr)
-        hub_result, delivered = await hub_throughput(hub, args.seconds)
-        print(f"hub latency at {args.rate}/s ...", file=sys.stderr)
-        latencies, lost = await fixed_rate_latency(
-            hub.url, args.rate, args.seconds, await hub.agent_token()
-        )
-    return hub_result, delivered, latencies, lost
+        await asyncio.to_thread(hub.drop_search_index)
+    return hub
+
+
+async def hub_latency(hub: Hub, args: argparse.Namespace) -> tuple[list[Sample], int]:
+    print(f"hub latency at {args.rate}/s ...", file=sys.stderr)
+    return await fixed_rate_latency(hub.url, args.rate, args.seconds, await hub.agent_token())
+
+
+async def compare_search_index(
+    args: argparse.Namespace, baseline: WrkResult, workdir: Path
+) -> None:
+    """Hubs with and without the index side by side, taking turns; each on a fresh database."""
+    rounds: list[Round] = []
+    async with (
+        fresh_database(args.database, workdir, "index_on") as on_url,
+        fresh_database(args.database, workdir, "index_off") as off_url,
+    ):
+        hubs = {"on": await prepared_hub(workdir, on_url, "on")}
+        hubs["off"] = await prepared_hub(workdir, off_url, "off")
+        with hubs["on"].serving(), hubs["off"].serving():
+            for round_ in range(args.rounds):
+                found = {}
+                for index, hub in hubs.items():
+                    print(f"round {round_ + 1}: search index {index} ...", file=sys.stderr)
+                    found[index] = await hub_throughput(hub, args.seconds, f"tp{round_}")
+                rounds.append(Round(found["on"], found["off"], os.getloadavg()[0]))
+            for index, hub in hubs.items():
+                latency = await hub_latency(hub, args)
+                print(report(args, baseline, *median_round(rounds, index), *latency, index) + "\n")
+    print(rounds_report(rounds))
+
+
+@dataclass(frozen=True)
+class Round:
+    """One turn of each hub: wrk's result and what the agent received, and the load after."""
+
+    on: tuple[WrkResult, int]
+    off: tuple[WrkResult, int]
+    load: float
+
+
+def median_round(rounds: list[Round], index: str) -> tuple[WrkResult, int]:
+    ordered = sorted((getattr(r, index) for r in rounds), key=lambda r: r[0].requests_per_second)
+    return ordered[len(ordered) // 2]
+
+
+def rounds_report(rounds: list[Round]) -> str:
+    lines = [
+        "| round | index on (req/s) | index off (req/s) | on / off | load average (1 min) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for number, round_ in enumerate(rounds, 1):
+        on, off = round_.on[0].requests_per_second, round_.off[0].requests_per_second
+        lines.append(f"| {number} | {on:,.0f} | {off:,.0f} | {on / off:.2f} | {round_.load:.1f} |")
+    on, off = median_round(rounds, "on")[0], median_round(rounds, "off")[0]
+    ratio = on.requests_per_second / off.requests_per_second
+    summary = f"Throughput with the search index / without, medians: {ratio:.2f}"
+    return "\n".join([*lines, "", summary])
 
 
 if __name__ == "__main__":

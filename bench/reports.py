@@ -29,7 +29,7 @@ import aiohttp
 import asyncpg
 from sqlalchemy import create_engine, func, insert, select
 
-from bench.customers import fresh_database
+from bench.databases import fresh_database
 from bench.ingest import Hub
 from hub.api.reports import ROWS
 from hub.db.schema import agents, channel_rules, contact_hours, conversations, customers, messages

@@ -23,7 +23,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.customers import fresh_database
+from bench.databases import fresh_database
 from bench.ingest import TOKEN, Hub, WrkResult, count_agent_events, run_wrk
 
 HALF = 25

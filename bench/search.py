@@ -37,7 +37,7 @@ from alembic import command
 from sqlalchemy import Connection, create_engine, insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.customers import fresh_database
+from bench.databases import fresh_database
 from bench.ingest import percentile
 from hub.auth import Principal
 from hub.db.migrate import alembic_config
