@@ -30,6 +30,7 @@ from bench.databases import fresh_database
 from bench.ingest import TOKEN, Hub, WrkResult, run_wrk
 from hub.db.postgres_backend import asyncpg_url
 from hub.db.schema import customers, identities
+from hub.db.search_index import flush_sqlite_queue
 
 SMALL = 1000
 ACTIVE = 1000
@@ -90,6 +91,7 @@ def seed_sqlite(url: str, total: int) -> None:
         for customer_rows, identity_rows in batches(total):
             conn.execute(insert(customers), customer_rows)
             conn.execute(insert(identities), identity_rows)
+        flush_sqlite_queue(conn.connection.dbapi_connection)
     engine.dispose()
 
 
