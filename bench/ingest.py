@@ -493,7 +493,9 @@ async def hub_latency(hub: Hub, args: argparse.Namespace) -> tuple[list[Sample],
 async def compare_search_index(
     args: argparse.Namespace, baseline: WrkResult, workdir: Path
 ) -> None:
-    """Hubs with and without the index side by side, taking turns; each on a fresh database."""
+    """Hubs with and without the index side by side, taking turns (which goes first alternates
+    too: the hub answering first in a round may meet the other's leftovers, or a quieter
+    machine); each on a fresh database."""
     rounds: list[Round] = []
     async with (
         fresh_database(args.database, workdir, "index_on") as on_url,
@@ -501,26 +503,46 @@ async def compare_search_index(
     ):
         hubs = {"on": await prepared_hub(workdir, on_url, "on")}
         hubs["off"] = await prepared_hub(workdir, off_url, "off")
-        with hubs["on"].serving(), hubs["off"].serving():
+        with hubs["on"].serving() as on_process, hubs["off"].serving() as off_process:
+            pids = {"on": on_process.pid, "off": off_process.pid}
             for round_ in range(args.rounds):
-                found = {}
-                for index, hub in hubs.items():
-                    print(f"round {round_ + 1}: search index {index} ...", file=sys.stderr)
-                    found[index] = await hub_throughput(hub, args.seconds, f"tp{round_}")
-                rounds.append(Round(found["on"], found["off"], os.getloadavg()[0]))
+                rounds.append(await one_round(hubs, pids, round_, args.seconds))
             for index, hub in hubs.items():
                 latency = await hub_latency(hub, args)
                 print(report(args, baseline, *median_round(rounds, index), *latency, index) + "\n")
     print(rounds_report(rounds))
 
 
+async def one_round(hubs: dict[str, Hub], pids: dict[str, int], round_: int, seconds: int) -> Round:
+    found, cpu = {}, {}
+    order = ("on", "off") if round_ % 2 == 0 else ("off", "on")
+    for index in order:
+        print(f"round {round_ + 1}: search index {index} ...", file=sys.stderr)
+        before = cpu_seconds(pids[index])
+        found[index] = await hub_throughput(hubs[index], seconds, f"tp{round_}")
+        cpu[index] = (cpu_seconds(pids[index]) - before) * 1e6 / found[index][1]
+    load = os.getloadavg()[0]
+    return Round(found["on"], found["off"], cpu["on"], cpu["off"], load, order[0])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its threads so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass(frozen=True)
 class Round:
-    """One turn of each hub: wrk's result and what the agent received, and the load after."""
+    """One turn of each hub: wrk's result and what the agent received, the hub's CPU time
+    per message received (what the index costs, less moved by other processes than the
+    rate), the load after and which hub went first."""
 
     on: tuple[WrkResult, int]
     off: tuple[WrkResult, int]
+    on_cpu_us: float
+    off_cpu_us: float
     load: float
+    first: str
 
 
 def median_round(rounds: list[Round], index: str) -> tuple[WrkResult, int]:
@@ -530,15 +552,25 @@ def median_round(rounds: list[Round], index: str) -> tuple[WrkResult, int]:
 
 def rounds_report(rounds: list[Round]) -> str:
     lines = [
-        "| round | index on (req/s) | index off (req/s) | on / off | load average (1 min) |",
-        "| --- | --- | --- | --- | --- |",
+        "| round | req/s index on / off | ratio | hub CPU per message, µs, on / off | ratio"
+        " (off / on) | first | load average |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for number, round_ in enumerate(rounds, 1):
         on, off = round_.on[0].requests_per_second, round_.off[0].requests_per_second
-        lines.append(f"| {number} | {on:,.0f} | {off:,.0f} | {on / off:.2f} | {round_.load:.1f} |")
+        lines.append(
+            f"| {number} | {on:,.0f} / {off:,.0f} | {on / off:.2f} | {round_.on_cpu_us:.0f} / "
+            f"{round_.off_cpu_us:.0f} | {round_.off_cpu_us / round_.on_cpu_us:.2f} | "
+            f"{round_.first} | {round_.load:.1f} |"
+        )
     on, off = median_round(rounds, "on")[0], median_round(rounds, "off")[0]
     ratio = on.requests_per_second / off.requests_per_second
-    summary = f"Throughput with the search index / without, medians: {ratio:.2f}"
+    on_cpu = sorted(r.on_cpu_us for r in rounds)[len(rounds) // 2]
+    off_cpu = sorted(r.off_cpu_us for r in rounds)[len(rounds) // 2]
+    summary = (
+        f"With the search index / without, medians: throughput {ratio:.2f}, "
+        f"hub CPU per message {off_cpu / on_cpu:.2f} (off / on)"
+    )
     return "\n".join([*lines, "", summary])
 
 
