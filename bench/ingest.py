@@ -510,7 +510,7 @@ async def compare_search_index(
             for index, hub in hubs.items():
                 latency = await hub_latency(hub, args)
                 print(report(args, baseline, *median_round(rounds, index), *latency, index) + "\n")
-    print(rounds_report(rounds))
+        print(rounds_report(rounds))
 
 
 async def one_round(hubs: dict[str, Hub], pids: dict[str, int], round_: int, seconds: int) -> Round:
