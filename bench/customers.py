@@ -27,7 +27,8 @@ from sqlalchemy import create_engine, insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.databases import fresh_database
-from bench.ingest import TOKEN, Hub, WrkResult, run_wrk
+from bench.ingest import Hub
+from bench.load import TOKEN, WrkResult, run_wrk
 from hub.db.postgres_backend import asyncpg_url
 from hub.db.schema import customers, identities
 from hub.db.search_index import flush_sqlite_queue

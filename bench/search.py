@@ -38,7 +38,7 @@ from sqlalchemy import Connection, create_engine, insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.databases import fresh_database
-from bench.ingest import percentile
+from bench.load import percentile
 from hub.auth import Principal
 from hub.db.migrate import alembic_config
 from hub.db.postgres_backend import asyncpg_url
