@@ -1,7 +1,7 @@
 """Ingest benchmark: the hub against a bare aiohttp + sqlite3 handler, in one run.
 
     python -m bench.ingest [--seconds 15] [--rate 500] [--database postgresql://...]
-                           [--search-index on|off|both]
+                           [--search-index on|off|both] [--rounds 3]
 
 (a) baseline: a bare aiohttp handler that inserts one row with sqlite3 (WAL,
     synchronous=NORMAL) and commits, per request (asyncpg for --database
