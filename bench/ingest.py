@@ -41,7 +41,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.databases import fresh_database
-from bench.index_cost import Round, median_round, rounds_report
+from bench.index_cost import Round, median_round, rounds_report, server_cpu, spent
 from bench.latency import Sample, events_in, fixed_rate_latency, latency_rows
 from bench.load import ROOT, TOKEN, WrkResult, cpu_seconds, free_port, process, run_wrk
 from hub.db.postgres_backend import asyncpg_url
@@ -290,15 +290,19 @@ async def compare_search_index(
 
 
 async def one_round(hubs: dict[str, Hub], pids: dict[str, int], round_: int, seconds: int) -> Round:
-    found, cpu = {}, {}
+    found, cpu, server = {}, {}, {}
     order = ("on", "off") if round_ % 2 == 0 else ("off", "on")
     for index in order:
         print(f"round {round_ + 1}: search index {index} ...", file=sys.stderr)
-        before = cpu_seconds(pids[index])
+        before, server_before = cpu_seconds(pids[index]), await server_cpu(hubs[index].database)
         found[index] = await hub_throughput(hubs[index], seconds, f"tp{round_}")
-        cpu[index] = (cpu_seconds(pids[index]) - before) * 1e6 / found[index][1]
+        delivered = found[index][1]
+        cpu[index] = (cpu_seconds(pids[index]) - before) * 1e6 / delivered
+        server_after = await server_cpu(hubs[index].database)
+        server[index] = spent(server_before, server_after) * 1e6 / delivered
     load = os.getloadavg()[0]
-    return Round(found["on"], found["off"], cpu["on"], cpu["off"], load, order[0])
+    sides = ("on", "off")
+    return Round(*(f[i] for f in (found, cpu, server) for i in sides), load, order[0])
 
 
 if __name__ == "__main__":
