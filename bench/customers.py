@@ -15,22 +15,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 from sqlalchemy import create_engine, insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.ingest import TOKEN, Hub, WrkResult, run_wrk
+from bench.databases import fresh_database
+from bench.ingest import Hub
+from bench.load import TOKEN, WrkResult, run_wrk
 from hub.db.postgres_backend import asyncpg_url
 from hub.db.schema import customers, identities
+from hub.db.search_index import flush_sqlite_queue
 
 SMALL = 1000
 ACTIVE = 1000
@@ -91,6 +92,7 @@ def seed_sqlite(url: str, total: int) -> None:
         for customer_rows, identity_rows in batches(total):
             conn.execute(insert(customers), customer_rows)
             conn.execute(insert(identities), identity_rows)
+        flush_sqlite_queue(conn.connection.dbapi_connection)
     engine.dispose()
 
 
@@ -106,21 +108,6 @@ async def seed_postgres(url: str, total: int) -> None:
             )
         await conn.exec_driver_sql("ANALYZE")
     await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(server_url: str | None, workdir: Path, name: str) -> AsyncIterator[str]:
-    if server_url is None:
-        yield f"sqlite:///{workdir / name}.db"
-        return
-    admin = await asyncpg.connect(server_url)
-    database = f"bench_{name}_{int(time.time())}"
-    await admin.execute(f"CREATE DATABASE {database}")
-    try:
-        yield f"{server_url.rsplit('/', 1)[0]}/{database}"
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        await admin.close()
 
 
 async def seeded_hub(url: str, workdir: Path, total: int) -> Hub:

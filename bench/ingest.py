@@ -1,7 +1,7 @@
 """Ingest benchmark: the hub against a bare aiohttp + sqlite3 handler, in one run.
 
     python -m bench.ingest [--seconds 15] [--rate 500] [--database postgresql://...]
-                           [--search-index on|off|both]
+                           [--search-index on|off|both] [--rounds 3]
 
 (a) baseline: a bare aiohttp handler that inserts one row with sqlite3 (WAL,
     synchronous=NORMAL) and commits, per request (asyncpg for --database
@@ -13,9 +13,11 @@ Throughput is measured with wrk (50 connections, unique message ids from a Lua
 script); latency at a fixed rate from the moment a request is sent to the
 moment the agent's WebSocket receives the message. Needs Debian's ``wrk``.
 
-``--search-index both`` runs the hub twice on fresh databases, with the
-full-text index and with it dropped after migrating (``off``), to show what
-keeping it in step costs each write.
+``--search-index both`` runs two hubs side by side, each on a fresh database
+(with --database, one created beside it and dropped after), one with the
+full-text index and one with it dropped after migrating (``off``), and lets
+them take turns for --rounds rounds, to show what keeping the index in step
+costs each write (a noisy minute on a shared machine hurts both alike).
 """
 
 from __future__ import annotations
@@ -23,12 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,237 +34,18 @@ import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import aiohttp
 from sqlalchemy import create_engine
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.databases import fresh_database
+from bench.index_cost import Round, median_round, rounds_report, server_cpu, spent
+from bench.latency import Sample, events_in, fixed_rate_latency, latency_rows
+from bench.load import ROOT, TOKEN, WrkResult, cpu_seconds, free_port, process, run_wrk
 from hub.db.postgres_backend import asyncpg_url
 from hub.db.search_index import drop_search_index
-
-ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "bench-token-0123456789"
-CUSTOMERS = 1000
-WRK_SCRIPT = textwrap.dedent(
-    """
-    local counter = 0
-    local thread_id = 0
-    local next_id = 0
-    function setup(thread)
-      thread:set("tid", next_id)
-      next_id = next_id + 1
-    end
-    function init(args)
-      thread_id = tid
-      prefix = args[1] or "m"
-    end
-    request = function()
-      counter = counter + 1
-      local id = prefix .. "-" .. thread_id .. "-" .. counter
-      local body = '{"id":"' .. id .. '","from":{"address":"+1555' .. (counter % %(customers)d)
-        .. '"},"text":"bench ' .. id .. '"}'
-      return wrk.format("POST", nil, nil, body)
-    end
-    """
-).replace("%(customers)d", str(CUSTOMERS))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[subprocess.Popen]:
-    """The server's output goes to a file: a pipe nobody reads would fill with its access
-    log and stop the server mid-run."""
-    with tempfile.TemporaryFile() as output:
-        proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
-        try:
-            wait_until_up(ready_url, proc, output)
-            yield proc
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def wait_until_up(url: str, proc: subprocess.Popen, output: IO[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            output.seek(0)
-            raise RuntimeError(f"server exited early:\n{output.read().decode()}")
-        try:
-            with socket.create_connection(url_host_port(url), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"server at {url} did not come up")
-
-
-def url_host_port(url: str) -> tuple[str, int]:
-    host, port = re.match(r"https?://([^:/]+):(\d+)", url).groups()
-    return host, int(port)
-
-
-@dataclass
-class WrkResult:
-    requests_per_second: float
-    requests: int
-    non_2xx: int
-    p50_ms: float
-    p99_ms: float
-
-
-def run_wrk(
-    url: str,
-    seconds: int,
-    headers: dict[str, str],
-    prefix: str,
-    lua: str = WRK_SCRIPT,
-    lua_args: tuple[str, ...] = (),
-    connections: int = 50,
-) -> WrkResult:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(lua)
-    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name]
-    for name, value in {"Content-Type": "application/json", **headers}.items():
-        args += ["-H", f"{name}: {value}"]
-    output = subprocess.run(
-        [*args, url, "--", prefix, *lua_args], capture_output=True, text=True, check=True
-    ).stdout
-    os.unlink(script.name)
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return WrkResult(
-        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-        requests=int(re.search(r"(\d+) requests in", output).group(1)),
-        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-        p50_ms=wrk_ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
-        p99_ms=wrk_ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
-    )
-
-
-def wrk_ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-async def until_ready(socket_: aiohttp.ClientWebSocketResponse) -> None:
-    """Wait for the socket's ``ready``: what commits before it, the socket does not send."""
-    while (await socket_.receive_json()).get("kind") != "ready":
-        pass
-
-
-def events_in(frame: str) -> list[dict]:
-    """The inbox socket's frames are arrays of events, or one control object."""
-    data = json.loads(frame)
-    return data if isinstance(data, list) else [data]
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One message's time from request to the agent's WebSocket."""
-
-    sent_after: float
-    """Seconds after the first request of the run."""
-    first_contact: bool
-    """The customer's first message (a new customer, identity, conversation, owner)."""
-    ms: float
-
-
-def latency_rows(rate: int, samples: list[Sample]) -> list[str]:
-    """p50 / p99 over the whole run, after its first second, and split by first contact."""
-    parts = {
-        "whole run": samples,
-        "after the first second": [s for s in samples if s.sent_after >= 1.0],
-        "first contacts only": [s for s in samples if s.first_contact],
-        "returning customers only": [s for s in samples if not s.first_contact],
-    }
-    rows = []
-    for label, part in parts.items():
-        if not part:
-            continue
-        ms = [s.ms for s in part]
-        rows.append(
-            f"| request to agent WebSocket at {rate} msg/s, {label} ({len(ms):,}), p50 / p99 (ms)"
-            f" | | {percentile(ms, 0.5):.1f} / {percentile(ms, 0.99):.1f} | |"
-        )
-    return rows
-
-
-async def fixed_rate_latency(
-    hub_url: str, rate: int, seconds: int, agent_token: str
-) -> tuple[list[Sample], int]:
-    """Send ``rate`` messages a second; time each from send to the agent's WebSocket.
-
-    The first ``CUSTOMERS`` messages are each a new customer's first contact.
-    """
-    sent: dict[str, tuple[float, int]] = {}
-    latencies: list[Sample] = []
-    start = 0.0
-    total = rate * seconds
-    done = asyncio.Event()
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with (
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session,
-        session.ws_connect(
-            f"{hub_url}/api/events", headers={"Authorization": f"Bearer {agent_token}"}
-        ) as socket_,
-    ):
-
-        async def receive() -> None:
-            async for frame in socket_:
-                for event in events_in(frame.data):
-                    if event.get("kind") != "message.created":
-                        continue
-                    text = event["data"]["message"]["text"]
-                    found = sent.pop(text.removeprefix("bench "), None)
-                    if found is not None:
-                        started, number = found
-                        ms = (time.perf_counter() - started) * 1000
-                        latencies.append(Sample(started - start, number < CUSTOMERS, ms))
-                        if len(latencies) == total:
-                            done.set()
-
-        async def post(message_id: str, number: int) -> None:
-            body = {
-                "id": message_id,
-                "from": {"address": f"+1666{number % CUSTOMERS}"},
-                "text": f"bench {message_id}",
-            }
-            sent[message_id] = (time.perf_counter(), number)
-            async with session.post(
-                f"{hub_url}/channels/sms/messages", json=body, headers=headers
-            ) as response:
-                if response.status != 202:
-                    raise RuntimeError(f"hub answered {response.status}: {await response.text()}")
-
-        await until_ready(socket_)
-        receiver = asyncio.create_task(receive())
-        start = time.perf_counter()
-        posts = []
-        for number in range(total):
-            delay = start + number / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            posts.append(asyncio.create_task(post(f"lat-{number}", number)))
-        await asyncio.gather(*posts)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), 30)
-        receiver.cancel()
-    return latencies, total - len(latencies)
 
 
 class Hub:
@@ -275,7 +54,7 @@ class Hub:
     def __init__(self, workdir: Path, database: str | None, extra_channels: str = "") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        db_url = database or f"sqlite:///{workdir / 'hub.db'}"
+        self.database = db_url = database or f"sqlite:///{workdir / 'hub.db'}"
         self.config = workdir / "hub.yaml"
         self.config.write_text(
             textwrap.dedent(
@@ -290,12 +69,12 @@ class Hub:
         )
         self.env = {**os.environ, "BENCH_TOKEN": TOKEN}
 
-    def drop_search_index(self, database: str | None) -> None:
+    def drop_search_index(self) -> None:
         """What the hub costs without the search index (bench only: the schema is incomplete)."""
-        if database:
-            asyncio.run(_drop_on_postgres(database))
+        if self.database.startswith("postgresql"):
+            asyncio.run(_drop_on_postgres(self.database))
             return
-        engine = create_engine(f"sqlite:///{self.config.parent / 'hub.db'}")
+        engine = create_engine(self.database)
         with engine.begin() as conn:
             drop_search_index(conn)
         engine.dispose()
@@ -376,7 +155,7 @@ async def count_agent_events(url: str, token: str, stop: asyncio.Event) -> int:
     return received
 
 
-async def hub_throughput(hub: Hub, seconds: int) -> tuple[WrkResult, int]:
+async def hub_throughput(hub: Hub, seconds: int, prefix: str = "tp") -> tuple[WrkResult, int]:
     token = await hub.agent_token()
     stop = asyncio.Event()
     counter = asyncio.create_task(count_agent_events(hub.url, token, stop))
@@ -386,7 +165,7 @@ async def hub_throughput(hub: Hub, seconds: int) -> tuple[WrkResult, int]:
         f"{hub.url}/channels/sms/messages",
         seconds,
         {"Authorization": f"Bearer {TOKEN}"},
-        "tp",
+        prefix,
     )
     await asyncio.sleep(3)
     stop.set()
@@ -419,6 +198,7 @@ def report(
         "",
         f"Command: `python -m bench.ingest --seconds {args.seconds} --rate {args.rate}"
         f" --search-index {args.search_index}"
+        + (f" --rounds {args.rounds}" if args.search_index == "both" else "")
         + (f" --database {args.database}`" if args.database else "`"),
         "",
         "| measure | baseline | hub | hub / baseline |",
@@ -441,44 +221,88 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--database", help="postgresql://... (default: a SQLite file)")
     parser.add_argument("--search-index", choices=("on", "off", "both"), default="on")
+    parser.add_argument("--rounds", type=int, default=3, help="turns each with --search-index both")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
-    if args.database and args.search_index == "both":
-        sys.exit("--search-index both needs a fresh database for each hub: SQLite only")
-    indexes = ("on", "off") if args.search_index == "both" else (args.search_index,)
-    rates = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         print("baseline ...", file=sys.stderr)
         baseline = await asyncio.to_thread(
             baseline_throughput, workdir, args.seconds, args.database
         )
-        for index in indexes:
-            place = workdir / index
-            place.mkdir()
-            result = await measure_hub(Hub(place, args.database), args, index)
-            rates[index] = result[0].requests_per_second
-            print(report(args, baseline, *result, index) + "\n")
-    if len(rates) == 2:
-        print(f"Throughput with the search index / without: {rates['on'] / rates['off']:.2f}")
+        if args.search_index == "both":
+            await compare_search_index(args, baseline, workdir)
+            return
+        async with fresh_or_given(args.database, workdir) as url:
+            hub = await prepared_hub(workdir, url, args.search_index)
+            with hub.serving():
+                print(f"hub throughput, search index {args.search_index} ...", file=sys.stderr)
+                throughput = await hub_throughput(hub, args.seconds)
+                latency = await hub_latency(hub, args)
+        print(report(args, baseline, *throughput, *latency, args.search_index))
 
 
-async def measure_hub(
-    hub: Hub, args: argparse.Namespace, index: str
-) -> tuple[WrkResult, int, list[Sample], int]:
-    """The hub's throughput and latency; ``index`` off: its search index dropped first."""
-    hub.prepare()
+def fresh_or_given(database: str | None, workdir: Path) -> contextlib.AbstractAsyncContextManager:
+    """One hub runs on the database given (which must be empty), or on a new SQLite file."""
+    if database:
+        return contextlib.nullcontext(database)
+    return fresh_database(None, workdir, "hub")
+
+
+async def prepared_hub(workdir: Path, url: str, index: str) -> Hub:
+    """A migrated hub with its agent; ``index`` off: its search index dropped."""
+    place = workdir / index
+    place.mkdir()
+    hub = Hub(place, url)
+    await asyncio.to_thread(hub.prepare)
     if index == "off":
-        await asyncio.to_thread(hub.drop_search_index, args.database)
-    with hub.serving():
-        print(f"hub throughput, search index {index} ...", file=sys.stderr)
-        hub_result, delivered = await hub_throughput(hub, args.seconds)
-        print(f"hub latency at {args.rate}/s ...", file=sys.stderr)
-        latencies, lost = await fixed_rate_latency(
-            hub.url, args.rate, args.seconds, await hub.agent_token()
-        )
-    return hub_result, delivered, latencies, lost
+        await asyncio.to_thread(hub.drop_search_index)
+    return hub
+
+
+async def hub_latency(hub: Hub, args: argparse.Namespace) -> tuple[list[Sample], int]:
+    print(f"hub latency at {args.rate}/s ...", file=sys.stderr)
+    return await fixed_rate_latency(hub.url, args.rate, args.seconds, await hub.agent_token())
+
+
+async def compare_search_index(
+    args: argparse.Namespace, baseline: WrkResult, workdir: Path
+) -> None:
+    """Hubs with and without the index side by side, taking turns (which goes first alternates
+    too: the hub answering first in a round may meet the other's leftovers, or a quieter
+    machine); each on a fresh database."""
+    rounds: list[Round] = []
+    async with (
+        fresh_database(args.database, workdir, "index_on") as on_url,
+        fresh_database(args.database, workdir, "index_off") as off_url,
+    ):
+        hubs = {"on": await prepared_hub(workdir, on_url, "on")}
+        hubs["off"] = await prepared_hub(workdir, off_url, "off")
+        with hubs["on"].serving() as on_process, hubs["off"].serving() as off_process:
+            pids = {"on": on_process.pid, "off": off_process.pid}
+            for round_ in range(args.rounds):
+                rounds.append(await one_round(hubs, pids, round_, args.seconds))
+            for index, hub in hubs.items():
+                latency = await hub_latency(hub, args)
+                print(report(args, baseline, *median_round(rounds, index), *latency, index) + "\n")
+        print(rounds_report(rounds))
+
+
+async def one_round(hubs: dict[str, Hub], pids: dict[str, int], round_: int, seconds: int) -> Round:
+    found, cpu, server = {}, {}, {}
+    order = ("on", "off") if round_ % 2 == 0 else ("off", "on")
+    for index in order:
+        print(f"round {round_ + 1}: search index {index} ...", file=sys.stderr)
+        before, server_before = cpu_seconds(pids[index]), await server_cpu(hubs[index].database)
+        found[index] = await hub_throughput(hubs[index], seconds, f"tp{round_}")
+        delivered = found[index][1]
+        cpu[index] = (cpu_seconds(pids[index]) - before) * 1e6 / delivered
+        server_after = await server_cpu(hubs[index].database)
+        server[index] = spent(server_before, server_after) * 1e6 / delivered
+    load = os.getloadavg()[0]
+    sides = ("on", "off")
+    return Round(*(f[i] for f in (found, cpu, server) for i in sides), load, order[0])
 
 
 if __name__ == "__main__":

@@ -30,10 +30,11 @@ import aiohttp
 import asyncpg
 from sqlalchemy import create_engine, func, insert, select
 
-from bench.customers import fresh_database
+from bench.databases import fresh_database
 from bench.ingest import Hub
 from hub.api.reports import ROWS
 from hub.db.schema import agents, channel_rules, contact_hours, conversations, customers, messages
+from hub.db.search_index import flush_sqlite_queue
 
 AGENTS = 50
 MESSAGES_PER_CONVERSATION = 10
@@ -170,6 +171,7 @@ def seed_sqlite(url: str, total: int, start: datetime, end: datetime) -> None:
         conn.execute(insert(conversations), conversation_rows)
         for batch in chunks(message_rows):
             conn.execute(insert(messages), [dict(zip(COLUMNS, row, strict=True)) for row in batch])
+        flush_sqlite_queue(conn.connection.dbapi_connection)
         conn.exec_driver_sql("ANALYZE")
     engine.dispose()
 

@@ -23,8 +23,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.customers import fresh_database
-from bench.ingest import TOKEN, Hub, WrkResult, count_agent_events, run_wrk
+from bench.databases import fresh_database
+from bench.ingest import Hub, count_agent_events
+from bench.load import TOKEN, WrkResult, run_wrk
 
 HALF = 25
 SETTLE_SECONDS = 3

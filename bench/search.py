@@ -37,8 +37,8 @@ from alembic import command
 from sqlalchemy import Connection, create_engine, insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.customers import fresh_database
-from bench.ingest import percentile
+from bench.databases import fresh_database
+from bench.load import percentile
 from hub.auth import Principal
 from hub.db.migrate import alembic_config
 from hub.db.postgres_backend import asyncpg_url

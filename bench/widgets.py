@@ -24,7 +24,8 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.ingest import Hub, free_port, process
+from bench.ingest import Hub
+from bench.load import free_port, process
 
 TARGET_MB = 300
 OPENING_CONCURRENCY = 200

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, delete, inspect, text, update
 
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
@@ -18,7 +18,8 @@ from hub.auth import Principal
 from hub.conversations import post_note
 from hub.db.database import Tx
 from hub.db.migrate import alembic_config
-from hub.db.search_index import PG_INDEXES, SQLITE_TRIGGERS
+from hub.db.schema import customers, messages
+from hub.db.search_index import PG_INDEXES, SQLITE_TRIGGERS, flush_sqlite_queue
 from hub.search import Search, SearchFilter, search
 from tests.support.clock import FakeClock
 from tests.support.hubs import Browser, signed_in_team
@@ -190,12 +191,15 @@ async def test_a_query_without_words_is_a_clear_400(hub: Hub, people):
 
 
 async def test_a_rolled_back_message_is_never_found_and_a_committed_one_at_once(hub: Hub, people):
+    """Both units share a commit; the failing one is undone with the index entry it made
+    (on SQLite the giraffe note then takes the rolled-back note's id)."""
     lena = await hub.ingest(chat("v1", "1", "hello", sender_name="Lena"))
-    admin = Principal(people["admin"].agent["id"], "Ada", "admin", "", False)
+    admin = admin_of(people)
     seen_inside: list[list[int]] = []
 
     def note_then_fail(tx: Tx) -> None:
         post_note(admin, lena.conversation_id, "zebra crossing", tx)
+        flush_in(tx)
         seen_inside.append(found_messages(search(admin, wanted("zebra"), tx.conn)))
         raise RuntimeError("the unit fails after writing")
 
@@ -205,13 +209,85 @@ async def test_a_rolled_back_message_is_never_found_and_a_committed_one_at_once(
         return_exceptions=True,
     )
     assert isinstance(results[0], RuntimeError)
-    assert len(seen_inside[0]) == 1, "inside its transaction the note is found at once"
+    assert len(seen_inside[0]) == 1, "inside its transaction the note is in the index"
     assert found_messages(await find(people["admin"], "zebra")) == []
     assert found_messages(await find(people["admin"], "giraffe")) == [results[1]["id"]]
 
 
+def admin_of(people: dict[str, Browser]) -> Principal:
+    return Principal(people["admin"].agent["id"], "Ada", "admin", "", False)
+
+
+def flush_in(tx: Tx) -> None:
+    """What the commit does first on SQLite: index what the triggers queued (PostgreSQL's
+    index is written by each statement)."""
+    if tx.conn.dialect.name == "sqlite":
+        flush_sqlite_queue(tx.conn.connection.dbapi_connection)
+
+
+async def test_edits_and_deletes_before_and_in_the_writing_transaction_are_indexed(
+    hub: Hub, people
+):
+    """On SQLite the commit indexes queued rows as they are then; an entry already in the
+    index is removed with the text it was indexed with."""
+    lena = await hub.ingest(chat("v1", "1", "apple", sender_name="Lena Fischer"))
+    admin = admin_of(people)
+
+    def write_edit_delete(tx: Tx) -> int:
+        kept = post_note(admin, lena.conversation_id, "banana", tx)["id"]
+        gone = post_note(admin, lena.conversation_id, "cherry", tx)["id"]
+        edit_message(tx, kept, "damson")
+        edit_message(tx, lena.message_id, "elder")
+        tx.conn.execute(delete(messages).where(messages.c.id == gone))
+        rename(tx.conn, lena.customer_id, "Lena Graf")
+        return kept
+
+    kept = await hub.db.write(write_edit_delete)
+    expected = {"apple": [], "banana": [], "cherry": [], "damson": [kept]}
+    expected |= {"elder": [lena.message_id]}
+    for word, messages_found in expected.items():
+        assert found_messages(await find(people["admin"], word)) == messages_found, word
+    assert found_customers(await find(people["admin"], "graf")) == [lena.customer_id]
+
+    def delete_and_rename(tx: Tx) -> None:
+        tx.conn.execute(delete(messages).where(messages.c.id == kept))
+        rename(tx.conn, lena.customer_id, "Lena Wolf")
+
+    await hub.db.write(delete_and_rename)
+    assert found_messages(await find(people["admin"], "damson")) == []
+    assert found_customers(await find(people["admin"], "graf")) == []
+    assert found_customers(await find(people["admin"], "wolf")) == [lena.customer_id]
+
+
+def edit_message(tx: Tx, message_id: int, words: str) -> None:
+    tx.conn.execute(update(messages).where(messages.c.id == message_id).values(text=words))
+
+
+def rename(conn: Connection, customer_id: int, name: str) -> None:
+    conn.execute(update(customers).where(customers.c.id == customer_id).values(name=name))
+
+
 def wanted(q: str) -> Search:
     return Search((q,), SearchFilter(), 20)
+
+
+async def test_rows_indexed_by_each_statement_at_0011_stay_found_after_0014(hub: Hub, people):
+    """0014 turns the triggers into a queue the commit indexes (SQLite); its downgrade
+    indexes what is queued and brings back 0011's triggers."""
+    await hub.db.run_maintenance(partial(alembic_to, "0011"))
+    at_0011 = await hub.ingest(chat("v1", "1", "written at eleven", sender_name="Lena"))
+    await hub.db.run_maintenance(partial(alembic_to, "head"))
+    at_head = await hub.ingest(chat("v2", "2", "written at twelve", sender_name="Ida"))
+    found = found_messages(await find(people["admin"], "written"))
+    assert sorted(found) == [at_0011.message_id, at_head.message_id]
+
+    def downgrade_with_a_queued_row(conn: Connection) -> None:
+        rename(conn, at_head.customer_id, "Ida Berg")
+        alembic_to("0011", conn)
+
+    await hub.db.run_maintenance(downgrade_with_a_queued_row)
+    assert found_customers(await find(people["admin"], "berg")) == [at_head.customer_id]
+    await hub.db.run_maintenance(partial(alembic_to, "head"))
 
 
 async def test_rows_stored_before_the_index_existed_are_found(hub: Hub, people):

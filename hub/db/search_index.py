@@ -1,9 +1,15 @@
-"""The full-text search index: what migration 0009 builds, per dialect.
+"""The full-text search index: what migrations 0011 and 0014 build, per dialect.
 
-SQLite: two FTS5 tables kept by triggers, so a row and its index entry are
-written in one transaction (a rolled-back message leaves no entry). Messages
-are indexed through a view (external content: the text is not stored twice);
-customers with their names and every identity's address and display name.
+SQLite: two FTS5 tables, written in the transaction that writes the rows (a
+rolled-back message leaves no entry). Messages are indexed through a view
+(external content: the text is not stored twice); customers with their names
+and every identity's address and display name. Since 0014 the triggers only
+queue the ids they touch (``search_*_pending``) and :func:`flush_sqlite_queue`
+indexes the queue once, just before the transaction commits: FTS5 writes what
+it holds as a new segment at every statement that opens a statement journal
+(its ``xSavepoint``), so indexing in each trigger made one segment, and its
+merges, per message. Removing a message's entry stays in its trigger, as an
+external-content entry is removed with the text it was indexed with.
 
 PostgreSQL: GIN indexes over ``to_tsvector`` (for messages, a stored generated
 column), which PostgreSQL itself keeps in step with each write. The ``simple`` configuration (no
@@ -17,6 +23,8 @@ they exist at head).
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy import Connection
 
 SEARCHED_CHARS = 100_000
@@ -24,7 +32,8 @@ SEARCHED_CHARS = 100_000
 holds at most 1 MB; this keeps any text well inside it)."""
 
 SQLITE_TABLES = ("search_messages", "search_customers")
-"""The FTS5 tables; FTS5 keeps each one's data in shadow tables named after it."""
+"""The FTS5 tables; FTS5 keeps each one's data in shadow tables named after it, and each
+one's queue of ids to index at commit is ``<table>_pending``."""
 
 PG_CONFIG = "simple"
 PG_MESSAGE_VECTOR = "search_vector"
@@ -52,13 +61,15 @@ PG_INDEXES = {
 _MESSAGE_FIELDS = (
     f"substr({{row}}.text, 1, {SEARCHED_CHARS}), json_extract({{row}}.meta, '$.subject')"
 )
-_CUSTOMER_ROW = """
-    DELETE FROM search_customers WHERE rowid = {id};
-    INSERT INTO search_customers(rowid, name, addresses)
+_CUSTOMER_DOCUMENTS = """
     SELECT customers.id, customers.name,
            (SELECT group_concat(address || ' ' || coalesce(display_name, ''), ' ')
             FROM identities WHERE identities.customer_id = customers.id)
-    FROM customers WHERE customers.id = {id};
+    FROM customers"""
+_CUSTOMER_ROW = f"""
+    DELETE FROM search_customers WHERE rowid = {{id}};
+    INSERT INTO search_customers(rowid, name, addresses)
+    {_CUSTOMER_DOCUMENTS} WHERE customers.id = {{id}};
 """
 SQLITE_TRIGGERS = {
     "search_messages_insert": "AFTER INSERT ON messages BEGIN {add_new}; END",
@@ -84,13 +95,35 @@ SQLITE_TRIGGERS = {
 }
 
 
-def _trigger_body(template: str) -> str:
+_REMOVE_MESSAGE = (
+    "INSERT INTO search_messages(search_messages, rowid, text, subject)"
+    " {select} 'delete', old.id, " + _MESSAGE_FIELDS.format(row="old")
+)
+_QUEUED = "INSERT OR IGNORE INTO {table}_pending(id) VALUES ({id});"
+
+
+def _at_commit(template: str) -> str:
+    """The triggers since 0014: ids queued for :func:`flush_sqlite_queue`; an indexed
+    message's entry removed at once (a queued one has none yet)."""
+    unless_queued = " WHERE NOT EXISTS (SELECT 1 FROM search_messages_pending WHERE id = old.id)"
+    return template.format(
+        add_new=_QUEUED.format(table="search_messages", id="new.id").rstrip(";"),
+        remove_old=_REMOVE_MESSAGE.format(select="SELECT") + unless_queued + ";"
+        " DELETE FROM search_messages_pending WHERE id = old.id",
+        customer_new=_QUEUED.format(table="search_customers", id="new.id"),
+        customer_old=_QUEUED.format(table="search_customers", id="old.id"),
+        identity_new=_QUEUED.format(table="search_customers", id="new.customer_id"),
+        identity_old=_QUEUED.format(table="search_customers", id="old.customer_id"),
+    )
+
+
+def _in_each_statement(template: str) -> str:
+    """The triggers of 0011 (what its downgrade restores): every one writes the index."""
     return template.format(
         add_new="INSERT INTO search_messages(rowid, text, subject) VALUES (new.id, "
         + _MESSAGE_FIELDS.format(row="new")
         + ")",
-        remove_old="INSERT INTO search_messages(search_messages, rowid, text, subject)"
-        " VALUES ('delete', old.id, " + _MESSAGE_FIELDS.format(row="old") + ")",
+        remove_old=_REMOVE_MESSAGE.format(select="VALUES (") + ")",
         customer_new=_CUSTOMER_ROW.format(id="new.id"),
         customer_old=_CUSTOMER_ROW.format(id="old.id"),
         identity_new=_CUSTOMER_ROW.format(id="new.customer_id"),
@@ -98,9 +131,47 @@ def _trigger_body(template: str) -> str:
     )
 
 
-def create_sqlite_triggers(conn: Connection) -> None:
+FLUSH_STATEMENTS = (
+    "INSERT INTO search_messages(rowid, text, subject) SELECT messages.id, "
+    + _MESSAGE_FIELDS.format(row="messages")
+    + " FROM search_messages_pending JOIN messages ON messages.id = search_messages_pending.id",
+    "DELETE FROM search_messages_pending",
+    "DELETE FROM search_customers WHERE rowid IN (SELECT id FROM search_customers_pending)",
+    "INSERT INTO search_customers(rowid, name, addresses)"
+    + _CUSTOMER_DOCUMENTS
+    + " JOIN search_customers_pending ON search_customers_pending.id = customers.id",
+    "DELETE FROM search_customers_pending",
+)
+_QUEUE_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+
+
+def flush_sqlite_queue(raw: sqlite3.Connection) -> None:
+    """Index what the transaction's triggers queued: one FTS5 segment per commit.
+
+    Every writer on SQLite calls it just before committing (``SqliteDatabase``
+    does); what another writer leaves queued is indexed by the next commit that
+    flushes. Without the index (before 0011, or dropped) it does nothing.
+    """
+    if raw.execute(_QUEUE_EXISTS, ("search_messages_pending",)).fetchone() is None:
+        return
+    for statement in FLUSH_STATEMENTS:
+        raw.execute(statement)
+
+
+def create_sqlite_queue(conn: Connection) -> None:
+    for table in SQLITE_TABLES:
+        conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {table}_pending (id INTEGER PRIMARY KEY)")
+
+
+def drop_sqlite_queue(conn: Connection) -> None:
+    for table in SQLITE_TABLES:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}_pending")
+
+
+def create_sqlite_triggers(conn: Connection, at_commit: bool = True) -> None:
+    body = _at_commit if at_commit else _in_each_statement
     for name, template in SQLITE_TRIGGERS.items():
-        conn.exec_driver_sql(f"CREATE TRIGGER IF NOT EXISTS {name} {_trigger_body(template)}")
+        conn.exec_driver_sql(f"CREATE TRIGGER IF NOT EXISTS {name} {body(template)}")
 
 
 def drop_sqlite_triggers(conn: Connection) -> None:
@@ -109,7 +180,8 @@ def drop_sqlite_triggers(conn: Connection) -> None:
 
 
 def create_search_index(conn: Connection) -> None:
-    """Build the index and fill it with the rows already stored."""
+    """Build the index as 0011 did and fill it with the rows already stored (0014 then
+    makes the triggers queue for the commit)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(
             f"ALTER TABLE messages ADD COLUMN {PG_MESSAGE_VECTOR} tsvector"
@@ -132,11 +204,26 @@ def create_search_index(conn: Connection) -> None:
     )
     conn.exec_driver_sql("INSERT INTO search_messages(search_messages) VALUES ('rebuild')")
     conn.exec_driver_sql(
-        "INSERT INTO search_customers(rowid, name, addresses) SELECT customers.id, customers.name,"
-        " (SELECT group_concat(address || ' ' || coalesce(display_name, ''), ' ')"
-        " FROM identities WHERE identities.customer_id = customers.id) FROM customers"
+        f"INSERT INTO search_customers(rowid, name, addresses) {_CUSTOMER_DOCUMENTS}"
     )
-    create_sqlite_triggers(conn)
+    create_sqlite_triggers(conn, at_commit=False)
+
+
+def index_at_commit(conn: Connection) -> None:
+    """0014: the triggers queue, the commit indexes (SQLite; PostgreSQL is unchanged)."""
+    if conn.dialect.name == "sqlite":
+        drop_sqlite_triggers(conn)
+        create_sqlite_queue(conn)
+        create_sqlite_triggers(conn)
+
+
+def index_in_each_statement(conn: Connection) -> None:
+    """0014's downgrade: what the queue holds is indexed, then the triggers of 0011."""
+    if conn.dialect.name == "sqlite":
+        flush_sqlite_queue(conn.connection.dbapi_connection)
+        drop_sqlite_triggers(conn)
+        drop_sqlite_queue(conn)
+        create_sqlite_triggers(conn, at_commit=False)
 
 
 def drop_search_index(conn: Connection) -> None:
@@ -146,6 +233,7 @@ def drop_search_index(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE messages DROP COLUMN {PG_MESSAGE_VECTOR}")
         return
     drop_sqlite_triggers(conn)
+    drop_sqlite_queue(conn)
     for table in SQLITE_TABLES:
         conn.exec_driver_sql(f"DROP TABLE {table}")
     conn.exec_driver_sql("DROP VIEW search_message_documents")

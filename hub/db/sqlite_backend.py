@@ -23,6 +23,7 @@ from hub.clock import Clock
 from hub.db import schema
 from hub.db.database import Database, EventSink, ReadUnit, T, Tx, WriteUnit
 from hub.db.prepared import Prepared
+from hub.db.search_index import flush_sqlite_queue
 from hub.db.sqlite_file import private_database_file
 from hub.events import Event
 
@@ -193,6 +194,7 @@ class SqliteDatabase(Database):
         done, self._done, self._open = self._done, [], False
         self._in_savepoints = False
         try:
+            flush_sqlite_queue(self._raw)
             self._conn.commit()
         except Exception as error:
             log.exception("commit of %d writes failed", len(done))
