@@ -1,0 +1,239 @@
+"""The WhatsApp channel: messages in by Meta's signed webhook, replies out by the Cloud API.
+
+``GET /whatsapp/<name>/webhook`` is the verification handshake Meta makes when the
+webhook URL is set (``hub.mode=subscribe``, the verify token, ``hub.challenge``
+echoed). ``POST`` there carries messages and statuses: 401 without
+``X-Hub-Signature-256``, 403 when it does not sign the raw body with the app
+secret, and nothing stored either way; else each message is stored (a repeated
+``wamid`` is a duplicate) and each status recorded as a receipt, then 200.
+
+Outbound, one ``POST {base_url}/{api_version}/{phone_number_id}/messages`` per part
+of 4096 characters, naming our message id as ``biz_opaque_callback_data`` so its
+statuses find it. Outside the 24-hour customer-service window (from the
+customer's last message, ``routing.service_window``) no free-form message is sent:
+the re-engagement template goes instead, or the reply fails with that reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from connectors.base import (
+    Connector,
+    Delivery,
+    HubPort,
+    OutboundMessage,
+    PermanentError,
+    TransientError,
+)
+from connectors.phone import IDENTITY_KIND
+from connectors.route_docs import Raw, RouteDoc
+from connectors.secret_check import same_secret
+from connectors.text_parts import split_text
+from connectors.whatsapp.errors import api_error
+from connectors.whatsapp.payloads import received, signed_by_meta
+from connectors.whatsapp.settings import WhatsappChannel
+from routing.service_window import service_window
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+MAX_TEXT_CHARS = 4096
+TIMEOUT = aiohttp.ClientTimeout(total=15)
+
+
+class WhatsappConnector(Connector):
+    kind = "whatsapp"
+
+    def __init__(self, settings: WhatsappChannel, hub: HubPort) -> None:
+        super().__init__(settings.name, hub)
+        self.settings = settings
+        self._app_secret = settings.app_secret_env.reveal()
+        self._verify_token = settings.verify_token_env.reveal()
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def identity_kind(self) -> str:
+        return IDENTITY_KIND
+
+    @property
+    def webhook_path(self) -> str:
+        return f"/whatsapp/{self.name}/webhook"
+
+    def routes(self) -> Iterable[web.RouteDef]:
+        return [
+            web.get(self.webhook_path, self.verify, allow_head=False),
+            web.post(self.webhook_path, self.receive),
+        ]
+
+    def route_docs(self) -> Iterable[RouteDoc]:
+        yield RouteDoc(
+            "GET",
+            self.webhook_path,
+            f"channel_{self.name}_whatsapp_verify",
+            f"Meta's verification of channel {self.name}'s webhook URL",
+            "channels",
+            description="hub.mode=subscribe with the channel's verify token: hub.challenge is "
+            "echoed; anything else is refused.",
+            parameters=tuple(
+                {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+                for name in ("hub.mode", "hub.verify_token", "hub.challenge")
+            ),
+            response=Raw("text/plain", "hub.challenge, as Meta sent it"),
+            errors=(403,),
+        )
+        signature = {"type": "apiKey", "in": "header", "name": SIGNATURE_HEADER}
+        yield RouteDoc(
+            "POST",
+            self.webhook_path,
+            f"channel_{self.name}_whatsapp_events",
+            f"Messages and statuses for channel {self.name}'s WhatsApp number",
+            "channels",
+            description="Meta's webhook JSON (object whatsapp_business_account, field messages), "
+            "signed with the app secret over the raw body. Answered once stored.",
+            response=Raw("text/plain", "empty: stored"),
+            errors=(401, 403, 404),
+            security={f"channel_{self.name}_whatsapp_signature": signature},
+        )
+
+    async def start(self) -> None:
+        token = self.settings.access_token_env.reveal()
+        headers = {"Authorization": f"Bearer {token}"}
+        self._session = aiohttp.ClientSession(headers=headers, timeout=TIMEOUT)
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise TransientError("channel is not started")
+        return self._session
+
+    def _api(self, path: str = "") -> str:
+        base = self.settings.base_url.rstrip("/")
+        return f"{base}/{self.settings.api_version}/{self.settings.phone_number_id}{path}"
+
+    # inbound
+
+    async def verify(self, request: web.Request) -> web.Response:
+        """Meta's handshake: the challenge back when the verify token is ours."""
+        query = request.query
+        token_matches = same_secret(query.get("hub.verify_token"), self._verify_token)
+        if query.get("hub.mode") == "subscribe" and token_matches:
+            return web.Response(text=query.get("hub.challenge", ""))
+        return web.json_response(
+            {"error": f"wrong hub.mode or hub.verify_token for channel {self.name}"}, status=403
+        )
+
+    async def receive(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        presented = request.headers.get(SIGNATURE_HEADER)
+        if presented is None:
+            return self._refused("missing", 401)
+        if not signed_by_meta(self._app_secret, presented, body):
+            return self._refused("wrong", 403)
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            payload = None
+        if not isinstance(payload, dict):
+            await self.hub.quarantine(self.name, body, "a WhatsApp webhook that is not JSON")
+            return web.Response()
+        found = received(payload, self.name)
+        for message in found.messages:
+            await self.hub.ingest(message)
+        for report in found.reports:
+            if not await self.hub.delivery_report(self.name, report):
+                log.warning("whatsapp %s: a status for a message not sent here", self.name)
+        return web.Response()
+
+    def _refused(self, how: str, status: int) -> web.Response:
+        return web.json_response(
+            {"error": f"{how} {SIGNATURE_HEADER} for channel {self.name}"}, status=status
+        )
+
+    # outbound
+
+    async def send(self, message: OutboundMessage) -> Delivery:
+        """Free-form parts inside the customer-service window, else the template."""
+        last = last_inbound_at(message.thread.latest_inbound_meta)
+        window = service_window(last, self.hub.now())
+        if not window.open and not message.delivered.parts_sent:
+            return await self._send_template(message, window.closes_at)
+        parts = split_text(message.text, MAX_TEXT_CHARS)
+        if not parts:
+            raise PermanentError("an empty message cannot be sent on WhatsApp")
+        delivered = message.delivered
+        for index in range(delivered.parts_sent, len(parts)):
+            text = {"preview_url": False, "body": parts[index]}
+            try:
+                wamid = await self._post(message, {"type": "text", "text": text})
+            except (TransientError, PermanentError) as failure:
+                failure.partial = delivered
+                raise
+            delivered = Delivery(delivered.external_id or wamid, index + 1)
+        return delivered
+
+    async def _send_template(self, message: OutboundMessage, closed: datetime | None) -> Delivery:
+        template = self.settings.reengagement_template
+        if template is None:
+            raise PermanentError(window_closed_reason(self.name, closed))
+        named = {"name": template.name, "language": {"code": template.language}}
+        wamid = await self._post(message, {"type": "template", "template": named})
+        return Delivery(wamid, 1)
+
+    async def _post(self, message: OutboundMessage, content: dict[str, Any]) -> str:
+        """One messages call; the new message's ``wamid``."""
+        body = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": message.to.address,
+            "biz_opaque_callback_data": str(message.message_id),
+            **content,
+        }
+        answer = await self._call("POST", self._api("/messages"), json=body)
+        return str(((answer.get("messages") or [{}])[0]).get("id") or "")
+
+    async def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            async with self._client().request(method, url, **kwargs) as answer:
+                text = await answer.text()
+                if answer.status >= 300:
+                    raise api_error(answer.status, text, answer.headers.get("Retry-After"))
+                return dict(await answer.json(content_type=None) or {})
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise TransientError(f"WhatsApp unreachable: {type(error).__name__}") from error
+
+    async def test_connection(self) -> str:
+        fields = "display_phone_number,verified_name,quality_rating"
+        number = await self._call("GET", self._api(), params={"fields": fields})
+        return (
+            f"number {number.get('display_phone_number')} "
+            f"({number.get('verified_name')!r}), quality {number.get('quality_rating')}"
+        )
+
+
+def last_inbound_at(meta: Mapping[str, Any]) -> datetime | None:
+    """When the customer last wrote on the channel, by WhatsApp's timestamp."""
+    stamp = meta.get("timestamp")
+    try:
+        return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except ValueError:
+        return None
+
+
+def window_closed_reason(channel: str, closed: datetime | None) -> str:
+    since = f"closed at {closed:%Y-%m-%d %H:%M} UTC" if closed else "never opened"
+    return (
+        f"the customer's 24-hour WhatsApp window {since}: only a template can be sent until "
+        f"they write again, and channel {channel} has no reengagement_template"
+    )
