@@ -1,9 +1,12 @@
-"""The WhatsApp channel's webhook against Meta's signed posts: handshake, signatures,
-messages in, statuses; one phone identity with SMS by E.164."""
+"""The WhatsApp channel against a local Graph API and Meta's signed webhook posts: the
+handshake, signatures, messages in, statuses, one phone identity with SMS by E.164, and
+replies: free-form inside the 24-hour window, the re-engagement template (or a failure)
+after it, retries and refusals."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -11,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from config import Settings
+from connectors.base import AuthFailed
 from connectors.whatsapp.payloads import signature
 from hub.app import Hub
 from tests.support.clock import FakeClock
@@ -24,9 +28,12 @@ from tests.support.whatsapp_api import (
     VERIFY_TOKEN,
     FakeGraphApi,
     encoded,
+    graph_error,
     incoming_text,
+    reengagement_needed,
     sign,
     status_update,
+    too_many_requests,
 )
 from tests.test_twilio import PUBLIC, text_in
 
@@ -39,6 +46,7 @@ ENVIRON = {
     "TWILIO_TOKEN": AUTH_TOKEN,
 }
 WEBHOOK = "/whatsapp/whatsapp/webhook"
+TEMPLATE = {"name": "reopen_conversation", "language": "de"}
 
 
 def whatsapp_channel(base_url: str, **extra: Any) -> dict[str, Any]:
@@ -81,8 +89,17 @@ async def graph() -> AsyncIterator[FakeGraphApi]:
 
 
 @pytest.fixture
-async def hub(database_url: str, clock: FakeClock, graph: FakeGraphApi) -> AsyncIterator[Hub]:
-    async with started_hub(whatsapp_settings(database_url, graph.base_url), clock) as hub:
+def template(request: pytest.FixtureRequest) -> dict[str, str] | None:
+    """The channel's re-engagement template (a test may set ``None`` through parametrize)."""
+    return getattr(request, "param", TEMPLATE)
+
+
+@pytest.fixture
+async def hub(
+    database_url: str, clock: FakeClock, graph: FakeGraphApi, template: dict[str, str] | None
+) -> AsyncIterator[Hub]:
+    settings = whatsapp_settings(database_url, graph.base_url, reengagement_template=template)
+    async with started_hub(settings, clock) as hub:
         yield hub
 
 
@@ -271,3 +288,227 @@ async def test_a_status_for_a_message_of_another_channel_changes_nothing(
     payload = status_update("wamid.X", LENA_WA, "read", clock.now(), str(theirs["id"]))
     await write_in(client, server, payload)
     assert "receipt" not in (await message_state(hub, theirs["id"]))[2]
+
+
+# replies
+
+
+async def sign_in_again(team: dict[str, Browser], browser_factory: Any) -> None:
+    """The admin's session, anew after the clock moved past the old one's life."""
+    team["admin"] = await (await browser_factory()).login("admin@example.com")
+
+
+async def conversation_of_lena(hub, server, client, clock) -> int:
+    await write_in(client, server, incoming_text(LENA_WA, "Hallo, meine Bestellung?", clock.now()))
+    return (await stored(hub))[-1]["conversation_id"]
+
+
+async def test_a_reply_inside_the_window_leaves_as_free_form_text(
+    hub, server, client, clock, team, graph, browser_factory
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    clock.advance(hours=23, minutes=59)
+    await sign_in_again(team, browser_factory)
+    sent = await reply(team, conversation, "Sie ist heute rausgegangen.")
+    assert await hub.outbox.run_due() == 1
+    [call] = graph.sent
+    assert call == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": LENA,
+        "biz_opaque_callback_data": str(sent["id"]),
+        "type": "text",
+        "text": {"preview_url": False, "body": "Sie ist heute rausgegangen."},
+        "wamid": call["wamid"],
+    }
+    state, error, meta = await message_state(hub, sent["id"])
+    assert (state, error, meta["delivery_id"]) == ("sent", None, call["wamid"])
+
+
+async def test_a_long_reply_leaves_in_parts_of_4096_characters(
+    hub, server, client, clock, team, graph
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    text = "\n\n".join(["a" * 3000, "b" * 3000])
+    sent = await reply(team, conversation, text)
+    await hub.outbox.run_due()
+    assert [c["text"]["body"] for c in graph.sent] == ["a" * 3000, "b" * 3000]
+    meta = (await message_state(hub, sent["id"]))[2]
+    assert (meta["delivery_id"], meta["parts_sent"]) == (graph.sent[0]["wamid"], 2)
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (too_many_requests(), "too many requests"),
+        (graph_error(400, 130429, "(#130429) Rate limit hit"), "throughput"),
+        (graph_error(503, 131000, "Something went wrong"), "WhatsApp answered 503"),
+    ],
+)
+async def test_a_rate_limited_or_failing_send_is_retried_and_delivered_once(
+    hub, server, client, clock, team, graph, answer, said
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    graph.errors.append(answer)
+    sent = await reply(team, conversation, "Danke, wir sind dran.")
+    await hub.outbox.run_due()
+    state, error, _ = await message_state(hub, sent["id"])
+    assert state == "queued"
+    assert said in (error or "")
+    assert graph.sent == []
+    clock.advance(seconds=20)  # past Retry-After (2 s, else 5 s) and the backoff (10 s at most)
+    assert await hub.outbox.run_due() == 1
+    assert [c["text"]["body"] for c in graph.sent] == ["Danke, wir sind dran."]
+    assert (await message_state(hub, sent["id"]))[0] == "sent"
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (
+            reengagement_needed(),
+            "more than 24 hours have passed since the customer last wrote: only a template "
+            "can be sent until they write again (WhatsApp error 131047)",
+        ),
+        (
+            graph_error(400, 131026, "Message undeliverable"),
+            "the message could not be delivered (the number may not be on WhatsApp, or the "
+            "customer's app is too old or has not accepted WhatsApp's terms) "
+            "(WhatsApp error 131026)",
+        ),
+        (
+            graph_error(400, 100, "(#100) Invalid parameter"),
+            "(#100) Invalid parameter (WhatsApp error 100)",
+        ),
+    ],
+)
+async def test_a_refused_send_fails_with_the_reason(
+    hub, server, client, clock, team, graph, answer, reason
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    graph.errors.append(answer)
+    sent = await reply(team, conversation, "Hallo?")
+    await hub.outbox.run_due()
+    state, error, _ = await message_state(hub, sent["id"])
+    assert (state, error) == ("failed", f"WhatsApp refused the message: {reason}")
+    clock.advance(hours=1)
+    assert await hub.outbox.run_due() == 0
+    assert graph.sent == []
+
+
+# the 24-hour window
+
+
+async def test_after_the_window_the_template_leaves_instead_of_the_reply(
+    hub, server, client, clock, team, graph, browser_factory
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    clock.advance(hours=24)
+    await sign_in_again(team, browser_factory)
+    sent = await reply(team, conversation, "Sind Sie noch da?")
+    await hub.outbox.run_due()
+    [call] = graph.sent
+    assert (call["type"], call["template"]) == (
+        "template",
+        {"name": "reopen_conversation", "language": {"code": "de"}},
+    )
+    assert "text" not in call
+    assert call["biz_opaque_callback_data"] == str(sent["id"])
+    state, error, meta = await message_state(hub, sent["id"])
+    assert (state, error, meta["delivery_id"]) == ("sent", None, call["wamid"])
+
+
+async def test_a_new_customer_message_reopens_the_window(
+    hub, server, client, clock, team, graph, browser_factory
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    clock.advance(days=3)
+    await write_in(client, server, incoming_text(LENA_WA, "Hallo nochmal", clock.now()))
+    await sign_in_again(team, browser_factory)
+    await reply(team, conversation, "Ja, hier!")
+    await hub.outbox.run_due()
+    assert [c["type"] for c in graph.sent] == ["text"]
+
+
+@pytest.mark.parametrize("template", [None], indirect=True)
+async def test_without_a_template_a_reply_after_the_window_fails_with_the_reason(
+    hub, server, client, clock, team, graph, browser_factory
+):
+    wrote = clock.now()
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    clock.advance(hours=30)
+    await sign_in_again(team, browser_factory)
+    sent = await reply(team, conversation, "Sind Sie noch da?")
+    await hub.outbox.run_due()
+    assert graph.sent == []
+    state, error, _ = await message_state(hub, sent["id"])
+    closed = wrote + timedelta(hours=24)
+    assert (state, error) == (
+        "failed",
+        f"the customer's 24-hour WhatsApp window closed at {closed:%Y-%m-%d %H:%M} UTC: only "
+        "a template can be sent until they write again, and channel whatsapp has no "
+        "reengagement_template",
+    )
+
+
+async def test_a_reply_scheduled_for_the_customers_hours_after_the_window_goes_as_the_template(
+    hub, server, client, clock, team, graph, browser_factory
+):
+    clock.set(datetime(2026, 3, 6, 16, 0, tzinfo=UTC))  # a Friday
+    await sign_in_again(team, browser_factory)
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    customer = (await stored(hub))[-1]["customer_id"]
+    weekdays = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+    await team["admin"].call(
+        "PUT",
+        f"/api/customers/{customer}/contact-hours",
+        {"hours": {"zone": "UTC", "weekly": weekdays}},
+        expect=200,
+    )
+    clock.set(datetime(2026, 3, 6, 18, 0, tzinfo=UTC))
+    sent = await reply(team, conversation, "Am Montag kommt der Techniker.")
+    assert sent["state"] == "scheduled"
+    clock.set(datetime(2026, 3, 9, 9, 0, tzinfo=UTC))
+    assert await hub.outbox.run_due() == 1
+    assert [c["type"] for c in graph.sent] == ["template"]
+
+
+# connection
+
+
+async def test_the_consoles_test_connection_reads_the_number(team, graph):
+    answer = await team["admin"].post("/api/admin/channels/whatsapp/test", expect=200)
+    assert answer == {
+        "channel": "whatsapp",
+        "ok": True,
+        "detail": "number +1 555-078-3881 ('Shop Support'), quality GREEN",
+    }
+    assert graph.number_reads == 1
+
+
+async def test_a_refused_access_token_is_reported_without_showing_it(database_url, clock, graph):
+    settings = whatsapp_settings(database_url, graph.base_url)
+    environ = {**ENVIRON, "WA_TOKEN": "EAAG-revoked-token"}
+    settings = Settings.model_validate(
+        settings.model_dump(mode="json"), context={"environ": environ}
+    )
+    async with started_hub(settings, clock) as hub:
+        with pytest.raises(AuthFailed) as refused:
+            await hub.connectors["whatsapp"].test_connection()
+    assert refused.value.reason == (
+        "WhatsApp refused the access token (the access token is expired or invalid "
+        "(WhatsApp error 190))"
+    )
+    assert "revoked" not in refused.value.reason
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("phone_number_id", "+15550783881", "phone number ID"),
+        ("api_version", "21", "Graph API version"),
+    ],
+)
+def test_settings_name_what_is_wrong(database_url, field, value, said):
+    with pytest.raises(ValueError, match=said):
+        whatsapp_settings(database_url, "http://127.0.0.1:9", **{field: value})
