@@ -310,6 +310,7 @@ async def test_a_reply_inside_the_window_leaves_as_free_form_text(
     clock.advance(hours=23, minutes=59)
     await sign_in_again(team, browser_factory)
     sent = await reply(team, conversation, "Sie ist heute rausgegangen.")
+    assert "window_notice" not in sent
     assert await hub.outbox.run_due() == 1
     [call] = graph.sent
     assert call == {
@@ -403,9 +404,16 @@ async def test_after_the_window_the_template_leaves_instead_of_the_reply(
     hub, server, client, clock, team, graph, browser_factory
 ):
     conversation = await conversation_of_lena(hub, server, client, clock)
+    wrote = clock.now()
     clock.advance(hours=24)
     await sign_in_again(team, browser_factory)
     sent = await reply(team, conversation, "Sind Sie noch da?")
+    assert sent["window_notice"] == (
+        f"the WhatsApp window closed at {clock.now():%Y-%m-%d %H:%M} UTC and this reply leaves "
+        f"at {clock.now():%Y-%m-%d %H:%M} UTC: only the re-engagement template can be sent "
+        "then, not this text"
+    )
+    assert clock.now() == wrote + timedelta(hours=24)
     await hub.outbox.run_due()
     [call] = graph.sent
     assert (call["type"], call["template"]) == (
@@ -468,9 +476,30 @@ async def test_a_reply_scheduled_for_the_customers_hours_after_the_window_goes_a
     clock.set(datetime(2026, 3, 6, 18, 0, tzinfo=UTC))
     sent = await reply(team, conversation, "Am Montag kommt der Techniker.")
     assert sent["state"] == "scheduled"
+    assert sent["window_notice"] == (
+        "the WhatsApp window closes at 2026-03-07 16:00 UTC and this reply leaves at "
+        "2026-03-09 09:00 UTC: only the re-engagement template can be sent then, not this text"
+    )
     clock.set(datetime(2026, 3, 9, 9, 0, tzinfo=UTC))
     assert await hub.outbox.run_due() == 1
     assert [c["type"] for c in graph.sent] == ["template"]
+
+
+async def test_the_conversation_shows_when_the_window_closes(
+    hub, server, client, clock, team, browser_factory
+):
+    wrote = clock.now()
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    await text_in(client, server, incoming_sms(LENA, "and by SMS"))
+    closes = (wrote + timedelta(hours=24)).isoformat()
+    detail = await team["admin"].get(f"/api/conversations/{conversation}")
+    assert detail["service_windows"] == [{"channel": "whatsapp", "closes_at": closes, "open": True}]
+    clock.advance(hours=24)
+    await sign_in_again(team, browser_factory)
+    detail = await team["admin"].get(f"/api/conversations/{conversation}")
+    assert detail["service_windows"] == [
+        {"channel": "whatsapp", "closes_at": closes, "open": False}
+    ]
 
 
 # connection
