@@ -12,11 +12,13 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from sqlalchemy import select
 
 from config import Settings
 from connectors.base import AuthFailed
 from connectors.whatsapp.payloads import signature
 from hub.app import Hub
+from hub.db.schema import attachments
 from tests.support.clock import FakeClock
 from tests.support.hubs import Browser, signed_in_team, started_hub
 from tests.support.replies import message_state, reply, stored
@@ -29,6 +31,7 @@ from tests.support.whatsapp_api import (
     FakeGraphApi,
     encoded,
     graph_error,
+    incoming,
     incoming_text,
     reengagement_needed,
     sign,
@@ -58,6 +61,7 @@ def whatsapp_channel(base_url: str, **extra: Any) -> dict[str, Any]:
         "app_secret_env": "WA_SECRET",
         "verify_token_env": "WA_VERIFY",
         "base_url": base_url,
+        "max_media_bytes": 1000,
         **extra,
     }
 
@@ -223,6 +227,93 @@ async def test_sms_and_whatsapp_from_one_number_are_one_identity(hub, server, cl
     first, second = await stored(hub)
     assert first["address"] == second["address"] == LENA
     assert first["customer_id"] == second["customer_id"]
+
+
+PHOTO = b"\xff\xd8\xff\xe0 a small jpeg"
+
+
+async def attachments_of(hub: Hub, message_id: int) -> list[tuple[str, str, bytes | None]]:
+    def read(conn: Any) -> list[Any]:
+        return conn.execute(
+            select(attachments.c.name, attachments.c.content_type, attachments.c.data)
+            .where(attachments.c.message_id == message_id)
+            .order_by(attachments.c.position)
+        ).all()
+
+    return [tuple(row) for row in await hub.db.read(read)]
+
+
+async def test_a_picture_is_fetched_through_the_media_endpoint_and_stored(
+    hub, server, client, clock, graph
+):
+    media_id = graph.add_media(PHOTO, "image/jpeg")
+    image = {"caption": "So kam es an", "mime_type": "image/jpeg", "sha256": "x", "id": media_id}
+    await write_in(client, server, incoming(LENA_WA, "image", image, clock.now()))
+    [message] = await stored(hub)
+    assert message["text"] == "So kam es an"
+    assert await attachments_of(hub, message["id"]) == [
+        (f"image-{media_id}.jpg", "image/jpeg", PHOTO)
+    ]
+    assert graph.downloads == [media_id]
+
+
+async def test_a_document_over_the_limit_is_listed_not_stored(hub, server, client, clock, graph):
+    media_id = graph.add_media(b"%PDF" + b"x" * 2000, "application/pdf")
+    document = {"filename": "Rechnung.pdf", "mime_type": "application/pdf", "id": media_id}
+    await write_in(client, server, incoming(LENA_WA, "document", document, clock.now()))
+    [message] = await stored(hub)
+    assert await attachments_of(hub, message["id"]) == [("Rechnung.pdf", "application/pdf", None)]
+    assert graph.downloads == []  # the declared size was enough to say no
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "text"),
+    [
+        (
+            "location",
+            {
+                "latitude": 52.52,
+                "longitude": 13.405,
+                "name": "Packstation 123",
+                "address": "Alexanderplatz 1, Berlin",
+            },
+            "Location: Packstation 123, Alexanderplatz 1, Berlin (52.52, 13.405)",
+        ),
+        (
+            "contacts",
+            [
+                {
+                    "name": {"formatted_name": "Jonas Vogel", "first_name": "Jonas"},
+                    "phones": [{"phone": "+49 30 1234567", "type": "HOME"}],
+                }
+            ],
+            "Contact: Jonas Vogel (+49 30 1234567)",
+        ),
+        (
+            "interactive",
+            {"type": "button_reply", "button_reply": {"id": "yes-1", "title": "Ja, bitte"}},
+            "Chose: Ja, bitte",
+        ),
+        (
+            "interactive",
+            {
+                "type": "list_reply",
+                "list_reply": {"id": "slot-2", "title": "Dienstag", "description": "9-12"},
+            },
+            "Chose: Dienstag",
+        ),
+        ("button", {"payload": "reopen", "text": "Antworten"}, "Chose: Antworten"),
+        ("reaction", {"message_id": "wamid.OURS", "emoji": "\U0001f44d"}, "Reacted \U0001f44d"),
+        ("order", {"catalog_id": "1"}, "(a WhatsApp order message the hub cannot show)"),
+    ],
+)
+async def test_every_other_inbound_type_is_stored_in_words(
+    hub, server, client, clock, kind, content, text
+):
+    await write_in(client, server, incoming(LENA_WA, kind, content, clock.now()))
+    [message] = await stored(hub)
+    assert message["text"] == text
+    assert message["meta"]["type"] == kind
 
 
 # statuses

@@ -19,16 +19,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
 
 from connectors.base import (
+    Attachment,
     Connector,
     Delivery,
     HubPort,
+    InboundMessage,
     OutboundMessage,
     PermanentError,
     TransientError,
@@ -47,6 +51,8 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_TEXT_CHARS = 4096
 TIMEOUT = aiohttp.ClientTimeout(total=15)
+MEDIA_HOST_SUFFIX = ".fbsbx.com"
+"""Where the media endpoint's URLs point (lookaside.fbsbx.com): they need the token too."""
 
 
 class WhatsappConnector(Connector):
@@ -118,9 +124,11 @@ class WhatsappConnector(Connector):
             raise TransientError("channel is not started")
         return self._session
 
+    def _api_root(self, path: str) -> str:
+        return f"{self.settings.base_url.rstrip('/')}/{self.settings.api_version}{path}"
+
     def _api(self, path: str = "") -> str:
-        base = self.settings.base_url.rstrip("/")
-        return f"{base}/{self.settings.api_version}/{self.settings.phone_number_id}{path}"
+        return self._api_root(f"/{self.settings.phone_number_id}{path}")
 
     # inbound
 
@@ -150,11 +158,48 @@ class WhatsappConnector(Connector):
             return web.Response()
         found = received(payload, self.name)
         for message in found.messages:
-            await self.hub.ingest(message)
+            await self.hub.ingest(await self._with_media(message))
         for report in found.reports:
             if not await self.hub.delivery_report(self.name, report):
                 log.warning("whatsapp %s: a status for a message not sent here", self.name)
         return web.Response()
+
+    async def _with_media(self, message: InboundMessage) -> InboundMessage:
+        """The file of a media message, fetched through the media endpoint with the token,
+        up to ``max_media_bytes``; one larger, failing, or elsewhere than Meta's is listed."""
+        media_id = message.meta.get("media_id")
+        if not media_id or not message.attachments:
+            return message
+        [listed] = message.attachments
+        try:
+            info = await self._call("GET", self._api_root(f"/{media_id}"))
+            attachment = await self._downloaded(info, listed)
+        except (TransientError, PermanentError) as error:
+            log.warning("whatsapp %s: media not fetched: %s", self.name, error.reason)
+            return message
+        return replace(message, attachments=(attachment,))
+
+    async def _downloaded(self, info: Mapping[str, Any], listed: Attachment) -> Attachment:
+        url, limit = str(info.get("url") or ""), self.settings.max_media_bytes
+        declared = int(info.get("file_size") or 0)
+        if declared > limit or not self._media_host(url):
+            return replace(listed, size=declared)
+        try:
+            async with self._client().get(url) as answer:
+                if answer.status != 200:
+                    raise TransientError(f"media download answered {answer.status}")
+                data = await answer.content.read(limit + 1)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise TransientError(type(error).__name__) from error
+        if len(data) > limit:
+            return replace(listed, size=declared or len(data))
+        return replace(listed, size=len(data), data=data)
+
+    def _media_host(self, url: str) -> bool:
+        """Whether the token may go to ``url``: Meta's media store, or the API server itself."""
+        host = urlsplit(url).hostname or ""
+        on_api = url.startswith(self.settings.base_url.rstrip("/") + "/")
+        return on_api or (url.startswith("https://") and host.endswith(MEDIA_HOST_SUFFIX))
 
     def _refused(self, how: str, status: int) -> web.Response:
         return web.json_response(

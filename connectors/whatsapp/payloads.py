@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator, Mapping
+import mimetypes
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import Address, DeliveryReport, DeliveryState, InboundMessage
+from connectors.base import (
+    Address,
+    Attachment,
+    DeliveryReport,
+    DeliveryState,
+    InboundMessage,
+)
+from connectors.media import safe_media_type
 from connectors.phone import IDENTITY_KIND, phone_address
 from connectors.secret_check import same_secret
 
@@ -103,12 +111,77 @@ def timestamp(value: object) -> datetime | None:
         return None
 
 
+MEDIA = frozenset({"image", "document", "audio", "video", "sticker"})
+"""Types whose file the connector fetches through the media endpoint."""
+
+
+def location_text(location: Mapping[str, Any]) -> str:
+    place = ", ".join(str(location[k]) for k in ("name", "address") if location.get(k))
+    where = f"{location.get('latitude')}, {location.get('longitude')}"
+    return f"Location: {place} ({where})" if place else f"Location: {where}"
+
+
+def contacts_text(contacts: list[Mapping[str, Any]]) -> str:
+    cards = []
+    for card in contacts:
+        name = (card.get("name") or {}).get("formatted_name") or "a contact"
+        phones = ", ".join(str(p.get("phone")) for p in card.get("phones") or [] if p.get("phone"))
+        cards.append(f"{name} ({phones})" if phones else name)
+    return "Contact: " + "; ".join(cards)
+
+
+def interactive_text(interactive: Mapping[str, Any]) -> str:
+    """The button or list row the customer chose, by its title."""
+    chosen = interactive.get(str(interactive.get("type"))) or {}
+    return f"Chose: {chosen.get('title') or chosen.get('id') or '?'}"
+
+
+READERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "text": lambda m: str((m.get("text") or {}).get("body") or ""),
+    "location": lambda m: location_text(m.get("location") or {}),
+    "contacts": lambda m: contacts_text(m.get("contacts") or []),
+    "interactive": lambda m: interactive_text(m.get("interactive") or {}),
+    "button": lambda m: f"Chose: {(m.get('button') or {}).get('text') or '?'}",
+    "reaction": lambda m: f"Reacted {(m.get('reaction') or {}).get('emoji') or '(removed)'}",
+    **{kind: lambda m, kind=kind: str((m.get(kind) or {}).get("caption") or "") for kind in MEDIA},
+}
+"""What each message type says, as the inbox shows it."""
+
+
 def text_of(message: Mapping[str, Any]) -> str:
-    """What the message says; a type the hub does not read yet is named, never dropped."""
-    kind = message.get("type")
-    if kind == "text":
-        return str((message.get("text") or {}).get("body") or "")
-    return f"(a WhatsApp {kind} message the hub cannot show)"
+    """What the message says; a type the hub does not read is named, never dropped."""
+    kind = str(message.get("type"))
+    reader = READERS.get(kind)
+    return reader(message) if reader else f"(a WhatsApp {kind} message the hub cannot show)"
+
+
+def media_of(message: Mapping[str, Any]) -> tuple[Attachment, ...]:
+    """The file a media message carries, listed (size 0) until the connector fetches it."""
+    kind = str(message.get("type"))
+    media = message.get(kind) if kind in MEDIA else None
+    if not isinstance(media, dict) or not media.get("id"):
+        return ()
+    media_type = safe_media_type(str(media.get("mime_type") or "").split(";")[0])
+    name = media.get("filename") or (
+        f"{kind}-{media['id']}{mimetypes.guess_extension(media_type) or ''}"
+    )
+    return (Attachment(str(name), media_type, 0),)
+
+
+def extras_of(message: Mapping[str, Any]) -> dict[str, Any]:
+    """What the hub keeps of a message beyond its text: the media id to fetch, the place,
+    the message a reaction or a reply is about."""
+    kind = str(message.get("type"))
+    extras: dict[str, Any] = {}
+    if kind in MEDIA and (message.get(kind) or {}).get("id"):
+        extras["media_id"] = str(message[kind]["id"])
+    if kind == "location":
+        extras["location"] = message.get("location")
+    if kind == "reaction":
+        extras["reaction"] = message.get("reaction")
+    if (context := message.get("context")) and context.get("id"):
+        extras["in_reply_to"] = context["id"]
+    return extras
 
 
 def inbound_of(
@@ -120,7 +193,7 @@ def inbound_of(
     if not wamid or not sender:
         return None
     sent_at = timestamp(message.get("timestamp"))
-    meta: dict[str, Any] = {"type": message.get("type")}
+    meta: dict[str, Any] = {"type": message.get("type"), **extras_of(message)}
     if sent_at is not None:
         meta["timestamp"] = sent_at.isoformat()
     return InboundMessage(
@@ -129,6 +202,7 @@ def inbound_of(
         sender=Address(IDENTITY_KIND, phone_address("+" + str(sender))),
         text=text_of(message),
         sender_name=names.get(sender),
+        attachments=media_of(message),
         sent_at=sent_at,
         meta=meta,
     )

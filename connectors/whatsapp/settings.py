@@ -50,6 +50,13 @@ class WhatsappChannel(ChannelBase):
         description="sent instead of a reply once the customer's 24-hour window closed; "
         "without one, such a reply fails with that reason",
     )
+    max_media_bytes: int = Field(
+        5 * 1024 * 1024,
+        ge=0,
+        le=100 * 1024 * 1024,
+        description="pictures, documents, audio and video up to this size are stored; larger "
+        "ones only listed",
+    )
     base_url: HttpUrl = Field("https://graph.facebook.com", description="the Graph API server")
     api_version: str = Field("v21.0", description="the Graph API version the calls name")
 

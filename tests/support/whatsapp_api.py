@@ -86,19 +86,32 @@ def webhook(value: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def incoming_text(
-    wa_id: str, body: str, at: datetime, *, name: str = "Lena Vogel", wamid: str | None = None
+def incoming(
+    wa_id: str,
+    kind: str,
+    content: Any,
+    at: datetime,
+    *,
+    name: str = "Lena Vogel",
+    wamid: str | None = None,
 ) -> dict[str, Any]:
-    """What Meta POSTs when ``wa_id`` (the number without ``+``) writes ``body`` at ``at``."""
+    """What Meta POSTs when ``wa_id`` (the number without ``+``) sends a message of type
+    ``kind`` (text, image, location, reaction...) at ``at``."""
     message = {
         "from": wa_id,
         "id": wamid or new_wamid(),
         "timestamp": str(int(at.timestamp())),
-        "type": "text",
-        "text": {"body": body},
+        "type": kind,
+        kind: content,
     }
     contacts = [{"profile": {"name": name}, "wa_id": wa_id}]
     return webhook({"contacts": contacts, "messages": [message]})
+
+
+def incoming_text(
+    wa_id: str, body: str, at: datetime, *, name: str = "Lena Vogel", wamid: str | None = None
+) -> dict[str, Any]:
+    return incoming(wa_id, "text", {"body": body}, at, name=name, wamid=wamid)
 
 
 def status_update(
@@ -144,7 +157,10 @@ class FakeGraphApi:
         self.sent: list[dict[str, Any]] = []
         self.errors: list[Answer] = []
         self.number_reads = 0
+        self.media: dict[str, tuple[bytes, str]] = {}
+        self.downloads: list[str] = []
         app = web.Application()
+        app.router.add_get("/whatsapp_business/attachments/{media}", self._media_file)
         app.router.add_post("/{version}/{number}/messages", self._messages)
         app.router.add_get("/{version}/{number}", self._number)
         self._server = TestServer(app, host="127.0.0.1")
@@ -160,10 +176,21 @@ class FakeGraphApi:
     def base_url(self) -> str:
         return str(self._server.make_url("")).rstrip("/")
 
-    def _refusal(self, request: web.Request) -> web.Response | None:
+    def add_media(self, data: bytes, mime_type: str) -> str:
+        """Serve ``data`` as an uploaded customer file; its media id, as a message names it."""
+        media_id = str(1_000_000_000 + len(self.media))
+        self.media[media_id] = (data, mime_type)
+        return media_id
+
+    def _unauthorized(self, request: web.Request) -> web.Response | None:
         if request.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
             answer = graph_error(401, 190, "Invalid OAuth access token - Cannot parse access token")
             return web.json_response(answer.body, status=401)
+        return None
+
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        if (refused := self._unauthorized(request)) is not None:
+            return refused
         if request.match_info["version"] != API_VERSION:
             return web.json_response(graph_error(400, 100, "Unknown version").body, status=400)
         if request.match_info["number"] != PHONE_NUMBER_ID:
@@ -189,6 +216,9 @@ class FakeGraphApi:
         )
 
     async def _number(self, request: web.Request) -> web.Response:
+        """The phone number, or a media id's URL (the media endpoint shares the path)."""
+        if request.match_info["number"] in self.media:
+            return await self._media_info(request)
         if (refused := self._refusal(request)) is not None:
             return refused
         self.number_reads += 1
@@ -200,3 +230,27 @@ class FakeGraphApi:
                 "id": PHONE_NUMBER_ID,
             }
         )
+
+    async def _media_info(self, request: web.Request) -> web.Response:
+        if (refused := self._unauthorized(request)) is not None:
+            return refused
+        media_id = request.match_info["number"]
+        data, mime_type = self.media[media_id]
+        return web.json_response(
+            {
+                "messaging_product": "whatsapp",
+                "url": f"{self.base_url}/whatsapp_business/attachments/{media_id}",
+                "mime_type": mime_type,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "file_size": str(len(data)),
+                "id": media_id,
+            }
+        )
+
+    async def _media_file(self, request: web.Request) -> web.Response:
+        if (refused := self._unauthorized(request)) is not None:
+            return refused
+        media_id = request.match_info["media"]
+        self.downloads.append(media_id)
+        data, mime_type = self.media[media_id]
+        return web.Response(body=data, content_type=mime_type)
