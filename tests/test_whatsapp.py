@@ -515,6 +515,10 @@ async def test_after_the_window_the_template_leaves_instead_of_the_reply(
     assert call["biz_opaque_callback_data"] == str(sent["id"])
     state, error, meta = await message_state(hub, sent["id"])
     assert (state, error, meta["delivery_id"]) == ("sent", None, call["wamid"])
+    assert meta["sent_instead"] == (
+        f"the template reopen_conversation (de): the customer's 24-hour window closed at "
+        f"{clock.now():%Y-%m-%d %H:%M} UTC"
+    )
 
 
 async def test_a_new_customer_message_reopens_the_window(

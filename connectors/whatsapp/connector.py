@@ -234,7 +234,13 @@ class WhatsappConnector(Connector):
             raise PermanentError(window_closed_reason(self.name, closed))
         named = {"name": template.name, "language": {"code": template.language}}
         wamid = await self._post(message, {"type": "template", "template": named})
-        return Delivery(wamid, 1)
+        instead = (
+            f"the template {template.name} ({template.language}): the customer's 24-hour "
+            f"window closed at {closed:%Y-%m-%d %H:%M} UTC"
+            if closed
+            else f"the template {template.name} ({template.language}): the customer never wrote"
+        )
+        return Delivery(wamid, 1, sent_instead=instead)
 
     async def _post(self, message: OutboundMessage, content: dict[str, Any]) -> str:
         """One messages call; the new message's ``wamid``."""
