@@ -31,6 +31,7 @@ import { initPanel, refreshPanel, showCustomer } from "./inbox-panel.js";
 import { renderSatisfaction } from "./inbox-satisfaction.js";
 import { bindSignIn, forgetNextPage, showPasswordStep } from "./inbox-signin.js";
 import { bindSmsCount } from "./inbox-sms.js";
+import { showReplyNotice, showWindow } from "./inbox-window.js";
 import { bindTagFilter, chosenTag, listTags, loadTags, renderTagEditor } from "./inbox-tags.js";
 import { identityItem, identityLabel, mergeInto, renderClaims } from "./inbox-trust.js";
 
@@ -753,6 +754,7 @@ async function sendReply(id) {
   const message = await api("POST", `/api/conversations/${id}/replies`, body);
   $("reply-text").value = "";
   refreshSmsCount();
+  if (message.window_notice) showReplyNotice(message.window_notice);
   if (id === state.selectedId) {
     addMessage(message);
     if (state.detail) {
@@ -1026,9 +1028,13 @@ function bindEvents() {
   $("search").addEventListener("input", searchChanged);
   $("search-form").addEventListener("submit", (event) => event.preventDefault());
   bindCanned();
-  refreshSmsCount = bindSmsCount(
-    () => findIdentity(Number($("reply-identity").value))?.last_channel
-  );
+  const replyChannel = () => findIdentity(Number($("reply-identity").value))?.last_channel;
+  const smsCount = bindSmsCount(replyChannel);
+  refreshSmsCount = () => {
+    smsCount();
+    showWindow(replyChannel(), state.detail?.service_windows);
+  };
+  $("reply-identity").addEventListener("change", refreshSmsCount);
   bindTagFilter(() => selectView(state.view));
   initPanel({ report, onHoursSaved: scheduleListReload, onAgreed: loadConversation });
   bindShortcuts({
