@@ -75,3 +75,9 @@ async def test_the_reply_box_shows_the_window_and_a_late_reply_is_told(
     await expect(notice).to_contain_text("only the re-engagement template can be sent then")
     await hub.outbox.run_due()
     assert [call["type"] for call in graph.sent] == ["template"]
+    await page.reload()
+    await open_conversation(page, conversation_id)
+    await expect(message(page, "Sind Sie noch da?").get_by_test_id("sent-instead")).to_have_text(
+        "Not sent as written; sent instead: the template reopen_conversation (de): the "
+        "customer's 24-hour window closed at 2026-03-03 09:00 UTC."
+    )

@@ -537,6 +537,7 @@ function messageItem(message) {
   if (message.meta && message.meta.auth_failure) item.append(authWarning(message.meta));
   if (message.meta && message.meta.reused_id) item.append(reusedIdNote());
   item.append(messageContent(message));
+  if (message.meta?.sent_instead) item.append(sentInsteadNote(message.meta.sent_instead));
   const meta = el("div", "message-meta");
   if (message.channel) {
     meta.append(channelIcon(message.channel), el("span", "message-channel", message.channel));
@@ -554,6 +555,13 @@ function messageItem(message) {
   if (message.release_at) item.dataset.releaseAt = message.release_at;
   setStatus(item, receiptOr(message.state, message.meta?.receipt?.state), message.error);
   return item;
+}
+
+/** The platform allowed only something else (a WhatsApp template): this text never left. */
+function sentInsteadNote(instead) {
+  const note = el("p", "sent-instead", `Not sent as written; sent instead: ${instead}.`);
+  note.dataset.testid = "sent-instead";
+  return note;
 }
 
 /** Sent by the hub itself (an auto-reply outside the owner's hours), not by an agent. */
