@@ -18,7 +18,7 @@ from config import Settings
 from connectors.base import AuthFailed
 from connectors.whatsapp.payloads import signature
 from hub.app import Hub
-from hub.db.schema import attachments
+from hub.db.schema import attachments, quarantine
 from tests.support.clock import FakeClock
 from tests.support.hubs import Browser, signed_in_team, started_hub
 from tests.support.replies import message_state, reply, stored
@@ -212,6 +212,19 @@ async def test_a_wrong_or_missing_signature_is_refused_and_nothing_stored(
     assert status == expected
     assert "X-Hub-Signature-256" in answer
     assert await stored(hub) == []
+
+
+async def test_a_signed_body_that_is_not_json_is_quarantined(hub, server, client):
+    body = b"not json {"
+    headers = {"X-Hub-Signature-256": sign(body), "Content-Type": "application/json"}
+    async with client.post(server.make_url(WEBHOOK), data=body, headers=headers) as response:
+        assert response.status == 200
+    assert await stored(hub) == []
+
+    def reasons(conn: Any) -> list[str]:
+        return conn.execute(select(quarantine.c.reason)).scalars().all()
+
+    assert await hub.db.read(reasons) == ["a WhatsApp webhook that is not JSON"]
 
 
 async def test_a_redelivered_message_is_stored_once(hub, server, client, clock):

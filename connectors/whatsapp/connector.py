@@ -181,7 +181,7 @@ class WhatsappConnector(Connector):
 
     async def _downloaded(self, info: Mapping[str, Any], listed: Attachment) -> Attachment:
         url, limit = str(info.get("url") or ""), self.settings.max_media_bytes
-        declared = int(info.get("file_size") or 0)
+        declared = int(size) if (size := str(info.get("file_size") or "0")).isdigit() else 0
         if declared > limit or not self._media_host(url):
             return replace(listed, size=declared)
         try:
