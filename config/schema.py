@@ -22,6 +22,7 @@ from connectors.slack.settings import SlackChannel
 from connectors.telegram.settings import TelegramChannel
 from connectors.twilio.settings import TwilioChannel
 from connectors.webchat.settings import WebchatChannel
+from connectors.whatsapp.settings import WhatsappChannel
 from routing.autoreply import DEFAULT_AUTOREPLY
 from routing.calendar import CalendarError
 
@@ -228,6 +229,7 @@ CHANNEL_TYPES = (
     TelegramChannel,
     SlackChannel,
     TwilioChannel,
+    WhatsappChannel,
 )
 CHANNEL_KINDS = frozenset(get_args(t.model_fields["kind"].annotation)[0] for t in CHANNEL_TYPES)
 ChannelSettings = Annotated[Union[CHANNEL_TYPES], Field(discriminator="kind")]  # noqa: UP007

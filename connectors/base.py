@@ -158,6 +158,9 @@ class Delivery:
     """What this channel's connector in every hub process must hear once the send is recorded
     (web chat: the reply, for whichever process holds the visitor's sockets); stored in the
     transaction that records the send and heard through :meth:`HubPort.broadcasts`."""
+    sent_instead: str | None = None
+    """What left in place of the message's text, in words (a WhatsApp template sent because
+    the customer's window had closed): kept in its meta for the inbox to show."""
 
     def meta(self) -> dict[str, Any]:
         meta: dict[str, Any] = {}
@@ -165,6 +168,8 @@ class Delivery:
             meta["delivery_id"] = self.external_id
         if self.parts_sent:
             meta["parts_sent"] = self.parts_sent
+        if self.sent_instead:
+            meta["sent_instead"] = self.sent_instead
         return meta
 
     @classmethod

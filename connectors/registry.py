@@ -16,6 +16,8 @@ from connectors.twilio.connector import TwilioConnector
 from connectors.twilio.settings import TwilioChannel
 from connectors.webchat.connector import WebchatConnector
 from connectors.webchat.settings import WebchatChannel
+from connectors.whatsapp.connector import WhatsappConnector
+from connectors.whatsapp.settings import WhatsappChannel
 
 
 def build_connector(settings: ChannelBase, hub: HubPort) -> Connector:
@@ -32,4 +34,6 @@ def build_connector(settings: ChannelBase, hub: HubPort) -> Connector:
             return SlackConnector(settings, hub)
         case TwilioChannel():
             return TwilioConnector(settings, hub)
+        case WhatsappChannel():
+            return WhatsappConnector(settings, hub)
     raise ValueError(f"no connector for {type(settings).__name__} {settings.name!r}")

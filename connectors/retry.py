@@ -21,6 +21,16 @@ from dataclasses import dataclass, field
 from connectors.base import ConnectorError, PermanentError, RateLimited, TransientError
 
 Sleep = Callable[[float], Awaitable[None]]
+DEFAULT_RETRY_AFTER = 5.0
+"""Seconds to wait after a rate limit that did not say how long."""
+
+
+def retry_after_seconds(header: str | None) -> float:
+    """A ``Retry-After`` header in seconds (never negative); the default when absent or odd."""
+    try:
+        return max(0.0, float(header)) if header else DEFAULT_RETRY_AFTER
+    except ValueError:
+        return DEFAULT_RETRY_AFTER
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,11 @@ from tests.support.hubs import started_hub
 from tests.support.slack_api import SlackApi, signed_headers
 from tests.support.telegram_api import FakeBotApi
 from tests.support.twilio_api import FakeTwilioApi
+from tests.support.whatsapp_api import FakeGraphApi
 from tests.test_slack import LENA, LENA_EMAIL, SECRET, slack_settings
 from tests.test_telegram import HOOK_SECRET, TOKEN, telegram_settings
 from tests.test_twilio import post_signed, twilio_settings
+from tests.test_whatsapp import post_webhook, whatsapp_settings
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -131,6 +133,21 @@ async def test_twilio_webhook(
 
             async def post(session: aiohttp.ClientSession, form: dict[str, str]) -> int:
                 status, _ = await post_signed(session, server, "/twilio/text/messages", form)
+                return status
+
+            await replay(hub, post, case, session)
+
+
+@pytest.mark.parametrize("case", captured("whatsapp"))
+async def test_whatsapp_webhook(
+    case: dict[str, Any], database_url: str, clock: FakeClock, session: aiohttp.ClientSession
+) -> None:
+    async with FakeGraphApi() as graph:
+        settings = whatsapp_settings(database_url, graph.base_url)
+        async with started_hub(settings, clock) as hub, TestServer(hub.web_app()) as server:
+
+            async def post(session: aiohttp.ClientSession, payload: dict[str, Any]) -> int:
+                status, _ = await post_webhook(session, server, payload)
                 return status
 
             await replay(hub, post, case, session)

@@ -36,6 +36,9 @@ EVERY_CHANNEL_ENVIRON = {
     "TG_TOKEN": "123456:" + "A" * 35,
     "TG_SECRET": "webhook-secret",
     "TWILIO_TOKEN": "twilio-auth-token",
+    "WA_TOKEN": "whatsapp-access-token",
+    "WA_SECRET": "whatsapp-app-secret",
+    "WA_VERIFY": "whatsapp-verify-token",
 }
 EVERY_CHANNEL = [
     {"kind": "webchat", "name": "webchat"},
@@ -72,6 +75,15 @@ EVERY_CHANNEL = [
         "account_sid": "AC" + "0" * 32,
         "auth_token_env": "TWILIO_TOKEN",
         "from_number": "+14155550100",
+        "base_url": "http://127.0.0.1:9",
+    },
+    {
+        "kind": "whatsapp",
+        "name": "whatsapp",
+        "phone_number_id": "106540352242922",
+        "access_token_env": "WA_TOKEN",
+        "app_secret_env": "WA_SECRET",
+        "verify_token_env": "WA_VERIFY",
         "base_url": "http://127.0.0.1:9",
     },
 ]

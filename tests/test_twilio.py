@@ -14,9 +14,10 @@ from config import Settings
 from connectors.base import AuthFailed
 from connectors.twilio.payloads import twilio_signature
 from hub.app import Hub
-from hub.db.schema import attachments, customers, identities, messages
+from hub.db.schema import attachments, customers
 from tests.support.clock import FakeClock
 from tests.support.hubs import Browser, signed_in_team, started_hub
+from tests.support.replies import message_state, reply, stored
 from tests.support.twilio_api import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -114,40 +115,6 @@ async def text_in(client: aiohttp.ClientSession, server: TestServer, form: dict[
     status, body = await post_signed(client, server, "/twilio/text/messages", form)
     assert status == 200, body
     return body
-
-
-async def stored(hub: Hub) -> list[dict[str, Any]]:
-    def read(conn: Any) -> list[dict[str, Any]]:
-        rows = conn.execute(
-            select(
-                messages.c.id,
-                messages.c.external_id,
-                messages.c.text,
-                messages.c.meta,
-                messages.c.conversation_id,
-                identities.c.kind,
-                identities.c.address,
-                identities.c.customer_id,
-            )
-            .join(identities, identities.c.id == messages.c.identity_id)
-            .where(messages.c.direction == "in")
-            .order_by(messages.c.id)
-        )
-        return [dict(row._mapping) for row in rows]
-
-    return await hub.db.read(read)
-
-
-async def message_state(hub: Hub, message_id: int) -> tuple[str, str | None, dict[str, Any]]:
-    def read(conn: Any) -> Any:
-        return conn.execute(
-            select(messages.c.state, messages.c.error, messages.c.meta).where(
-                messages.c.id == message_id
-            )
-        ).one()
-
-    row = await hub.db.read(read)
-    return row.state, row.error, row.meta or {}
 
 
 # signatures
@@ -263,13 +230,6 @@ async def test_mms_media_are_fetched_with_the_account_credentials_and_stored(
 
 
 # replies
-
-
-async def reply(team: dict[str, Browser], conversation_id: int, text: str, expect: int = 202):
-    """An admin's reply (admins may write in any conversation); the API's answer."""
-    return await team["admin"].post(
-        f"/api/conversations/{conversation_id}/replies", {"text": text}, expect=expect
-    )
 
 
 async def conversation_of_lena(hub, server, client) -> int:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 from connectors.base import AuthFailed, ConnectorError, PermanentError, RateLimited, TransientError
+from connectors.retry import retry_after_seconds
 from connectors.twilio.payloads import error_reason
-
-DEFAULT_RETRY_AFTER = 5.0
 
 
 def api_error(status: int, body: str, retry_after: str | None) -> ConnectorError:
@@ -21,16 +20,11 @@ def api_error(status: int, body: str, retry_after: str | None) -> ConnectorError
     code = str(said["code"]) if said.get("code") is not None else None
     reason = error_reason(code, said.get("message") or f"HTTP {status}")
     if status == 429:
-        return RateLimited(f"Twilio: too many requests ({reason})", seconds(retry_after))
+        return RateLimited(
+            f"Twilio: too many requests ({reason})", retry_after_seconds(retry_after)
+        )
     if status >= 500:
         return TransientError(f"Twilio answered {status}: {reason}")
     if status in (401, 403):
         return AuthFailed(f"Twilio refused the account SID or Auth Token ({reason})")
     return PermanentError(f"Twilio refused the message: {reason}")
-
-
-def seconds(header: str | None) -> float:
-    try:
-        return max(0.0, float(header)) if header else DEFAULT_RETRY_AFTER
-    except ValueError:
-        return DEFAULT_RETRY_AFTER

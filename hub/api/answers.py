@@ -134,6 +134,9 @@ class Message(Answer):
     release_at: datetime | None = Field(description="held or scheduled: when it is released")
     automatic: bool = Field(description="the hub wrote it (an auto-reply)")
     meta: dict[str, Any] = Field(description="channel details (subjects, attachments, ...)")
+    window_notice: str | None = Field(
+        None, description="on a new reply that leaves after the WhatsApp window closes"
+    )
 
 
 class Identity(Answer):
@@ -168,6 +171,12 @@ class Satisfaction(Answer):
     comment: str | None
 
 
+class ServiceWindow(Answer):
+    channel: str
+    closes_at: datetime = Field(description="24 hours after the customer last wrote there")
+    open: bool = Field(description="free-form replies are allowed now")
+
+
 class ConversationDetail(ConversationSummary):
     messages: list[Message]
     identities: list[Identity]
@@ -178,6 +187,9 @@ class ConversationDetail(ConversationSummary):
     tags: list[Tag] = Field(description="by name")
     satisfaction: Satisfaction | None = Field(
         None, description="the question asked after it was resolved, and the answer"
+    )
+    service_windows: list[ServiceWindow] = Field(
+        [], description="WhatsApp channels the customer wrote on: when free-form replies stop"
     )
 
 

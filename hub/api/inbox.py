@@ -36,6 +36,7 @@ from hub.email_body import body_document, body_policy
 from hub.errors import Forbidden, NotFound
 from hub.inbox_views import ConversationFilter, customer_panel, list_conversations
 from hub.satisfaction import reopen_and_withdraw, resolve_and_ask, satisfaction_of
+from hub.service_windows import WINDOWED_KINDS, window_notice, windows_of
 from hub.tags import tags_of
 
 inbox_api = Api()
@@ -82,6 +83,9 @@ async def conversation(call: Call) -> dict[str, Any]:
             **detail,
             "tags": tags_of(conn, [conversation_id])[conversation_id],
             "satisfaction": satisfaction_of(conn, conversation_id),
+            "service_windows": windows_of(
+                conn, conversation_id, windowed_channels(call), call.hub.clock.now()
+            ),
         }
 
     return await call.hub.db.read(load)
@@ -109,7 +113,17 @@ async def reply(call: Call) -> dict[str, Any]:
             call.hub.channels_by_kind,
         )
     )
-    return message
+    notice = await call.hub.db.read(
+        partial(
+            window_notice, reply=message, channels=windowed_channels(call), now=call.hub.clock.now()
+        )
+    )
+    return {**message, "window_notice": notice} if notice else message
+
+
+def windowed_channels(call: Call) -> set[str]:
+    """The channels whose platform allows free-form replies only inside a window."""
+    return {n for n, c in call.hub.connectors.items() if c.kind in WINDOWED_KINDS}
 
 
 @inbox_api.route(

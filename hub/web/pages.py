@@ -28,6 +28,7 @@ INBOX_MODULES = {
     "inbox-satisfaction.js",
     "inbox-search.js",
     "inbox-sms.js",
+    "inbox-window.js",
 }
 FILES = {
     "api.js",

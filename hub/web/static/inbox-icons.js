@@ -1,7 +1,7 @@
 /* Channel icons drawn as inline SVG (the page's CSP allows no remote images, and a
  * machine without an emoji font would show emoji as empty boxes): a chat bubble, an
  * envelope, code brackets for the API, a hash for Slack, a paper plane for Telegram,
- * a phone for SMS.
+ * a phone for SMS, a speech bubble with a handset's mark for WhatsApp.
  */
 
 import { api } from "./inbox-core.js";
@@ -14,10 +14,11 @@ const PATHS = {
   slack: ["M9 4 7 20", "M17 4l-2 16", "M4 9h16", "M3 15h16"],
   telegram: ["M21 4 3 11l6 2 2 6 3-4 5 4z", "M9 13l12-9"],
   twilio: ["M7 3h10v18H7z", "M11 18h2"],
+  whatsapp: ["M4 20l1.5-4.5A8 8 0 1 1 8.5 19z", "M9 9c0 3 3 6 6 6"],
   other: ["M12 4a8 8 0 1 0 0.01 0z"],
 };
 
-/** Channel name -> kind (webchat, email, api, slack, telegram, twilio), from the hub. */
+/** Channel name -> kind (webchat, email, api, slack, telegram, twilio, whatsapp), from the hub. */
 const kinds = new Map();
 
 export async function loadChannelKinds() {

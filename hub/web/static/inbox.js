@@ -31,6 +31,7 @@ import { initPanel, refreshPanel, showCustomer } from "./inbox-panel.js";
 import { renderSatisfaction } from "./inbox-satisfaction.js";
 import { bindSignIn, forgetNextPage, showPasswordStep } from "./inbox-signin.js";
 import { bindSmsCount } from "./inbox-sms.js";
+import { showReplyNotice, showWindow } from "./inbox-window.js";
 import { bindTagFilter, chosenTag, listTags, loadTags, renderTagEditor } from "./inbox-tags.js";
 import { identityItem, identityLabel, mergeInto, renderClaims } from "./inbox-trust.js";
 
@@ -536,6 +537,7 @@ function messageItem(message) {
   if (message.meta && message.meta.auth_failure) item.append(authWarning(message.meta));
   if (message.meta && message.meta.reused_id) item.append(reusedIdNote());
   item.append(messageContent(message));
+  if (message.meta?.sent_instead) item.append(sentInsteadNote(message.meta.sent_instead));
   const meta = el("div", "message-meta");
   if (message.channel) {
     meta.append(channelIcon(message.channel), el("span", "message-channel", message.channel));
@@ -553,6 +555,13 @@ function messageItem(message) {
   if (message.release_at) item.dataset.releaseAt = message.release_at;
   setStatus(item, receiptOr(message.state, message.meta?.receipt?.state), message.error);
   return item;
+}
+
+/** The platform allowed only something else (a WhatsApp template): this text never left. */
+function sentInsteadNote(instead) {
+  const note = el("p", "sent-instead", `Not sent as written; sent instead: ${instead}.`);
+  note.dataset.testid = "sent-instead";
+  return note;
 }
 
 /** Sent by the hub itself (an auto-reply outside the owner's hours), not by an agent. */
@@ -753,6 +762,7 @@ async function sendReply(id) {
   const message = await api("POST", `/api/conversations/${id}/replies`, body);
   $("reply-text").value = "";
   refreshSmsCount();
+  if (message.window_notice) showReplyNotice(message.window_notice);
   if (id === state.selectedId) {
     addMessage(message);
     if (state.detail) {
@@ -1026,9 +1036,13 @@ function bindEvents() {
   $("search").addEventListener("input", searchChanged);
   $("search-form").addEventListener("submit", (event) => event.preventDefault());
   bindCanned();
-  refreshSmsCount = bindSmsCount(
-    () => findIdentity(Number($("reply-identity").value))?.last_channel
-  );
+  const replyChannel = () => findIdentity(Number($("reply-identity").value))?.last_channel;
+  const smsCount = bindSmsCount(replyChannel);
+  refreshSmsCount = () => {
+    smsCount();
+    showWindow(replyChannel(), state.detail?.service_windows);
+  };
+  $("reply-identity").addEventListener("change", refreshSmsCount);
   bindTagFilter(() => selectView(state.view));
   initPanel({ report, onHoursSaved: scheduleListReload, onAgreed: loadConversation });
   bindShortcuts({

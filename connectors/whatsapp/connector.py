@@ -1,0 +1,290 @@
+"""The WhatsApp channel: messages in by Meta's signed webhook, replies out by the Cloud API.
+
+``GET /whatsapp/<name>/webhook`` is the verification handshake Meta makes when the
+webhook URL is set (``hub.mode=subscribe``, the verify token, ``hub.challenge``
+echoed). ``POST`` there carries messages and statuses: 401 without
+``X-Hub-Signature-256``, 403 when it does not sign the raw body with the app
+secret, and nothing stored either way; else each message is stored (a repeated
+``wamid`` is a duplicate) and each status recorded as a receipt, then 200.
+
+Outbound, one ``POST {base_url}/{api_version}/{phone_number_id}/messages`` per part
+of 4096 characters, naming our message id as ``biz_opaque_callback_data`` so its
+statuses find it. Outside the 24-hour customer-service window (from the
+customer's last message, ``routing.service_window``) no free-form message is sent:
+the re-engagement template goes instead, or the reply fails with that reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from connectors.base import (
+    Attachment,
+    Connector,
+    Delivery,
+    HubPort,
+    InboundMessage,
+    OutboundMessage,
+    PermanentError,
+    TransientError,
+)
+from connectors.phone import IDENTITY_KIND
+from connectors.route_docs import Raw, RouteDoc
+from connectors.secret_check import same_secret
+from connectors.text_parts import split_text
+from connectors.whatsapp.errors import api_error
+from connectors.whatsapp.payloads import received, signed_by_meta
+from connectors.whatsapp.settings import WhatsappChannel
+from routing.service_window import service_window
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+MAX_TEXT_CHARS = 4096
+TIMEOUT = aiohttp.ClientTimeout(total=15)
+MEDIA_HOST_SUFFIX = ".fbsbx.com"
+"""Where the media endpoint's URLs point (lookaside.fbsbx.com): they need the token too."""
+
+
+class WhatsappConnector(Connector):
+    kind = "whatsapp"
+
+    def __init__(self, settings: WhatsappChannel, hub: HubPort) -> None:
+        super().__init__(settings.name, hub)
+        self.settings = settings
+        self._app_secret = settings.app_secret_env.reveal()
+        self._verify_token = settings.verify_token_env.reveal()
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def identity_kind(self) -> str:
+        return IDENTITY_KIND
+
+    @property
+    def webhook_path(self) -> str:
+        return f"/whatsapp/{self.name}/webhook"
+
+    def routes(self) -> Iterable[web.RouteDef]:
+        return [
+            web.get(self.webhook_path, self.verify, allow_head=False),
+            web.post(self.webhook_path, self.receive),
+        ]
+
+    def route_docs(self) -> Iterable[RouteDoc]:
+        yield RouteDoc(
+            "GET",
+            self.webhook_path,
+            f"channel_{self.name}_whatsapp_verify",
+            f"Meta's verification of channel {self.name}'s webhook URL",
+            "channels",
+            description="hub.mode=subscribe with the channel's verify token: hub.challenge is "
+            "echoed; anything else is refused.",
+            parameters=tuple(
+                {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+                for name in ("hub.mode", "hub.verify_token", "hub.challenge")
+            ),
+            response=Raw("text/plain", "hub.challenge, as Meta sent it"),
+            errors=(403,),
+        )
+        signature = {"type": "apiKey", "in": "header", "name": SIGNATURE_HEADER}
+        yield RouteDoc(
+            "POST",
+            self.webhook_path,
+            f"channel_{self.name}_whatsapp_events",
+            f"Messages and statuses for channel {self.name}'s WhatsApp number",
+            "channels",
+            description="Meta's webhook JSON (object whatsapp_business_account, field messages), "
+            "signed with the app secret over the raw body. Answered once stored.",
+            response=Raw("text/plain", "empty: stored"),
+            errors=(401, 403, 404),
+            security={f"channel_{self.name}_whatsapp_signature": signature},
+        )
+
+    async def start(self) -> None:
+        token = self.settings.access_token_env.reveal()
+        headers = {"Authorization": f"Bearer {token}"}
+        self._session = aiohttp.ClientSession(headers=headers, timeout=TIMEOUT)
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise TransientError("channel is not started")
+        return self._session
+
+    def _api_root(self, path: str) -> str:
+        return f"{self.settings.base_url.rstrip('/')}/{self.settings.api_version}{path}"
+
+    def _api(self, path: str = "") -> str:
+        return self._api_root(f"/{self.settings.phone_number_id}{path}")
+
+    # inbound
+
+    async def verify(self, request: web.Request) -> web.Response:
+        """Meta's handshake: the challenge back when the verify token is ours."""
+        query = request.query
+        token_matches = same_secret(query.get("hub.verify_token"), self._verify_token)
+        if query.get("hub.mode") == "subscribe" and token_matches:
+            return web.Response(text=query.get("hub.challenge", ""))
+        return web.json_response(
+            {"error": f"wrong hub.mode or hub.verify_token for channel {self.name}"}, status=403
+        )
+
+    async def receive(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        presented = request.headers.get(SIGNATURE_HEADER)
+        if presented is None:
+            return self._refused("missing", 401)
+        if not signed_by_meta(self._app_secret, presented, body):
+            return self._refused("wrong", 403)
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            payload = None
+        if not isinstance(payload, dict):
+            await self.hub.quarantine(self.name, body, "a WhatsApp webhook that is not JSON")
+            return web.Response()
+        found = received(payload, self.name)
+        for message in found.messages:
+            await self.hub.ingest(await self._with_media(message))
+        for report in found.reports:
+            if not await self.hub.delivery_report(self.name, report):
+                log.warning("whatsapp %s: a status for a message not sent here", self.name)
+        return web.Response()
+
+    async def _with_media(self, message: InboundMessage) -> InboundMessage:
+        """The file of a media message, fetched through the media endpoint with the token,
+        up to ``max_media_bytes``; one larger, failing, or elsewhere than Meta's is listed."""
+        media_id = message.meta.get("media_id")
+        if not media_id or not message.attachments:
+            return message
+        [listed] = message.attachments
+        try:
+            info = await self._call("GET", self._api_root(f"/{media_id}"))
+            attachment = await self._downloaded(info, listed)
+        except (TransientError, PermanentError) as error:
+            log.warning("whatsapp %s: media not fetched: %s", self.name, error.reason)
+            return message
+        return replace(message, attachments=(attachment,))
+
+    async def _downloaded(self, info: Mapping[str, Any], listed: Attachment) -> Attachment:
+        url, limit = str(info.get("url") or ""), self.settings.max_media_bytes
+        declared = int(size) if (size := str(info.get("file_size") or "0")).isdigit() else 0
+        if declared > limit or not self._media_host(url):
+            return replace(listed, size=declared)
+        try:
+            async with self._client().get(url) as answer:
+                if answer.status != 200:
+                    raise TransientError(f"media download answered {answer.status}")
+                data = await answer.content.read(limit + 1)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise TransientError(type(error).__name__) from error
+        if len(data) > limit:
+            return replace(listed, size=declared or len(data))
+        return replace(listed, size=len(data), data=data)
+
+    def _media_host(self, url: str) -> bool:
+        """Whether the token may go to ``url``: Meta's media store, or the API server itself."""
+        host = urlsplit(url).hostname or ""
+        on_api = url.startswith(self.settings.base_url.rstrip("/") + "/")
+        return on_api or (url.startswith("https://") and host.endswith(MEDIA_HOST_SUFFIX))
+
+    def _refused(self, how: str, status: int) -> web.Response:
+        return web.json_response(
+            {"error": f"{how} {SIGNATURE_HEADER} for channel {self.name}"}, status=status
+        )
+
+    # outbound
+
+    async def send(self, message: OutboundMessage) -> Delivery:
+        """Free-form parts inside the customer-service window, else the template."""
+        last = last_inbound_at(message.thread.latest_inbound_meta)
+        window = service_window(last, self.hub.now())
+        if not window.open and not message.delivered.parts_sent:
+            return await self._send_template(message, window.closes_at)
+        parts = split_text(message.text, MAX_TEXT_CHARS)
+        if not parts:
+            raise PermanentError("an empty message cannot be sent on WhatsApp")
+        delivered = message.delivered
+        for index in range(delivered.parts_sent, len(parts)):
+            text = {"preview_url": False, "body": parts[index]}
+            try:
+                wamid = await self._post(message, {"type": "text", "text": text})
+            except (TransientError, PermanentError) as failure:
+                failure.partial = delivered
+                raise
+            delivered = Delivery(delivered.external_id or wamid, index + 1)
+        return delivered
+
+    async def _send_template(self, message: OutboundMessage, closed: datetime | None) -> Delivery:
+        template = self.settings.reengagement_template
+        if template is None:
+            raise PermanentError(window_closed_reason(self.name, closed))
+        named = {"name": template.name, "language": {"code": template.language}}
+        wamid = await self._post(message, {"type": "template", "template": named})
+        instead = (
+            f"the template {template.name} ({template.language}): the customer's 24-hour "
+            f"window closed at {closed:%Y-%m-%d %H:%M} UTC"
+            if closed
+            else f"the template {template.name} ({template.language}): the customer never wrote"
+        )
+        return Delivery(wamid, 1, sent_instead=instead)
+
+    async def _post(self, message: OutboundMessage, content: dict[str, Any]) -> str:
+        """One messages call; the new message's ``wamid``."""
+        body = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": message.to.address,
+            "biz_opaque_callback_data": str(message.message_id),
+            **content,
+        }
+        answer = await self._call("POST", self._api("/messages"), json=body)
+        return str(((answer.get("messages") or [{}])[0]).get("id") or "")
+
+    async def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            async with self._client().request(method, url, **kwargs) as answer:
+                text = await answer.text()
+                if answer.status >= 300:
+                    raise api_error(answer.status, text, answer.headers.get("Retry-After"))
+                return dict(await answer.json(content_type=None) or {})
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise TransientError(f"WhatsApp unreachable: {type(error).__name__}") from error
+
+    async def test_connection(self) -> str:
+        fields = "display_phone_number,verified_name,quality_rating"
+        number = await self._call("GET", self._api(), params={"fields": fields})
+        return (
+            f"number {number.get('display_phone_number')} "
+            f"({number.get('verified_name')!r}), quality {number.get('quality_rating')}"
+        )
+
+
+def last_inbound_at(meta: Mapping[str, Any]) -> datetime | None:
+    """When the customer last wrote on the channel, by WhatsApp's timestamp."""
+    stamp = meta.get("timestamp")
+    try:
+        return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except ValueError:
+        return None
+
+
+def window_closed_reason(channel: str, closed: datetime | None) -> str:
+    since = f"closed at {closed:%Y-%m-%d %H:%M} UTC" if closed else "never opened"
+    return (
+        f"the customer's 24-hour WhatsApp window {since}: only a template can be sent until "
+        f"they write again, and channel {channel} has no reengagement_template"
+    )
