@@ -266,19 +266,25 @@ def post_reply(
     identity_id: int | None,
     channels_by_kind: dict[str, str],
     tx: Tx,
+    send_now: bool = False,
 ) -> dict[str, Any]:
     """Store the reply and its outbox entry in one transaction; the worker sends it.
 
     Outside the customer's agreed contact hours the reply is scheduled for
-    their next opening instead (state ``scheduled``, ``release_at`` set).
+    their next opening instead (state ``scheduled``, ``release_at`` set), unless
+    the agent chose ``send_now`` (their meta says ``outside_hours``: the agent chose).
     """
     access = check_access(tx.conn, principal, conversation_id)
     target = reply_target(tx.conn, access, identity_id, channels_by_kind)
     refuse_if_opted_out(tx.conn, target.identity_id, target.channel)
     rules = customer_rules(tx.conn, access.customer_id, target.channel)
-    send_at = quiet_until(rules, tx.now)
+    quiet = quiet_until(rules, tx.now)
+    send_at = None if send_now else quiet
     state = "scheduled" if send_at else "queued"
-    row = _insert_message(tx, access, "out", text, state, target, principal, release_at=send_at)
+    meta = {"outside_hours": True} if quiet and send_now else None
+    row = _insert_message(
+        tx, access, "out", text, state, target, principal, release_at=send_at, meta=meta
+    )
     enqueue(tx, row["id"], conversation_id, target.channel, send_at or tx.now)
     tx.conn.execute(
         update(conversations)
@@ -315,6 +321,7 @@ def _insert_message(
     target: Target | None,
     author: Principal,
     release_at: datetime | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "conversation_id": access.conversation_id,
@@ -330,6 +337,7 @@ def _insert_message(
         "created_at": tx.now,
         "sent_at": None,
         "release_at": release_at,
+        **({"meta": meta} if meta else {}),
     }
     row["id"] = tx.conn.execute(insert(messages).values(row)).inserted_primary_key[0]
     row["author_name"] = author.name

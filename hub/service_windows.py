@@ -14,8 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from hub.conversations import customer_rules
 from hub.db.schema import messages
 from hub.serialize import iso
+from routing.contact import quiet_until
 from routing.service_window import service_window
 
 WINDOWED_KINDS = frozenset({"whatsapp"})
@@ -50,6 +52,22 @@ def windows_of(
         {"channel": channel, "closes_at": iso(window.closes_at), "open": window.open}
         for channel, wrote in sorted(last_inbound(conn, conversation_id, channels).items())
         if (window := service_window(wrote, now)).closes_at is not None
+    ]
+
+
+def with_hours_open(
+    conn: Connection, customer_id: int, windows: list[dict[str, Any]], now: datetime
+) -> list[dict[str, Any]]:
+    """The windows, each with when a reply written now would wait until (the customer's
+    contact hours on that channel): the agent must choose when those open after it closes."""
+    return [
+        {
+            **window,
+            "hours_open_at": iso(
+                quiet_until(customer_rules(conn, customer_id, window["channel"]), now)
+            ),
+        }
+        for window in windows
     ]
 
 

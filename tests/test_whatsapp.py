@@ -567,9 +567,9 @@ async def test_without_a_template_a_reply_after_the_window_fails_with_the_reason
     )
 
 
-async def test_a_reply_scheduled_for_the_customers_hours_after_the_window_goes_as_the_template(
-    hub, server, client, clock, team, graph, browser_factory
-):
+async def lena_on_weekdays_friday_evening(hub, server, client, clock, team, browser_factory) -> int:
+    """Lena wrote on Friday 16:00 (the window closes Saturday 16:00) and agreed to hear from
+    us on weekdays 09:00-17:00; it is Friday 18:00: her hours open Monday, after the window."""
     clock.set(datetime(2026, 3, 6, 16, 0, tzinfo=UTC))  # a Friday
     await sign_in_again(team, browser_factory)
     conversation = await conversation_of_lena(hub, server, client, clock)
@@ -582,6 +582,15 @@ async def test_a_reply_scheduled_for_the_customers_hours_after_the_window_goes_a
         expect=200,
     )
     clock.set(datetime(2026, 3, 6, 18, 0, tzinfo=UTC))
+    return conversation
+
+
+async def test_a_reply_scheduled_for_the_customers_hours_after_the_window_goes_as_the_template(
+    hub, server, client, clock, team, graph, browser_factory
+):
+    conversation = await lena_on_weekdays_friday_evening(
+        hub, server, client, clock, team, browser_factory
+    )
     sent = await reply(team, conversation, "Am Montag kommt der Techniker.")
     assert sent["state"] == "scheduled"
     assert sent["window_notice"] == (
@@ -593,6 +602,37 @@ async def test_a_reply_scheduled_for_the_customers_hours_after_the_window_goes_a
     assert [c["type"] for c in graph.sent] == ["template"]
 
 
+async def test_hours_that_open_after_the_window_are_a_choice_and_now_sends_free_form(
+    hub, server, client, clock, team, graph, browser_factory
+):
+    conversation = await lena_on_weekdays_friday_evening(
+        hub, server, client, clock, team, browser_factory
+    )
+    detail = await team["admin"].get(f"/api/conversations/{conversation}")
+    assert detail["service_windows"] == [
+        {
+            "channel": "whatsapp",
+            "closes_at": "2026-03-07T16:00:00+00:00",
+            "open": True,
+            "hours_open_at": "2026-03-09T09:00:00+00:00",
+        }
+    ]
+    sent = await team["admin"].post(
+        f"/api/conversations/{conversation}/replies",
+        {"text": "Der Techniker kommt am Montag.", "send_now": True},
+        expect=202,
+    )
+    assert (sent["state"], sent["release_at"], sent["meta"]) == (
+        "queued",
+        None,
+        {"outside_hours": True},
+    )
+    assert "window_notice" not in sent
+    assert await hub.outbox.run_due() == 1
+    [call] = graph.sent
+    assert (call["type"], call["text"]["body"]) == ("text", "Der Techniker kommt am Montag.")
+
+
 async def test_the_conversation_shows_when_the_window_closes(
     hub, server, client, clock, team, browser_factory
 ):
@@ -601,12 +641,14 @@ async def test_the_conversation_shows_when_the_window_closes(
     await text_in(client, server, incoming_sms(LENA, "and by SMS"))
     closes = (wrote + timedelta(hours=24)).isoformat()
     detail = await team["admin"].get(f"/api/conversations/{conversation}")
-    assert detail["service_windows"] == [{"channel": "whatsapp", "closes_at": closes, "open": True}]
+    assert detail["service_windows"] == [
+        {"channel": "whatsapp", "closes_at": closes, "open": True, "hours_open_at": None}
+    ]
     clock.advance(hours=24)
     await sign_in_again(team, browser_factory)
     detail = await team["admin"].get(f"/api/conversations/{conversation}")
     assert detail["service_windows"] == [
-        {"channel": "whatsapp", "closes_at": closes, "open": False}
+        {"channel": "whatsapp", "closes_at": closes, "open": False, "hours_open_at": None}
     ]
 
 

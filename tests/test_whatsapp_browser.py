@@ -4,6 +4,7 @@ under the reply box, and what a reply written after it is told."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
@@ -81,3 +82,45 @@ async def test_the_reply_box_shows_the_window_and_a_late_reply_is_told(
         "Not sent as written; sent instead: the template reopen_conversation (de): the "
         "customer's 24-hour window closed at 2026-03-03 09:00 UTC."
     )
+
+
+async def test_hours_that_open_after_the_window_make_the_agent_choose(
+    hub: Hub,
+    server: TestServer,
+    page: Page,
+    client: aiohttp.ClientSession,
+    clock: FakeClock,
+    graph: FakeGraphApi,
+    browser_factory,
+):
+    clock.set(datetime(2026, 3, 6, 16, 0, tzinfo=UTC))  # a Friday: the window closes Saturday
+    await write_in(client, server, incoming_text(LENA_WA, "Kommt der Techniker?", clock.now()))
+    [lena] = await stored(hub)
+    maria = await (await browser_factory()).login("maria@example.com")
+    weekdays = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+    hours = {"hours": {"zone": "UTC", "weekly": weekdays}}
+    await maria.call(
+        "PUT", f"/api/customers/{lena['customer_id']}/contact-hours", hours, expect=200
+    )
+    clock.set(datetime(2026, 3, 6, 18, 0, tzinfo=UTC))
+    await open_inbox(page, server)
+    await open_conversation(page, lena["conversation_id"])
+    choice = page.get_by_test_id("window-choice")
+    await expect(choice).to_contain_text("Their contact hours open")
+    await expect(choice).to_contain_text("after the window closes")
+    await save_screenshot(page, "inbox-whatsapp-choice")
+
+    await page.get_by_test_id("reply-text").fill("Ja, am Montag um neun.")
+    await page.get_by_test_id("reply-send").click()
+    await expect(page.locator("#reply-error")).to_contain_text("Choose how this reply leaves")
+    assert len(await stored(hub)) == 1
+
+    await page.get_by_test_id("window-choice-now").check()
+    await page.get_by_test_id("reply-send").click()
+    sent = message(page, "Ja, am Montag um neun.")
+    await expect(sent.get_by_test_id("outside-hours-label")).to_be_visible()
+    await expect(page.get_by_test_id("window-choice-now")).not_to_be_checked()
+    assert await hub.outbox.run_due() == 1
+    assert [(c["type"], c["text"]["body"]) for c in graph.sent] == [
+        ("text", "Ja, am Montag um neun.")
+    ]

@@ -175,6 +175,12 @@ class ServiceWindow(Answer):
     channel: str
     closes_at: datetime = Field(description="24 hours after the customer last wrote there")
     open: bool = Field(description="free-form replies are allowed now")
+    hours_open_at: datetime | None = Field(
+        None,
+        description="when the customer's contact hours open, if a reply written now would "
+        "wait for them: after closes_at, the agent chooses between sending now (send_now) "
+        "and the template at their hours",
+    )
 
 
 class ConversationDetail(ConversationSummary):

@@ -36,7 +36,7 @@ from hub.email_body import body_document, body_policy
 from hub.errors import Forbidden, NotFound
 from hub.inbox_views import ConversationFilter, customer_panel, list_conversations
 from hub.satisfaction import reopen_and_withdraw, resolve_and_ask, satisfaction_of
-from hub.service_windows import WINDOWED_KINDS, window_notice, windows_of
+from hub.service_windows import WINDOWED_KINDS, window_notice, windows_of, with_hours_open
 from hub.tags import tags_of
 
 inbox_api = Api()
@@ -83,8 +83,11 @@ async def conversation(call: Call) -> dict[str, Any]:
             **detail,
             "tags": tags_of(conn, [conversation_id])[conversation_id],
             "satisfaction": satisfaction_of(conn, conversation_id),
-            "service_windows": windows_of(
-                conn, conversation_id, windowed_channels(call), call.hub.clock.now()
+            "service_windows": with_hours_open(
+                conn,
+                detail["customer"]["id"],
+                windows_of(conn, conversation_id, windowed_channels(call), call.hub.clock.now()),
+                call.hub.clock.now(),
             ),
         }
 
@@ -111,6 +114,7 @@ async def reply(call: Call) -> dict[str, Any]:
             body.text,
             body.identity_id,
             call.hub.channels_by_kind,
+            send_now=body.send_now,
         )
     )
     notice = await call.hub.db.read(

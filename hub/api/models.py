@@ -76,6 +76,11 @@ class ReplyIn(Input):
         description="reply to this identity of the customer; default: the conversation's "
         "default_identity_id (where they last wrote)",
     )
+    send_now: bool = Field(
+        False,
+        description="send at once even outside the customer's contact hours (the agent's "
+        "choice when their hours open after the WhatsApp window closes: see hours_open_at)",
+    )
 
 
 class NoteIn(Input):

@@ -1,6 +1,8 @@
 /* The WhatsApp window under the reply box: when free-form replies stop being allowed
  * (24 hours after the customer last wrote there), and that after it a reply leaves as the
- * re-engagement template, not as written. Shown only when the reply leaves by WhatsApp. */
+ * re-engagement template, not as written. Shown only when the reply leaves by WhatsApp.
+ * When the customer's contact hours open only after the window closes, the agent must
+ * choose how the reply leaves: now, inside the window, or at their hours as the template. */
 
 import { $, formatWhen } from "./inbox-core.js";
 
@@ -8,6 +10,7 @@ import { $, formatWhen } from "./inbox-core.js";
 export function showWindow(channel, windows) {
   const line = $("window-notice");
   const window = (windows || []).find((each) => each.channel === channel);
+  showChoice(window);
   if (!window) {
     line.hidden = true;
     return;
@@ -26,4 +29,42 @@ export function showReplyNotice(notice) {
   line.textContent = `This reply: ${notice}.`;
   line.classList.add("window-closed");
   line.hidden = false;
+}
+
+/** Whether the customer's hours open only after the window closes: a reply must choose. */
+function hoursOpenAfterWindow(window) {
+  return Boolean(
+    window?.open && window.hours_open_at && new Date(window.hours_open_at) > new Date(window.closes_at)
+  );
+}
+
+function showChoice(window) {
+  const choice = $("window-choice");
+  const needed = hoursOpenAfterWindow(window);
+  if (needed) {
+    $("window-choice-why").textContent =
+      `Their contact hours open ${formatWhen(window.hours_open_at)}, after the window closes: how does this reply leave?`;
+  }
+  if (needed === !choice.hidden) return;
+  choice.hidden = !needed;
+  for (const input of choice.querySelectorAll("input")) input.checked = false;
+}
+
+/** What the agent chose for a reply, as the reply's ``send_now``; an error when a choice is
+ * needed and none was made. */
+export function sendNowChoice() {
+  const choice = $("window-choice");
+  if (choice.hidden) return false;
+  const chosen = choice.querySelector("input:checked");
+  if (!chosen) {
+    throw new Error(
+      "Choose how this reply leaves: now, inside the WhatsApp window, or at their hours as the template."
+    );
+  }
+  return chosen.value === "now";
+}
+
+/** After a reply left: the next one chooses again. */
+export function clearChoice() {
+  for (const input of $("window-choice").querySelectorAll("input")) input.checked = false;
 }

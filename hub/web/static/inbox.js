@@ -31,7 +31,7 @@ import { initPanel, refreshPanel, showCustomer } from "./inbox-panel.js";
 import { renderSatisfaction } from "./inbox-satisfaction.js";
 import { bindSignIn, forgetNextPage, showPasswordStep } from "./inbox-signin.js";
 import { bindSmsCount } from "./inbox-sms.js";
-import { showReplyNotice, showWindow } from "./inbox-window.js";
+import { clearChoice, sendNowChoice, showReplyNotice, showWindow } from "./inbox-window.js";
 import { bindTagFilter, chosenTag, listTags, loadTags, renderTagEditor } from "./inbox-tags.js";
 import { identityItem, identityLabel, mergeInto, renderClaims } from "./inbox-trust.js";
 
@@ -534,6 +534,7 @@ function messageItem(message) {
   item.dataset.direction = message.direction;
   if (message.direction === "note") item.append(el("span", "note-label", "Internal note"));
   if (message.automatic) item.append(automaticLabel());
+  if (message.meta?.outside_hours) item.append(outsideHoursLabel());
   if (message.meta && message.meta.auth_failure) item.append(authWarning(message.meta));
   if (message.meta && message.meta.reused_id) item.append(reusedIdNote());
   item.append(messageContent(message));
@@ -562,6 +563,14 @@ function sentInsteadNote(instead) {
   const note = el("p", "sent-instead", `Not sent as written; sent instead: ${instead}.`);
   note.dataset.testid = "sent-instead";
   return note;
+}
+
+/** The agent chose to send it before the customer's contact hours opened (the WhatsApp
+ * window would have closed by then). */
+function outsideHoursLabel() {
+  const label = el("span", "automatic-label", "Sent outside their contact hours, by choice");
+  label.dataset.testid = "outside-hours-label";
+  return label;
 }
 
 /** Sent by the hub itself (an auto-reply outside the owner's hours), not by an agent. */
@@ -759,8 +768,10 @@ async function sendReply(id) {
   const body = { text: replyText() };
   const identity = $("reply-identity").value;
   if (identity) body.identity_id = Number(identity);
+  if (sendNowChoice()) body.send_now = true;
   const message = await api("POST", `/api/conversations/${id}/replies`, body);
   $("reply-text").value = "";
+  clearChoice();
   refreshSmsCount();
   if (message.window_notice) showReplyNotice(message.window_notice);
   if (id === state.selectedId) {
