@@ -20,6 +20,8 @@ from tests.support.hubs import Browser, signed_in_team, started_hub
 from tests.support.replies import message_state, reply, stored
 from tests.support.twilio_api import (
     ACCOUNT_SID,
+    API_KEY_SECRET,
+    API_KEY_SID,
     AUTH_TOKEN,
     HUB_NUMBER,
     FakeTwilioApi,
@@ -35,11 +37,20 @@ from tests.support.twilio_api import (
 PUBLIC = "http://hub.example"
 """Plain http: the session cookies of a signed-in team are not secure-only then."""
 LENA = "+4915123456789"
-ENVIRON = {"TWILIO_TOKEN": AUTH_TOKEN, "GATEWAY_TOKEN": "gateway-token-123"}
+ENVIRON = {
+    "TWILIO_TOKEN": AUTH_TOKEN,
+    "TWILIO_KEY_SECRET": API_KEY_SECRET,
+    "GATEWAY_TOKEN": "gateway-token-123",
+}
+WITH_API_KEY = {"api_key_sid": API_KEY_SID, "api_key_secret_env": "TWILIO_KEY_SECRET"}
 
 
 def twilio_settings(
-    database_url: str, base_url: str, token: str = AUTH_TOKEN, **http: Any
+    database_url: str,
+    base_url: str,
+    token: str = AUTH_TOKEN,
+    channel: dict[str, Any] | None = None,
+    **http: Any,
 ) -> Settings:
     return Settings.model_validate(
         {
@@ -55,6 +66,7 @@ def twilio_settings(
                     "from_number": HUB_NUMBER,
                     "base_url": base_url,
                     "max_media_bytes": 1000,
+                    **(channel or {}),
                 },
                 {
                     "kind": "api",
@@ -471,6 +483,35 @@ async def test_a_refused_auth_token_is_reported_without_showing_it(database_url,
         "Twilio refused the account SID or Auth Token (Authenticate (Twilio error 20003))"
     )
     assert "another-token" not in refused.value.reason
+
+
+async def test_with_an_api_key_the_api_calls_never_carry_the_auth_token(
+    database_url, clock, twilio
+):
+    settings = twilio_settings(database_url, twilio.base_url, channel=WITH_API_KEY)
+    async with started_hub(settings, clock) as hub:
+        assert "replies from" in await hub.connectors["text"].test_connection()
+    assert twilio.api_users == [API_KEY_SID]
+
+
+async def test_a_refused_api_key_is_named(database_url, clock, twilio):
+    unknown_key = {**WITH_API_KEY, "api_key_sid": "SK" + "0" * 32}
+    settings = twilio_settings(database_url, twilio.base_url, channel=unknown_key)
+    async with started_hub(settings, clock) as hub:
+        with pytest.raises(AuthFailed) as refused:
+            await hub.connectors["text"].test_connection()
+    assert refused.value.reason == (
+        f"Twilio refused the API key SK{'0' * 32} or its secret (Authenticate (Twilio error 20003))"
+    )
+    assert API_KEY_SECRET not in refused.value.reason
+
+
+def test_an_api_key_needs_its_secret(database_url):
+    channel = {**WITH_API_KEY, "api_key_secret_env": None}
+    with pytest.raises(ValueError, match="set api_key_sid and api_key_secret_env together"):
+        twilio_settings(database_url, "https://api.twilio.com", channel=channel)
+    with pytest.raises(ValueError, match="must be SK followed by 32"):
+        twilio_settings(database_url, "https://api.twilio.com", channel={"api_key_sid": "SK1"})
 
 
 def test_a_channel_needs_a_sender(database_url):

@@ -113,8 +113,21 @@ class TwilioConnector(Connector):
             security=security,
         )
 
+    def _api_credentials(self) -> str:
+        """``user:password`` of the API calls: the API key when one is set, else the account."""
+        key, secret = self.settings.api_key_sid, self.settings.api_key_secret_env
+        if key is not None and secret is not None:
+            return f"{key}:{secret.reveal()}"
+        return f"{self.settings.account_sid}:{self._token}"
+
+    @property
+    def _credentials(self) -> str:
+        """The API calls' credentials in words, for a refusal."""
+        key = self.settings.api_key_sid
+        return f"the API key {key} or its secret" if key else "the account SID or Auth Token"
+
     async def start(self) -> None:
-        credentials = f"{self.settings.account_sid}:{self._token}".encode()
+        credentials = self._api_credentials().encode()
         headers = {"Authorization": "Basic " + base64.b64encode(credentials).decode()}
         # aiohttp drops Authorization on a redirect to another origin (media on a CDN).
         self._session = aiohttp.ClientSession(headers=headers, timeout=TIMEOUT)
@@ -227,7 +240,9 @@ class TwilioConnector(Connector):
             async with self._client().post(self._api("/Messages.json"), data=form) as answer:
                 text = await answer.text()
                 if answer.status >= 300:
-                    raise api_error(answer.status, text, answer.headers.get("Retry-After"))
+                    raise api_error(
+                        answer.status, text, answer.headers.get("Retry-After"), self._credentials
+                    )
                 created = await answer.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as error:
             raise TransientError(f"Twilio unreachable: {type(error).__name__}") from error
@@ -238,7 +253,9 @@ class TwilioConnector(Connector):
             async with self._client().get(self._api(".json")) as answer:
                 text = await answer.text()
                 if answer.status >= 300:
-                    raise api_error(answer.status, text, answer.headers.get("Retry-After"))
+                    raise api_error(
+                        answer.status, text, answer.headers.get("Retry-After"), self._credentials
+                    )
                 account = await answer.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as error:
             raise TransientError(f"Twilio unreachable: {type(error).__name__}") from error

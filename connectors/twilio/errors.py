@@ -9,9 +9,10 @@ from connectors.retry import retry_after_seconds
 from connectors.twilio.payloads import error_reason
 
 
-def api_error(status: int, body: str, retry_after: str | None) -> ConnectorError:
-    """What a non-2xx answer means: 429 waits, 5xx retries, a refused credential or any other
-    4xx (21610 unsubscribed, 21211 bad number...) fails with Twilio's reason."""
+def api_error(status: int, body: str, retry_after: str | None, credentials: str) -> ConnectorError:
+    """What a non-2xx answer means: 429 waits, 5xx retries, a refused credential (named by
+    ``credentials``) or any other 4xx (21610 unsubscribed, 21211 bad number...) fails with
+    Twilio's reason."""
     try:
         said = json.loads(body)
     except json.JSONDecodeError:
@@ -26,5 +27,5 @@ def api_error(status: int, body: str, retry_after: str | None) -> ConnectorError
     if status >= 500:
         return TransientError(f"Twilio answered {status}: {reason}")
     if status in (401, 403):
-        return AuthFailed(f"Twilio refused the account SID or Auth Token ({reason})")
+        return AuthFailed(f"Twilio refused {credentials} ({reason})")
     return PermanentError(f"Twilio refused the message: {reason}")

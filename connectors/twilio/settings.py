@@ -12,6 +12,7 @@ from connectors.settings import ChannelBase, FromEnv, HttpUrl
 
 ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
 MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-f]{32}")
+API_KEY_SID = re.compile(r"SK[0-9a-f]{32}")
 
 
 class TwilioChannel(ChannelBase):
@@ -21,8 +22,17 @@ class TwilioChannel(ChannelBase):
     kind: Literal["twilio"]
     account_sid: str = Field(description="the Twilio account's SID, AC followed by 32 hex digits")
     auth_token_env: FromEnv = Field(
-        description="environment variable with the account's Auth Token: it signs the API "
-        "calls (basic auth) and Twilio's webhooks (X-Twilio-Signature)"
+        description="environment variable with the account's Auth Token: Twilio signs its "
+        "webhooks with it (X-Twilio-Signature), and it authorizes the API calls unless an "
+        "API key is set"
+    )
+    api_key_sid: str | None = Field(
+        None,
+        description="an API key (SK...) the API calls authorize with instead of the Auth "
+        "Token: Twilio's advice, as a key can be revoked alone (Console > API keys)",
+    )
+    api_key_secret_env: FromEnv | None = Field(
+        None, description="environment variable with that API key's secret"
     )
     from_number: str | None = Field(
         None, description="the Twilio number replies come from, in E.164 (+14155550100)"
@@ -60,6 +70,19 @@ class TwilioChannel(ChannelBase):
         if sid is not None and not MESSAGING_SERVICE_SID.fullmatch(sid):
             raise ValueError("must be MG followed by 32 lowercase hex digits")
         return sid
+
+    @field_validator("api_key_sid")
+    @classmethod
+    def api_key_sid_shape(cls, sid: str | None) -> str | None:
+        if sid is not None and not API_KEY_SID.fullmatch(sid):
+            raise ValueError("must be SK followed by 32 lowercase hex digits (Console > API keys)")
+        return sid
+
+    @model_validator(mode="after")
+    def an_api_key_with_its_secret(self) -> TwilioChannel:
+        if (self.api_key_sid is None) != (self.api_key_secret_env is None):
+            raise ValueError("set api_key_sid and api_key_secret_env together, or neither")
+        return self
 
     @model_validator(mode="after")
     def a_sender(self) -> TwilioChannel:

@@ -23,6 +23,8 @@ from aiohttp.test_utils import TestServer
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "twilio-auth-token-0123456789abcd"
+API_KEY_SID = "SK" + "fedcba9876543210" * 2
+API_KEY_SECRET = "twilio-api-key-secret-0123456789"
 HUB_NUMBER = "+14155550100"
 API_VERSION = "2010-04-01"
 
@@ -133,6 +135,8 @@ class FakeTwilioApi:
         self.media_fetches: list[str] = []
         self.redirects: dict[str, str] = {}
         self.cdn_authorizations: list[str | None] = []
+        self.api_users: list[str] = []
+        """Who each authorized API request named (the account SID, or an API key's SID)."""
         """The Authorization header of each request to the CDN: Twilio's credentials must
         never reach it."""
         cdn = web.Application()
@@ -172,9 +176,14 @@ class FakeTwilioApi:
         return self.base_url + path
 
     def _authorized(self, request: web.Request) -> bool:
-        expected = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-        basic = request.headers.get("Authorization") == f"Basic {expected}"
-        return basic and request.match_info["account"] == ACCOUNT_SID
+        """Basic auth with the account's SID and Auth Token, or with an API key and its secret,
+        as Twilio takes either."""
+        for user, password in ((ACCOUNT_SID, AUTH_TOKEN), (API_KEY_SID, API_KEY_SECRET)):
+            expected = base64.b64encode(f"{user}:{password}".encode()).decode()
+            if request.headers.get("Authorization") == f"Basic {expected}":
+                self.api_users.append(user)
+                return request.match_info["account"] == ACCOUNT_SID
+        return False
 
     def _refused(self) -> web.Response:
         answer = twilio_error(401, 20003, "Authenticate")
