@@ -198,6 +198,10 @@ class OutboundMessage:
     delivered: Delivery = field(default_factory=Delivery)
     """What an earlier attempt got through before it failed (parts of a long message)."""
     choices: tuple[tuple[str, str], ...] = ()  # (label, url): link buttons, where shown
+    customer_name: str | None = None
+    author_name: str | None = None
+    """The customer's and the writing agent's names as the hub knows them (a WhatsApp
+    template's parameters); ``None``: unknown, or the hub wrote it."""
 
 
 class DeliveryState(StrEnum):

@@ -31,7 +31,7 @@ from hub.channel_support import threads_of
 from hub.clock import Clock
 from hub.db.database import Database, Tx
 from hub.db.locks import skipping_locked
-from hub.db.schema import conversations, customers, identities, messages, outbox
+from hub.db.schema import agents, conversations, customers, identities, messages, outbox
 from hub.events import store_broadcast
 from hub.leases import due, next_attempt_at, outcome_values, take_lease
 from hub.notices import NoticeKind, queue_notice
@@ -95,9 +95,13 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
             identities.c.address,
             identities.c.opted_out_channel,
             identities.c.opted_out_at,
+            customers.c.name.label("customer_name"),
+            agents.c.name.label("author_name"),
         )
         .join(messages, messages.c.id == outbox.c.message_id)
         .join(identities, identities.c.id == messages.c.identity_id)
+        .join(customers, customers.c.id == identities.c.customer_id)
+        .outerjoin(agents, agents.c.id == messages.c.author_id)
         .where(due(outbox, tx.now), ~blocked_by_earlier)
         .order_by(outbox.c.id)
         .limit(limit)
@@ -120,6 +124,8 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
                 automatic=is_automatic(row.meta or {}),
                 choices=choices_of(row.meta or {}),
                 delivered=Delivery.from_meta(row.meta or {}),
+                customer_name=known_name(row.customer_name, row.address),
+                author_name=row.author_name,
             ),
             opted_out_reason(row.channel, row.opted_out_at)
             if row.opted_out_channel == row.channel
@@ -127,6 +133,12 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
         )
         for row in rows
     ]
+
+
+def known_name(name: str | None, address: str) -> str | None:
+    """The customer's name, ``None`` when the hub knows them only by the address (a
+    customer who gave no name is named by where they wrote from)."""
+    return name if name and name != address else None
 
 
 def is_automatic(meta: Mapping[str, object]) -> bool:

@@ -534,6 +534,48 @@ async def test_after_the_window_the_template_leaves_instead_of_the_reply(
     )
 
 
+@pytest.mark.parametrize(
+    "template",
+    [{**TEMPLATE, "body_parameters": ["customer_name", "agent_name", "customer_name"]}],
+    indirect=True,
+)
+async def test_the_template_names_the_customer_and_the_agent_in_its_variables(
+    hub, server, client, clock, team, graph, browser_factory
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    clock.advance(hours=25)
+    await sign_in_again(team, browser_factory)
+    await reply(team, conversation, "Sind Sie noch da?")
+    await hub.outbox.run_due()
+    [call] = graph.sent
+    parameters = [{"type": "text", "text": name} for name in ("Lena Vogel", "Ada", "Lena Vogel")]
+    assert call["template"] == {
+        "name": "reopen_conversation",
+        "language": {"code": "de"},
+        "components": [{"type": "body", "parameters": parameters}],
+    }
+
+
+@pytest.mark.parametrize(
+    "template",
+    [{**TEMPLATE, "body_parameters": ["customer_name"], "unknown_name": "du"}],
+    indirect=True,
+)
+async def test_a_name_the_hub_does_not_know_is_the_configured_word(
+    hub, server, client, clock, team, graph, browser_factory
+):
+    await write_in(client, server, incoming_text(LENA_WA, "Hallo?", clock.now(), name=""))
+    conversation = (await stored(hub))[-1]["conversation_id"]
+    clock.advance(hours=25)
+    await sign_in_again(team, browser_factory)
+    await reply(team, conversation, "Sind Sie noch da?")
+    await hub.outbox.run_due()
+    [call] = graph.sent
+    assert call["template"]["components"] == [
+        {"type": "body", "parameters": [{"type": "text", "text": "du"}]}
+    ]
+
+
 async def test_a_new_customer_message_reopens_the_window(
     hub, server, client, clock, team, graph, browser_factory
 ):

@@ -43,7 +43,7 @@ from connectors.secret_check import same_secret
 from connectors.text_parts import split_text
 from connectors.whatsapp.errors import api_error
 from connectors.whatsapp.payloads import received, signed_by_meta
-from connectors.whatsapp.settings import WhatsappChannel
+from connectors.whatsapp.settings import ReengagementTemplate, WhatsappChannel
 from routing.service_window import service_window
 
 log = logging.getLogger(__name__)
@@ -232,8 +232,8 @@ class WhatsappConnector(Connector):
         template = self.settings.reengagement_template
         if template is None:
             raise PermanentError(window_closed_reason(self.name, closed))
-        named = {"name": template.name, "language": {"code": template.language}}
-        wamid = await self._post(message, {"type": "template", "template": named})
+        content = template_content(template, message)
+        wamid = await self._post(message, {"type": "template", "template": content})
         instead = (
             f"the template {template.name} ({template.language}): the customer's 24-hour "
             f"window closed at {closed:%Y-%m-%d %H:%M} UTC"
@@ -280,6 +280,19 @@ def last_inbound_at(meta: Mapping[str, Any]) -> datetime | None:
         return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
     except ValueError:
         return None
+
+
+def template_content(template: ReengagementTemplate, message: OutboundMessage) -> dict[str, Any]:
+    """The messages call's ``template``: its name, language and body parameters, in order."""
+    content: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
+    names = {"customer_name": message.customer_name, "agent_name": message.author_name}
+    if template.body_parameters:
+        parameters = [
+            {"type": "text", "text": names[wanted] or template.unknown_name}
+            for wanted in template.body_parameters
+        ]
+        content["components"] = [{"type": "body", "parameters": parameters}]
+    return content
 
 
 def window_closed_reason(channel: str, closed: datetime | None) -> str:

@@ -22,6 +22,19 @@ class ReengagementTemplate(Strict):
     language: str = Field(
         "en_US", min_length=2, max_length=15, description="its language code, e.g. en_US or de"
     )
+    body_parameters: list[Literal["customer_name", "agent_name"]] = Field(
+        [],
+        max_length=10,
+        description="what fills the template body's variables {{1}}, {{2}}... in order: the "
+        "customer's name, the replying agent's name; empty for a template without variables",
+    )
+    unknown_name: str = Field(
+        "there",
+        min_length=1,
+        max_length=60,
+        description="a parameter's text when the hub does not know that name (Meta refuses "
+        "an empty parameter)",
+    )
 
 
 class WhatsappChannel(ChannelBase):
