@@ -227,6 +227,41 @@ async def test_a_signed_body_that_is_not_json_is_quarantined(hub, server, client
     assert await hub.db.read(reasons) == ["a WhatsApp webhook that is not JSON"]
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"object": "whatsapp_business_account", "entry": "x"},
+        {"entry": [{"changes": [{"field": "messages", "value": {"messages": "x"}}]}]},
+        {"entry": [{"changes": [{"field": "messages", "value": {"contacts": [1]}}]}]},
+        {
+            "entry": [
+                {
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messages": [
+                                    {"id": "wamid.S", "from": LENA_WA, "type": "text", "text": "x"}
+                                ]
+                            },
+                        }
+                    ]
+                }
+            ]
+        },
+    ],
+)
+async def test_a_signed_webhook_of_an_unexpected_shape_is_quarantined(hub, server, client, payload):
+    status, _ = await post_webhook(client, server, payload)
+    assert status == 200
+    assert await stored(hub) == []
+
+    def reasons(conn: Any) -> list[str]:
+        return conn.execute(select(quarantine.c.reason)).scalars().all()
+
+    assert await hub.db.read(reasons) == ["a WhatsApp webhook of a shape the hub does not read"]
+
+
 async def test_a_redelivered_message_is_stored_once(hub, server, client, clock):
     payload = incoming_text(LENA_WA, "once", clock.now(), wamid="wamid.A2")
     await write_in(client, server, payload)

@@ -42,7 +42,7 @@ from connectors.route_docs import Raw, RouteDoc
 from connectors.secret_check import same_secret
 from connectors.text_parts import split_text
 from connectors.whatsapp.errors import api_error
-from connectors.whatsapp.payloads import received, signed_by_meta
+from connectors.whatsapp.payloads import Unreadable, received, signed_by_meta
 from connectors.whatsapp.settings import ReengagementTemplate, WhatsappChannel
 from routing.service_window import service_window
 
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_TEXT_CHARS = 4096
 TIMEOUT = aiohttp.ClientTimeout(total=15)
+UNREADABLE = "a WhatsApp webhook of a shape the hub does not read"
 MEDIA_HOST_SUFFIX = ".fbsbx.com"
 """Where the media endpoint's URLs point (lookaside.fbsbx.com): they need the token too."""
 
@@ -156,7 +157,12 @@ class WhatsappConnector(Connector):
         if not isinstance(payload, dict):
             await self.hub.quarantine(self.name, body, "a WhatsApp webhook that is not JSON")
             return web.Response()
-        found = received(payload, self.name)
+        try:
+            found = received(payload, self.name)
+        except Unreadable:
+            log.warning("whatsapp %s: a signed webhook of an unexpected shape", self.name)
+            await self.hub.quarantine(self.name, body, UNREADABLE)
+            return web.Response()
         for message in found.messages:
             await self.hub.ingest(await self._with_media(message))
         for report in found.reports:

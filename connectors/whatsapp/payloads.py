@@ -87,7 +87,20 @@ def changes(payload: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
                 yield change["value"]
 
 
+class Unreadable(ValueError):
+    """A signed webhook whose JSON is not shaped as Meta documents it: kept in quarantine,
+    not guessed at."""
+
+
 def received(payload: Mapping[str, Any], channel: str) -> Received:
+    """What the payload holds; :class:`Unreadable` when a part of it has another shape."""
+    try:
+        return read_changes(payload, channel)
+    except (AttributeError, TypeError, KeyError) as error:
+        raise Unreadable(type(error).__name__) from error
+
+
+def read_changes(payload: Mapping[str, Any], channel: str) -> Received:
     messages: list[InboundMessage] = []
     reports: list[DeliveryReport] = []
     for value in changes(payload):
