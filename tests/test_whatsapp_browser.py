@@ -44,8 +44,10 @@ async def page(context: BrowserContext) -> AsyncIterator[Page]:
 
 @pytest.fixture
 async def page_in_berlin(chromium_browser: Browser) -> AsyncIterator[Page]:
-    """A page whose agent's time zone is Berlin's: receipt times are shown in it."""
-    context = await chromium_browser.new_context(timezone_id="Europe/Berlin")
+    """A page whose agent's time zone is Berlin's (receipt times are shown in it), tall enough
+    for the screenshot to show every reply."""
+    viewport = {"width": 1280, "height": 900}
+    context = await chromium_browser.new_context(timezone_id="Europe/Berlin", viewport=viewport)
     try:
         async with page_without_script_errors(context) as page:
             yield page
@@ -123,7 +125,7 @@ async def expect_ticks(
     await expect(status.locator("svg.ticks path")).to_have_count(ticks)
 
 
-async def test_a_replys_ticks_turn_from_one_to_two_to_blue_as_statuses_arrive(
+async def test_a_replys_ticks_turn_from_one_to_two_to_blue_and_a_failure_shows(
     hub: Hub,
     server: TestServer,
     page_in_berlin: Page,
@@ -137,8 +139,11 @@ async def test_a_replys_ticks_turn_from_one_to_two_to_blue_as_statuses_arrive(
     await open_inbox(page, server)
     await open_conversation(page, conversation_id)
 
-    async def status(index: int, message_id: str, state: str) -> None:
-        payload = status_update(graph.sent[index]["wamid"], LENA_WA, state, clock.now(), message_id)
+    async def status(
+        index: int, message_id: str, state: str, error: tuple[int, str, str] | None = None
+    ) -> None:
+        wamid = graph.sent[index]["wamid"]
+        payload = status_update(wamid, LENA_WA, state, clock.now(), message_id, error)
         await write_in(client, server, payload)
 
     first, first_id = await send_reply(page, hub, "Ja, es ist heute losgegangen.")
@@ -161,6 +166,13 @@ async def test_a_replys_ticks_turn_from_one_to_two_to_blue_as_statuses_arrive(
     await expect_ticks(second, "delivered", "Delivered 10:42", 2)
     third, _ = await send_reply(page, hub, "Melden Sie sich gern wieder.")
     await expect_ticks(third, "sent", "Sent", 1)
+    fourth, fourth_id = await send_reply(page, hub, "Oder rufen Sie uns an.")
+    await status(3, fourth_id, "failed", (131026, "Message undeliverable", "Undeliverable."))
+    failure = (
+        "failed: the message could not be delivered (the number may not be on WhatsApp, or the "
+        "customer's app is too old or has not accepted WhatsApp's terms) (WhatsApp error 131026)"
+    )
+    await expect_failed(fourth, failure)
     await save_screenshot(page, "inbox-receipts")
 
     await page.reload()
@@ -168,35 +180,14 @@ async def test_a_replys_ticks_turn_from_one_to_two_to_blue_as_statuses_arrive(
     await expect_ticks(first, "read", "Read 10:42", 2)
     await expect_ticks(second, "delivered", "Delivered 10:42", 2)
     await expect_ticks(third, "sent", "Sent", 1)
+    await expect_failed(fourth, failure)
 
 
-async def test_a_failed_status_shows_the_failure_with_its_reason(
-    hub: Hub,
-    server: TestServer,
-    page: Page,
-    client: aiohttp.ClientSession,
-    clock: FakeClock,
-    graph: FakeGraphApi,
-):
-    await write_in(client, server, incoming_text(LENA_WA, "Ist mein Paket unterwegs?", clock.now()))
-    conversation_id = (await stored(hub))[-1]["conversation_id"]
-    await open_inbox(page, server)
-    await open_conversation(page, conversation_id)
-    reply, reply_id = await send_reply(page, hub, "Ja, es ist heute losgegangen.")
-    error = (131026, "Message undeliverable", "Message Undeliverable.")
-    wamid = graph.sent[0]["wamid"]
-    payload = status_update(wamid, LENA_WA, "failed", clock.now(), reply_id, error)
-    await write_in(client, server, payload)
+async def expect_failed(reply: Locator, words: str) -> None:
+    """A failed reply: a red mark and the reason, no ticks."""
     status = reply.locator(".message-status")
     await expect(reply).to_have_attribute("data-status", "failed")
     await expect(status.locator("svg.failed-mark")).to_be_visible()
-    await expect(status).to_have_text(
-        "failed: the message could not be delivered (the number may not be on WhatsApp, or the "
-        "customer's app is too old or has not accepted WhatsApp's terms) (WhatsApp error 131026)"
-    )
+    await expect(status).to_have_text(words)
     await expect(status).to_have_css("color", "rgb(180, 35, 24)")
-    assert await reply.get_attribute("data-receipt") is None  # no ticks
-    await page.reload()
-    await open_conversation(page, conversation_id)
-    await expect(status.locator("svg.failed-mark")).to_be_visible()
-    await expect(status).to_contain_text("failed: the message could not be delivered")
+    assert await reply.get_attribute("data-receipt") is None

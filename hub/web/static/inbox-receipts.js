@@ -61,7 +61,7 @@ function showTicks(item, label, receipt) {
   label.setAttribute("role", "img");
   label.setAttribute("aria-label", words);
   label.title = words;
-  label.append(icon(`ticks ticks-${state}`, "0 0 16 11", TICKS[state].paths));
+  label.append(icon(`ticks ticks-${state}`, "0 0 17 11", TICKS[state].paths));
 }
 
 function statusText(item, status, reason) {
