@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy import Connection, and_, exists, insert, select, update
 from sqlalchemy.orm import aliased
@@ -34,6 +35,7 @@ from hub.db.locks import skipping_locked
 from hub.db.schema import agents, conversations, customers, identities, messages, outbox
 from hub.events import store_broadcast
 from hub.leases import due, next_attempt_at, outcome_values, take_lease
+from hub.message_status import status_payload
 from hub.notices import NoticeKind, queue_notice
 from hub.opt_outs import opted_out_reason
 from hub.retry import RetryPolicy
@@ -183,7 +185,7 @@ def record_outcome(
     values = outcome_values(reason, retry_in, tx.now)
     message_state = MESSAGE_STATE[values["state"]]
     tx.conn.execute(update(outbox).where(outbox.c.id == claim.outbox_id).values(values))
-    message_values: dict[str, object] = {"state": message_state, "error": reason}
+    message_values: dict[str, Any] = {"state": message_state, "error": reason}
     if error is None:
         message_values["sent_at"] = tx.now
     delivered = delivery if error is None else error.partial
@@ -206,9 +208,12 @@ def record_outcome(
     tx.emit(
         "message.status",
         {
-            "message_id": claim.message.message_id,
-            "state": message_values["state"],
-            "error": message_values["error"],
+            **status_payload(
+                claim.message.message_id,
+                message_values["state"],
+                message_values["error"],
+                message_values.get("meta"),
+            ),
             "attempts": claim.attempts,
             "next_attempt_at": values["next_attempt_at"].isoformat()
             if "next_attempt_at" in values

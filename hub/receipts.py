@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from connectors.base import DeliveryReport, DeliveryState
 from hub.db.database import Tx
 from hub.db.schema import conversations, customers, messages
+from hub.message_status import status_payload
 from hub.outbox import tell_author_of_failure
 
 ORDER = list(DeliveryState)
@@ -55,11 +56,13 @@ def record_delivery_report(channel: str, report: DeliveryReport, tx: Tx) -> bool
     if failed:
         values.update(state="failed", error=report.reason)
     tx.conn.execute(update(messages).where(messages.c.id == report.message_id).values(values))
-    tell_agents(tx, report, row.conversation_id, "failed" if failed else row.state)
+    tell_agents(tx, report, row.conversation_id, "failed" if failed else row.state, meta)
     return True
 
 
-def tell_agents(tx: Tx, report: DeliveryReport, conversation_id: int, state: str) -> None:
+def tell_agents(
+    tx: Tx, report: DeliveryReport, conversation_id: int, state: str, meta: dict[str, object]
+) -> None:
     audience = tx.conn.execute(
         select(conversations.c.assignee_id, customers.c.owner_id)
         .join(customers, customers.c.id == conversations.c.customer_id)
@@ -69,12 +72,12 @@ def tell_agents(tx: Tx, report: DeliveryReport, conversation_id: int, state: str
         tell_author_of_failure(report.message_id, audience.assignee_id, tx)
     tx.emit(
         "message.status",
-        {
-            "message_id": report.message_id,
-            "state": state,
-            "error": report.reason if report.state == DeliveryState.FAILED else None,
-            "receipt": report.state.value,
-        },
+        status_payload(
+            report.message_id,
+            state,
+            report.reason if report.state == DeliveryState.FAILED else None,
+            meta,
+        ),
         to=[a for a in dict.fromkeys(audience) if a],
         conversation_id=conversation_id,
     )

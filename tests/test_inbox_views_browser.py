@@ -295,7 +295,8 @@ async def test_conversation_and_customer_panel(
     await expect(note).to_have_attribute("data-direction", "note")
     await expect(note).to_contain_text("Internal note")
     sent = message(page, "Sorry about that!")
-    await expect(sent.locator(".message-status")).to_have_text("sent")
+    await expect(sent).to_have_attribute("data-receipt", "sent")  # one tick: no receipts here
+    await expect(sent.locator(".message-status")).to_have_attribute("aria-label", "Sent")
     await expect(sent.locator("svg.channel-icon")).to_have_attribute("data-kind", "webchat")
 
     # The canned response goes into the reply box; the reply waits for New York's morning.

@@ -1,8 +1,10 @@
 """The inbox with an SMS customer, in a real Chromium: the SMS count under the reply box,
-the delivery receipt on a sent reply, and a refused reply after the customer's STOP."""
+a sent reply's ticks as Twilio's status callbacks arrive (or its failure), and a refused
+reply after the customer's STOP."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -17,6 +19,7 @@ from tests.support.hubs import add_agent, started_hub
 from tests.support.twilio_api import FakeTwilioApi, incoming_sms, status_callback
 from tests.test_inbox_browser import message, open_conversation, open_inbox
 from tests.test_twilio import LENA, post_signed, stored, text_in, twilio_settings
+from tests.test_whatsapp_browser import expect_failed, expect_ticks, send_reply
 
 
 @pytest.fixture
@@ -44,7 +47,7 @@ async def client() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def test_the_reply_box_counts_sms_and_a_sent_reply_shows_its_receipt(
+async def test_the_reply_box_counts_sms_and_a_sent_reply_shows_its_ticks(
     hub: Hub, server: TestServer, page: Page, client: aiohttp.ClientSession, twilio: FakeTwilioApi
 ):
     await text_in(client, server, incoming_sms(LENA, "Is my parcel on its way?"))
@@ -65,10 +68,31 @@ async def test_the_reply_box_counts_sms_and_a_sent_reply_shows_its_receipt(
     await expect(reply).to_have_attribute("data-status", "queued")
     await hub.outbox.run_due()
     await expect(reply).to_have_attribute("data-status", "sent")
+    await expect_ticks(reply, "sent", "Sent", 1)
     [sent] = twilio.sent
     path = sent["StatusCallback"].removeprefix("http://hub.example")
     await post_signed(client, server, path, status_callback(sent["sid"], LENA, "delivered"))
-    await expect(reply.locator(".message-status")).to_have_text("delivered")
+    await expect_ticks(reply, "delivered", re.compile(r"^Delivered \d\d:\d\d$"), 2)
+    await post_signed(client, server, path, status_callback(sent["sid"], LENA, "read"))
+    await expect_ticks(reply, "read", re.compile(r"^Read \d\d:\d\d$"), 2)
+    await expect(reply.locator(".message-status")).to_have_css("color", "rgb(6, 121, 199)")
+
+
+async def test_an_undelivered_reply_shows_the_failure_live(
+    hub: Hub, server: TestServer, page: Page, client: aiohttp.ClientSession, twilio: FakeTwilioApi
+):
+    await text_in(client, server, incoming_sms(LENA, "Is my parcel on its way?"))
+    conversation_id = (await stored(hub))[-1]["conversation_id"]
+    await open_inbox(page, server)
+    await open_conversation(page, conversation_id)
+    reply, _ = await send_reply(page, hub, "Yes, it left today.")
+    [sent] = twilio.sent
+    path = sent["StatusCallback"].removeprefix("http://hub.example")
+    form = status_callback(sent["sid"], LENA, "undelivered", error_code="30003")
+    await post_signed(client, server, path, form)
+    await expect_failed(
+        reply, "failed: the phone is unreachable (off or out of coverage) (Twilio error 30003)"
+    )
 
 
 async def test_after_stop_a_reply_is_refused_with_the_reason(

@@ -33,6 +33,7 @@ from tests.support.twilio_api import (
     twilio_error,
     unsubscribed,
 )
+from tests.test_outbox import status_events
 
 PUBLIC = "http://hub.example"
 """Plain http: the session cookies of a signed-in team are not secure-only then."""
@@ -369,6 +370,23 @@ async def test_a_failure_receipt_that_outruns_the_send_keeps_the_reply_failed(
         "the number is unknown or no longer in service (Twilio error 30005)",
     )
     assert meta["delivery_id"] == twilio.sent[0]["sid"]
+
+
+async def test_a_receipt_that_outruns_the_send_is_told_with_the_send(
+    hub, server, client, team, twilio, clock
+):
+    """The send's status event carries the receipt already kept: the inbox shows two ticks."""
+    conversation = await conversation_of_lena(hub, server, client)
+    sent = await reply(team, conversation, "Hi")
+    form = status_callback("SM" + "f" * 32, LENA, "delivered")
+    assert (await post_signed(client, server, f"/twilio/text/status/{sent['id']}", form))[0] == 204
+    await hub.outbox.run_due()
+    *_, told = [event for event in await status_events(hub) if event["message_id"] == sent["id"]]
+    assert (told["state"], told["receipt"], told["receipt_at"]) == (
+        "sent",
+        "delivered",
+        clock.now().isoformat(),
+    )
 
 
 async def test_a_status_callback_without_the_signature_changes_nothing(

@@ -1,22 +1,24 @@
 """The inbox with a WhatsApp customer, in a real Chromium: when the 24-hour window closes,
-under the reply box, and what a reply written after it is told."""
+under the reply box, what a reply written after it is told and what left instead, and a
+reply's ticks (sent, delivered, read) as Meta's signed statuses arrive."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from hub.app import Hub
 from tests.support.chromium import page_without_script_errors, save_screenshot
 from tests.support.clock import FakeClock
 from tests.support.hubs import add_agent, started_hub
 from tests.support.replies import stored
-from tests.support.whatsapp_api import FakeGraphApi, incoming_text
+from tests.support.whatsapp_api import FakeGraphApi, incoming_text, status_update
 from tests.test_inbox_browser import message, open_conversation, open_inbox
 from tests.test_whatsapp import LENA_WA, TEMPLATE, whatsapp_settings, write_in
 
@@ -39,6 +41,19 @@ async def hub(database_url: str, clock: FakeClock, graph: FakeGraphApi) -> Async
 async def page(context: BrowserContext) -> AsyncIterator[Page]:
     async with page_without_script_errors(context) as page:
         yield page
+
+
+@pytest.fixture
+async def page_in_berlin(chromium_browser: Browser) -> AsyncIterator[Page]:
+    """A page whose agent's time zone is Berlin's (receipt times are shown in it), tall enough
+    for the screenshot to show every reply."""
+    viewport = {"width": 1280, "height": 900}
+    context = await chromium_browser.new_context(timezone_id="Europe/Berlin", viewport=viewport)
+    try:
+        async with page_without_script_errors(context) as page:
+            yield page
+    finally:
+        await context.close()
 
 
 @pytest.fixture
@@ -76,12 +91,16 @@ async def test_the_reply_box_shows_the_window_and_a_late_reply_is_told(
     await expect(notice).to_contain_text("only the re-engagement template can be sent then")
     await hub.outbox.run_due()
     assert [call["type"] for call in graph.sent] == ["template"]
-    await page.reload()
-    await open_conversation(page, conversation_id)
-    await expect(message(page, "Sind Sie noch da?").get_by_test_id("sent-instead")).to_have_text(
+    instead = (
         "Not sent as written; sent instead: the template reopen_conversation (de): the "
         "customer's 24-hour window closed at 2026-03-03 09:00 UTC."
     )
+    late = message(page, "Sind Sie noch da?")
+    await expect(late.get_by_test_id("sent-instead")).to_have_text(instead)  # live
+    await expect(late).to_have_attribute("data-receipt", "sent")
+    await page.reload()
+    await open_conversation(page, conversation_id)
+    await expect(late.get_by_test_id("sent-instead")).to_have_text(instead)
 
 
 async def test_hours_that_open_after_the_window_make_the_agent_choose(
@@ -124,3 +143,94 @@ async def test_hours_that_open_after_the_window_make_the_agent_choose(
     assert [(c["type"], c["text"]["body"]) for c in graph.sent] == [
         ("text", "Ja, am Montag um neun.")
     ]
+
+
+async def send_reply(page: Page, hub: Hub, text: str) -> tuple[Locator, str]:
+    """Write ``text`` in the reply box and let the outbox send it: its element and id."""
+    await page.get_by_test_id("reply-text").fill(text)
+    await page.get_by_test_id("reply-send").click()
+    reply = message(page, text)
+    await expect(reply).to_have_attribute("data-status", "queued")
+    await hub.outbox.run_due()
+    await expect(reply).to_have_attribute("data-status", "sent")
+    return reply, str(await reply.get_attribute("data-message-id"))
+
+
+async def expect_ticks(
+    reply: Locator, receipt: str, words: str | re.Pattern[str], ticks: int
+) -> None:
+    """``ticks`` ticks for ``receipt``, labelled ``words`` for screen readers and on hover."""
+    status = reply.locator(".message-status")
+    await expect(reply).to_have_attribute("data-receipt", receipt)
+    await expect(status).to_have_attribute("aria-label", words)
+    await expect(status).to_have_attribute("title", words)
+    await expect(status).to_have_attribute("role", "img")
+    await expect(status.locator("svg.ticks path")).to_have_count(ticks)
+
+
+async def test_a_replys_ticks_turn_from_one_to_two_to_blue_and_a_failure_shows(
+    hub: Hub,
+    server: TestServer,
+    page_in_berlin: Page,
+    client: aiohttp.ClientSession,
+    clock: FakeClock,
+    graph: FakeGraphApi,
+):
+    page = page_in_berlin
+    await write_in(client, server, incoming_text(LENA_WA, "Ist mein Paket unterwegs?", clock.now()))
+    conversation_id = (await stored(hub))[-1]["conversation_id"]
+    await open_inbox(page, server)
+    await open_conversation(page, conversation_id)
+
+    async def status(
+        index: int, message_id: str, state: str, error: tuple[int, str, str] | None = None
+    ) -> None:
+        wamid = graph.sent[index]["wamid"]
+        payload = status_update(wamid, LENA_WA, state, clock.now(), message_id, error)
+        await write_in(client, server, payload)
+
+    first, first_id = await send_reply(page, hub, "Ja, es ist heute losgegangen.")
+    await expect_ticks(first, "sent", "Sent", 1)
+    await expect(first.locator(".message-status")).to_have_css("color", "rgb(102, 112, 133)")
+    await status(0, first_id, "sent")
+    await expect_ticks(first, "sent", "Sent 10:00", 1)
+    clock.advance(minutes=1)
+    await status(0, first_id, "delivered")
+    await expect_ticks(first, "delivered", "Delivered 10:01", 2)
+    await expect(first.locator(".message-status")).to_have_css("color", "rgb(102, 112, 133)")
+    clock.advance(minutes=41)
+    await status(0, first_id, "read")
+    await expect_ticks(first, "read", "Read 10:42", 2)
+    await expect(first.locator(".message-status")).to_have_css("color", "rgb(6, 121, 199)")
+    await expect(first.locator(".message-status")).to_have_text("")  # ticks, not words
+
+    second, second_id = await send_reply(page, hub, "Die Sendungsnummer ist 00340434.")
+    await status(1, second_id, "delivered")
+    await expect_ticks(second, "delivered", "Delivered 10:42", 2)
+    third, _ = await send_reply(page, hub, "Melden Sie sich gern wieder.")
+    await expect_ticks(third, "sent", "Sent", 1)
+    fourth, fourth_id = await send_reply(page, hub, "Oder rufen Sie uns an.")
+    await status(3, fourth_id, "failed", (131026, "Message undeliverable", "Undeliverable."))
+    failure = (
+        "failed: the message could not be delivered (the number may not be on WhatsApp, or the "
+        "customer's app is too old or has not accepted WhatsApp's terms) (WhatsApp error 131026)"
+    )
+    await expect_failed(fourth, failure)
+    await save_screenshot(page, "inbox-receipts")
+
+    await page.reload()
+    await open_conversation(page, conversation_id)
+    await expect_ticks(first, "read", "Read 10:42", 2)
+    await expect_ticks(second, "delivered", "Delivered 10:42", 2)
+    await expect_ticks(third, "sent", "Sent", 1)
+    await expect_failed(fourth, failure)
+
+
+async def expect_failed(reply: Locator, words: str) -> None:
+    """A failed reply: a red mark and the reason, no ticks."""
+    status = reply.locator(".message-status")
+    await expect(reply).to_have_attribute("data-status", "failed")
+    await expect(status.locator("svg.failed-mark")).to_be_visible()
+    await expect(status).to_have_text(words)
+    await expect(status).to_have_css("color", "rgb(180, 35, 24)")
+    assert await reply.get_attribute("data-receipt") is None

@@ -26,6 +26,7 @@ INBOX_MODULES = {
     "inbox-alerts.js",
     "inbox-tags.js",
     "inbox-satisfaction.js",
+    "inbox-receipts.js",
     "inbox-search.js",
     "inbox-sms.js",
     "inbox-window.js",

@@ -28,6 +28,7 @@ import { channelIcon, loadChannelKinds } from "./inbox-icons.js";
 import { hitItems, searchPath } from "./inbox-search.js";
 import { bindShortcuts } from "./inbox-keys.js";
 import { initPanel, refreshPanel, showCustomer } from "./inbox-panel.js";
+import { eventReceipt, receiptOf, renderStatus, showSentInstead } from "./inbox-receipts.js";
 import { renderSatisfaction } from "./inbox-satisfaction.js";
 import { bindSignIn, forgetNextPage, showPasswordStep } from "./inbox-signin.js";
 import { bindSmsCount } from "./inbox-sms.js";
@@ -538,7 +539,6 @@ function messageItem(message) {
   if (message.meta && message.meta.auth_failure) item.append(authWarning(message.meta));
   if (message.meta && message.meta.reused_id) item.append(reusedIdNote());
   item.append(messageContent(message));
-  if (message.meta?.sent_instead) item.append(sentInsteadNote(message.meta.sent_instead));
   const meta = el("div", "message-meta");
   if (message.channel) {
     meta.append(channelIcon(message.channel), el("span", "message-channel", message.channel));
@@ -553,16 +553,10 @@ function messageItem(message) {
   meta.append(el("time", "message-time", formatTime(message.created_at)));
   meta.append(el("span", "message-status"));
   item.append(meta);
+  showSentInstead(item, message.meta?.sent_instead);
   if (message.release_at) item.dataset.releaseAt = message.release_at;
-  setStatus(item, receiptOr(message.state, message.meta?.receipt?.state), message.error);
+  setStatus(item, message.state, receiptOf(message.meta), message.error);
   return item;
-}
-
-/** The platform allowed only something else (a WhatsApp template): this text never left. */
-function sentInsteadNote(instead) {
-  const note = el("p", "sent-instead", `Not sent as written; sent instead: ${instead}.`);
-  note.dataset.testid = "sent-instead";
-  return note;
 }
 
 /** The agent chose to send it before the customer's contact hours opened (the WhatsApp
@@ -621,27 +615,9 @@ function authorLabel(message) {
 /** Shows the SMS count for the reply box again (set once the events are bound). */
 let refreshSmsCount = () => {};
 
-/** A sent message shows what the platform's receipt said (delivered, read) once it came. */
-function receiptOr(state, receipt) {
-  return state === "sent" && receipt && receipt !== "failed" ? receipt : state;
-}
-
-function setStatus(item, status, reason) {
-  item.dataset.status = status;
-  const label = item.querySelector(".message-status");
-  const text = statusText(item, status, reason);
-  label.hidden = !text;
-  label.textContent = text;
-  label.className = `message-status status-${status}`;
+function setStatus(item, status, receipt, reason) {
+  renderStatus(item, status, receipt, reason);
   showScheduledActions(item, status === "scheduled");
-}
-
-function statusText(item, status, reason) {
-  const when = formatWhen(item.dataset.releaseAt);
-  if (item.dataset.direction === "in") return status === "held" ? `held until ${when}` : "";
-  if (item.dataset.direction !== "out") return "";
-  if (status === "scheduled") return `scheduled for ${when}`;
-  return reason ? `${status}: ${reason}` : status;
 }
 
 /* ---------- Scheduled replies: they wait for the customer's hours ---------- */
@@ -945,7 +921,9 @@ const EVENT_HANDLERS = {
   "message.status": (data, conversationId) => {
     applyToOpen(conversationId, () => {
       const item = messageElement(data.message_id);
-      if (item) setStatus(item, receiptOr(data.state, data.receipt), data.error);
+      if (!item) return;
+      setStatus(item, data.state, eventReceipt(item, data), data.error);
+      showSentInstead(item, data.sent_instead);
     });
     scheduleListReload(); // the preview shows the last message's state
   },
