@@ -72,6 +72,16 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class Reaction:
+    """A customer's emoji on an earlier message of their chat (WhatsApp's reactions)."""
+
+    to: str
+    """The platform's id of the message reacted to (ours: the id it gave our send)."""
+    emoji: str | None
+    """``None``: the customer took their reaction back."""
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     """One customer message, normalized; ``external_id`` is unique within ``channel``."""
 
@@ -110,6 +120,9 @@ class InboundMessage:
     content_digest: str | None = None
     """A digest of what the message says: one with a stored message's ``external_id`` but
     another digest is stored apart, not dropped as a redelivery."""
+    reaction: Reaction | None = None
+    """The message is a reaction: kept on the message it reacts to where the hub has it
+    (not as work; the result names that message, as for a repeat), else stored as written."""
     meta: dict[str, Any] = field(default_factory=dict)
 
 

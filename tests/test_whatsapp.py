@@ -12,13 +12,15 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from config import Settings
 from connectors.base import AuthFailed
 from connectors.whatsapp.payloads import signature
 from hub.app import Hub
-from hub.db.schema import attachments, quarantine
+from hub.db.schema import attachments, conversations, events, messages, quarantine
+from hub.db.schema_reach import agent_notices
+from hub.db.schema_reports import waits
 from tests.support.clock import FakeClock
 from tests.support.hubs import Browser, signed_in_team, started_hub
 from tests.support.replies import message_state, reply, stored
@@ -327,6 +329,143 @@ async def test_every_other_inbound_type_is_stored_in_words(
     [message] = await stored(hub)
     assert message["text"] == text
     assert message["meta"]["type"] == kind
+
+
+# reactions
+
+
+THUMBS = "\U0001f44d"
+
+
+def reaction_to(target: str, emoji: str | None, at: datetime, **extra: Any) -> dict[str, Any]:
+    """A reaction as Meta posts it; ``emoji`` empty or left out: the customer took it back."""
+    content = {"message_id": target} if emoji is None else {"message_id": target, "emoji": emoji}
+    return incoming(LENA_WA, "reaction", content, at, **extra)
+
+
+async def work_of(hub: Hub, conversation_id: int) -> dict[str, Any]:
+    """What a customer message makes: messages, unread, a due reply, waits, notices, events."""
+
+    def read(conn: Any) -> dict[str, Any]:
+        def count(table: Any, *where: Any) -> int:
+            return conn.execute(select(func.count()).select_from(table).where(*where)).scalar()
+
+        row = conn.execute(
+            select(conversations.c.unread_count, conversations.c.reply_due_at).where(
+                conversations.c.id == conversation_id
+            )
+        ).one()
+        return {
+            "messages": count(messages),
+            "unread": row.unread_count,
+            "due": row.reply_due_at,
+            "waits": count(waits),
+            "notices": count(agent_notices),
+            "created": count(events, events.c.kind == "message.created"),
+        }
+
+    return await hub.db.read(read)
+
+
+async def reaction_events(hub: Hub) -> list[dict[str, Any]]:
+    def read(conn: Any) -> list[Any]:
+        return conn.execute(
+            select(events.c.payload, events.c.conversation_id, events.c.agent_id)
+            .where(events.c.kind == "message.reaction")
+            .order_by(events.c.id)
+        ).all()
+
+    return [
+        {**row.payload, "conversation_id": row.conversation_id, "to": row.agent_id}
+        for row in await hub.db.read(read)
+    ]
+
+
+async def sent_reply(hub, server, client, clock, team, graph) -> tuple[int, int, str]:
+    """Lena wrote, the admin answered: (conversation, our reply's id, its wamid)."""
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    sent = await reply(team, conversation, "Sie ist unterwegs.")
+    await hub.outbox.run_due()
+    return conversation, sent["id"], graph.sent[-1]["wamid"]
+
+
+async def test_a_reaction_to_our_reply_is_kept_on_it_once_however_often_meta_sends_it(
+    hub, server, client, clock, team, graph
+):
+    conversation, reply_id, wamid = await sent_reply(hub, server, client, clock, team, graph)
+    before = await work_of(hub, conversation)
+    clock.advance(minutes=5)
+    payload = reaction_to(wamid, THUMBS, clock.now(), wamid="wamid.R1")
+    await write_in(client, server, payload)
+    await write_in(client, server, payload)  # Meta delivers at least once
+    reacted = {"emoji": THUMBS, "at": clock.now().replace(microsecond=0).isoformat()}
+    assert (await message_state(hub, reply_id))[2]["reaction"] == reacted
+    assert await work_of(hub, conversation) == before  # no message, wait, unread or notice
+    [event] = await reaction_events(hub)
+    assert event == {
+        "message_id": reply_id,
+        "reaction": reacted,
+        "conversation_id": conversation,
+        "to": event["to"],
+    }
+    assert event["to"] is not None
+    detail = await team["admin"].get(f"/api/conversations/{conversation}")
+    [shown] = [m for m in detail["messages"] if m["id"] == reply_id]
+    assert shown["meta"]["reaction"] == reacted
+
+
+async def test_a_reaction_to_the_customers_own_message_is_kept_on_it(
+    hub, server, client, clock, team
+):
+    await write_in(client, server, incoming_text(LENA_WA, "Paket?", clock.now(), wamid="wamid.L1"))
+    await write_in(client, server, reaction_to("wamid.L1", "\u2753", clock.now()))
+    [message] = await stored(hub)
+    assert message["meta"]["reaction"]["emoji"] == "\u2753"
+
+
+@pytest.mark.parametrize("removed", [None, ""])
+async def test_a_removed_reaction_leaves_none_and_a_late_redelivery_does_not_bring_it_back(
+    hub, server, client, clock, team, graph, removed
+):
+    _, reply_id, wamid = await sent_reply(hub, server, client, clock, team, graph)
+    thumbs = reaction_to(wamid, THUMBS, clock.now())
+    await write_in(client, server, thumbs)
+    clock.advance(minutes=1)
+    await write_in(client, server, reaction_to(wamid, removed, clock.now()))
+    taken_back = {"emoji": None, "at": clock.now().replace(microsecond=0).isoformat()}
+    assert (await message_state(hub, reply_id))[2]["reaction"] == taken_back
+    await write_in(client, server, thumbs)  # the first one again, late
+    assert (await message_state(hub, reply_id))[2]["reaction"] == taken_back
+    assert [e["reaction"]["emoji"] for e in await reaction_events(hub)] == [THUMBS, None]
+    assert len(await stored(hub)) == 1
+
+
+async def test_a_reaction_to_a_message_the_hub_does_not_know_is_kept_as_a_message(
+    hub, server, client, clock, team
+):
+    await write_in(client, server, reaction_to("wamid.BEFORE-THE-HUB", THUMBS, clock.now()))
+    [message] = await stored(hub)
+    assert message["text"] == f"Reacted {THUMBS}"
+    assert message["meta"]["reacts_to"] == "wamid.BEFORE-THE-HUB"
+    assert "reaction" not in message["meta"]  # that key is for a reaction to the message
+    assert await reaction_events(hub) == []
+
+
+async def test_a_reaction_never_lands_on_another_customers_message(
+    hub, server, client, clock, team
+):
+    await write_in(client, server, incoming_text(LENA_WA, "Paket?", clock.now(), wamid="wamid.L2"))
+    jonas = incoming(
+        "4917098765432",
+        "reaction",
+        {"message_id": "wamid.L2", "emoji": THUMBS},
+        clock.now(),
+        name="Jonas Vogel",
+    )
+    await write_in(client, server, jonas)
+    lenas, jonass = await stored(hub)
+    assert "reaction" not in lenas["meta"]
+    assert (jonass["address"], jonass["text"]) == ("+4917098765432", f"Reacted {THUMBS}")
 
 
 # statuses

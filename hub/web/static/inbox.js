@@ -28,6 +28,7 @@ import { channelIcon, loadChannelKinds } from "./inbox-icons.js";
 import { hitItems, searchPath } from "./inbox-search.js";
 import { bindShortcuts } from "./inbox-keys.js";
 import { initPanel, refreshPanel, showCustomer } from "./inbox-panel.js";
+import { showReaction } from "./inbox-reactions.js";
 import { renderSatisfaction } from "./inbox-satisfaction.js";
 import { bindSignIn, forgetNextPage, showPasswordStep } from "./inbox-signin.js";
 import { bindSmsCount } from "./inbox-sms.js";
@@ -554,6 +555,7 @@ function messageItem(message) {
   item.append(meta);
   if (message.release_at) item.dataset.releaseAt = message.release_at;
   setStatus(item, receiptOr(message.state, message.meta?.receipt?.state), message.error);
+  showReaction(item, message.meta?.reaction);
   return item;
 }
 
@@ -937,6 +939,12 @@ const EVENT_HANDLERS = {
       if (item) setStatus(item, receiptOr(data.state, data.receipt), data.error);
     });
     scheduleListReload(); // the preview shows the last message's state
+  },
+  "message.reaction": (data, conversationId) => {
+    applyToOpen(conversationId, () => {
+      const item = messageElement(data.message_id);
+      if (item) showReaction(item, data.reaction);
+    });
   },
   "conversation.state": (data, conversationId) => {
     applyToOpen(conversationId, () => {
