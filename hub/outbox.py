@@ -37,6 +37,7 @@ from hub.leases import due, next_attempt_at, outcome_values, take_lease
 from hub.notices import NoticeKind, queue_notice
 from hub.opt_outs import opted_out_reason
 from hub.retry import RetryPolicy
+from hub.service_windows import last_inbound
 from hub.worker import work_when_due
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class Claim:
     message: OutboundMessage
     refused: str | None = None
     """Why it must not leave at all (the customer opted out of the channel): failed unsent."""
+    identity_id: int | None = None
+    """The identity it goes to."""
 
 
 def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
@@ -91,6 +94,7 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
             messages.c.html,
             messages.c.meta,
             messages.c.created_at,
+            messages.c.identity_id,
             identities.c.kind,
             identities.c.address,
             identities.c.opted_out_channel,
@@ -124,6 +128,7 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
             opted_out_reason(row.channel, row.opted_out_at)
             if row.opted_out_channel == row.channel
             else None,
+            row.identity_id,
         )
         for row in rows
     ]
@@ -145,14 +150,17 @@ def choices_of(meta: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
 
 
 def with_threads(claims: list[Claim], conn: Connection) -> list[Claim]:
-    """The claims with each message's thread on its channel (references, Slack's thread)."""
+    """The claims with each message's thread on its channel (references, Slack's thread)
+    and when its recipient last wrote there (WhatsApp's window)."""
     threads = threads_of({(c.message.conversation_id, c.message.channel) for c in claims}, conn)
+    wrote = last_inbound(conn, {(c.identity_id, c.message.channel) for c in claims})
     return [
         replace(
             claim,
             message=replace(
                 claim.message,
                 thread=threads[claim.message.conversation_id, claim.message.channel],
+                last_inbound_at=wrote.get((claim.identity_id, claim.message.channel)),
             ),
         )
         for claim in claims

@@ -740,13 +740,79 @@ async def test_the_conversation_shows_when_the_window_closes(
     await text_in(client, server, incoming_sms(LENA, "and by SMS"))
     closes = (wrote + timedelta(hours=24)).isoformat()
     detail = await team["admin"].get(f"/api/conversations/{conversation}")
-    assert detail["service_windows"] == [{"channel": "whatsapp", "closes_at": closes, "open": True}]
+    lena = identity_of(detail, LENA)
+    assert detail["service_windows"] == [
+        {"channel": "whatsapp", "identity_id": lena, "closes_at": closes, "open": True}
+    ]
     clock.advance(hours=24)
     await sign_in_again(team, browser_factory)
     detail = await team["admin"].get(f"/api/conversations/{conversation}")
     assert detail["service_windows"] == [
-        {"channel": "whatsapp", "closes_at": closes, "open": False}
+        {"channel": "whatsapp", "identity_id": lena, "closes_at": closes, "open": False}
     ]
+
+
+def identity_of(detail: dict[str, Any], address: str) -> int:
+    [found] = [i["id"] for i in detail["identities"] if i["address"] == address]
+    return found
+
+
+async def test_the_window_is_the_customers_number_not_the_conversation(
+    hub, server, client, clock, team, graph, browser_factory
+):
+    """A message in a newer conversation opens the window for a reply in an older one."""
+    older = await conversation_of_lena(hub, server, client, clock)
+    await team["admin"].post(f"/api/conversations/{older}/resolve", expect=200)
+    clock.advance(days=3)
+    await sign_in_again(team, browser_factory)
+    await write_in(client, server, incoming_text(LENA_WA, "Noch eine Frage", clock.now()))
+    newer = (await stored(hub))[-1]["conversation_id"]
+    assert newer != older
+    detail = await team["admin"].get(f"/api/conversations/{older}")
+    closes = (clock.now().replace(microsecond=0) + timedelta(hours=24)).isoformat()
+    assert detail["service_windows"] == [
+        {
+            "channel": "whatsapp",
+            "identity_id": identity_of(detail, LENA),
+            "closes_at": closes,
+            "open": True,
+        }
+    ]
+    sent = await reply(team, older, "Zu Ihrer alten Bestellung: ist da.")
+    assert "window_notice" not in sent
+    await hub.outbox.run_due()
+    assert [c["type"] for c in graph.sent] == ["text"]
+
+
+async def test_one_number_does_not_open_the_window_of_another_of_the_customer(
+    hub, server, client, clock, team, graph, browser_factory
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    lena_customer = (await stored(hub))[-1]["customer_id"]
+    clock.advance(days=3)
+    await sign_in_again(team, browser_factory)
+    jonas_wa = "4917098765432"
+    await write_in(client, server, incoming_text(jonas_wa, "Ich bin Lenas Mann", clock.now()))
+    jonas_customer = (await stored(hub))[-1]["customer_id"]
+    await team["admin"].post(
+        f"/api/admin/customers/{lena_customer}/merge",
+        {"merge_customer_id": jonas_customer},
+        expect=200,
+    )
+    detail = await team["admin"].get(f"/api/conversations/{conversation}")
+    lena, jonas = identity_of(detail, LENA), identity_of(detail, "+" + jonas_wa)
+    assert {(w["identity_id"], w["open"]) for w in detail["service_windows"]} == {
+        (lena, False),
+        (jonas, True),
+    }
+    sent = await team["admin"].post(
+        f"/api/conversations/{conversation}/replies",
+        {"text": "Frau Vogel, sind Sie da?", "identity_id": lena},
+        expect=202,
+    )
+    assert sent["window_notice"].startswith("the WhatsApp window closed at")
+    await hub.outbox.run_due()
+    assert [(c["type"], c["to"]) for c in graph.sent] == [("template", LENA)]
 
 
 # connection

@@ -98,9 +98,9 @@ async def test_a_reaction_shows_beside_the_message_it_reacts_to_live_and_as_text
     await open_conversation(page, conversation_id)
     await page.get_by_test_id("reply-text").fill("Ja, bis 18 Uhr.")
     await page.get_by_test_id("reply-send").click()
-    await hub.outbox.run_due()
     ours = message(page, "Ja, bis 18 Uhr.")
-    await expect(ours).to_be_visible()
+    await expect(ours).to_be_visible()  # stored: the API answered
+    await hub.outbox.run_due()
     wamid = graph.sent[0]["wamid"]
 
     await write_in(client, server, reaction_to(wamid, "\U0001f44d", clock.now()))

@@ -173,6 +173,7 @@ class Satisfaction(Answer):
 
 class ServiceWindow(Answer):
     channel: str
+    identity_id: int = Field(description="the customer's number the window is with")
     closes_at: datetime = Field(description="24 hours after the customer last wrote there")
     open: bool = Field(description="free-form replies are allowed now")
 
@@ -189,7 +190,9 @@ class ConversationDetail(ConversationSummary):
         None, description="the question asked after it was resolved, and the answer"
     )
     service_windows: list[ServiceWindow] = Field(
-        [], description="WhatsApp channels the customer wrote on: when free-form replies stop"
+        [],
+        description="each of the customer's numbers that wrote on a WhatsApp channel (in any "
+        "conversation): when free-form replies to it there stop",
     )
 
 

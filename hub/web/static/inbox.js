@@ -1048,7 +1048,7 @@ function bindEvents() {
   const smsCount = bindSmsCount(replyChannel);
   refreshSmsCount = () => {
     smsCount();
-    showWindow(replyChannel(), state.detail?.service_windows);
+    showWindow(Number($("reply-identity").value), replyChannel(), state.detail?.service_windows);
   };
   $("reply-identity").addEventListener("change", refreshSmsCount);
   bindTagFilter(() => selectView(state.view));
