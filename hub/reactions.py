@@ -53,7 +53,9 @@ def keep_reaction(tx: Tx, message: InboundMessage, sender: Sender | None) -> Ing
     return IngestResult(target.id, target.conversation_id, sender.customer_id, duplicate=True)
 
 
-def reacted_to(conn: Connection, channel: str, identity_id: int, reaction: Reaction) -> Row[Any]:
+def reacted_to(
+    conn: Connection, channel: str, identity_id: int, reaction: Reaction
+) -> Row[Any] | None:
     """The message of ``identity_id``'s chat on ``channel`` that the platform knows as
     ``reaction.to``: the customer's (external id) or ours (``delivery_id``)."""
     theirs = and_(messages.c.direction == "in", messages.c.external_id == reaction.to)
