@@ -20,6 +20,11 @@ from typing import Any, ClassVar, Protocol
 from aiohttp import web
 
 from connectors.dns import Resolver
+from connectors.send_errors import AuthFailed as AuthFailed
+from connectors.send_errors import ConnectorError as ConnectorError
+from connectors.send_errors import PermanentError as PermanentError
+from connectors.send_errors import RateLimited as RateLimited
+from connectors.send_errors import TransientError as TransientError
 from connectors.verification import Verifier
 
 
@@ -72,6 +77,15 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class Reaction:
+    """A customer's emoji on an earlier message of their chat: ``to`` is that message's
+    platform id (ours: the id it gave our send); ``emoji`` ``None``: taken back."""
+
+    to: str
+    emoji: str | None
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     """One customer message, normalized; ``external_id`` is unique within ``channel``."""
 
@@ -110,6 +124,9 @@ class InboundMessage:
     content_digest: str | None = None
     """A digest of what the message says: one with a stored message's ``external_id`` but
     another digest is stored apart, not dropped as a redelivery."""
+    reaction: Reaction | None = None
+    """The message is a reaction: kept on the message it reacts to where the hub has it
+    (not as work; the result names that message, as for a repeat), else stored as written."""
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -197,6 +214,10 @@ class OutboundMessage:
     """The hub answered on its own (the auto-reply): marked so auto-responders do not answer."""
     delivered: Delivery = field(default_factory=Delivery)
     """What an earlier attempt got through before it failed (parts of a long message)."""
+    last_inbound_at: datetime | None = None
+    """When ``to`` last wrote on ``channel``, in any conversation (the platform's stamp of
+    its latest message; ``None``: never): where a platform allows free-form messages only
+    for a while after that (WhatsApp's 24-hour window)."""
     choices: tuple[tuple[str, str], ...] = ()  # (label, url): link buttons, where shown
     customer_name: str | None = None
     author_name: str | None = None
@@ -222,37 +243,6 @@ class DeliveryReport:
     state: DeliveryState
     reason: str | None = None
     """Why it failed, in words agents read (with the platform's error code)."""
-
-
-class ConnectorError(Exception):
-    """A send or connection failed; ``reason`` is shown to agents as is.
-
-    ``partial``: what a send got through before it failed (kept for the next attempt).
-    """
-
-    partial: Delivery | None = None
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class TransientError(ConnectorError):
-    """Worth retrying later: network trouble, 5xx, a peer that is down."""
-
-
-class RateLimited(TransientError):
-    def __init__(self, reason: str, retry_after: float) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
-class PermanentError(ConnectorError):
-    """Retrying will not help: the recipient blocked us, the address is wrong."""
-
-
-class AuthFailed(PermanentError):
-    """Our credentials were refused."""
 
 
 class HubPort(Protocol):

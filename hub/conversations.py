@@ -277,14 +277,11 @@ def post_reply(
     access = check_access(tx.conn, principal, conversation_id)
     target = reply_target(tx.conn, access, identity_id, channels_by_kind)
     refuse_if_opted_out(tx.conn, target.identity_id, target.channel)
-    rules = customer_rules(tx.conn, access.customer_id, target.channel)
-    quiet = quiet_until(rules, tx.now)
+    quiet = quiet_until(customer_rules(tx.conn, access.customer_id, target.channel), tx.now)
     send_at = None if send_now else quiet
     state = "scheduled" if send_at else "queued"
     meta = {"outside_hours": True} if quiet and send_now else None
-    row = _insert_message(
-        tx, access, "out", text, state, target, principal, release_at=send_at, meta=meta
-    )
+    row = _insert_message(tx, access, "out", text, state, target, principal, send_at, meta)
     enqueue(tx, row["id"], conversation_id, target.channel, send_at or tx.now)
     tx.conn.execute(
         update(conversations)

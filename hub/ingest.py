@@ -3,6 +3,7 @@
 Idempotent by (channel, external id); resolves the customer from the sender's
 identity; keeps one open conversation per customer across channels; routes it
 to the owner (or the backup covering); stores the message and tells the inbox.
+A reaction to a message the hub has is kept on that one instead (``hub.reactions``).
 The message is committed before the caller acknowledges anything.
 """
 
@@ -24,6 +25,7 @@ from hub.delivery import announce, deliver
 from hub.errors import Unprocessable
 from hub.identities import record_claims
 from hub.opt_outs import record_opt_out
+from hub.reactions import keep_reaction
 from hub.repeats import DIGEST, Reused, repeat_or_reuse
 from hub.senders import (
     Sender,
@@ -95,6 +97,8 @@ def ingest(message: InboundMessage, tx: Tx, pool: frozenset[str] | None = None) 
     """Store and route ``message``; ``pool``: the channels whose identities its channel may
     write as (``None``: any; see ``hub.identities.check_may_speak_for``)."""
     known = find_sender(tx, message.sender, message)
+    if message.reaction is not None and (kept := keep_reaction(tx, message, known)):
+        return kept
     if known is None or known.already_stored:
         match repeat_or_reuse(tx, message):
             case IngestResult() as repeat:

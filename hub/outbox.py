@@ -11,33 +11,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, insert, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import insert, select, update
 
 from connectors.base import (
-    Address,
     Connector,
     ConnectorError,
     Delivery,
-    OutboundMessage,
     PermanentError,
     TransientError,
 )
-from hub.channel_support import threads_of
 from hub.clock import Clock
 from hub.db.database import Database, Tx
-from hub.db.locks import skipping_locked
-from hub.db.schema import agents, conversations, customers, identities, messages, outbox
+from hub.db.schema import conversations, customers, messages, outbox
 from hub.events import store_broadcast
-from hub.leases import due, next_attempt_at, outcome_values, take_lease
+from hub.leases import next_attempt_at, outcome_values
 from hub.message_status import status_payload
 from hub.notices import NoticeKind, queue_notice
-from hub.opt_outs import opted_out_reason
+from hub.outbox_claims import Claim, claim_due, with_threads
 from hub.retry import RetryPolicy
 from hub.worker import work_when_due
 
@@ -51,126 +45,6 @@ WORKER = "outbox"
 
 MESSAGE_STATE = {"sent": "sent", "pending": "queued", "failed": "failed"}
 """A message's state by its outbox row's, after an attempt."""
-
-
-@dataclass(frozen=True)
-class Claim:
-    outbox_id: int
-    attempts: int
-    message: OutboundMessage
-    refused: str | None = None
-    """Why it must not leave at all (the customer opted out of the channel): failed unsent."""
-
-
-def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
-    """Lease what is due; each claim's message carries what earlier attempts delivered.
-
-    Its thread is loaded after the claim (:func:`with_threads`), by a read: the
-    write stays short.
-    """
-    earlier = aliased(outbox)
-    # A reply scheduled for the customer's hours (never tried, not yet due) does
-    # not hold back a later one the agent chose to send now; anything tried does.
-    waiting_for_hours = and_(
-        earlier.c.state == "pending",
-        earlier.c.attempts == 0,
-        earlier.c.next_attempt_at > tx.now,
-    )
-    blocked_by_earlier = exists().where(
-        earlier.c.conversation_id == outbox.c.conversation_id,
-        earlier.c.id < outbox.c.id,
-        earlier.c.state.in_(("pending", "sending")),
-        ~waiting_for_hours,
-    )
-    query = (
-        select(
-            outbox.c.id,
-            outbox.c.attempts,
-            messages.c.id.label("message_id"),
-            messages.c.conversation_id,
-            messages.c.channel,
-            messages.c.text,
-            messages.c.html,
-            messages.c.meta,
-            messages.c.created_at,
-            identities.c.kind,
-            identities.c.address,
-            identities.c.opted_out_channel,
-            identities.c.opted_out_at,
-            customers.c.name.label("customer_name"),
-            agents.c.name.label("author_name"),
-        )
-        .join(messages, messages.c.id == outbox.c.message_id)
-        .join(identities, identities.c.id == messages.c.identity_id)
-        .join(customers, customers.c.id == identities.c.customer_id)
-        .outerjoin(agents, agents.c.id == messages.c.author_id)
-        .where(due(outbox, tx.now), ~blocked_by_earlier)
-        .order_by(outbox.c.id)
-        .limit(limit)
-    )
-    rows = tx.conn.execute(skipping_locked(query, outbox, tx.conn)).all()
-    if rows:
-        take_lease(tx, outbox, [r.id for r in rows], lease)
-    return [
-        Claim(
-            row.id,
-            row.attempts + 1,
-            OutboundMessage(
-                message_id=row.message_id,
-                conversation_id=row.conversation_id,
-                channel=row.channel,
-                to=Address(row.kind, row.address),
-                text=row.text,
-                html=row.html,
-                written_at=row.created_at,
-                automatic=is_automatic(row.meta or {}),
-                choices=choices_of(row.meta or {}),
-                delivered=Delivery.from_meta(row.meta or {}),
-                customer_name=known_name(row.customer_name, row.address),
-                author_name=row.author_name,
-            ),
-            opted_out_reason(row.channel, row.opted_out_at)
-            if row.opted_out_channel == row.channel
-            else None,
-        )
-        for row in rows
-    ]
-
-
-def known_name(name: str | None, address: str) -> str | None:
-    """The customer's name, ``None`` when the hub knows them only by the address (a
-    customer who gave no name is named by where they wrote from)."""
-    return name if name and name != address else None
-
-
-def is_automatic(meta: Mapping[str, object]) -> bool:
-    """The hub wrote it on its own (an auto-reply, the satisfaction question): marked so
-    that auto-responders (out of office) do not answer it."""
-    return bool(meta.get("autoreply") or meta.get("satisfaction"))
-
-
-def choices_of(meta: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
-    """The satisfaction question's scores as link buttons (label, url), each opening its
-    answer page with that score chosen; the text carries the link too."""
-    url = meta.get("answer_url")
-    if not isinstance(url, str):
-        return ()
-    return tuple((str(score), f"{url}?score={score}") for score in range(1, 6))
-
-
-def with_threads(claims: list[Claim], conn: Connection) -> list[Claim]:
-    """The claims with each message's thread on its channel (references, Slack's thread)."""
-    threads = threads_of({(c.message.conversation_id, c.message.channel) for c in claims}, conn)
-    return [
-        replace(
-            claim,
-            message=replace(
-                claim.message,
-                thread=threads[claim.message.conversation_id, claim.message.channel],
-            ),
-        )
-        for claim in claims
-    ]
 
 
 def record_outcome(

@@ -1,9 +1,12 @@
-"""The WhatsApp window as agents see it: when each conversation's window closes, and a
-notice on a reply (or a reply scheduled for the customer's hours) that leaves after it.
+"""The WhatsApp window as agents see it and as the outbox sends: when the customer's number
+last wrote on the channel, when its window closes, and a notice on a reply (or a reply
+scheduled for the customer's hours) that leaves after it.
 
-The connector decides at send time (the template instead of the reply); this tells
-the agent when the reply is written, from the same rule (``routing.service_window``)
-and the same time: the platform's stamp of the customer's last message on the channel.
+The window belongs to the customer's number and the business number, not to a
+conversation: a message in any conversation reopens it. :func:`last_inbound` is the one
+query for it (the outbox gives it to the connector as ``OutboundMessage.last_inbound_at``;
+the connector decides at send time, the template instead of the reply), and the inbox
+reads the same, with the same rule (``routing.service_window``), when a reply is written.
 """
 
 from __future__ import annotations
@@ -14,60 +17,60 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from hub.conversations import customer_rules
-from hub.db.schema import messages
+from hub.db.schema import conversations, identities, messages
 from hub.serialize import iso
-from routing.contact import quiet_until
 from routing.service_window import service_window
 
 WINDOWED_KINDS = frozenset({"whatsapp"})
 """Channel kinds whose platform allows free-form messages only inside the window."""
 
+Wanted = Collection[tuple[int, str]]
+"""(identity id, channel) pairs."""
 
-def last_inbound(
-    conn: Connection, conversation_id: int, channels: Collection[str]
-) -> dict[str, datetime]:
-    """When the customer last wrote in the conversation on each of ``channels``."""
-    if not channels:
+
+def last_inbound(conn: Connection, wanted: Wanted) -> dict[tuple[int, str], datetime]:
+    """When each identity last wrote on each channel of ``wanted``, in any conversation: the
+    platform's stamp of its latest message there (``sent_at``: WhatsApp's ``timestamp``,
+    also kept in meta), else when the hub stored it."""
+    wanted = set(wanted)
+    if not wanted:
         return {}
     stamp = messages.c.created_at.type
     wrote = func.max(func.coalesce(messages.c.sent_at, messages.c.created_at, type_=stamp))
     rows = conn.execute(
-        select(messages.c.channel, wrote.label("at"))
+        select(messages.c.identity_id, messages.c.channel, wrote.label("at"))
         .where(
-            messages.c.conversation_id == conversation_id,
             messages.c.direction == "in",
-            messages.c.channel.in_(channels),
+            messages.c.identity_id.in_({identity for identity, _ in wanted}),
+            messages.c.channel.in_({channel for _, channel in wanted}),
         )
-        .group_by(messages.c.channel)
+        .group_by(messages.c.identity_id, messages.c.channel)
     )
-    return {row.channel: row.at for row in rows}
+    return {key: row.at for row in rows if (key := (row.identity_id, row.channel)) in wanted}
 
 
 def windows_of(
     conn: Connection, conversation_id: int, channels: Collection[str], now: datetime
 ) -> list[dict[str, Any]]:
-    """Each windowed channel the customer wrote on: when its window closes, open now or not."""
-    return [
-        {"channel": channel, "closes_at": iso(window.closes_at), "open": window.open}
-        for channel, wrote in sorted(last_inbound(conn, conversation_id, channels).items())
-        if (window := service_window(wrote, now)).closes_at is not None
-    ]
-
-
-def with_hours_open(
-    conn: Connection, customer_id: int, windows: list[dict[str, Any]], now: datetime
-) -> list[dict[str, Any]]:
-    """The windows, each with when a reply written now would wait until (the customer's
-    contact hours on that channel): the agent must choose when those open after it closes."""
+    """Each of the customer's identities that wrote on a windowed channel (in this
+    conversation or another): when its window there closes, open now or not."""
+    customer_identities = conn.execute(
+        select(identities.c.id)
+        .join(conversations, conversations.c.customer_id == identities.c.customer_id)
+        .where(conversations.c.id == conversation_id)
+    ).scalars()
+    wanted = {(identity, channel) for identity in customer_identities for channel in channels}
     return [
         {
-            **window,
-            "hours_open_at": iso(
-                quiet_until(customer_rules(conn, customer_id, window["channel"]), now)
-            ),
+            "channel": channel,
+            "identity_id": identity,
+            "closes_at": iso(window.closes_at),
+            "open": window.open,
         }
-        for window in windows
+        for (identity, channel), wrote in sorted(
+            last_inbound(conn, wanted).items(), key=lambda item: (item[0][1], item[0][0])
+        )
+        if (window := service_window(wrote, now)).closes_at is not None
     ]
 
 
@@ -76,12 +79,12 @@ def window_notice(
 ) -> str | None:
     """What the agent must know of a reply that leaves (now, or when scheduled) on a
     windowed channel after its window closed: only a template can go then."""
-    channel = reply.get("channel")
-    if channel not in channels:
+    channel, identity = reply.get("channel"), reply.get("identity_id")
+    if channel not in channels or identity is None:
         return None
     scheduled = reply.get("release_at")
     leaves = datetime.fromisoformat(scheduled).astimezone(UTC) if scheduled else now
-    wrote = last_inbound(conn, reply["conversation_id"], [channel]).get(channel)
+    wrote = last_inbound(conn, [(identity, channel)]).get((identity, channel))
     window = service_window(wrote, leaves)
     if window.open:
         return None

@@ -14,7 +14,8 @@ from config import Settings
 from connectors.base import Address, InboundMessage
 from hub.app import Hub
 from hub.db.schema import events, messages
-from hub.outbox import MAX_IN_FLIGHT, claim_due
+from hub.outbox import MAX_IN_FLIGHT
+from hub.outbox_claims import claim_due
 from tests.conftest import ENVIRON
 from tests.support.clock import FakeClock
 from tests.support.hubs import add_agent, queue_reply, started_hub

@@ -12,7 +12,7 @@ import pytest
 
 from hub.app import Hub
 from hub.db.schema import metadata
-from hub.outbox import claim_due
+from hub.outbox_claims import claim_due
 from hub.privacy_erase import ERASED_LINE
 from tests.support.clock import FakeClock
 from tests.support.hubs import add_agent

@@ -244,7 +244,8 @@ async def test_restart_loses_nothing_from_the_outbox(database_url, clock, peer):
 
 
 async def test_send_interrupted_by_a_crash_is_retried_after_the_lease(sms_hub: Hub, peer, clock):
-    from hub.outbox import MAX_IN_FLIGHT, claim_due
+    from hub.outbox import MAX_IN_FLIGHT
+    from hub.outbox_claims import claim_due
 
     agent, conversation_id = await customer_writes(sms_hub)
     message_id = await reply(sms_hub, agent, conversation_id, "hello")

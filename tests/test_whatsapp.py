@@ -12,13 +12,15 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from config import Settings
 from connectors.base import AuthFailed
 from connectors.whatsapp.payloads import signature
 from hub.app import Hub
-from hub.db.schema import attachments, quarantine
+from hub.db.schema import attachments, conversations, events, messages, quarantine
+from hub.db.schema_reach import agent_notices
+from hub.db.schema_reports import waits
 from tests.support.clock import FakeClock
 from tests.support.hubs import Browser, signed_in_team, started_hub
 from tests.support.replies import message_state, reply, stored
@@ -364,6 +366,143 @@ async def test_every_other_inbound_type_is_stored_in_words(
     assert message["meta"]["type"] == kind
 
 
+# reactions
+
+
+THUMBS = "\U0001f44d"
+
+
+def reaction_to(target: str, emoji: str | None, at: datetime, **extra: Any) -> dict[str, Any]:
+    """A reaction as Meta posts it; ``emoji`` empty or left out: the customer took it back."""
+    content = {"message_id": target} if emoji is None else {"message_id": target, "emoji": emoji}
+    return incoming(LENA_WA, "reaction", content, at, **extra)
+
+
+async def work_of(hub: Hub, conversation_id: int) -> dict[str, Any]:
+    """What a customer message makes: messages, unread, a due reply, waits, notices, events."""
+
+    def read(conn: Any) -> dict[str, Any]:
+        def count(table: Any, *where: Any) -> int:
+            return conn.execute(select(func.count()).select_from(table).where(*where)).scalar()
+
+        row = conn.execute(
+            select(conversations.c.unread_count, conversations.c.reply_due_at).where(
+                conversations.c.id == conversation_id
+            )
+        ).one()
+        return {
+            "messages": count(messages),
+            "unread": row.unread_count,
+            "due": row.reply_due_at,
+            "waits": count(waits),
+            "notices": count(agent_notices),
+            "created": count(events, events.c.kind == "message.created"),
+        }
+
+    return await hub.db.read(read)
+
+
+async def reaction_events(hub: Hub) -> list[dict[str, Any]]:
+    def read(conn: Any) -> list[Any]:
+        return conn.execute(
+            select(events.c.payload, events.c.conversation_id, events.c.agent_id)
+            .where(events.c.kind == "message.reaction")
+            .order_by(events.c.id)
+        ).all()
+
+    return [
+        {**row.payload, "conversation_id": row.conversation_id, "to": row.agent_id}
+        for row in await hub.db.read(read)
+    ]
+
+
+async def sent_reply(hub, server, client, clock, team, graph) -> tuple[int, int, str]:
+    """Lena wrote, the admin answered: (conversation, our reply's id, its wamid)."""
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    sent = await reply(team, conversation, "Sie ist unterwegs.")
+    await hub.outbox.run_due()
+    return conversation, sent["id"], graph.sent[-1]["wamid"]
+
+
+async def test_a_reaction_to_our_reply_is_kept_on_it_once_however_often_meta_sends_it(
+    hub, server, client, clock, team, graph
+):
+    conversation, reply_id, wamid = await sent_reply(hub, server, client, clock, team, graph)
+    before = await work_of(hub, conversation)
+    clock.advance(minutes=5)
+    payload = reaction_to(wamid, THUMBS, clock.now(), wamid="wamid.R1")
+    await write_in(client, server, payload)
+    await write_in(client, server, payload)  # Meta delivers at least once
+    reacted = {"emoji": THUMBS, "at": clock.now().replace(microsecond=0).isoformat()}
+    assert (await message_state(hub, reply_id))[2]["reaction"] == reacted
+    assert await work_of(hub, conversation) == before  # no message, wait, unread or notice
+    [event] = await reaction_events(hub)
+    assert event == {
+        "message_id": reply_id,
+        "reaction": reacted,
+        "conversation_id": conversation,
+        "to": event["to"],
+    }
+    assert event["to"] is not None
+    detail = await team["admin"].get(f"/api/conversations/{conversation}")
+    [shown] = [m for m in detail["messages"] if m["id"] == reply_id]
+    assert shown["meta"]["reaction"] == reacted
+
+
+async def test_a_reaction_to_the_customers_own_message_is_kept_on_it(
+    hub, server, client, clock, team
+):
+    await write_in(client, server, incoming_text(LENA_WA, "Paket?", clock.now(), wamid="wamid.L1"))
+    await write_in(client, server, reaction_to("wamid.L1", "\u2753", clock.now()))
+    [message] = await stored(hub)
+    assert message["meta"]["reaction"]["emoji"] == "\u2753"
+
+
+@pytest.mark.parametrize("removed", [None, ""])
+async def test_a_removed_reaction_leaves_none_and_a_late_redelivery_does_not_bring_it_back(
+    hub, server, client, clock, team, graph, removed
+):
+    _, reply_id, wamid = await sent_reply(hub, server, client, clock, team, graph)
+    thumbs = reaction_to(wamid, THUMBS, clock.now())
+    await write_in(client, server, thumbs)
+    clock.advance(minutes=1)
+    await write_in(client, server, reaction_to(wamid, removed, clock.now()))
+    taken_back = {"emoji": None, "at": clock.now().replace(microsecond=0).isoformat()}
+    assert (await message_state(hub, reply_id))[2]["reaction"] == taken_back
+    await write_in(client, server, thumbs)  # the first one again, late
+    assert (await message_state(hub, reply_id))[2]["reaction"] == taken_back
+    assert [e["reaction"]["emoji"] for e in await reaction_events(hub)] == [THUMBS, None]
+    assert len(await stored(hub)) == 1
+
+
+async def test_a_reaction_to_a_message_the_hub_does_not_know_is_kept_as_a_message(
+    hub, server, client, clock, team
+):
+    await write_in(client, server, reaction_to("wamid.BEFORE-THE-HUB", THUMBS, clock.now()))
+    [message] = await stored(hub)
+    assert message["text"] == f"Reacted {THUMBS}"
+    assert message["meta"]["reacts_to"] == "wamid.BEFORE-THE-HUB"
+    assert "reaction" not in message["meta"]  # that key is for a reaction to the message
+    assert await reaction_events(hub) == []
+
+
+async def test_a_reaction_never_lands_on_another_customers_message(
+    hub, server, client, clock, team
+):
+    await write_in(client, server, incoming_text(LENA_WA, "Paket?", clock.now(), wamid="wamid.L2"))
+    jonas = incoming(
+        "4917098765432",
+        "reaction",
+        {"message_id": "wamid.L2", "emoji": THUMBS},
+        clock.now(),
+        name="Jonas Vogel",
+    )
+    await write_in(client, server, jonas)
+    lenas, jonass = await stored(hub)
+    assert "reaction" not in lenas["meta"]
+    assert (jonass["address"], jonass["text"]) == ("+4917098765432", f"Reacted {THUMBS}")
+
+
 # statuses
 
 
@@ -689,6 +828,7 @@ async def test_hours_that_open_after_the_window_are_a_choice_and_now_sends_free_
     assert detail["service_windows"] == [
         {
             "channel": "whatsapp",
+            "identity_id": identity_of(detail, LENA),
             "closes_at": "2026-03-07T16:00:00+00:00",
             "open": True,
             "hours_open_at": "2026-03-09T09:00:00+00:00",
@@ -718,15 +858,92 @@ async def test_the_conversation_shows_when_the_window_closes(
     await text_in(client, server, incoming_sms(LENA, "and by SMS"))
     closes = (wrote + timedelta(hours=24)).isoformat()
     detail = await team["admin"].get(f"/api/conversations/{conversation}")
+    lena = identity_of(detail, LENA)
     assert detail["service_windows"] == [
-        {"channel": "whatsapp", "closes_at": closes, "open": True, "hours_open_at": None}
+        {
+            "channel": "whatsapp",
+            "identity_id": lena,
+            "closes_at": closes,
+            "open": True,
+            "hours_open_at": None,
+        }
     ]
     clock.advance(hours=24)
     await sign_in_again(team, browser_factory)
     detail = await team["admin"].get(f"/api/conversations/{conversation}")
     assert detail["service_windows"] == [
-        {"channel": "whatsapp", "closes_at": closes, "open": False, "hours_open_at": None}
+        {
+            "channel": "whatsapp",
+            "identity_id": lena,
+            "closes_at": closes,
+            "open": False,
+            "hours_open_at": None,
+        }
     ]
+
+
+def identity_of(detail: dict[str, Any], address: str) -> int:
+    [found] = [i["id"] for i in detail["identities"] if i["address"] == address]
+    return found
+
+
+async def test_the_window_is_the_customers_number_not_the_conversation(
+    hub, server, client, clock, team, graph, browser_factory
+):
+    """A message in a newer conversation opens the window for a reply in an older one."""
+    older = await conversation_of_lena(hub, server, client, clock)
+    await team["admin"].post(f"/api/conversations/{older}/resolve", expect=200)
+    clock.advance(days=3)
+    await sign_in_again(team, browser_factory)
+    await write_in(client, server, incoming_text(LENA_WA, "Noch eine Frage", clock.now()))
+    newer = (await stored(hub))[-1]["conversation_id"]
+    assert newer != older
+    detail = await team["admin"].get(f"/api/conversations/{older}")
+    closes = (clock.now().replace(microsecond=0) + timedelta(hours=24)).isoformat()
+    assert detail["service_windows"] == [
+        {
+            "channel": "whatsapp",
+            "identity_id": identity_of(detail, LENA),
+            "closes_at": closes,
+            "open": True,
+            "hours_open_at": None,
+        }
+    ]
+    sent = await reply(team, older, "Zu Ihrer alten Bestellung: ist da.")
+    assert "window_notice" not in sent
+    await hub.outbox.run_due()
+    assert [c["type"] for c in graph.sent] == ["text"]
+
+
+async def test_one_number_does_not_open_the_window_of_another_of_the_customer(
+    hub, server, client, clock, team, graph, browser_factory
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    lena_customer = (await stored(hub))[-1]["customer_id"]
+    clock.advance(days=3)
+    await sign_in_again(team, browser_factory)
+    jonas_wa = "4917098765432"
+    await write_in(client, server, incoming_text(jonas_wa, "Ich bin Lenas Mann", clock.now()))
+    jonas_customer = (await stored(hub))[-1]["customer_id"]
+    await team["admin"].post(
+        f"/api/admin/customers/{lena_customer}/merge",
+        {"merge_customer_id": jonas_customer},
+        expect=200,
+    )
+    detail = await team["admin"].get(f"/api/conversations/{conversation}")
+    lena, jonas = identity_of(detail, LENA), identity_of(detail, "+" + jonas_wa)
+    assert {(w["identity_id"], w["open"]) for w in detail["service_windows"]} == {
+        (lena, False),
+        (jonas, True),
+    }
+    sent = await team["admin"].post(
+        f"/api/conversations/{conversation}/replies",
+        {"text": "Frau Vogel, sind Sie da?", "identity_id": lena},
+        expect=202,
+    )
+    assert sent["window_notice"].startswith("the WhatsApp window closed at")
+    await hub.outbox.run_due()
+    assert [(c["type"], c["to"]) for c in graph.sent] == [("template", LENA)]
 
 
 # connection

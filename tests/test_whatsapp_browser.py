@@ -1,6 +1,7 @@
 """The inbox with a WhatsApp customer, in a real Chromium: when the 24-hour window closes,
-under the reply box, what a reply written after it is told and what left instead, and a
-reply's ticks (sent, delivered, read) as Meta's signed statuses arrive."""
+under the reply box, what a reply written after it is told and what left instead, a
+reply's ticks (sent, delivered, read) as Meta's signed statuses arrive, and a customer's
+reaction beside the message it reacts to."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from tests.support.hubs import add_agent, started_hub
 from tests.support.replies import stored
 from tests.support.whatsapp_api import FakeGraphApi, incoming_text, status_update
 from tests.test_inbox_browser import message, open_conversation, open_inbox
-from tests.test_whatsapp import LENA_WA, TEMPLATE, whatsapp_settings, write_in
+from tests.test_whatsapp import LENA_WA, TEMPLATE, reaction_to, whatsapp_settings, write_in
 
 
 @pytest.fixture
@@ -234,3 +235,44 @@ async def expect_failed(reply: Locator, words: str) -> None:
     await expect(status).to_have_text(words)
     await expect(status).to_have_css("color", "rgb(180, 35, 24)")
     assert await reply.get_attribute("data-receipt") is None
+
+
+async def test_a_reaction_shows_beside_the_message_it_reacts_to_live_and_as_text(
+    hub: Hub,
+    server: TestServer,
+    page: Page,
+    client: aiohttp.ClientSession,
+    clock: FakeClock,
+    graph: FakeGraphApi,
+):
+    await write_in(client, server, incoming_text(LENA_WA, "Kommt es heute?", clock.now()))
+    conversation_id = (await stored(hub))[-1]["conversation_id"]
+    await open_inbox(page, server)
+    await open_conversation(page, conversation_id)
+    await page.get_by_test_id("reply-text").fill("Ja, bis 18 Uhr.")
+    await page.get_by_test_id("reply-send").click()
+    ours = message(page, "Ja, bis 18 Uhr.")
+    await expect(ours).to_be_visible()  # stored: the API answered
+    await hub.outbox.run_due()
+    wamid = graph.sent[0]["wamid"]
+
+    await write_in(client, server, reaction_to(wamid, "\U0001f44d", clock.now()))
+    badge = ours.get_by_test_id("reaction")
+    await expect(badge).to_have_text("\U0001f44d")  # live, by the event
+    await expect(badge).to_have_attribute("title", "the customer reacted")
+    await expect(page.get_by_test_id("message")).to_have_count(2)  # no message of its own
+
+    clock.advance(minutes=1)
+    await write_in(client, server, reaction_to(wamid, "<b>x</b>", clock.now()))
+    await expect(badge).to_have_text("<b>x</b>")  # inserted as text, never as HTML
+    await expect(ours.locator("b")).to_have_count(0)
+    clock.advance(minutes=1)
+    await write_in(client, server, reaction_to(wamid, "", clock.now()))
+    await expect(badge).to_have_count(0)
+    clock.advance(minutes=1)
+    await write_in(client, server, reaction_to(wamid, "\u2764\ufe0f", clock.now()))
+    await page.reload()
+    await open_conversation(page, conversation_id)
+    await expect(message(page, "Ja, bis 18 Uhr.").get_by_test_id("reaction")).to_have_text(
+        "\u2764\ufe0f"
+    )

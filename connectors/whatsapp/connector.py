@@ -10,8 +10,9 @@ secret, and nothing stored either way; else each message is stored (a repeated
 Outbound, one ``POST {base_url}/{api_version}/{phone_number_id}/messages`` per part
 of 4096 characters, naming our message id as ``biz_opaque_callback_data`` so its
 statuses find it. Outside the 24-hour customer-service window (from the
-customer's last message, ``routing.service_window``) no free-form message is sent:
-the re-engagement template goes instead, or the reply fails with that reason.
+customer's number's last message on the channel, in any conversation:
+``OutboundMessage.last_inbound_at``, ``routing.service_window``) no free-form message
+is sent: the re-engagement template goes instead, or the reply fails with that reason.
 """
 
 from __future__ import annotations
@@ -216,8 +217,7 @@ class WhatsappConnector(Connector):
 
     async def send(self, message: OutboundMessage) -> Delivery:
         """Free-form parts inside the customer-service window, else the template."""
-        last = last_inbound_at(message.thread.latest_inbound_meta)
-        window = service_window(last, self.hub.now())
+        window = service_window(message.last_inbound_at, self.hub.now())
         if not window.open and not message.delivered.parts_sent:
             return await self._send_template(message, window.closes_at)
         parts = split_text(message.text, MAX_TEXT_CHARS)
@@ -277,15 +277,6 @@ class WhatsappConnector(Connector):
             f"number {number.get('display_phone_number')} "
             f"({number.get('verified_name')!r}), quality {number.get('quality_rating')}"
         )
-
-
-def last_inbound_at(meta: Mapping[str, Any]) -> datetime | None:
-    """When the customer last wrote on the channel, by WhatsApp's timestamp."""
-    stamp = meta.get("timestamp")
-    try:
-        return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
-    except ValueError:
-        return None
 
 
 def template_content(template: ReengagementTemplate, message: OutboundMessage) -> dict[str, Any]:

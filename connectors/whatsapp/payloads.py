@@ -23,6 +23,7 @@ from connectors.base import (
     DeliveryReport,
     DeliveryState,
     InboundMessage,
+    Reaction,
 )
 from connectors.media import safe_media_type
 from connectors.phone import IDENTITY_KIND, phone_address
@@ -190,8 +191,8 @@ def extras_of(message: Mapping[str, Any]) -> dict[str, Any]:
         extras["media_id"] = str(message[kind]["id"])
     if kind == "location":
         extras["location"] = message.get("location")
-    if kind == "reaction":
-        extras["reaction"] = message.get("reaction")
+    if kind == "reaction" and (message.get("reaction") or {}).get("message_id"):
+        extras["reacts_to"] = str(message["reaction"]["message_id"])
     if (context := message.get("context")) and context.get("id"):
         extras["in_reply_to"] = context["id"]
     return extras
@@ -217,8 +218,17 @@ def inbound_of(
         sender_name=names.get(sender),
         attachments=media_of(message),
         sent_at=sent_at,
+        reaction=reaction_of(message),
         meta=meta,
     )
+
+
+def reaction_of(message: Mapping[str, Any]) -> Reaction | None:
+    """A reaction's target and emoji (an empty or missing emoji: taken back)."""
+    reaction = message.get("reaction") if message.get("type") == "reaction" else None
+    if not isinstance(reaction, dict) or not reaction.get("message_id"):
+        return None
+    return Reaction(str(reaction["message_id"]), str(reaction.get("emoji") or "") or None)
 
 
 def report_of(status: Mapping[str, Any]) -> DeliveryReport | None:

@@ -48,37 +48,6 @@ class Me(AgentSignedIn):
     csrf_token: str | None = Field(description="for a cookie session; null for a bearer token")
 
 
-class SignedIn(Answer):
-    agent: AgentSignedIn
-    csrf_token: str = Field(description="send it as X-CSRF-Token with unsafe requests")
-
-
-class TwoFactorChallenge(Answer):
-    two_factor: Literal["required"]
-    challenge: str = Field(description="pass it with a code to the two-factor step")
-
-
-class BearerToken(Answer):
-    token: str = Field(description="send as Authorization: Bearer <token>")
-    agent_id: int
-
-
-class Enrolment(Answer):
-    secret: str = Field(description="the new TOTP secret, base32")
-    otpauth_uri: str
-    qr_svg: str = Field(description="the URI as a QR code, an SVG data URI")
-    enrolment: str = Field(description="pass it back with a code to confirm")
-
-
-class RecoveryCodes(Answer):
-    recovery_codes: list[str] = Field(description="shown this once")
-
-
-class TeamSecurity(Answer):
-    require_two_factor: bool
-    demo_passwords: list[str] = Field(description="agents still using a published demo password")
-
-
 class MessagePreview(Answer):
     direction: Literal["in", "out"]
     channel: str | None
@@ -173,6 +142,7 @@ class Satisfaction(Answer):
 
 class ServiceWindow(Answer):
     channel: str
+    identity_id: int = Field(description="the customer's number the window is with")
     closes_at: datetime = Field(description="24 hours after the customer last wrote there")
     open: bool = Field(description="free-form replies are allowed now")
     hours_open_at: datetime | None = Field(
@@ -195,7 +165,9 @@ class ConversationDetail(ConversationSummary):
         None, description="the question asked after it was resolved, and the answer"
     )
     service_windows: list[ServiceWindow] = Field(
-        [], description="WhatsApp channels the customer wrote on: when free-form replies stop"
+        [],
+        description="each of the customer's numbers that wrote on a WhatsApp channel (in any "
+        "conversation): when free-form replies to it there stop",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +27,7 @@ from hub.auth import Principal
 from hub.conversations import (
     check_access,
     conversation_detail,
+    customer_rules,
     mark_read,
     post_note,
     post_reply,
@@ -36,8 +38,10 @@ from hub.email_body import body_document, body_policy
 from hub.errors import Forbidden, NotFound
 from hub.inbox_views import ConversationFilter, customer_panel, list_conversations
 from hub.satisfaction import reopen_and_withdraw, resolve_and_ask, satisfaction_of
-from hub.service_windows import WINDOWED_KINDS, window_notice, windows_of, with_hours_open
+from hub.serialize import iso
+from hub.service_windows import WINDOWED_KINDS, window_notice, windows_of
 from hub.tags import tags_of
+from routing.contact import quiet_until
 
 inbox_api = Api()
 CONVERSATION = "/api/conversations/{conversation_id:\\d+}"
@@ -123,6 +127,22 @@ async def reply(call: Call) -> dict[str, Any]:
         )
     )
     return {**message, "window_notice": notice} if notice else message
+
+
+def with_hours_open(
+    conn: Connection, customer_id: int, windows: list[dict[str, Any]], now: datetime
+) -> list[dict[str, Any]]:
+    """The windows, each with when a reply written now would wait until (the customer's
+    contact hours on that channel): the agent must choose when those open after it closes."""
+    return [
+        {
+            **window,
+            "hours_open_at": iso(
+                quiet_until(customer_rules(conn, customer_id, window["channel"]), now)
+            ),
+        }
+        for window in windows
+    ]
 
 
 def windowed_channels(call: Call) -> set[str]:

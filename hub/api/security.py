@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from hub.api.answers import Enrolment, RecoveryCodes, TeamSecurity
+from hub.api.answers_signin import Enrolment, RecoveryCodes, TeamSecurity
 from hub.api.framework import Access, Api, Call
 from hub.api.models import EnrolmentIn, SecurityPatch, TwoFactorOffIn
 from hub.clients import client_key

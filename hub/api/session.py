@@ -14,7 +14,8 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import Connection
 
-from hub.api.answers import Agent, BearerToken, Me, SignedIn, TwoFactorChallenge
+from hub.api.answers import Agent, Me
+from hub.api.answers_signin import BearerToken, SignedIn, TwoFactorChallenge
 from hub.api.framework import Access, Api, Call, presented_token
 from hub.api.models import CodeIn, LoginIn, MyStatusIn, present_fields
 from hub.auth import SESSION_COOKIE, NewSession, close_session

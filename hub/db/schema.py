@@ -176,6 +176,7 @@ messages = Table(
     Column("release_at", UtcDateTime, nullable=True),
     UniqueConstraint("channel", "external_id"),
     Index("ix_messages_state_release_at", "state", "release_at"),
+    Index("ix_messages_identity_id_channel", "identity_id", "channel"),
     Index(
         "ix_messages_failed_created_at",
         "created_at",

@@ -30,6 +30,7 @@ INBOX_MODULES = {
     "inbox-search.js",
     "inbox-sms.js",
     "inbox-window.js",
+    "inbox-reactions.js",
 }
 FILES = {
     "api.js",

@@ -6,10 +6,14 @@
 
 import { $, formatWhen } from "./inbox-core.js";
 
-/** The window of ``channel`` among the conversation's ``windows``, in words (or hidden). */
-export function showWindow(channel, windows) {
+/** The window of the customer's number ``identityId`` on ``channel`` among the
+ * conversation's ``windows`` (one per number: a message in any conversation opens it),
+ * in words (or hidden). */
+export function showWindow(identityId, channel, windows) {
   const line = $("window-notice");
-  const window = (windows || []).find((each) => each.channel === channel);
+  const window = (windows || []).find(
+    (each) => each.channel === channel && each.identity_id === identityId
+  );
   showChoice(window);
   if (!window) {
     line.hidden = true;

@@ -29,6 +29,7 @@ import { hitItems, searchPath } from "./inbox-search.js";
 import { bindShortcuts } from "./inbox-keys.js";
 import { initPanel, refreshPanel, showCustomer } from "./inbox-panel.js";
 import { eventReceipt, receiptOf, renderStatus, showSentInstead } from "./inbox-receipts.js";
+import { showReaction } from "./inbox-reactions.js";
 import { renderSatisfaction } from "./inbox-satisfaction.js";
 import { bindSignIn, forgetNextPage, showPasswordStep } from "./inbox-signin.js";
 import { bindSmsCount } from "./inbox-sms.js";
@@ -556,6 +557,7 @@ function messageItem(message) {
   showSentInstead(item, message.meta?.sent_instead);
   if (message.release_at) item.dataset.releaseAt = message.release_at;
   setStatus(item, message.state, receiptOf(message.meta), message.error);
+  showReaction(item, message.meta?.reaction);
   return item;
 }
 
@@ -927,6 +929,12 @@ const EVENT_HANDLERS = {
     });
     scheduleListReload(); // the preview shows the last message's state
   },
+  "message.reaction": (data, conversationId) => {
+    applyToOpen(conversationId, () => {
+      const item = messageElement(data.message_id);
+      if (item) showReaction(item, data.reaction);
+    });
+  },
   "conversation.state": (data, conversationId) => {
     applyToOpen(conversationId, () => {
       state.detail.state = data.state;
@@ -1029,7 +1037,7 @@ function bindEvents() {
   const smsCount = bindSmsCount(replyChannel);
   refreshSmsCount = () => {
     smsCount();
-    showWindow(replyChannel(), state.detail?.service_windows);
+    showWindow(Number($("reply-identity").value), replyChannel(), state.detail?.service_windows);
   };
   $("reply-identity").addEventListener("change", refreshSmsCount);
   bindTagFilter(() => selectView(state.view));
