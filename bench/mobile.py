@@ -56,6 +56,7 @@ from hub.db.postgres_backend import asyncpg_url
 from hub.db.schema import messages
 
 WRK_THREADS = 2
+"""As ``run_wrk`` starts wrk (``-t2``): each thread walks its share of a pool."""
 POOL_PER_SECOND = 8_000
 """Above the most this machine has ingested (about 7,000 a second on SQLite, 2026-11-29)."""
 WARM_UP_CONCURRENCY = 20
