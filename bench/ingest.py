@@ -51,16 +51,23 @@ from hub.db.search_index import drop_search_index
 class Hub:
     """A real ``hub run`` process with one agent, its bearer token and a counting WebSocket."""
 
-    def __init__(self, workdir: Path, database: str | None, extra_channels: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        database: str | None,
+        extra_channels: str = "",
+        public_url: str | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database = db_url = database or f"sqlite:///{workdir / 'hub.db'}"
         self.config = workdir / "hub.yaml"
+        public = f', public_url: "{public_url}"' if public_url else ""
         self.config.write_text(
             textwrap.dedent(
                 f"""
                 database: {{url: "{db_url}"}}
-                http: {{host: 127.0.0.1, port: {self.port}}}
+                http: {{host: 127.0.0.1, port: {self.port}{public}}}
                 channels:
                   - {{kind: api, name: sms, token_env: BENCH_TOKEN, identity_kind: phone}}
                 """

@@ -13,7 +13,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -95,6 +95,8 @@ class WrkResult:
     non_2xx: int
     p50_ms: float
     p99_ms: float
+    output: str = field(default="", repr=False)
+    """wrk's whole output, with what a script's ``done`` printed."""
 
 
 def run_wrk(
@@ -122,6 +124,7 @@ def run_wrk(
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         p50_ms=wrk_ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
         p99_ms=wrk_ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
+        output=output,
     )
 
 
