@@ -47,6 +47,7 @@ def test_example_file_is_valid():
         "WEBCHAT_IDENTITY_SECRET": "w" * 32,
         "SMS_GATEWAY_SIGNING_KEY": "s" * 32,
         "TWILIO_AUTH_TOKEN": "t" * 32,
+        "TWILIO_API_KEY_SECRET": "s" * 32,
         "WHATSAPP_ACCESS_TOKEN": "EAAG" + "a" * 40,
         "WHATSAPP_APP_SECRET": "s" * 32,
         "WHATSAPP_VERIFY_TOKEN": "v" * 24,
