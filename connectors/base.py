@@ -161,6 +161,9 @@ class Delivery:
     sent_instead: str | None = None
     """What left in place of the message's text, in words (a WhatsApp template sent because
     the customer's window had closed): kept in its meta for the inbox to show."""
+    media_ids: tuple[str, ...] = ()
+    """The platform's ids of the message's files it already holds, in order (WhatsApp media
+    uploaded before a send failed): a retry sends them without uploading them again."""
 
     def meta(self) -> dict[str, Any]:
         meta: dict[str, Any] = {}
@@ -170,11 +173,14 @@ class Delivery:
             meta["parts_sent"] = self.parts_sent
         if self.sent_instead:
             meta["sent_instead"] = self.sent_instead
+        if self.media_ids:
+            meta["media_ids"] = list(self.media_ids)
         return meta
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any]) -> Delivery:
-        return cls(meta.get("delivery_id"), int(meta.get("parts_sent") or 0))
+        media_ids = tuple(str(i) for i in meta.get("media_ids") or ())
+        return cls(meta.get("delivery_id"), int(meta.get("parts_sent") or 0), media_ids=media_ids)
 
 
 @dataclass(frozen=True)
@@ -198,6 +204,9 @@ class OutboundMessage:
     delivered: Delivery = field(default_factory=Delivery)
     """What an earlier attempt got through before it failed (parts of a long message)."""
     choices: tuple[tuple[str, str], ...] = ()  # (label, url): link buttons, where shown
+    attachments: tuple[Attachment, ...] = ()
+    """Files the agent attached, with their data: only for a channel that
+    :class:`connectors.abilities.SendsFiles`."""
 
 
 class DeliveryState(StrEnum):

@@ -18,6 +18,7 @@ from hub.identities import claims_json
 from hub.opt_outs import refuse_if_opted_out
 from hub.outbox import enqueue
 from hub.serialize import identity_json, iso, message_json
+from hub.uploads import NO_FILES, ReplyFiles, attach_files, files_meta
 from routing.contact import ContactRules, quiet_until
 
 HISTORY_LIMIT = 500
@@ -267,8 +268,9 @@ def post_reply(
     channels_by_kind: dict[str, str],
     tx: Tx,
     send_now: bool = False,
+    files: ReplyFiles = NO_FILES,
 ) -> dict[str, Any]:
-    """Store the reply and its outbox entry in one transaction; the worker sends it.
+    """Store the reply, its files and its outbox entry in one transaction; the worker sends it.
 
     Outside the customer's agreed contact hours the reply is scheduled for
     their next opening instead (state ``scheduled``, ``release_at`` set), unless
@@ -276,15 +278,17 @@ def post_reply(
     """
     access = check_access(tx.conn, principal, conversation_id)
     target = reply_target(tx.conn, access, identity_id, channels_by_kind)
+    uploads = files.checked(tx.conn, conversation_id, target.channel)
     refuse_if_opted_out(tx.conn, target.identity_id, target.channel)
     rules = customer_rules(tx.conn, access.customer_id, target.channel)
     quiet = quiet_until(rules, tx.now)
     send_at = None if send_now else quiet
     state = "scheduled" if send_at else "queued"
-    meta = {"outside_hours": True} if quiet and send_now else None
+    meta = {**({"outside_hours": True} if quiet and send_now else {}), **files_meta(uploads)}
     row = _insert_message(
         tx, access, "out", text, state, target, principal, release_at=send_at, meta=meta
     )
+    attach_files(tx, row["id"], uploads)
     enqueue(tx, row["id"], conversation_id, target.channel, send_at or tx.now)
     tx.conn.execute(
         update(conversations)

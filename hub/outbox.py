@@ -37,6 +37,7 @@ from hub.leases import due, next_attempt_at, outcome_values, take_lease
 from hub.notices import NoticeKind, queue_notice
 from hub.opt_outs import opted_out_reason
 from hub.retry import RetryPolicy
+from hub.uploads import files_of
 from hub.worker import work_when_due
 
 log = logging.getLogger(__name__)
@@ -145,14 +146,17 @@ def choices_of(meta: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
 
 
 def with_threads(claims: list[Claim], conn: Connection) -> list[Claim]:
-    """The claims with each message's thread on its channel (references, Slack's thread)."""
+    """The claims with each message's thread on its channel (references, Slack's thread)
+    and the files the agent attached."""
     threads = threads_of({(c.message.conversation_id, c.message.channel) for c in claims}, conn)
+    files = files_of(conn, [c.message.message_id for c in claims])
     return [
         replace(
             claim,
             message=replace(
                 claim.message,
                 thread=threads[claim.message.conversation_id, claim.message.channel],
+                attachments=files.get(claim.message.message_id, ()),
             ),
         )
         for claim in claims

@@ -38,6 +38,7 @@ from hub.inbox_views import ConversationFilter, customer_panel, list_conversatio
 from hub.satisfaction import reopen_and_withdraw, resolve_and_ask, satisfaction_of
 from hub.service_windows import WINDOWED_KINDS, window_notice, windows_of, with_hours_open
 from hub.tags import tags_of
+from hub.uploads import ReplyFiles
 
 inbox_api = Api()
 CONVERSATION = "/api/conversations/{conversation_id:\\d+}"
@@ -97,7 +98,7 @@ async def conversation(call: Call) -> dict[str, Any]:
 @inbox_api.route(
     "POST",
     CONVERSATION + "/replies",
-    summary="Reply to the customer (queued, then sent)",
+    summary="Reply to the customer (queued, then sent), with files uploaded for it",
     access=Access.AGENT,
     tag="inbox",
     body=ReplyIn,
@@ -115,6 +116,7 @@ async def reply(call: Call) -> dict[str, Any]:
             body.identity_id,
             call.hub.channels_by_kind,
             send_now=body.send_now,
+            files=ReplyFiles(tuple(body.attachment_ids), call.hub.connectors),
         )
     )
     notice = await call.hub.db.read(

@@ -1,0 +1,88 @@
+"""``POST /api/conversations/{id}/uploads``: a file for a reply, streamed in up to
+``http.max_upload_bytes`` (multipart, the part named ``file``); the reply names its id."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from connectors.media import readable_size
+from hub.api.answers import Answer
+from hub.api.framework import Access, Api, Call, FileUpload
+from hub.api.inbox import CONVERSATION
+from hub.auth import Principal
+from hub.conversations import check_access
+from hub.db.database import Tx
+from hub.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from hub.uploads import safe_file_name, store_upload
+
+CHUNK_BYTES = 256 * 1024
+uploads_api = Api()
+
+
+class Uploaded(Answer):
+    id: int
+    name: str
+    content_type: str
+    size: int
+
+
+@uploads_api.route(
+    "POST",
+    CONVERSATION + "/uploads",
+    summary="Upload a file for a reply in this conversation (its id goes into the reply's "
+    "attachment_ids); files no reply sent are deleted after a day",
+    access=Access.AGENT,
+    tag="inbox",
+    body=FileUpload(
+        "file", "the file; its name is kept (sanitized), its type checked against its content"
+    ),
+    status=201,
+    response=Uploaded,
+)
+async def upload(call: Call) -> dict[str, Any]:
+    conversation_id = call.path_int("conversation_id")
+    await call.hub.db.read(lambda conn: check_access(conn, call.agent, conversation_id))
+    limit = call.hub.settings.http.max_upload_bytes
+    name, declared, data = await read_file(call.request, limit)
+    return await call.hub.db.write(
+        partial(keep_upload, call.agent, conversation_id, name, declared, data)
+    )
+
+
+def keep_upload(
+    principal: Principal, conversation_id: int, name: str, declared: str, data: bytes, tx: Tx
+) -> dict[str, Any]:
+    check_access(tx.conn, principal, conversation_id)
+    return store_upload(principal, conversation_id, name, declared, data, tx)
+
+
+async def read_file(request: web.Request, limit: int) -> tuple[str, str, bytes]:
+    """The ``file`` part's sanitized name, declared type and bytes; 413 naming the file
+    as soon as it passes ``limit``."""
+    if request.content_type != "multipart/form-data":
+        raise UnsupportedMediaType(
+            f"send the file as multipart/form-data (a part named file), not {request.content_type}"
+        )
+    reader = await request.multipart()
+    part = await reader.next()
+    while part is not None and not (isinstance(part, BodyPartReader) and part.name == "file"):
+        await part.release()
+        part = await reader.next()
+    if part is None:
+        raise Unprocessable(
+            "invalid input: file: no part named file in the form",
+            problems=[{"field": "file", "reason": "missing"}],
+        )
+    name = safe_file_name(part.filename or "")
+    data = bytearray()
+    while chunk := await part.read_chunk(CHUNK_BYTES):
+        data += chunk
+        if len(data) > limit:
+            raise PayloadTooLarge(
+                f"{name} is larger than {readable_size(limit)}, the largest file the hub takes "
+                "(http.max_upload_bytes)"
+            )
+    return name, part.headers.get("Content-Type", ""), bytes(data)
