@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from hub.assignment import record_audit
 from hub.auth import Principal
 from hub.contact import rules_for
 from hub.db.database import Tx
@@ -192,42 +191,6 @@ def _latest_identity(conn: Connection, customer_id: int, which: Any) -> int | No
         .group_by(identities.c.id, identities.c.verified_by)
         .limit(1)
     ).scalar()
-
-
-def agree_channel(
-    tx: Tx, actor_id: int, customer_id: int, kind: str | None, channels_by_kind: dict[str, str]
-) -> None:
-    """Set the kind of identity replies go to by default (audited): one the customer proved
-    (replies default only to proven identities) and the hub can reach."""
-    if kind is not None:
-        has = tx.conn.execute(
-            select(identities.c.id).where(
-                identities.c.customer_id == customer_id,
-                identities.c.kind == kind,
-                identities.c.verified_by.is_not(None),
-            )
-        ).first()
-        if has is None or kind not in channels_by_kind:
-            reason = f"the customer has no proven {kind} identity a configured channel can reach"
-            raise Unprocessable(
-                f"invalid input: agreed_channel: {reason}",
-                problems=[{"field": "agreed_channel", "reason": reason}],
-            )
-    before = tx.conn.execute(
-        select(customers.c.agreed_channel).where(customers.c.id == customer_id)
-    ).scalar()
-    tx.conn.execute(
-        update(customers).where(customers.c.id == customer_id).values(agreed_channel=kind)
-    )
-    record_audit(
-        tx,
-        actor_id,
-        "customer.agreed_channel",
-        "customer",
-        customer_id,
-        to=kind,
-        **{"from": before},
-    )
 
 
 @dataclass(frozen=True)

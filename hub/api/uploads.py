@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from typing import Any
 
@@ -16,6 +17,7 @@ from hub.auth import Principal
 from hub.conversations import check_access
 from hub.db.database import Tx
 from hub.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from hub.listener import refuse_slow_body
 from hub.uploads import safe_file_name, store_upload
 
 CHUNK_BYTES = 256 * 1024
@@ -42,11 +44,15 @@ class Uploaded(Answer):
     status=201,
     response=Uploaded,
 )
-async def upload(call: Call) -> dict[str, Any]:
+async def upload(call: Call) -> dict[str, Any] | web.StreamResponse:
     conversation_id = call.path_int("conversation_id")
     await call.hub.db.read(lambda conn: check_access(conn, call.agent, conversation_id))
-    limit = call.hub.settings.http.max_upload_bytes
-    name, declared, data = await read_file(call.request, limit)
+    http = call.hub.settings.http
+    try:
+        async with asyncio.timeout(http.body_timeout_seconds):
+            name, declared, data = await read_file(call.request, http.max_upload_bytes)
+    except TimeoutError:
+        return await refuse_slow_body(call.request, http.body_timeout_seconds)
     return await call.hub.db.write(
         partial(keep_upload, call.agent, conversation_id, name, declared, data)
     )

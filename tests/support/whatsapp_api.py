@@ -168,7 +168,8 @@ class FakeGraphApi:
 
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
-        self.errors: list[Answer] = []
+        self.errors: list[Answer | None] = []
+        """Answers for the next messages calls, in order (``None``: the call succeeds)."""
         self.number_reads = 0
         self.media: dict[str, tuple[bytes, str]] = {}
         self.downloads: list[str] = []
@@ -217,8 +218,8 @@ class FakeGraphApi:
         if (refused := self._refusal(request)) is not None:
             return refused
         body = await request.json()
-        if self.errors:
-            answer = self.errors.pop(0)
+        answer = self.errors.pop(0) if self.errors else None
+        if answer is not None:
             return web.json_response(answer.body, status=answer.status, headers=answer.headers)
         wamid = new_wamid()
         self.sent.append({**body, "wamid": wamid})
