@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 MAX_JSON_DEPTH = 64
+FORM_ROOM = 64 * 1024
+"""What a file upload's form may add to the file (boundaries, part headers)."""
 """No endpoint takes deeper bodies; deeper ones would overflow the parser or the checks."""
 M = TypeVar("M", bound=BaseModel)
 
@@ -173,6 +175,12 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
 
     handle.endpoint = endpoint  # type: ignore[attr-defined]
     return handle
+
+
+def body_limit(request: web.Request) -> int:
+    """``http.max_body_bytes``; for a file upload, its own limit and room for the form."""
+    http = request.app[HUB_KEY].settings.http
+    return http.max_upload_bytes + FORM_ROOM if streams_a_file(request) else http.max_body_bytes
 
 
 def streams_a_file(request: web.Request) -> bool:
@@ -362,9 +370,9 @@ async def json_errors(
     A body declared larger than the limit is refused before any handler runs,
     so endpoints that never read their body answer 413 as well.
     """
-    limit = request.app[HUB_KEY].settings.http.max_body_bytes
+    limit = body_limit(request)
     too_large = {"error": f"request body too large: the limit is {limit} bytes"}
-    if (request.content_length or 0) > limit and not streams_a_file(request):
+    if (request.content_length or 0) > limit:
         return web.json_response(too_large, status=413)
     try:
         return await handler(request)

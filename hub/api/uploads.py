@@ -16,7 +16,7 @@ from hub.api.inbox import CONVERSATION
 from hub.auth import Principal
 from hub.conversations import check_access
 from hub.db.database import Tx
-from hub.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from hub.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from hub.listener import refuse_slow_body
 from hub.uploads import safe_file_name, store_upload
 
@@ -65,6 +65,16 @@ def keep_upload(
     return store_upload(principal, conversation_id, name, declared, data, tx)
 
 
+async def file_part(request: web.Request) -> BodyPartReader | None:
+    """The form's part named ``file`` (the parts before it skipped), or None."""
+    reader = await request.multipart()
+    part = await reader.next()
+    while part is not None and not (isinstance(part, BodyPartReader) and part.name == "file"):
+        await part.release()
+        part = await reader.next()
+    return part if isinstance(part, BodyPartReader) else None
+
+
 async def read_file(request: web.Request, limit: int) -> tuple[str, str, bytes]:
     """The ``file`` part's sanitized name, declared type and bytes; 413 naming the file
     as soon as it passes ``limit``."""
@@ -72,11 +82,10 @@ async def read_file(request: web.Request, limit: int) -> tuple[str, str, bytes]:
         raise UnsupportedMediaType(
             f"send the file as multipart/form-data (a part named file), not {request.content_type}"
         )
-    reader = await request.multipart()
-    part = await reader.next()
-    while part is not None and not (isinstance(part, BodyPartReader) and part.name == "file"):
-        await part.release()
-        part = await reader.next()
+    try:
+        part = await file_part(request)
+    except ValueError as error:  # aiohttp's word for a form it cannot parse
+        raise BadRequest(f"the body is not a valid multipart/form-data form: {error}") from None
     if part is None:
         raise Unprocessable(
             "invalid input: file: no part named file in the form",
@@ -84,11 +93,14 @@ async def read_file(request: web.Request, limit: int) -> tuple[str, str, bytes]:
         )
     name = safe_file_name(part.filename or "")
     data = bytearray()
-    while chunk := await part.read_chunk(CHUNK_BYTES):
-        data += chunk
-        if len(data) > limit:
-            raise PayloadTooLarge(
-                f"{name} is larger than {readable_size(limit)}, the largest file the hub takes "
-                "(http.max_upload_bytes)"
-            )
+    try:
+        while chunk := await part.read_chunk(CHUNK_BYTES):
+            data += chunk
+            if len(data) > limit:
+                raise PayloadTooLarge(
+                    f"{name} is larger than {readable_size(limit)}, the largest file the hub "
+                    "takes (http.max_upload_bytes)"
+                )
+    except ValueError as error:
+        raise BadRequest(f"the file part of the form is broken: {error}") from None
     return name, part.headers.get("Content-Type", ""), bytes(data)

@@ -29,6 +29,7 @@ INBOX_MODULES = {
     "inbox-search.js",
     "inbox-sms.js",
     "inbox-window.js",
+    "inbox-attach.js",
 }
 FILES = {
     "api.js",
