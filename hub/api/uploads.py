@@ -8,6 +8,7 @@ from functools import partial
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from connectors.media import readable_size
 from hub.api.answers import Answer
@@ -21,6 +22,8 @@ from hub.listener import refuse_slow_body
 from hub.uploads import safe_file_name, store_upload
 
 CHUNK_BYTES = 256 * 1024
+BROKEN_FORM = (ValueError, HttpProcessingError)
+"""What aiohttp raises for a form it cannot parse (no boundary, a header it refuses)."""
 uploads_api = Api()
 
 
@@ -84,7 +87,7 @@ async def read_file(request: web.Request, limit: int) -> tuple[str, str, bytes]:
         )
     try:
         part = await file_part(request)
-    except ValueError as error:  # aiohttp's word for a form it cannot parse
+    except BROKEN_FORM as error:
         raise BadRequest(f"the body is not a valid multipart/form-data form: {error}") from None
     if part is None:
         raise Unprocessable(
@@ -101,6 +104,6 @@ async def read_file(request: web.Request, limit: int) -> tuple[str, str, bytes]:
                     f"{name} is larger than {readable_size(limit)}, the largest file the hub "
                     "takes (http.max_upload_bytes)"
                 )
-    except ValueError as error:
+    except BROKEN_FORM as error:
         raise BadRequest(f"the file part of the form is broken: {error}") from None
     return name, part.headers.get("Content-Type", ""), bytes(data)
