@@ -21,7 +21,13 @@ from tests.support.twilio_api import incoming_sms
 from tests.support.uploads import upload
 from tests.support.whatsapp_api import FakeGraphApi, Uploaded, too_many_requests
 from tests.test_twilio import text_in
-from tests.test_whatsapp import LENA, TEMPLATE, conversation_of_lena, whatsapp_settings
+from tests.test_whatsapp import (
+    LENA,
+    TEMPLATE,
+    conversation_of_lena,
+    sign_in_again,
+    whatsapp_settings,
+)
 
 client, graph, team = test_whatsapp.client, test_whatsapp.graph, test_whatsapp.team
 
@@ -155,6 +161,24 @@ async def test_a_file_over_the_hubs_upload_limit_is_refused_naming_it(
         )
         == 0
     )
+
+
+async def test_an_upload_no_reply_took_is_gone_a_day_later(
+    hub, server, client, clock, team, browser_factory
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    await upload(team["admin"], conversation, "old.pdf", INVOICE)
+    clock.advance(hours=23)
+    await sign_in_again(team, browser_factory)
+    await upload(team["admin"], conversation, "newer.pdf", INVOICE)
+    clock.advance(hours=2)
+    await sign_in_again(team, browser_factory)
+    await upload(team["admin"], conversation, "new.pdf", INVOICE)
+
+    def names(conn: Any) -> list[str]:
+        return list(conn.execute(select(attachments.c.name).order_by(attachments.c.id)).scalars())
+
+    assert await hub.db.read(names) == ["newer.pdf", "new.pdf"]
 
 
 async def test_bad_uploads_are_refused_with_the_problem(hub, server, client, clock, team):
