@@ -25,12 +25,10 @@ from connectors.media import UNKNOWN_MEDIA_TYPE, safe_media_type
 from hub.auth import Principal
 from hub.db.database import Tx
 from hub.db.schema import attachments
-from hub.errors import PayloadTooLarge, Unprocessable
+from hub.errors import Conflict, PayloadTooLarge, Unprocessable
 
 UNSENT_LIFETIME = timedelta(days=1)
 LONGEST_NAME = 255
-MAX_FILES = 10
-"""Files one reply may carry."""
 SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
     (b"\xff\xd8\xff", 0, "image/jpeg"),
@@ -84,10 +82,7 @@ def sniffed_type(data: bytes, declared: str, name: str) -> str:
             return media_type
     stated = safe_media_type(declared)
     if stated in SIGNED_TYPES:
-        raise Unprocessable(
-            f"invalid input: file: {name} is declared {stated} but its content is not",
-            problems=[{"field": "file", "reason": f"{name} is not {stated}"}],
-        )
+        raise invalid("file", f"{name} is declared {stated} but its content is not")
     if stated != UNKNOWN_MEDIA_TYPE and not stated.startswith(CONTAINERS):
         return stated
     guessed, _ = mimetypes.guess_type(name)
@@ -100,10 +95,7 @@ def store_upload(
     """Keep the file for a reply in the conversation (the caller checked the agent may
     write there); the conversation's unsent uploads older than a day go."""
     if not data:
-        raise Unprocessable(
-            f"invalid input: file: {name} is empty",
-            problems=[{"field": "file", "reason": f"{name} is empty"}],
-        )
+        raise invalid("file", f"{name} is empty")
     content_type = sniffed_type(data, declared, name)
     tx.conn.execute(
         delete(attachments).where(
@@ -157,10 +149,7 @@ def files_for_reply(
         return []
     if not isinstance(connector, SendsFiles):
         reason = f"channel {channel} cannot send files: send the text alone or reply on another"
-        raise Unprocessable(
-            f"invalid input: attachment_ids: {reason}",
-            problems=[{"field": "attachment_ids", "reason": reason}],
-        )
+        raise invalid("attachment_ids", reason)
     rows = conn.execute(
         select(
             attachments.c.id,
@@ -176,10 +165,7 @@ def files_for_reply(
     found = {row.id: Upload(row.id, row.name, row.content_type, row.size) for row in rows}
     if missing := [str(i) for i in upload_ids if i not in found]:
         reason = f"no unsent upload of this conversation has id {', '.join(missing)}"
-        raise Unprocessable(
-            f"invalid input: attachment_ids: {reason}",
-            problems=[{"field": "attachment_ids", "reason": reason}],
-        )
+        raise invalid("attachment_ids", reason)
     files = [found[i] for i in upload_ids]
     for file in files:
         refusal = connector.file_refusal(Attachment(file.name, file.content_type, file.size))
@@ -200,13 +186,23 @@ def files_meta(files: Sequence[Upload]) -> dict[str, Any]:
 
 
 def attach_files(tx: Tx, message_id: int, files: Sequence[Upload]) -> None:
-    """The uploads become the reply's attachments, in order (0, 1, ...)."""
+    """The uploads become the reply's attachments, in order (0, 1, ...); one another reply
+    took meanwhile refuses this one (409)."""
     for position, file in enumerate(files):
-        tx.conn.execute(
+        taken = tx.conn.execute(
             update(attachments)
-            .where(attachments.c.id == file.id)
+            .where(attachments.c.id == file.id, attachments.c.message_id.is_(None))
             .values(message_id=message_id, position=position)
         )
+        if taken.rowcount != 1:
+            raise Conflict(f"{file.name} was just sent with another reply")
+
+
+def invalid(field: str, reason: str) -> Unprocessable:
+    """A 422 naming the input and what is wrong with it, as the API's validation does."""
+    return Unprocessable(
+        f"invalid input: {field}: {reason}", problems=[{"field": field, "reason": reason}]
+    )
 
 
 def files_of(conn: Connection, message_ids: Sequence[int]) -> dict[int, tuple[Attachment, ...]]:
