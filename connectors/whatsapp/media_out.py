@@ -4,22 +4,22 @@ Each file is uploaded to ``POST /<version>/<phone number id>/media`` (multipart,
 ``messaging_product=whatsapp``), then sent as a message of its kind naming the media id
 (``{"type": "image", "image": {"id": ..., "caption": ...}}``; a document keeps its
 filename). The reply's text is the first file's caption when it fits WhatsApp's 1024
-characters (audio has none), else it leaves first, as text messages. A reply is a list
-of such steps; ``Delivery.parts_sent`` counts the steps WhatsApp took and
-``Delivery.media_ids`` the files it holds, so a retry neither uploads nor sends twice.
+characters (audio has none), else it leaves first, as text messages
+(``connectors/file_steps.py``); ``Delivery.media_ids`` keeps the files WhatsApp holds, so
+a retry neither uploads nor sends twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from connectors import file_steps
 from connectors.base import Attachment, TransientError
+from connectors.file_steps import Step as Step
 from connectors.media import readable_size
-from connectors.text_parts import split_text
 
 MAX_TEXT_CHARS = 4096
 MAX_CAPTION_CHARS = 1024
@@ -61,29 +61,15 @@ def file_refusal(file: Attachment) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class Step:
-    """One message of a reply: a part of its text, or a file (its index) with a caption."""
-
-    text: str | None = None
-    file: int | None = None
-    caption: str | None = None
-
-
 def steps_of(text: str, files: Sequence[Attachment]) -> list[Step]:
-    """The messages a reply leaves as, in order."""
-    captioned = bool(
-        files
-        and text
-        and len(text) <= MAX_CAPTION_CHARS
-        and media_kind(files[0].content_type) in CAPTIONED
+    """The messages a reply leaves as: audio carries no caption."""
+    return file_steps.steps_of(
+        text,
+        files,
+        MAX_TEXT_CHARS,
+        MAX_CAPTION_CHARS,
+        lambda file: media_kind(file.content_type) in CAPTIONED,
     )
-    steps = [] if captioned else [Step(text=part) for part in split_text(text, MAX_TEXT_CHARS)]
-    steps += [
-        Step(file=index, caption=text if captioned and index == 0 else None)
-        for index in range(len(files))
-    ]
-    return steps
 
 
 def text_content(text: str) -> dict[str, Any]:
