@@ -11,6 +11,7 @@ from playwright.async_api import Page, expect
 
 from hub.app import Hub
 from tests import test_whatsapp_browser
+from tests.support.chromium import save_screenshot
 from tests.support.clock import FakeClock
 from tests.support.replies import stored
 from tests.support.twilio_api import incoming_sms
@@ -53,8 +54,9 @@ async def test_a_file_attached_in_the_reply_box_leaves_and_shows_under_the_reply
     await expect(chosen.first).to_contain_text("1 KB")
     await chosen.filter(has_text="notes.txt").get_by_test_id("reply-file-remove").click()
     await expect(chosen).to_have_count(1)
-
     await page.get_by_test_id("reply-text").fill("So sieht es aus")
+    await save_screenshot(page, "inbox-reply-files")
+
     await page.get_by_test_id("reply-send").click()
     sent = message(page, "So sieht es aus")
     link = sent.get_by_test_id("message-files").get_by_role("link")
