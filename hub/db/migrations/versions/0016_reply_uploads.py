@@ -9,8 +9,8 @@ from alembic import op
 
 import hub.db.schema
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
