@@ -1,7 +1,7 @@
 """reply uploads: files agents upload for a reply, kept in attachments until it is sent
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 """
 
 import sqlalchemy as sa
