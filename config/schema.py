@@ -62,6 +62,13 @@ class HttpSettings(Strict):
         None, description="URL customers and agents reach the hub at; defaults to host:port"
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        le=100 * 1024 * 1024,
+        description="largest file an agent may upload for a reply (POST .../uploads); "
+        "channels may take less (WhatsApp: images 5 MB, audio and video 16 MB)",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For "

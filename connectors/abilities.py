@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from connectors.base import Attachment
+
 
 @runtime_checkable
 class Notifier(Protocol):
@@ -18,4 +20,14 @@ class StartLinks(Protocol):
 
     async def start_link(self, code: str) -> str | None:
         """The link that opens the chat and sends ``code``; ``None`` if it cannot be built."""
+        ...
+
+
+@runtime_checkable
+class SendsFiles(Protocol):
+    """A channel whose ``send`` delivers :attr:`OutboundMessage.attachments`; a reply with
+    files to any other channel is refused before it is stored."""
+
+    def file_refusal(self, attachment: Attachment) -> str | None:
+        """Why this channel cannot send ``attachment`` (too large for its kind), else None."""
         ...

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol
 from aiohttp import web
 
 from connectors.dns import Resolver
+from connectors.proof import Proof as Proof
 from connectors.send_errors import AuthFailed as AuthFailed
 from connectors.send_errors import ConnectorError as ConnectorError
 from connectors.send_errors import PermanentError as PermanentError
@@ -34,29 +35,6 @@ class Address:
 
     kind: str
     address: str
-
-
-class Proof(StrEnum):
-    """What showed that an address is the person's (kept as ``identities.verified_by``).
-
-    Anything else an address comes with is a *claim*: shown to agents, never linked.
-    """
-
-    CHANNEL = "channel"
-    """The platform authenticated the sender: a hub-signed widget token, Telegram, Slack, an
-    API channel's token."""
-    MAIL_AUTH = "mail-auth"
-    """The mail passed DMARC (or DKIM/SPF aligned with its From)."""
-    WORKSPACE = "workspace"
-    """A Slack workspace's profile email: the workspace vouches for its members."""
-    SYSTEM = "system"
-    """An API channel configured to vouch for the emails it sends (``verified_email``)."""
-    SIGNED = "signed"
-    """The embedding site signed the visitor's identity with the channel's secret (HMAC)."""
-    CODE = "code"
-    """The visitor entered a one-time code sent to the address."""
-    PERSON = "person"
-    """An agent or admin linked it or merged the customers (audited)."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +156,9 @@ class Delivery:
     sent_instead: str | None = None
     """What left in place of the message's text, in words (a WhatsApp template sent because
     the customer's window had closed): kept in its meta for the inbox to show."""
+    media_ids: tuple[str, ...] = ()
+    """The platform's ids of the message's files it already holds, in order (WhatsApp media
+    uploaded before a send failed): a retry sends them without uploading them again."""
 
     def meta(self) -> dict[str, Any]:
         meta: dict[str, Any] = {}
@@ -187,11 +168,14 @@ class Delivery:
             meta["parts_sent"] = self.parts_sent
         if self.sent_instead:
             meta["sent_instead"] = self.sent_instead
+        if self.media_ids:
+            meta["media_ids"] = list(self.media_ids)
         return meta
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any]) -> Delivery:
-        return cls(meta.get("delivery_id"), int(meta.get("parts_sent") or 0))
+        media_ids = tuple(str(i) for i in meta.get("media_ids") or ())
+        return cls(meta.get("delivery_id"), int(meta.get("parts_sent") or 0), media_ids=media_ids)
 
 
 @dataclass(frozen=True)
@@ -223,6 +207,9 @@ class OutboundMessage:
     author_name: str | None = None
     """The customer's and the writing agent's names as the hub knows them (a WhatsApp
     template's parameters); ``None``: unknown, or the hub wrote it."""
+    attachments: tuple[Attachment, ...] = ()
+    """Files the agent attached, with their data: only for a channel that
+    :class:`connectors.abilities.SendsFiles`."""
 
 
 class DeliveryState(StrEnum):

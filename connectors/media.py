@@ -16,3 +16,12 @@ def safe_media_type(declared: str) -> str:
     """
     media_type = declared.partition(";")[0].strip().lower()
     return media_type if MEDIA_TYPE.fullmatch(media_type) else UNKNOWN_MEDIA_TYPE
+
+
+def readable_size(size: int) -> str:
+    """A file size as people read it: ``5 MB``, ``1.5 MB``, ``900 KB``, ``12 bytes``."""
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= factor:
+            amount = size / factor
+            return f"{amount:.0f} {unit}" if amount == int(amount) else f"{amount:.1f} {unit}"
+    return f"{size} bytes"

@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from hub.assignment import record_audit
 from hub.auth import Principal
 from hub.contact import rules_for
 from hub.db.database import Tx
@@ -18,6 +17,7 @@ from hub.identities import claims_json
 from hub.opt_outs import refuse_if_opted_out
 from hub.outbox import enqueue
 from hub.serialize import identity_json, iso, message_json
+from hub.uploads import NO_FILES, ReplyFiles, attach_files, files_meta
 from routing.contact import ContactRules, quiet_until
 
 HISTORY_LIMIT = 500
@@ -193,42 +193,6 @@ def _latest_identity(conn: Connection, customer_id: int, which: Any) -> int | No
     ).scalar()
 
 
-def agree_channel(
-    tx: Tx, actor_id: int, customer_id: int, kind: str | None, channels_by_kind: dict[str, str]
-) -> None:
-    """Set the kind of identity replies go to by default (audited): one the customer proved
-    (replies default only to proven identities) and the hub can reach."""
-    if kind is not None:
-        has = tx.conn.execute(
-            select(identities.c.id).where(
-                identities.c.customer_id == customer_id,
-                identities.c.kind == kind,
-                identities.c.verified_by.is_not(None),
-            )
-        ).first()
-        if has is None or kind not in channels_by_kind:
-            reason = f"the customer has no proven {kind} identity a configured channel can reach"
-            raise Unprocessable(
-                f"invalid input: agreed_channel: {reason}",
-                problems=[{"field": "agreed_channel", "reason": reason}],
-            )
-    before = tx.conn.execute(
-        select(customers.c.agreed_channel).where(customers.c.id == customer_id)
-    ).scalar()
-    tx.conn.execute(
-        update(customers).where(customers.c.id == customer_id).values(agreed_channel=kind)
-    )
-    record_audit(
-        tx,
-        actor_id,
-        "customer.agreed_channel",
-        "customer",
-        customer_id,
-        to=kind,
-        **{"from": before},
-    )
-
-
 @dataclass(frozen=True)
 class Target:
     identity_id: int
@@ -267,8 +231,9 @@ def post_reply(
     channels_by_kind: dict[str, str],
     tx: Tx,
     send_now: bool = False,
+    files: ReplyFiles = NO_FILES,
 ) -> dict[str, Any]:
-    """Store the reply and its outbox entry in one transaction; the worker sends it.
+    """Store the reply, its files and its outbox entry in one transaction; the worker sends it.
 
     Outside the customer's agreed contact hours the reply is scheduled for
     their next opening instead (state ``scheduled``, ``release_at`` set), unless
@@ -276,12 +241,14 @@ def post_reply(
     """
     access = check_access(tx.conn, principal, conversation_id)
     target = reply_target(tx.conn, access, identity_id, channels_by_kind)
+    uploads = files.checked(tx.conn, conversation_id, target.channel)
     refuse_if_opted_out(tx.conn, target.identity_id, target.channel)
     quiet = quiet_until(customer_rules(tx.conn, access.customer_id, target.channel), tx.now)
     send_at = None if send_now else quiet
     state = "scheduled" if send_at else "queued"
-    meta = {"outside_hours": True} if quiet and send_now else None
+    meta = {**({"outside_hours": True} if quiet and send_now else {}), **files_meta(uploads)}
     row = _insert_message(tx, access, "out", text, state, target, principal, send_at, meta)
+    attach_files(tx, row["id"], uploads)
     enqueue(tx, row["id"], conversation_id, target.channel, send_at or tx.now)
     tx.conn.execute(
         update(conversations)

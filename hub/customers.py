@@ -254,3 +254,39 @@ def fold_conversation(tx: Tx, source_id: int, target_id: int) -> None:
         to=[a for a in (source.assignee_id, target.assignee_id) if a],
         conversation_id=target_id,
     )
+
+
+def agree_channel(
+    tx: Tx, actor_id: int, customer_id: int, kind: str | None, channels_by_kind: dict[str, str]
+) -> None:
+    """Set the kind of identity replies go to by default (audited): one the customer proved
+    (replies default only to proven identities) and the hub can reach."""
+    if kind is not None:
+        has = tx.conn.execute(
+            select(identities.c.id).where(
+                identities.c.customer_id == customer_id,
+                identities.c.kind == kind,
+                identities.c.verified_by.is_not(None),
+            )
+        ).first()
+        if has is None or kind not in channels_by_kind:
+            reason = f"the customer has no proven {kind} identity a configured channel can reach"
+            raise Unprocessable(
+                f"invalid input: agreed_channel: {reason}",
+                problems=[{"field": "agreed_channel", "reason": reason}],
+            )
+    before = tx.conn.execute(
+        select(customers.c.agreed_channel).where(customers.c.id == customer_id)
+    ).scalar()
+    tx.conn.execute(
+        update(customers).where(customers.c.id == customer_id).values(agreed_channel=kind)
+    )
+    record_audit(
+        tx,
+        actor_id,
+        "customer.agreed_channel",
+        "customer",
+        customer_id,
+        to=kind,
+        **{"from": before},
+    )

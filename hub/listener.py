@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, cast
 from aiohttp import web
 
 from config.schema import HttpSettings
+from hub.api.framework import streams_a_file
 from hub.errors import RequestTimeout
 
 if TYPE_CHECKING:
@@ -140,7 +141,8 @@ class GuardedConnection(asyncio.Protocol):
 
 
 def guard_middleware(guard: ConnectionGuard) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Tell the connection its request head arrived, and read the body within its deadline."""
+    """Tell the connection its request head arrived, and read the body within its deadline
+    (a file upload's handler streams it in under that deadline itself)."""
 
     @web.middleware
     async def guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -148,7 +150,8 @@ def guard_middleware(guard: ConnectionGuard) -> Callable[..., Awaitable[web.Stre
         if connection is not None:
             connection.request_started()
         try:
-            if request.body_exists and not await body_in_time(request, guard.settings):
+            reads_now = request.body_exists and not streams_a_file(request)
+            if reads_now and not await body_in_time(request, guard.settings):
                 return await refuse_slow_body(request, guard.settings.body_timeout_seconds)
             return await handler(request)
         finally:

@@ -19,6 +19,7 @@ from hub.db.schema import agents, customers, identities, messages, outbox
 from hub.leases import due, take_lease
 from hub.opt_outs import opted_out_reason
 from hub.service_windows import last_inbound
+from hub.uploads import files_of
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,12 @@ def choices_of(meta: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
 
 
 def with_threads(claims: list[Claim], conn: Connection) -> list[Claim]:
-    """The claims with each message's thread on its channel (references, Slack's thread)
-    and when its recipient last wrote there (WhatsApp's window)."""
+    """The claims with each message's thread on its channel (references, Slack's thread),
+    when its recipient last wrote there (WhatsApp's window) and the files the agent
+    attached."""
     threads = threads_of({(c.message.conversation_id, c.message.channel) for c in claims}, conn)
     wrote = last_inbound(conn, {(c.identity_id, c.message.channel) for c in claims})
+    files = files_of(conn, [c.message.message_id for c in claims])
     return [
         replace(
             claim,
@@ -142,6 +145,7 @@ def with_threads(claims: list[Claim], conn: Connection) -> list[Claim]:
                 claim.message,
                 thread=threads[claim.message.conversation_id, claim.message.channel],
                 last_inbound_at=wrote.get((claim.identity_id, claim.message.channel)),
+                attachments=files.get(claim.message.message_id, ()),
             ),
         )
         for claim in claims

@@ -94,12 +94,18 @@ def erase_customer(actor_id: int, customer_id: int, confirm: str, tx: Tx) -> dic
     conversation_ids = select(conversations.c.id).where(conversations.c.customer_id == customer_id)
     message_ids = select(messages.c.id).where(messages.c.conversation_id.in_(conversation_ids))
     refuse_while_sending(tx, conversation_ids)
+    files = or_(  # the messages' files, and those uploaded for a reply not yet sent
+        attachments.c.message_id.in_(message_ids),
+        attachments.c.conversation_id.in_(conversation_ids),
+    )
     counts = {
         "identities": count(conn, identities.c.customer_id == customer_id),
         "claims": count(conn, identity_claims.c.customer_id == customer_id),
         "conversations": count(conn, conversations.c.customer_id == customer_id),
         "messages": count(conn, messages.c.conversation_id.in_(conversation_ids)),
-        "attachments": count(conn, attachments.c.message_id.in_(message_ids)),
+        "attachments": conn.execute(
+            select(func.count()).select_from(attachments).where(files)
+        ).scalar_one(),
     }
     forget_codes(tx, customer_id)
     forget_broadcasts(tx, customer_id, message_ids)
@@ -108,7 +114,7 @@ def erase_customer(actor_id: int, customer_id: int, confirm: str, tx: Tx) -> dic
     redact_notifications(tx, set(about.values()) - {""})
     forget_counts(tx, conversation_ids)
     for statement in (
-        delete(attachments).where(attachments.c.message_id.in_(message_ids)),
+        delete(attachments).where(files),
         delete(outbox).where(
             or_(
                 outbox.c.conversation_id.in_(conversation_ids),

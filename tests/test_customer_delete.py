@@ -26,6 +26,7 @@ from tests.support.privacy import (
     send_lena_mail,
     tell_story,
 )
+from tests.support.uploads import upload
 
 __all__ = ["hub"]
 REFERS_TO = {"customers": "customer", "conversations": "conversation", "messages": "message"}
@@ -112,6 +113,16 @@ async def test_erasure_leaves_no_row_about_the_customer_and_an_audit_entry_witho
     assert "- Omar: Do you sell gift cards?" in lines, "only her line goes"
     scrubbed = [a for a in after["audit_log"] if "erased_at" in a["details"]]
     assert {a["action"] for a in scrubbed} == {"identity.added", "customer.merged"}
+
+
+async def test_a_file_uploaded_for_a_reply_never_sent_goes_with_her(hub: Hub, story: Story):
+    await upload(story.maria, story.lena_conversation, "draft.txt", b"for Lena", "text/plain")
+    answer = await story.admin.call(
+        "DELETE", f"/api/admin/customers/{story.lena_id}", {"confirm": "Lena Fischer"}, expect=200
+    )
+    assert answer[1]["deleted"]["attachments"] == 4
+    after = await every_row(hub)
+    assert not [a for a in after["attachments"] if a["conversation_id"] == story.lena_conversation]
 
 
 async def test_everyone_else_is_untouched(hub: Hub, story: Story):

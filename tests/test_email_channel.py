@@ -31,6 +31,7 @@ from tests.support.clock import FakeClock
 from tests.support.corpus import corpus_files
 from tests.support.hubs import add_agent
 from tests.support.smtp import SmtpPeer, swaks_path
+from tests.support.uploads import upload
 
 SUPPORT = "support@shop.example"
 CUSTOMER = "lena@example.org"
@@ -251,6 +252,29 @@ async def test_reply_leaves_by_smtp_with_threading_headers(
     rich = mail.get_body(("html",)).get_content()
     assert plain.strip() == "It left today."
     assert "<p>It left today.</p>" in rich
+
+
+async def test_a_reply_with_a_file_arrives_with_it_attached(
+    hub: Hub, relay: SmtpPeer, browser_factory
+):
+    await add_agent(hub, "maria@example.com")
+    await deliver(hub, customer_mail("Can I have the invoice?"))
+    maria = await (await browser_factory()).login("maria@example.com")
+    (conversation,) = await maria.get("/api/conversations")
+    invoice = b"%PDF-1.7\n" + bytes(range(256)) * 40
+    uploaded = await upload(maria, conversation["id"], "Rechnung Nr. 7.pdf", invoice)
+    body = {"text": "Here it is.", "attachment_ids": [uploaded["id"]]}
+    await maria.post(f"/api/conversations/{conversation['id']}/replies", body, expect=202)
+    await hub.outbox.run_due()
+    (sent,) = relay.received
+    mail = sent.message
+    assert mail.get_body(("plain",)).get_content().strip() == "Here it is."
+    (attached,) = mail.iter_attachments()
+    assert (attached.get_filename(), attached.get_content_type()) == (
+        "Rechnung Nr. 7.pdf",
+        "application/pdf",
+    )
+    assert attached.get_content() == invoice
 
 
 async def test_customer_reply_to_our_mail_reopens_the_same_conversation(

@@ -24,7 +24,7 @@ from hub.app import Hub
 from hub.auth import Principal
 from hub.conversations import post_reply
 from hub.db.schema import attachments, customers, identities, messages, quarantine
-from tests.support.hubs import add_agent, started_hub
+from tests.support.hubs import PASSWORD, Browser, add_agent, started_hub
 from tests.support.processes import free_port
 from tests.support.telegram_api import (
     FakeBotApi,
@@ -33,6 +33,7 @@ from tests.support.telegram_api import (
     server_error,
     too_many_requests,
 )
+from tests.support.uploads import upload
 from tests.test_admin_api import running
 from tests.test_hostile_input import token_for
 
@@ -606,3 +607,42 @@ def test_webhook_mode_needs_a_secret(tmp_path):
     assert len(found) == 1
     assert "mode: webhook needs webhook_secret_env" in found[0]
     assert found[0].startswith("channels[0]")
+
+
+async def bearer(server: TestServer, email: str) -> Browser:
+    """An API client with the agent's bearer token (the hub's https URL keeps cookies off)."""
+    login = {"email": email, "password": PASSWORD}
+    async with (
+        aiohttp.ClientSession() as anonymous,
+        anonymous.post(server.make_url("/api/tokens"), json=login) as response,
+    ):
+        token = (await response.json())["token"]
+    session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"})
+    return Browser(server, session)
+
+
+async def test_files_go_as_a_photo_with_the_caption_and_a_document_each_once(
+    hub, server, bot_api, clock
+):
+    _, conversation_id = await customer_conversation(hub)
+    maria = await bearer(server, "maria@example.com")
+    photo_bytes, invoice_bytes = b"\xff\xd8\xff\xe0 a jpeg", b"%PDF-1.7 an invoice"
+    photo = await upload(maria, conversation_id, "photo.jpg", photo_bytes, "image/jpeg")
+    invoice = await upload(maria, conversation_id, "Rechnung 7.pdf", invoice_bytes)
+    bot_api.script("sendDocument", too_many_requests(retry_after=1))
+    body = {"text": "Foto und Rechnung", "attachment_ids": [photo["id"], invoice["id"]]}
+    sent = await maria.post(f"/api/conversations/{conversation_id}/replies", body, expect=202)
+    await hub.outbox.run_due()
+    state, _, meta = await state_of(hub, sent["id"])
+    assert (state, meta["parts_sent"]) == ("queued", 1)
+    clock.advance(seconds=1)
+    assert await hub.outbox.run_due() == 1
+    [picture] = [c for c in bot_api.calls if c.method == "sendPhoto"]
+    assert picture.params == {"chat_id": CUSTOMER, "caption": "Foto und Rechnung"}
+    assert picture.files == {"photo": ("photo.jpg", photo_bytes)}
+    _refused, document = [c for c in bot_api.calls if c.method == "sendDocument"]
+    assert document.files == {"document": ("Rechnung 7.pdf", invoice_bytes)}
+    assert "caption" not in document.params
+    assert bot_api.called("sendMessage") == []
+    assert (await state_of(hub, sent["id"]))[0] == "sent"
+    await maria.session.close()

@@ -285,7 +285,15 @@ class EmailConnector(Connector):
             mail["References"] = " ".join(f"<{ref}>" for ref in earlier)
         mail.set_content(message.text)
         mail.add_alternative(text_as_html(message.text), subtype="html")
+        for file in message.attachments:
+            maintype, _, subtype = file.content_type.partition("/")
+            mail.add_attachment(file.data or b"", maintype, subtype, filename=file.name)
         return mail
+
+    def file_refusal(self, attachment: Attachment) -> str | None:
+        """Mail carries any file the hub takes (``http.max_upload_bytes``); a relay that
+        refuses the mail's size fails the reply with its reason."""
+        return None
 
     async def send_notice(self, to: str, subject: str, text: str) -> None:
         """Send a message that belongs to no conversation (a one-time code) at once.

@@ -30,6 +30,7 @@ from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
 from connectors.base import (
+    Attachment,
     Connector,
     Cursor,
     Delivery,
@@ -38,13 +39,14 @@ from connectors.base import (
     OutboundMessage,
     PermanentError,
 )
+from connectors.file_steps import steps_of
 from connectors.retry import Session, keep_trying
 from connectors.route_docs import RouteDoc
 from connectors.secret_check import same_secret
 from connectors.telegram.errors import classify, connector_error
+from connectors.telegram.files_out import MAX_CAPTION_CHARS, file_refusal, send_file
 from connectors.telegram.settings import TelegramChannel
 from connectors.telegram.updates import IDENTITY_KIND, MAX_MESSAGE_CHARS, inbound_of, start_code
-from connectors.text_parts import split_text
 
 log = logging.getLogger(__name__)
 
@@ -269,24 +271,33 @@ class TelegramConnector(Connector):
     # outbound
 
     async def send(self, message: OutboundMessage) -> Delivery:
-        """Send the parts not yet delivered; a failure carries the parts sent so far."""
-        parts = split_text(message.text, MAX_MESSAGE_CHARS)
-        if not parts:
+        """Send the parts (text, files) not yet delivered; a failure carries the parts sent
+        so far."""
+        steps = steps_of(message.text, message.attachments, MAX_MESSAGE_CHARS, MAX_CAPTION_CHARS)
+        if not steps:
             raise PermanentError("an empty message cannot be sent on Telegram")
         delivered = message.delivered
-        for index in range(delivered.parts_sent, len(parts)):
+        for index in range(delivered.parts_sent, len(steps)):
+            step, chat_id = steps[index], message.to.address
             try:
-                sent = await self.bot.send_message(
-                    chat_id=message.to.address,
-                    text=parts[index],
-                    reply_markup=buttons(message) if index == len(parts) - 1 else None,
-                )
+                if step.file is not None:
+                    file = message.attachments[step.file]
+                    sent = await send_file(self.bot, chat_id, file, step.caption)
+                else:
+                    sent = await self.bot.send_message(
+                        chat_id=chat_id,
+                        text=step.text or "",
+                        reply_markup=buttons(message) if index == len(steps) - 1 else None,
+                    )
             except TelegramError as error:
                 failure = connector_error(error, self._token)
                 failure.partial = delivered
                 raise failure from error
             delivered = Delivery(delivered.external_id or str(sent.message_id), index + 1)
         return delivered
+
+    def file_refusal(self, attachment: Attachment) -> str | None:
+        return file_refusal(attachment)
 
     async def test_connection(self) -> str:
         try:

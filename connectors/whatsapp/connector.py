@@ -13,6 +13,7 @@ statuses find it. Outside the 24-hour customer-service window (from the
 customer's number's last message on the channel, in any conversation:
 ``OutboundMessage.last_inbound_at``, ``routing.service_window``) no free-form message
 is sent: the re-engagement template goes instead, or the reply fails with that reason.
+Files go as messages of their own, each uploaded first (``media_out.py``).
 """
 
 from __future__ import annotations
@@ -41,8 +42,15 @@ from connectors.base import (
 from connectors.phone import IDENTITY_KIND
 from connectors.route_docs import Raw, RouteDoc
 from connectors.secret_check import same_secret
-from connectors.text_parts import split_text
 from connectors.whatsapp.errors import api_error
+from connectors.whatsapp.media_out import (
+    Step,
+    file_refusal,
+    media_content,
+    steps_of,
+    text_content,
+    upload,
+)
 from connectors.whatsapp.payloads import Unreadable, received, signed_by_meta
 from connectors.whatsapp.settings import ReengagementTemplate, WhatsappChannel
 from routing.service_window import service_window
@@ -50,7 +58,6 @@ from routing.service_window import service_window
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-MAX_TEXT_CHARS = 4096
 TIMEOUT = aiohttp.ClientTimeout(total=15)
 UNREADABLE = "a WhatsApp webhook of a shape the hub does not read"
 MEDIA_HOST_SUFFIX = ".fbsbx.com"
@@ -220,19 +227,38 @@ class WhatsappConnector(Connector):
         window = service_window(message.last_inbound_at, self.hub.now())
         if not window.open and not message.delivered.parts_sent:
             return await self._send_template(message, window.closes_at)
-        parts = split_text(message.text, MAX_TEXT_CHARS)
-        if not parts:
+        steps = steps_of(message.text, message.attachments)
+        if not steps:
             raise PermanentError("an empty message cannot be sent on WhatsApp")
         delivered = message.delivered
-        for index in range(delivered.parts_sent, len(parts)):
-            text = {"preview_url": False, "body": parts[index]}
+        for index in range(delivered.parts_sent, len(steps)):
             try:
-                wamid = await self._post(message, {"type": "text", "text": text})
+                delivered, content = await self._content(message, steps[index], delivered)
+                wamid = await self._post(message, content)
             except (TransientError, PermanentError) as failure:
                 failure.partial = delivered
                 raise
-            delivered = Delivery(delivered.external_id or wamid, index + 1)
+            delivered = replace(
+                delivered, external_id=delivered.external_id or wamid, parts_sent=index + 1
+            )
         return delivered
+
+    async def _content(
+        self, message: OutboundMessage, step: Step, delivered: Delivery
+    ) -> tuple[Delivery, dict[str, Any]]:
+        """A step's message; a file not yet on WhatsApp is uploaded first (and kept)."""
+        if step.file is None:
+            return delivered, text_content(step.text or "")
+        file = message.attachments[step.file]
+        if step.file < len(delivered.media_ids):
+            media_id = delivered.media_ids[step.file]
+        else:
+            media_id = await upload(self._call, self._api("/media"), file)
+            delivered = replace(delivered, media_ids=(*delivered.media_ids, media_id))
+        return delivered, media_content(file, media_id, step.caption)
+
+    def file_refusal(self, attachment: Attachment) -> str | None:
+        return file_refusal(attachment)
 
     async def _send_template(self, message: OutboundMessage, closed: datetime | None) -> Delivery:
         template = self.settings.reengagement_template

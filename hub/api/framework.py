@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 MAX_JSON_DEPTH = 64
+FORM_ROOM = 64 * 1024
+"""What a file upload's form may add to the file (boundaries, part headers)."""
 """No endpoint takes deeper bodies; deeper ones would overflow the parser or the checks."""
 M = TypeVar("M", bound=BaseModel)
 
@@ -75,13 +77,23 @@ Handler = Callable[[Call], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
+class FileUpload:
+    """A body of one file as ``multipart/form-data`` (the part named ``field``): the handler
+    streams it in up to ``http.max_upload_bytes`` and names the file when it is larger, so
+    ``http.max_body_bytes`` does not apply."""
+
+    field: str = "file"
+    description: str = "the file"
+
+
+@dataclass(frozen=True)
 class Endpoint:
     method: str
     path: str
     handler: Handler
     summary: str
     access: Access
-    body: type[BaseModel] | None
+    body: type[BaseModel] | FileUpload | None
     query: type[BaseModel] | None
     tag: str
     status: int
@@ -105,7 +117,7 @@ class Api:
         summary: str,
         access: Access,
         tag: str,
-        body: type[BaseModel] | None = None,
+        body: type[BaseModel] | FileUpload | None = None,
         query: type[BaseModel] | None = None,
         status: int = 200,
         before_two_factor: bool = False,
@@ -147,7 +159,8 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
         principal = await authenticate(request, hub, endpoint.access, endpoint.before_two_factor)
         if endpoint.access is Access.PUBLIC and endpoint.body:
             refuse_cross_site_form(request, hub.public_url)
-        body = await read_model(request, endpoint.body) if endpoint.body else None
+        model = endpoint.body if isinstance(endpoint.body, type) else None
+        body = await read_model(request, model) if model else None
         query = validate(endpoint.query, dict(request.query), "(query)") if endpoint.query else None
         result = await endpoint.handler(Call(request, hub, principal, body, query))
         if isinstance(result, web.StreamResponse):
@@ -160,7 +173,20 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
             return web.Response(status=204)
         return web.json_response(result, status=endpoint.status, dumps=_dumps)
 
+    handle.endpoint = endpoint  # type: ignore[attr-defined]
     return handle
+
+
+def body_limit(request: web.Request) -> int:
+    """``http.max_body_bytes``; for a file upload, its own limit and room for the form."""
+    http = request.app[HUB_KEY].settings.http
+    return http.max_upload_bytes + FORM_ROOM if streams_a_file(request) else http.max_body_bytes
+
+
+def streams_a_file(request: web.Request) -> bool:
+    """Whether the request's endpoint reads its body as a file upload (its own limit)."""
+    endpoint = getattr(request.match_info.handler, "endpoint", None)
+    return isinstance(endpoint, Endpoint) and isinstance(endpoint.body, FileUpload)
 
 
 def answer_drift(endpoint: Endpoint, result: Any) -> tuple[str, str, str] | None:
@@ -344,7 +370,7 @@ async def json_errors(
     A body declared larger than the limit is refused before any handler runs,
     so endpoints that never read their body answer 413 as well.
     """
-    limit = request.app[HUB_KEY].settings.http.max_body_bytes
+    limit = body_limit(request)
     too_large = {"error": f"request body too large: the limit is {limit} bytes"}
     if (request.content_length or 0) > limit:
         return web.json_response(too_large, status=413)

@@ -27,8 +27,7 @@ from hub.contact import (
     write_channel_rules,
     write_hours,
 )
-from hub.conversations import agree_channel
-from hub.customers import get_customer
+from hub.customers import agree_channel, get_customer
 from hub.db.database import Tx
 from hub.db.schema import customers
 from hub.errors import Forbidden, NotFound

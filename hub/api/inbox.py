@@ -41,6 +41,7 @@ from hub.satisfaction import reopen_and_withdraw, resolve_and_ask, satisfaction_
 from hub.serialize import iso
 from hub.service_windows import WINDOWED_KINDS, window_notice, windows_of
 from hub.tags import tags_of
+from hub.uploads import ReplyFiles
 from routing.contact import quiet_until
 
 inbox_api = Api()
@@ -101,7 +102,7 @@ async def conversation(call: Call) -> dict[str, Any]:
 @inbox_api.route(
     "POST",
     CONVERSATION + "/replies",
-    summary="Reply to the customer (queued, then sent)",
+    summary="Reply to the customer (queued, then sent), with files uploaded for it",
     access=Access.AGENT,
     tag="inbox",
     body=ReplyIn,
@@ -119,6 +120,7 @@ async def reply(call: Call) -> dict[str, Any]:
             body.identity_id,
             call.hub.channels_by_kind,
             send_now=body.send_now,
+            files=ReplyFiles(tuple(body.attachment_ids), call.hub.connectors),
         )
     )
     notice = await call.hub.db.read(

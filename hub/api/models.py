@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal, NoReturn
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from config.schema import HoursSettings, Template
 from hub.errors import Unprocessable
@@ -70,7 +70,15 @@ class ConversationsQuery(Input):
 
 
 class ReplyIn(Input):
-    text: Text
+    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000)] = Field(
+        description="what the agent wrote; may be empty when files go"
+    )
+    attachment_ids: list[Id] = Field(
+        default_factory=list,
+        max_length=10,
+        description="files uploaded to this conversation (POST .../uploads) to send with the "
+        "reply, in this order; refused (422) on a channel that cannot send files",
+    )
     identity_id: Id | None = Field(
         None,
         description="reply to this identity of the customer; default: the conversation's "
@@ -81,6 +89,14 @@ class ReplyIn(Input):
         description="send at once even outside the customer's contact hours (the agent's "
         "choice when their hours open after the WhatsApp window closes: see hours_open_at)",
     )
+
+    @model_validator(mode="after")
+    def says_something(self) -> ReplyIn:
+        if not self.text and not self.attachment_ids:
+            raise ValueError("write a text or attach a file")
+        if len(set(self.attachment_ids)) != len(self.attachment_ids):
+            raise ValueError("attachment_ids names a file twice")
+        return self
 
 
 class NoteIn(Input):

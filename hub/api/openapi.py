@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from connectors.route_docs import Raw, RouteDoc
-from hub.api.framework import Access, Api, Endpoint
+from hub.api.framework import Access, Api, Endpoint, FileUpload
 from hub.auth import CSRF_HEADER, SESSION_COOKIE
 
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -75,7 +75,20 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
     return operation
 
 
-def _request_body(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
+def _request_body(model: type[BaseModel] | FileUpload, schemas: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(model, FileUpload):
+        upload = {
+            "type": "object",
+            "properties": {
+                model.field: {
+                    "type": "string",
+                    "format": "binary",
+                    "description": model.description,
+                }
+            },
+            "required": [model.field],
+        }
+        return {"required": True, "content": {"multipart/form-data": {"schema": upload}}}
     return {
         "required": True,
         "content": {"application/json": {"schema": schema_of(model, schemas)}},
@@ -128,6 +141,8 @@ def path_schema(pattern: str) -> dict[str, Any]:
 def _responses(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
     responses = {_success_code(endpoint): _success(endpoint.response, schemas)}
     codes = ["400", "413", "422"] if endpoint.body else ["400"]
+    if isinstance(endpoint.body, FileUpload):
+        codes.append("415")
     if endpoint.access is not Access.PUBLIC:
         codes += ["401", "403"]
     if "{" in endpoint.path:

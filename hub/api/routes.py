@@ -29,6 +29,7 @@ from hub.api.search import search_api
 from hub.api.security import security_api
 from hub.api.session import session_api
 from hub.api.tags import tags_api
+from hub.api.uploads import uploads_api
 from hub.package import package_version
 
 TITLE = "Omnichannel hub API"
@@ -50,6 +51,7 @@ for part in (
     satisfaction_api,
     search_api,
     compose_api,
+    uploads_api,
 ):
     api.include(part)
 

@@ -285,15 +285,22 @@ attachments = Table(
     "attachments",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("message_id", Id, ForeignKey("messages.id"), nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=True),
     Column("position", Integer, nullable=False),
     Column("name", String(255), nullable=False),
     Column("content_type", String(255), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("data", LargeBinary, nullable=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=True),
+    Column("uploaded_by", Id, ForeignKey("agents.id"), nullable=True),
+    Column("uploaded_at", UtcDateTime, nullable=True),
     UniqueConstraint("message_id", "position"),
+    Index("ix_attachments_conversation_id", "conversation_id"),
 )
-"""Files that came with a message; ``data`` is NULL for one over the size limit (listed only)."""
+"""Files that came with a message; ``data`` is NULL for one over the size limit (listed only).
+
+A file an agent uploaded for a reply (``hub/uploads.py``) names its conversation and
+uploader; its ``message_id`` stays NULL until the reply that sends it is stored."""
 
 canned_responses = Table(
     "canned_responses",

@@ -31,6 +31,7 @@ INBOX_MODULES = {
     "inbox-sms.js",
     "inbox-window.js",
     "inbox-reactions.js",
+    "inbox-attach.js",
 }
 FILES = {
     "api.js",

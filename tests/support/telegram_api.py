@@ -27,6 +27,8 @@ class Call:
     params: dict[str, Any]
     token: str
     """The token in the URL: tells hub processes given different tokens apart."""
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    """The files a multipart call carried, by field: (file name, bytes)."""
 
 
 @dataclass(frozen=True)
@@ -116,13 +118,18 @@ class FakeBotApi:
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
         method = request.match_info["method"]
+        files: dict[str, tuple[str, bytes]] = {}
         if request.content_type == "application/json":
             params = await request.json()
         else:
-            params = {
-                k: decoded(v) for k, v in (await request.post()).items() if isinstance(v, str)
+            form = await request.post()
+            params = {k: decoded(v) for k, v in form.items() if isinstance(v, str)}
+            files = {
+                k: (v.filename, v.file.read())
+                for k, v in form.items()
+                if isinstance(v, web.FileField)
             }
-        self.calls.append(Call(method, params, token))
+        self.calls.append(Call(method, params, token, files))
         answer = self.scripted[method].pop(0) if self.scripted.get(method) else None
         if answer is not None:
             return web.json_response(answer.body, status=answer.status)
@@ -142,6 +149,22 @@ class FakeBotApi:
                     "chat": {"id": int(params["chat_id"]), "type": "private"},
                     "from": BOT_USER,
                     "text": params["text"],
+                }
+            case "sendPhoto" | "sendDocument":
+                file_id = f"sent-{len(self.calls)}"
+                sent = {"file_id": file_id, "file_unique_id": f"u-{file_id}"}
+                attached = (
+                    {"photo": [{**sent, "width": 1, "height": 1}]}
+                    if method == "sendPhoto"
+                    else {"document": sent}
+                )
+                return {
+                    "message_id": next(self._message_ids),
+                    "date": START,
+                    "chat": {"id": int(params["chat_id"]), "type": "private"},
+                    "from": BOT_USER,
+                    **({"caption": params["caption"]} if params.get("caption") else {}),
+                    **attached,
                 }
             case "getUpdates":
                 return await self._long_poll(int(params.get("offset", 0)), params.get("timeout", 0))

@@ -4,7 +4,9 @@ The server binds to port 0 and speaks the shapes of Meta's public Cloud API
 documentation: ``POST /<version>/<phone number id>/messages`` (bearer token)
 answers ``{"messaging_product", "contacts", "messages": [{"id": "wamid..."}]}`` or a
 scripted Graph error (``{"error": {"message", "type", "code", "error_data",
-"fbtrace_id"}}``), ``GET /<version>/<phone number id>`` the number. The webhook
+"fbtrace_id"}}``), ``POST /<version>/<phone number id>/media`` (multipart:
+``messaging_product``, ``type``, ``file``) takes a file and answers ``{"id": <media id>}``,
+``GET /<version>/<phone number id>`` the number. The webhook
 helpers build the JSON Meta POSTs for an incoming message and for a status, and
 ``X-Hub-Signature-256`` is computed independently of the hub's code.
 """
@@ -36,6 +38,17 @@ class Answer:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """A file the hub uploaded to the media endpoint, as it arrived."""
+
+    media_id: str
+    type: str
+    filename: str
+    content_type: str
+    data: bytes
 
 
 def graph_error(status: int, code: int, message: str, details: str = "", **headers: str) -> Answer:
@@ -155,13 +168,16 @@ class FakeGraphApi:
 
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
-        self.errors: list[Answer] = []
+        self.errors: list[Answer | None] = []
+        """Answers for the next messages calls, in order (``None``: the call succeeds)."""
         self.number_reads = 0
         self.media: dict[str, tuple[bytes, str]] = {}
         self.downloads: list[str] = []
-        app = web.Application()
+        self.uploads: list[Uploaded] = []
+        app = web.Application(client_max_size=128 * 1024 * 1024)
         app.router.add_get("/whatsapp_business/attachments/{media}", self._media_file)
         app.router.add_post("/{version}/{number}/messages", self._messages)
+        app.router.add_post("/{version}/{number}/media", self._upload)
         app.router.add_get("/{version}/{number}", self._number)
         self._server = TestServer(app, host="127.0.0.1")
 
@@ -202,8 +218,8 @@ class FakeGraphApi:
         if (refused := self._refusal(request)) is not None:
             return refused
         body = await request.json()
-        if self.errors:
-            answer = self.errors.pop(0)
+        answer = self.errors.pop(0) if self.errors else None
+        if answer is not None:
             return web.json_response(answer.body, status=answer.status, headers=answer.headers)
         wamid = new_wamid()
         self.sent.append({**body, "wamid": wamid})
@@ -214,6 +230,22 @@ class FakeGraphApi:
                 "messages": [{"id": wamid}],
             }
         )
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """A file for a message: kept (and downloadable) under a new media id."""
+        if (refused := self._refusal(request)) is not None:
+            return refused
+        form = await request.post()
+        file = form.get("file")
+        if form.get("messaging_product") != "whatsapp" or not isinstance(file, web.FileField):
+            answer = graph_error(400, 100, "(#100) The parameter messaging_product is required")
+            return web.json_response(answer.body, status=400)
+        data = file.file.read()
+        media_id = self.add_media(data, file.content_type)
+        self.uploads.append(
+            Uploaded(media_id, str(form.get("type")), file.filename, file.content_type, data)
+        )
+        return web.json_response({"id": media_id})
 
     async def _number(self, request: web.Request) -> web.Response:
         """The phone number, or a media id's URL (the media endpoint shares the path)."""

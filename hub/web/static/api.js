@@ -23,7 +23,8 @@ export class ApiError extends Error {
 export function apiClient(csrfToken, onSignedOut = () => {}) {
   return async function api(method, path, body) {
     const headers = {};
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const isForm = body instanceof FormData; // a file upload: the browser sets the type
+    if (body !== undefined && !isForm) headers["Content-Type"] = "application/json";
     const token = csrfToken();
     if (method !== "GET" && token) headers[CSRF_HEADER] = token;
     let response;
@@ -32,7 +33,7 @@ export function apiClient(csrfToken, onSignedOut = () => {}) {
         method,
         headers,
         credentials: "same-origin",
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined || isForm ? body : JSON.stringify(body),
       });
     } catch (_networkError) {
       throw new ApiError(0, "cannot reach the hub: check your connection");

@@ -9,6 +9,7 @@
  */
 
 import { alertNewMessage, bindAlerts } from "./inbox-alerts.js";
+import { attachmentIds, bindAttach, clearAttachments, fileList } from "./inbox-attach.js";
 import { htmlBody } from "./inbox-body.js";
 import { bindCanned, loadCanned } from "./inbox-canned.js";
 import {
@@ -377,6 +378,7 @@ function selectConversation(id) {
   $("columns").classList.add("show-conversation");
   $("reply-error").textContent = "";
   state.replyIdentity = null;
+  clearAttachments();
   loadConversation();
 }
 
@@ -540,6 +542,7 @@ function messageItem(message) {
   if (message.meta && message.meta.auth_failure) item.append(authWarning(message.meta));
   if (message.meta && message.meta.reused_id) item.append(reusedIdNote());
   item.append(messageContent(message));
+  if (message.meta?.attachments?.length) item.append(fileList(message));
   const meta = el("div", "message-meta");
   if (message.channel) {
     meta.append(channelIcon(message.channel), el("span", "message-channel", message.channel));
@@ -736,19 +739,22 @@ async function act(button, action) {
   }
 }
 
-function replyText() {
+function replyText(withFiles = false) {
   const text = $("reply-text").value.trim();
-  if (!text) throw new Error("Write something first.");
+  if (!text && !withFiles) throw new Error("Write something first.");
   return text;
 }
 
 async function sendReply(id) {
-  const body = { text: replyText() };
+  const files = attachmentIds();
+  const body = { text: replyText(files.length > 0) };
+  if (files.length) body.attachment_ids = files;
   const identity = $("reply-identity").value;
   if (identity) body.identity_id = Number(identity);
   if (sendNowChoice()) body.send_now = true;
   const message = await api("POST", `/api/conversations/${id}/replies`, body);
   $("reply-text").value = "";
+  clearAttachments();
   clearChoice();
   refreshSmsCount();
   if (message.window_notice) showReplyNotice(message.window_notice);
@@ -1033,6 +1039,7 @@ function bindEvents() {
   $("search").addEventListener("input", searchChanged);
   $("search-form").addEventListener("submit", (event) => event.preventDefault());
   bindCanned();
+  bindAttach(() => state.selectedId, report);
   const replyChannel = () => findIdentity(Number($("reply-identity").value))?.last_channel;
   const smsCount = bindSmsCount(replyChannel);
   refreshSmsCount = () => {

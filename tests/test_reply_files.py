@@ -1,0 +1,250 @@
+"""Replies with files, through the API to a local Graph API: the upload, the reply naming
+it, WhatsApp's media upload and the message of the file's kind with its caption, the
+limits (the hub's and WhatsApp's per kind), a channel that sends no files, and a retry
+that neither uploads nor sends a file twice."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from hub.app import Hub
+from hub.db.schema import attachments, messages, outbox
+from tests import test_whatsapp
+from tests.support.clock import FakeClock
+from tests.support.hubs import started_hub
+from tests.support.replies import message_state
+from tests.support.twilio_api import incoming_sms
+from tests.support.uploads import upload
+from tests.support.whatsapp_api import FakeGraphApi, Uploaded, too_many_requests
+from tests.test_twilio import text_in
+from tests.test_whatsapp import (
+    LENA,
+    TEMPLATE,
+    conversation_of_lena,
+    sign_in_again,
+    whatsapp_settings,
+)
+
+client, graph, team = test_whatsapp.client, test_whatsapp.graph, test_whatsapp.team
+
+PHOTO = b"\xff\xd8\xff\xe0" + b"a small jpeg" * 10
+INVOICE = b"%PDF-1.7\n" + b"an invoice" * 10
+MB = 1024 * 1024
+
+
+@pytest.fixture
+async def hub(
+    database_url: str, clock: FakeClock, graph: FakeGraphApi, request: pytest.FixtureRequest
+) -> AsyncIterator[Hub]:
+    """The WhatsApp and SMS hub; ``http`` settings through indirect parametrize."""
+    settings = whatsapp_settings(database_url, graph.base_url, reengagement_template=TEMPLATE)
+    http = getattr(request, "param", {})
+    settings = settings.model_copy(update={"http": settings.http.model_copy(update=http)})
+    async with started_hub(settings, clock) as hub:
+        yield hub
+
+
+async def send_reply(team, conversation: int, body: dict[str, Any], expect: int = 202) -> Any:
+    return await team["admin"].post(f"/api/conversations/{conversation}/replies", body, expect)
+
+
+async def replies_stored(hub: Hub) -> tuple[int, int]:
+    """Outbound messages and outbox rows."""
+
+    def read(conn: Any) -> tuple[int, int]:
+        out = conn.execute(
+            select(func.count()).select_from(messages).where(messages.c.direction == "out")
+        ).scalar()
+        return out, conn.execute(select(func.count()).select_from(outbox)).scalar()
+
+    return await hub.db.read(read)
+
+
+async def test_a_picture_leaves_as_an_image_with_the_text_as_its_caption(
+    hub, server, client, clock, team, graph
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    uploaded = await upload(team["admin"], conversation, "photo.jpg", PHOTO, "image/jpeg")
+    assert uploaded == {
+        "id": uploaded["id"],
+        "name": "photo.jpg",
+        "content_type": "image/jpeg",
+        "size": len(PHOTO),
+    }
+    sent = await send_reply(
+        team, conversation, {"text": "So sieht es aus", "attachment_ids": [uploaded["id"]]}
+    )
+    assert sent["meta"]["attachments"] == [
+        {"name": "photo.jpg", "content_type": "image/jpeg", "size": len(PHOTO), "stored": True}
+    ]
+    assert await hub.outbox.run_due() == 1
+    [media] = graph.uploads
+    assert media == Uploaded(media.media_id, "image/jpeg", "photo.jpg", "image/jpeg", PHOTO)
+    [call] = graph.sent
+    assert (call["type"], call["image"], call["to"]) == (
+        "image",
+        {"id": media.media_id, "caption": "So sieht es aus"},
+        LENA,
+    )
+    assert "text" not in call
+    state, _, meta = await message_state(hub, sent["id"])
+    assert (state, meta["delivery_id"], meta["media_ids"]) == (
+        "sent",
+        call["wamid"],
+        [media.media_id],
+    )
+    download = f"/api/messages/{sent['id']}/attachments/0"
+    async with team["admin"].session.get(team["admin"].url(download)) as response:
+        assert (response.status, await response.read()) == (200, PHOTO)
+
+
+async def test_a_document_keeps_its_filename_and_a_long_text_leaves_before_it(
+    hub, server, client, clock, team, graph
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    uploaded = await upload(team["admin"], conversation, "C:\\Belege\\Rechnung 7.pdf", INVOICE)
+    assert (uploaded["name"], uploaded["content_type"]) == ("Rechnung 7.pdf", "application/pdf")
+    text = "Ihre Rechnung. " * 100
+    await send_reply(team, conversation, {"text": text, "attachment_ids": [uploaded["id"]]})
+    await hub.outbox.run_due()
+    words, document = graph.sent
+    assert (words["type"], words["text"]["body"]) == ("text", text.strip())
+    [media] = graph.uploads
+    assert (document["type"], document["document"]) == (
+        "document",
+        {"id": media.media_id, "filename": "Rechnung 7.pdf"},
+    )
+
+
+async def test_a_file_alone_leaves_without_a_text(hub, server, client, clock, team, graph):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    uploaded = await upload(team["admin"], conversation, "voice.ogg", b"OggS" + b"\0" * 50)
+    await send_reply(team, conversation, {"text": "", "attachment_ids": [uploaded["id"]]})
+    await hub.outbox.run_due()
+    [call] = graph.sent
+    assert (call["type"], call["audio"]) == ("audio", {"id": graph.uploads[0].media_id})
+
+
+async def test_a_file_too_large_for_whatsapp_is_refused_naming_it_and_the_limit(
+    hub, server, client, clock, team, graph
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    large = b"\x89PNG\r\n\x1a\n" + b"\0" * (6 * MB - 8)
+    uploaded = await upload(team["admin"], conversation, "plan.png", large, "image/png")
+    answer = await send_reply(
+        team, conversation, {"text": "Der Plan", "attachment_ids": [uploaded["id"]]}, 413
+    )
+    assert answer["error"] == (
+        "plan.png cannot go by channel whatsapp: it is 6 MB and WhatsApp sends image files "
+        "up to 5 MB"
+    )
+    assert await replies_stored(hub) == (0, 0)
+    assert graph.uploads == []
+
+
+@pytest.mark.parametrize("hub", [{"max_upload_bytes": 1024}], indirect=True)
+async def test_a_file_over_the_hubs_upload_limit_is_refused_naming_it(
+    hub, server, client, clock, team
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    answer = await upload(team["admin"], conversation, "scan.pdf", INVOICE * 20, expect=413)
+    assert answer["error"] == (
+        "scan.pdf is larger than 1 KB, the largest file the hub takes (http.max_upload_bytes)"
+    )
+    assert (
+        await hub.db.read(
+            lambda conn: conn.execute(select(func.count()).select_from(attachments)).scalar()
+        )
+        == 0
+    )
+
+
+async def test_an_upload_no_reply_took_is_gone_a_day_later(
+    hub, server, client, clock, team, browser_factory
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    await upload(team["admin"], conversation, "old.pdf", INVOICE)
+    clock.advance(hours=23)
+    await sign_in_again(team, browser_factory)
+    await upload(team["admin"], conversation, "newer.pdf", INVOICE)
+    clock.advance(hours=2)
+    await sign_in_again(team, browser_factory)
+    await upload(team["admin"], conversation, "new.pdf", INVOICE)
+
+    def names(conn: Any) -> list[str]:
+        return list(conn.execute(select(attachments.c.name).order_by(attachments.c.id)).scalars())
+
+    assert await hub.db.read(names) == ["newer.pdf", "new.pdf"]
+
+
+async def test_bad_uploads_are_refused_with_the_problem(hub, server, client, clock, team):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    admin = team["admin"]
+    lying = await upload(admin, conversation, "x.png", b"not a picture", "image/png", 422)
+    assert (
+        lying["error"] == "invalid input: file: x.png is declared image/png but its content is not"
+    )
+    empty = await upload(admin, conversation, "empty.txt", b"", "text/plain", 422)
+    assert empty["error"] == "invalid input: file: empty.txt is empty"
+    named = await upload(admin, conversation, "..\\../.\u202etxt.exe", b"hi", "text/plain")
+    assert (named["name"], named["content_type"]) == ("txt.exe", "text/plain")
+    status, body = await admin.call(
+        "POST", f"/api/conversations/{conversation}/uploads", {"file": "x"}
+    )
+    assert status == 415
+    assert body["error"] == (
+        "send the file as multipart/form-data (a part named file), not application/json"
+    )
+    unknown = await send_reply(team, conversation, {"text": "x", "attachment_ids": [999]}, 422)
+    assert unknown["error"] == (
+        "invalid input: attachment_ids: no unsent upload of this conversation has id 999"
+    )
+    nothing = await send_reply(team, conversation, {"text": " "}, 422)
+    assert "write a text or attach a file" in nothing["error"]
+
+
+async def test_a_channel_that_cannot_send_files_refuses_the_reply_naming_it(
+    hub, server, client, clock, team, graph
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    await text_in(client, server, incoming_sms(LENA, "und per SMS"))
+    uploaded = await upload(team["admin"], conversation, "photo.jpg", PHOTO, "image/jpeg")
+    answer = await send_reply(
+        team, conversation, {"text": "Hier", "attachment_ids": [uploaded["id"]]}, 422
+    )
+    assert answer["error"] == (
+        "invalid input: attachment_ids: channel text cannot send files: send the text alone "
+        "or reply on another"
+    )
+    assert await replies_stored(hub) == (0, 0)
+
+
+async def test_a_retry_after_a_429_neither_uploads_nor_sends_a_file_twice(
+    hub, server, client, clock, team, graph
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    photo = await upload(team["admin"], conversation, "photo.jpg", PHOTO, "image/jpeg")
+    invoice = await upload(team["admin"], conversation, "invoice.pdf", INVOICE)
+    graph.errors.extend([None, too_many_requests()])
+    sent = await send_reply(
+        team,
+        conversation,
+        {"text": "Foto und Rechnung", "attachment_ids": [photo["id"], invoice["id"]]},
+    )
+    await hub.outbox.run_due()
+    state, error, meta = await message_state(hub, sent["id"])
+    assert (state, meta["parts_sent"]) == ("queued", 1)
+    assert "too many requests" in (error or "")
+    assert [u.filename for u in graph.uploads] == ["photo.jpg", "invoice.pdf"]
+    assert meta["media_ids"] == [u.media_id for u in graph.uploads]
+    clock.advance(seconds=20)
+    assert await hub.outbox.run_due() == 1
+    assert [u.filename for u in graph.uploads] == ["photo.jpg", "invoice.pdf"], "no new upload"
+    image, document = graph.sent
+    assert image["image"] == {"id": graph.uploads[0].media_id, "caption": "Foto und Rechnung"}
+    assert document["document"] == {"id": graph.uploads[1].media_id, "filename": "invoice.pdf"}
+    assert (await message_state(hub, sent["id"]))[0] == "sent"
