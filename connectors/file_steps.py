@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from connectors.base import Attachment
-from connectors.text_parts import split_text
+from connectors.text_parts import split_text, utf16_length
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ def steps_of(
     takes_caption: Callable[[Attachment], bool] = lambda _: True,
 ) -> list[Step]:
     """The messages a reply leaves as, in order."""
-    captioned = bool(files and text and len(text) <= max_caption and takes_caption(files[0]))
+    fits = utf16_length(text) <= max_caption  # Telegram counts UTF-16 units, as for text
+    captioned = bool(files and text and fits and takes_caption(files[0]))
     steps = [] if captioned else [Step(text=part) for part in split_text(text, max_text)]
     steps += [
         Step(file=index, caption=text if captioned and index == 0 else None)

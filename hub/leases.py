@@ -33,6 +33,15 @@ def take_lease(tx: Tx, table: Table, ids: list[int], lease: timedelta) -> None:
     )
 
 
+def renew_lease(table: Table, row_id: int, lease: timedelta, tx: Tx) -> None:
+    """Keep a row being sent leased for ``lease`` from now (nothing if it is no longer sent)."""
+    tx.conn.execute(
+        update(table)
+        .where(table.c.id == row_id, table.c.state == "sending")
+        .values(lease_until=tx.now + lease)
+    )
+
+
 def next_attempt_at(table: Table, conn: Any) -> datetime | None:
     """When the next row falls due (a retry, or a lease running out)."""
     return conn.execute(

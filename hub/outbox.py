@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -28,10 +28,10 @@ from hub.clock import Clock
 from hub.db.database import Database, Tx
 from hub.db.schema import conversations, customers, messages, outbox
 from hub.events import store_broadcast
-from hub.leases import next_attempt_at, outcome_values
+from hub.leases import next_attempt_at, outcome_values, renew_lease
 from hub.message_status import status_payload
 from hub.notices import NoticeKind, queue_notice
-from hub.outbox_claims import Claim, claim_due, with_threads
+from hub.outbox_claims import Claim, claim_due, with_files, with_threads
 from hub.retry import RetryPolicy
 from hub.worker import work_when_due
 
@@ -127,7 +127,9 @@ def tell_author_of_failure(message_id: int, assignee_id: int | None, tx: Tx) -> 
 
 def merged_meta(message_id: int, delivered: Delivery, tx: Tx) -> dict[str, object]:
     """The message's meta with what the platform said added: an auto-reply stays marked."""
-    meta = tx.conn.execute(select(messages.c.meta).where(messages.c.id == message_id)).scalar()
+    meta = tx.conn.execute(
+        select(messages.c.meta).where(messages.c.id == message_id).with_for_update()
+    ).scalar()
     return {**(meta or {}), **delivered.meta()}
 
 
@@ -150,6 +152,8 @@ class Outbox:
         self.policy = policy
         self.lease = lease
         self._wake = asyncio.Event()
+        self._in_flight: set[int] = set()
+        """Outbox rows this process is sending: not claimed again, even past their lease."""
         db.wake_on_commit(WORKER, self.wake)
 
     def wake(self) -> None:
@@ -184,7 +188,9 @@ class Outbox:
                 await asyncio.gather(*sending, return_exceptions=True)
 
     async def _claim(self, limit: int) -> list[Claim]:
-        claims = await self.db.write(partial(claim_due, self.lease, limit))
+        busy = frozenset(self._in_flight)
+        claims = await self.db.write(partial(claim_due, self.lease, limit, busy=busy))
+        self._in_flight.update(claim.outbox_id for claim in claims)
         return await self.db.read(partial(with_threads, claims)) if claims else claims
 
     async def _until_one_finishes_or_a_wake_up(
@@ -200,12 +206,15 @@ class Outbox:
         return sending - done
 
     async def _send_in_order(self, claims: list[Claim]) -> None:
-        for index, claim in enumerate(claims):
-            if not await self._send(claim):
-                await self.db.write(
-                    partial(release_claims, [c.outbox_id for c in claims[index + 1 :]])
-                )
-                return
+        try:
+            for index, claim in enumerate(claims):
+                if not await self._send(claim):
+                    await self.db.write(
+                        partial(release_claims, [c.outbox_id for c in claims[index + 1 :]])
+                    )
+                    return
+        finally:
+            self._in_flight.difference_update(claim.outbox_id for claim in claims)
 
     async def _send(self, claim: Claim) -> bool:
         """Deliver one claim and record the outcome; ``True`` when it left."""
@@ -217,7 +226,8 @@ class Outbox:
                 raise PermanentError(f"channel {claim.message.channel!r} is not configured")
             if claim.refused is not None:
                 raise PermanentError(claim.refused)
-            delivery = await connector.send(claim.message)
+            message = await self.db.read(partial(with_files, claim.message))
+            delivery = await self._leased_while(claim.outbox_id, connector.send(message))
         except ConnectorError as failure:
             error = failure
         except Exception as failure:
@@ -226,6 +236,20 @@ class Outbox:
         retry_in = self.policy.next_delay(claim.attempts, error) if error else None
         await self.db.write(partial(record_outcome, claim, delivery, error, retry_in))
         return error is None
+
+    async def _leased_while(self, outbox_id: int, sending: Awaitable[Delivery]) -> Delivery:
+        """``sending``'s result, the claim's lease renewed meanwhile: a long send (files
+        uploaded one by one) is never claimed again by another process while it runs."""
+        renewing = asyncio.create_task(self._renew_lease(outbox_id))
+        try:
+            return await sending
+        finally:
+            renewing.cancel()
+
+    async def _renew_lease(self, outbox_id: int) -> None:
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            await self.db.write(partial(renew_lease, outbox, outbox_id, self.lease))
 
     async def run(self) -> None:
         """Work until cancelled: a pass whenever something falls due or on a wake-up."""

@@ -4,7 +4,7 @@ recipient last wrote), so a connector never asks the hub."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -33,8 +33,11 @@ class Claim:
     """The identity it goes to."""
 
 
-def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
-    """Lease what is due; each claim's message carries what earlier attempts delivered.
+def claim_due(
+    lease: timedelta, limit: int, tx: Tx, busy: Collection[int] = frozenset()
+) -> list[Claim]:
+    """Lease what is due, but the outbox rows in ``busy`` (this process is sending them,
+    however long it takes); each claim's message carries what earlier attempts delivered.
 
     Its thread is loaded after the claim (:func:`with_threads`), by a read: the
     write stays short.
@@ -76,7 +79,7 @@ def claim_due(lease: timedelta, limit: int, tx: Tx) -> list[Claim]:
         .join(identities, identities.c.id == messages.c.identity_id)
         .join(customers, customers.c.id == identities.c.customer_id)
         .outerjoin(agents, agents.c.id == messages.c.author_id)
-        .where(due(outbox, tx.now), ~blocked_by_earlier)
+        .where(due(outbox, tx.now), ~blocked_by_earlier, outbox.c.id.not_in(busy))
         .order_by(outbox.c.id)
         .limit(limit)
     )
@@ -132,12 +135,11 @@ def choices_of(meta: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
 
 
 def with_threads(claims: list[Claim], conn: Connection) -> list[Claim]:
-    """The claims with each message's thread on its channel (references, Slack's thread),
-    when its recipient last wrote there (WhatsApp's window) and the files the agent
-    attached."""
+    """The claims with each message's thread on its channel (references, Slack's thread)
+    and when its recipient last wrote there (WhatsApp's window). Files are loaded by
+    :func:`with_files`, one message at a time, as it is sent."""
     threads = threads_of({(c.message.conversation_id, c.message.channel) for c in claims}, conn)
     wrote = last_inbound(conn, {(c.identity_id, c.message.channel) for c in claims})
-    files = files_of(conn, [c.message.message_id for c in claims])
     return [
         replace(
             claim,
@@ -145,8 +147,14 @@ def with_threads(claims: list[Claim], conn: Connection) -> list[Claim]:
                 claim.message,
                 thread=threads[claim.message.conversation_id, claim.message.channel],
                 last_inbound_at=wrote.get((claim.identity_id, claim.message.channel)),
-                attachments=files.get(claim.message.message_id, ()),
             ),
         )
         for claim in claims
     ]
+
+
+def with_files(message: OutboundMessage, conn: Connection) -> OutboundMessage:
+    """The message with the files the agent attached, their data read just before the send
+    (not for a whole batch of claims at once: files can be large)."""
+    files = files_of(conn, [message.message_id]).get(message.message_id, ())
+    return replace(message, attachments=files) if files else message

@@ -5,7 +5,10 @@ that neither uploads nor sends a file twice."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,9 +16,10 @@ from sqlalchemy import func, select
 
 from hub.app import Hub
 from hub.db.schema import attachments, messages, outbox
+from hub.outbox_claims import claim_due
 from tests import test_whatsapp
 from tests.support.clock import FakeClock
-from tests.support.hubs import started_hub
+from tests.support.hubs import signed_in_team, started_hub
 from tests.support.replies import message_state
 from tests.support.twilio_api import incoming_sms
 from tests.support.uploads import upload
@@ -248,3 +252,52 @@ async def test_a_retry_after_a_429_neither_uploads_nor_sends_a_file_twice(
     assert image["image"] == {"id": graph.uploads[0].media_id, "caption": "Foto und Rechnung"}
     assert document["document"] == {"id": graph.uploads[1].media_id, "filename": "invoice.pdf"}
     assert (await message_state(hub, sent["id"]))[0] == "sent"
+
+
+async def a_slow_upload_under_way(hub, server, client, clock, team, graph) -> asyncio.Task[int]:
+    """A reply with a picture whose upload WhatsApp holds; the outbox pass sending it."""
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    photo = await upload(team["admin"], conversation, "photo.jpg", PHOTO, "image/jpeg")
+    await send_reply(team, conversation, {"text": "Foto", "attachment_ids": [photo["id"]]})
+    graph.upload_gate = asyncio.Event()
+    sending = asyncio.create_task(hub.outbox.run_due())
+    await asyncio.wait_for(graph.upload_arrived.wait(), timeout=10)
+    return sending
+
+
+async def test_a_send_that_outlasts_its_lease_is_not_claimed_again_by_its_process(
+    hub, server, client, clock, team, graph
+):
+    sending = await a_slow_upload_under_way(hub, server, client, clock, team, graph)
+    clock.advance(seconds=hub.settings.outbox.lease_seconds + 1)
+    assert await hub.outbox.run_due() == 0  # what the worker does when the lease runs out
+    graph.upload_gate.set()
+    assert await sending == 1
+    assert (len(graph.uploads), [c["type"] for c in graph.sent]) == (1, ["image"])
+
+
+@pytest.mark.parametrize("lease", [0.3])
+async def test_a_long_send_keeps_its_lease_from_other_processes(
+    database_url, clock, graph, server, client, browser_factory, lease
+):
+    settings = whatsapp_settings(database_url, graph.base_url, reengagement_template=TEMPLATE)
+    outbox_settings = settings.outbox.model_copy(update={"lease_seconds": lease})
+    settings = settings.model_copy(update={"outbox": outbox_settings})
+    async with started_hub(settings, clock) as hub:
+        team = await signed_in_team(hub, browser_factory)
+        sending = await a_slow_upload_under_way(hub, server, client, clock, team, graph)
+        clock.advance(seconds=10)  # long past the first lease
+
+        def leased_until(conn: Any) -> Any:
+            return conn.execute(select(outbox.c.lease_until)).scalar()
+
+        for _ in range(100):  # the renewal runs every lease / 3 of real time
+            if (await hub.db.read(leased_until)) > clock.now():
+                break
+            await asyncio.sleep(lease / 10)
+        assert await hub.db.read(leased_until) > clock.now()
+        another_process = await hub.db.write(partial(claim_due, timedelta(seconds=lease), 10))
+        assert another_process == []
+        graph.upload_gate.set()
+        assert await sending == 1
+    assert len(graph.uploads) == 1

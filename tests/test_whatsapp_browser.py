@@ -8,13 +8,16 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+from sqlalchemy import update
 
 from hub.app import Hub
+from hub.db.schema import messages
 from tests.support.chromium import page_without_script_errors, save_screenshot
 from tests.support.clock import FakeClock
 from tests.support.hubs import add_agent, started_hub
@@ -276,3 +279,27 @@ async def test_a_reaction_shows_beside_the_message_it_reacts_to_live_and_as_text
     await expect(message(page, "Ja, bis 18 Uhr.").get_by_test_id("reaction")).to_have_text(
         "\u2764\ufe0f"
     )
+
+
+async def test_a_reaction_message_stored_the_old_way_shows_no_badge_of_its_own(
+    hub: Hub,
+    server: TestServer,
+    page: Page,
+    client: aiohttp.ClientSession,
+    clock: FakeClock,
+):
+    """Before reactions were kept on their target, a reaction was a message whose meta named
+    the target as ``reaction`` (no ``at``): that message is the reaction itself."""
+    await write_in(client, server, reaction_to("wamid.before-the-hub", "\U0001f44d", clock.now()))
+    [old] = await stored(hub)
+
+    def as_stored_before(conn: Any) -> None:
+        meta = {"type": "reaction", "reaction": {"message_id": "wamid.x", "emoji": "\U0001f44d"}}
+        conn.execute(update(messages).where(messages.c.id == old["id"]).values(meta=meta))
+
+    await hub.db.write(lambda tx: as_stored_before(tx.conn))
+    await open_inbox(page, server)
+    await open_conversation(page, old["conversation_id"])
+    reacted = message(page, "Reacted")
+    await expect(reacted).to_be_visible()
+    await expect(reacted.get_by_test_id("reaction")).to_have_count(0)

@@ -97,7 +97,7 @@ def received(payload: Mapping[str, Any], channel: str) -> Received:
     """What the payload holds; :class:`Unreadable` when a part of it has another shape."""
     try:
         return read_changes(payload, channel)
-    except (AttributeError, TypeError, KeyError) as error:
+    except (AttributeError, TypeError, KeyError, ValueError) as error:
         raise Unreadable(type(error).__name__) from error
 
 
@@ -235,7 +235,7 @@ def report_of(status: Mapping[str, Any]) -> DeliveryReport | None:
     """The receipt a status carries, for a message the hub sent (its id in the callback data)."""
     state = STATES.get(status.get("status") or "")
     ours = str(status.get("biz_opaque_callback_data") or "")
-    if state is None or not status.get("id") or not ours.isdigit():
+    if state is None or not status.get("id") or not (ours.isascii() and ours.isdigit()):
         return None
     reason = None
     if state == DeliveryState.FAILED:

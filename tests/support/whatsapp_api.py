@@ -13,6 +13,7 @@ helpers build the JSON Meta POSTs for an incoming message and for a status, and
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
@@ -174,6 +175,9 @@ class FakeGraphApi:
         self.media: dict[str, tuple[bytes, str]] = {}
         self.downloads: list[str] = []
         self.uploads: list[Uploaded] = []
+        self.upload_gate: asyncio.Event | None = None
+        """When set, each media upload waits for it (a large file on a slow line)."""
+        self.upload_arrived = asyncio.Event()
         app = web.Application(client_max_size=128 * 1024 * 1024)
         app.router.add_get("/whatsapp_business/attachments/{media}", self._media_file)
         app.router.add_post("/{version}/{number}/messages", self._messages)
@@ -241,6 +245,9 @@ class FakeGraphApi:
             answer = graph_error(400, 100, "(#100) The parameter messaging_product is required")
             return web.json_response(answer.body, status=400)
         data = file.file.read()
+        self.upload_arrived.set()
+        if self.upload_gate is not None:
+            await self.upload_gate.wait()
         media_id = self.add_media(data, file.content_type)
         self.uploads.append(
             Uploaded(media_id, str(form.get("type")), file.filename, file.content_type, data)

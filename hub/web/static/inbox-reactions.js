@@ -6,7 +6,9 @@ import { el } from "./inbox-core.js";
 /** Show ``reaction`` ({emoji, at}; emoji null: taken back) on the message ``item``. */
 export function showReaction(item, reaction) {
   item.querySelector(":scope > .message-reaction")?.remove();
-  if (!reaction?.emoji) return;
+  // Without ``at``: a reaction message stored before reactions were kept on their target
+  // (its meta named the target); that message is the reaction, not something reacted to.
+  if (!reaction?.emoji || !reaction.at) return;
   const badge = el("span", "message-reaction", reaction.emoji); // text, never HTML
   badge.title = "the customer reacted";
   badge.dataset.testid = "reaction";
