@@ -568,6 +568,19 @@ async def test_a_status_for_a_message_of_another_channel_changes_nothing(
     assert "receipt" not in (await message_state(hub, theirs["id"]))[2]
 
 
+@pytest.mark.parametrize("callback_data", ["\u00b2", "\u0663", "12a"])
+async def test_a_status_naming_no_id_of_ours_is_answered_and_changes_nothing(
+    hub, server, client, clock, callback_data
+):
+    """Callback data that only looks like digits (a superscript two, an Arabic-Indic
+    three) is not an id of ours: 200, so Meta does not send it again and again."""
+    await write_in(client, server, incoming_text(LENA_WA, "Hello?", clock.now()))
+    payload = status_update("wamid.Y", LENA_WA, "read", clock.now(), callback_data)
+    status, _ = await post_webhook(client, server, payload)
+    assert status == 200
+    assert "receipt" not in (await message_state(hub, (await stored(hub))[-1]["id"]))[2]
+
+
 # replies
 
 
