@@ -16,10 +16,10 @@ from hub.db.schema import attachments, messages, outbox
 from tests import test_whatsapp
 from tests.support.clock import FakeClock
 from tests.support.hubs import started_hub
-from tests.support.replies import message_state
+from tests.support.replies import message_state, stored
 from tests.support.twilio_api import incoming_sms
 from tests.support.uploads import upload
-from tests.support.whatsapp_api import FakeGraphApi, Uploaded, too_many_requests
+from tests.support.whatsapp_api import FakeGraphApi, Uploaded, incoming_text, too_many_requests
 from tests.test_twilio import text_in
 from tests.test_whatsapp import (
     LENA,
@@ -27,6 +27,7 @@ from tests.test_whatsapp import (
     conversation_of_lena,
     sign_in_again,
     whatsapp_settings,
+    write_in,
 )
 
 client, graph, team = test_whatsapp.client, test_whatsapp.graph, test_whatsapp.team
@@ -248,3 +249,32 @@ async def test_a_retry_after_a_429_neither_uploads_nor_sends_a_file_twice(
     assert image["image"] == {"id": graph.uploads[0].media_id, "caption": "Foto und Rechnung"}
     assert document["document"] == {"id": graph.uploads[1].media_id, "filename": "invoice.pdf"}
     assert (await message_state(hub, sent["id"]))[0] == "sent"
+
+
+async def test_merging_customers_moves_sent_and_unsent_files_with_the_conversation(
+    hub, server, client, clock, team, graph
+):
+    """Both customers have an open conversation: the merged one's files, sent and unsent,
+    join the kept one (a file still naming the deleted conversation failed the merge)."""
+    kept = await conversation_of_lena(hub, server, client, clock)
+    lena_customer = (await stored(hub))[-1]["customer_id"]
+    await write_in(
+        client, server, incoming_text("4917098765432", "Ich bin Lenas Mann", clock.now())
+    )
+    jonas = (await stored(hub))[-1]
+    photo = await upload(team["admin"], jonas["conversation_id"], "photo.jpg", PHOTO, "image/jpeg")
+    sent = await send_reply(
+        team, jonas["conversation_id"], {"text": "Foto", "attachment_ids": [photo["id"]]}
+    )
+    await hub.outbox.run_due()
+    unsent = await upload(team["admin"], jonas["conversation_id"], "invoice.pdf", INVOICE)
+    merged = await team["admin"].post(
+        f"/api/admin/customers/{lena_customer}/merge",
+        {"merge_customer_id": jonas["customer_id"]},
+        expect=200,
+    )
+    assert merged["open_conversation_id"] == kept
+    download = f"/api/messages/{sent['id']}/attachments/0"
+    async with team["admin"].session.get(team["admin"].url(download)) as response:
+        assert (response.status, await response.read()) == (200, PHOTO)
+    await send_reply(team, kept, {"text": "Rechnung", "attachment_ids": [unsent["id"]]})
