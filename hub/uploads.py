@@ -3,7 +3,7 @@
 An upload is an ``attachments`` row that names its conversation and uploader and no
 message yet; the reply that names it (``attachment_ids``) takes it in the same
 transaction, once its channel said it can send it (``connectors.abilities.SendsFiles``).
-Uploads no reply took are deleted a day later, at the conversation's next upload.
+Uploads no reply took are deleted a day later, at the next upload to any conversation.
 """
 
 from __future__ import annotations
@@ -93,13 +93,12 @@ def store_upload(
     principal: Principal, conversation_id: int, name: str, declared: str, data: bytes, tx: Tx
 ) -> dict[str, Any]:
     """Keep the file for a reply in the conversation (the caller checked the agent may
-    write there); the conversation's unsent uploads older than a day go."""
+    write there); unsent uploads older than a day go, whichever conversation they are for."""
     if not data:
         raise invalid("file", f"{name} is empty")
     content_type = sniffed_type(data, declared, name)
     tx.conn.execute(
         delete(attachments).where(
-            attachments.c.conversation_id == conversation_id,
             attachments.c.message_id.is_(None),
             attachments.c.uploaded_at < tx.now - UNSENT_LIFETIME,
         )

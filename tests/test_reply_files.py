@@ -167,8 +167,13 @@ async def test_a_file_over_the_hubs_upload_limit_is_refused_naming_it(
 async def test_an_upload_no_reply_took_is_gone_a_day_later(
     hub, server, client, clock, team, browser_factory
 ):
+    """Whichever conversation the next upload is for: one in another conversation goes too."""
     conversation = await conversation_of_lena(hub, server, client, clock)
+    await write_in(client, server, incoming_text("4917098765432", "Ich bin Jonas", clock.now()))
+    other = (await stored(hub))[-1]["conversation_id"]
+    assert other != conversation
     await upload(team["admin"], conversation, "old.pdf", INVOICE)
+    await upload(team["admin"], other, "elsewhere.pdf", INVOICE)
     clock.advance(hours=23)
     await sign_in_again(team, browser_factory)
     await upload(team["admin"], conversation, "newer.pdf", INVOICE)
