@@ -76,17 +76,19 @@ def safe_file_name(name: str) -> str:
 
 def sniffed_type(data: bytes, declared: str, name: str) -> str:
     """What the file is: by its leading bytes where they say, else as declared (a safe media
-    type), else by its name's extension; a declared type its bytes contradict is refused."""
+    type), else by its name's extension, else unknown; a declared type its bytes contradict
+    is refused, and a container type, declared or guessed, is taken for unknown."""
     for signature, offset, media_type in SIGNATURES:
         if data[offset : offset + len(signature)] == signature:
             return media_type
     stated = safe_media_type(declared)
     if stated in SIGNED_TYPES:
         raise invalid("file", f"{name} is declared {stated} but its content is not")
-    if stated != UNKNOWN_MEDIA_TYPE and not stated.startswith(CONTAINERS):
-        return stated
     guessed, _ = mimetypes.guess_type(name)
-    return safe_media_type(guessed or UNKNOWN_MEDIA_TYPE)
+    for candidate in (stated, safe_media_type(guessed or UNKNOWN_MEDIA_TYPE)):
+        if candidate != UNKNOWN_MEDIA_TYPE and not candidate.startswith(CONTAINERS):
+            return candidate
+    return UNKNOWN_MEDIA_TYPE
 
 
 def store_upload(

@@ -213,6 +213,17 @@ async def test_bad_uploads_are_refused_with_the_problem(hub, server, client, clo
     assert "write a text or attach a file" in nothing["error"]
 
 
+@pytest.mark.parametrize("declared", ["application/octet-stream", "message/rfc822"])
+async def test_a_file_named_as_a_container_type_is_a_file_of_unknown_type(
+    hub, server, client, clock, team, declared
+):
+    """Neither the declared type nor the extension's guess makes a file message/* or
+    multipart/*: email would attach those base64-encoded, which RFC 2046 forbids."""
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    uploaded = await upload(team["admin"], conversation, "x.eml", b"From: a@b\r\n\r\nhi", declared)
+    assert uploaded["content_type"] == "application/octet-stream"
+
+
 async def test_a_channel_that_cannot_send_files_refuses_the_reply_naming_it(
     hub, server, client, clock, team, graph
 ):
