@@ -210,7 +210,17 @@ async def test_bad_uploads_are_refused_with_the_problem(hub, server, client, clo
         "invalid input: attachment_ids: no unsent upload of this conversation has id 999"
     )
     nothing = await send_reply(team, conversation, {"text": " "}, 422)
-    assert "write a text or attach a file" in nothing["error"]
+    assert (nothing["error"], nothing["problems"]) == (
+        "invalid input: text: write a text or attach a file",
+        [{"field": "text", "reason": "write a text or attach a file"}],
+    )
+    uploaded = await upload(admin, conversation, "photo.jpg", PHOTO, "image/jpeg")
+    twice = {"text": "x", "attachment_ids": [uploaded["id"], uploaded["id"]]}
+    duplicate = await send_reply(team, conversation, twice, 422)
+    assert (duplicate["error"], duplicate["problems"]) == (
+        "invalid input: attachment_ids: names a file twice",
+        [{"field": "attachment_ids", "reason": "names a file twice"}],
+    )
 
 
 @pytest.mark.parametrize("declared", ["application/octet-stream", "message/rfc822"])

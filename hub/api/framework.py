@@ -350,7 +350,10 @@ class InvalidInput(HubError):
 
     def __init__(self, error: ValidationError, whole: str) -> None:
         problems = [
-            {"field": ".".join(str(p) for p in e["loc"]) or whole, "reason": e["msg"]}
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or whole,
+                "reason": e["msg"].removeprefix("Value error, "),
+            }
             for e in located_errors(error.errors())
         ]
         summary = "; ".join(f"{p['field']}: {p['reason']}" for p in problems)
