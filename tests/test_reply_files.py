@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select
 
@@ -205,6 +206,14 @@ async def test_bad_uploads_are_refused_with_the_problem(hub, server, client, clo
     assert body["error"] == (
         "send the file as multipart/form-data (a part named file), not application/json"
     )
+    form = aiohttp.FormData()
+    form.add_field("document", b"hi", filename="x.txt")
+    url = admin.url(f"/api/conversations/{conversation}/uploads")
+    async with admin.session.post(url, data=form, headers=admin.headers()) as response:
+        assert (response.status, (await response.json())["error"]) == (
+            422,
+            "invalid input: file: no part named file in the form",
+        )
     unknown = await send_reply(team, conversation, {"text": "x", "attachment_ids": [999]}, 422)
     assert unknown["error"] == (
         "invalid input: attachment_ids: no unsent upload of this conversation has id 999"
