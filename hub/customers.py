@@ -12,6 +12,7 @@ from hub.db.database import Tx
 from hub.db.schema import (
     agent_notices,
     agents,
+    attachments,
     conversations,
     customers,
     identities,
@@ -225,7 +226,7 @@ def merge_customers(
 
 
 def fold_conversation(tx: Tx, source_id: int, target_id: int) -> None:
-    for table in (messages, outbox, agent_notices):
+    for table in (messages, outbox, agent_notices, attachments):
         tx.conn.execute(
             update(table)
             .where(table.c.conversation_id == source_id)

@@ -3,7 +3,7 @@
 An upload is an ``attachments`` row that names its conversation and uploader and no
 message yet; the reply that names it (``attachment_ids``) takes it in the same
 transaction, once its channel said it can send it (``connectors.abilities.SendsFiles``).
-Uploads no reply took are deleted a day later, at the conversation's next upload.
+Uploads no reply took are deleted a day later, at the next upload to any conversation.
 """
 
 from __future__ import annotations
@@ -76,30 +76,31 @@ def safe_file_name(name: str) -> str:
 
 def sniffed_type(data: bytes, declared: str, name: str) -> str:
     """What the file is: by its leading bytes where they say, else as declared (a safe media
-    type), else by its name's extension; a declared type its bytes contradict is refused."""
+    type), else by its name's extension, else unknown; a declared type its bytes contradict
+    is refused, and a container type, declared or guessed, is taken for unknown."""
     for signature, offset, media_type in SIGNATURES:
         if data[offset : offset + len(signature)] == signature:
             return media_type
     stated = safe_media_type(declared)
     if stated in SIGNED_TYPES:
         raise invalid("file", f"{name} is declared {stated} but its content is not")
-    if stated != UNKNOWN_MEDIA_TYPE and not stated.startswith(CONTAINERS):
-        return stated
     guessed, _ = mimetypes.guess_type(name)
-    return safe_media_type(guessed or UNKNOWN_MEDIA_TYPE)
+    for candidate in (stated, safe_media_type(guessed or UNKNOWN_MEDIA_TYPE)):
+        if candidate != UNKNOWN_MEDIA_TYPE and not candidate.startswith(CONTAINERS):
+            return candidate
+    return UNKNOWN_MEDIA_TYPE
 
 
 def store_upload(
     principal: Principal, conversation_id: int, name: str, declared: str, data: bytes, tx: Tx
 ) -> dict[str, Any]:
     """Keep the file for a reply in the conversation (the caller checked the agent may
-    write there); the conversation's unsent uploads older than a day go."""
+    write there); unsent uploads older than a day go, whichever conversation they are for."""
     if not data:
         raise invalid("file", f"{name} is empty")
     content_type = sniffed_type(data, declared, name)
     tx.conn.execute(
         delete(attachments).where(
-            attachments.c.conversation_id == conversation_id,
             attachments.c.message_id.is_(None),
             attachments.c.uploaded_at < tx.now - UNSENT_LIFETIME,
         )

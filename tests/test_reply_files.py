@@ -11,6 +11,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select
 
@@ -20,10 +21,10 @@ from hub.outbox_claims import claim_due
 from tests import test_whatsapp
 from tests.support.clock import FakeClock
 from tests.support.hubs import signed_in_team, started_hub
-from tests.support.replies import message_state
+from tests.support.replies import message_state, stored
 from tests.support.twilio_api import incoming_sms
 from tests.support.uploads import upload
-from tests.support.whatsapp_api import FakeGraphApi, Uploaded, too_many_requests
+from tests.support.whatsapp_api import FakeGraphApi, Uploaded, incoming_text, too_many_requests
 from tests.test_twilio import text_in
 from tests.test_whatsapp import (
     LENA,
@@ -31,6 +32,7 @@ from tests.test_whatsapp import (
     conversation_of_lena,
     sign_in_again,
     whatsapp_settings,
+    write_in,
 )
 
 client, graph, team = test_whatsapp.client, test_whatsapp.graph, test_whatsapp.team
@@ -170,8 +172,13 @@ async def test_a_file_over_the_hubs_upload_limit_is_refused_naming_it(
 async def test_an_upload_no_reply_took_is_gone_a_day_later(
     hub, server, client, clock, team, browser_factory
 ):
+    """Whichever conversation the next upload is for: one in another conversation goes too."""
     conversation = await conversation_of_lena(hub, server, client, clock)
+    await write_in(client, server, incoming_text("4917098765432", "Ich bin Jonas", clock.now()))
+    other = (await stored(hub))[-1]["conversation_id"]
+    assert other != conversation
     await upload(team["admin"], conversation, "old.pdf", INVOICE)
+    await upload(team["admin"], other, "elsewhere.pdf", INVOICE)
     clock.advance(hours=23)
     await sign_in_again(team, browser_factory)
     await upload(team["admin"], conversation, "newer.pdf", INVOICE)
@@ -203,12 +210,41 @@ async def test_bad_uploads_are_refused_with_the_problem(hub, server, client, clo
     assert body["error"] == (
         "send the file as multipart/form-data (a part named file), not application/json"
     )
+    form = aiohttp.FormData()
+    form.add_field("document", b"hi", filename="x.txt")
+    url = admin.url(f"/api/conversations/{conversation}/uploads")
+    async with admin.session.post(url, data=form, headers=admin.headers()) as response:
+        assert (response.status, (await response.json())["error"]) == (
+            422,
+            "invalid input: file: no part named file in the form",
+        )
     unknown = await send_reply(team, conversation, {"text": "x", "attachment_ids": [999]}, 422)
     assert unknown["error"] == (
         "invalid input: attachment_ids: no unsent upload of this conversation has id 999"
     )
     nothing = await send_reply(team, conversation, {"text": " "}, 422)
-    assert "write a text or attach a file" in nothing["error"]
+    assert (nothing["error"], nothing["problems"]) == (
+        "invalid input: text: write a text or attach a file",
+        [{"field": "text", "reason": "write a text or attach a file"}],
+    )
+    uploaded = await upload(admin, conversation, "photo.jpg", PHOTO, "image/jpeg")
+    twice = {"text": "x", "attachment_ids": [uploaded["id"], uploaded["id"]]}
+    duplicate = await send_reply(team, conversation, twice, 422)
+    assert (duplicate["error"], duplicate["problems"]) == (
+        "invalid input: attachment_ids: names a file twice",
+        [{"field": "attachment_ids", "reason": "names a file twice"}],
+    )
+
+
+@pytest.mark.parametrize("declared", ["application/octet-stream", "message/rfc822"])
+async def test_a_file_named_as_a_container_type_is_a_file_of_unknown_type(
+    hub, server, client, clock, team, declared
+):
+    """Neither the declared type nor the extension's guess makes a file message/* or
+    multipart/*: email would attach those base64-encoded, which RFC 2046 forbids."""
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    uploaded = await upload(team["admin"], conversation, "x.eml", b"From: a@b\r\n\r\nhi", declared)
+    assert uploaded["content_type"] == "application/octet-stream"
 
 
 async def test_a_channel_that_cannot_send_files_refuses_the_reply_naming_it(
@@ -301,3 +337,32 @@ async def test_a_long_send_keeps_its_lease_from_other_processes(
         graph.upload_gate.set()
         assert await sending == 1
     assert len(graph.uploads) == 1
+
+
+async def test_merging_customers_moves_sent_and_unsent_files_with_the_conversation(
+    hub, server, client, clock, team, graph
+):
+    """Both customers have an open conversation: the merged one's files, sent and unsent,
+    join the kept one (a file still naming the deleted conversation failed the merge)."""
+    kept = await conversation_of_lena(hub, server, client, clock)
+    lena_customer = (await stored(hub))[-1]["customer_id"]
+    await write_in(
+        client, server, incoming_text("4917098765432", "Ich bin Lenas Mann", clock.now())
+    )
+    jonas = (await stored(hub))[-1]
+    photo = await upload(team["admin"], jonas["conversation_id"], "photo.jpg", PHOTO, "image/jpeg")
+    sent = await send_reply(
+        team, jonas["conversation_id"], {"text": "Foto", "attachment_ids": [photo["id"]]}
+    )
+    await hub.outbox.run_due()
+    unsent = await upload(team["admin"], jonas["conversation_id"], "invoice.pdf", INVOICE)
+    merged = await team["admin"].post(
+        f"/api/admin/customers/{lena_customer}/merge",
+        {"merge_customer_id": jonas["customer_id"]},
+        expect=200,
+    )
+    assert merged["open_conversation_id"] == kept
+    download = f"/api/messages/{sent['id']}/attachments/0"
+    async with team["admin"].session.get(team["admin"].url(download)) as response:
+        assert (response.status, await response.read()) == (200, PHOTO)
+    await send_reply(team, kept, {"text": "Rechnung", "attachment_ids": [unsent["id"]]})

@@ -38,9 +38,9 @@ log = logging.getLogger(__name__)
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 MAX_JSON_DEPTH = 64
+"""No endpoint takes deeper bodies; deeper ones would overflow the parser or the checks."""
 FORM_ROOM = 64 * 1024
 """What a file upload's form may add to the file (boundaries, part headers)."""
-"""No endpoint takes deeper bodies; deeper ones would overflow the parser or the checks."""
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -350,7 +350,10 @@ class InvalidInput(HubError):
 
     def __init__(self, error: ValidationError, whole: str) -> None:
         problems = [
-            {"field": ".".join(str(p) for p in e["loc"]) or whole, "reason": e["msg"]}
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or whole,
+                "reason": e["msg"].removeprefix("Value error, "),
+            }
             for e in located_errors(error.errors())
         ]
         summary = "; ".join(f"{p['field']}: {p['reason']}" for p in problems)

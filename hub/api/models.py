@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal, NoReturn
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from config.schema import HoursSettings, Template
 from hub.errors import Unprocessable
@@ -90,12 +98,17 @@ class ReplyIn(Input):
         "choice when their hours open after the WhatsApp window closes: see hours_open_at)",
     )
 
+    @field_validator("attachment_ids")
+    @classmethod
+    def _each_once(cls, ids: list[int]) -> list[int]:
+        if len(set(ids)) != len(ids):
+            raise ValueError("names a file twice")
+        return ids
+
     @model_validator(mode="after")
-    def says_something(self) -> ReplyIn:
+    def _says_something(self) -> ReplyIn:
         if not self.text and not self.attachment_ids:
-            raise ValueError("write a text or attach a file")
-        if len(set(self.attachment_ids)) != len(self.attachment_ids):
-            raise ValueError("attachment_ids names a file twice")
+            field_problem("text", "write a text or attach a file")
         return self
 
 

@@ -25,6 +25,9 @@ CHUNK_BYTES = 256 * 1024
 BROKEN_FORM = (ValueError, HttpProcessingError)
 """What aiohttp raises for a form it cannot parse (no boundary, a header it refuses)."""
 uploads_api = Api()
+FILE = FileUpload(
+    "file", "the file; its name is kept (sanitized), its type checked against its content"
+)
 
 
 class Uploaded(Answer):
@@ -41,9 +44,7 @@ class Uploaded(Answer):
     "attachment_ids); files no reply sent are deleted after a day",
     access=Access.AGENT,
     tag="inbox",
-    body=FileUpload(
-        "file", "the file; its name is kept (sanitized), its type checked against its content"
-    ),
+    body=FILE,
     status=201,
     response=Uploaded,
 )
@@ -53,7 +54,7 @@ async def upload(call: Call) -> dict[str, Any] | web.StreamResponse:
     http = call.hub.settings.http
     try:
         async with asyncio.timeout(http.body_timeout_seconds):
-            name, declared, data = await read_file(call.request, http.max_upload_bytes)
+            name, declared, data = await read_file(call.request, FILE.field, http.max_upload_bytes)
     except TimeoutError:
         return await refuse_slow_body(call.request, http.body_timeout_seconds)
     return await call.hub.db.write(
@@ -68,29 +69,30 @@ def keep_upload(
     return store_upload(principal, conversation_id, name, declared, data, tx)
 
 
-async def file_part(request: web.Request) -> BodyPartReader | None:
-    """The form's part named ``file`` (the parts before it skipped), or None."""
+async def file_part(request: web.Request, field: str) -> BodyPartReader | None:
+    """The form's part named ``field`` (the parts before it skipped), or None."""
     reader = await request.multipart()
     part = await reader.next()
-    while part is not None and not (isinstance(part, BodyPartReader) and part.name == "file"):
+    while part is not None and not (isinstance(part, BodyPartReader) and part.name == field):
         await part.release()
         part = await reader.next()
     return part if isinstance(part, BodyPartReader) else None
 
 
-async def read_file(request: web.Request, limit: int) -> tuple[str, str, bytes]:
-    """The ``file`` part's sanitized name, declared type and bytes; 413 naming the file
+async def read_file(request: web.Request, field: str, limit: int) -> tuple[str, str, bytes]:
+    """The ``field`` part's sanitized name, declared type and bytes; 413 naming the file
     as soon as it passes ``limit``."""
     if request.content_type != "multipart/form-data":
         raise UnsupportedMediaType(
-            f"send the file as multipart/form-data (a part named file), not {request.content_type}"
+            f"send the file as multipart/form-data (a part named {field}), not "
+            f"{request.content_type}"
         )
     try:
-        part = await file_part(request)
+        part = await file_part(request, field)
     except BROKEN_FORM as error:
         raise BadRequest(f"the body is not a valid multipart/form-data form: {error}") from None
     if part is None:
-        raise invalid("file", "no part named file in the form")
+        raise invalid(field, f"no part named {field} in the form")
     name = safe_file_name(part.filename or "")
     data = bytearray()
     try:

@@ -296,11 +296,18 @@ attachments = Table(
     Column("uploaded_at", UtcDateTime, nullable=True),
     UniqueConstraint("message_id", "position"),
     Index("ix_attachments_conversation_id", "conversation_id"),
+    Index(
+        "ix_attachments_unsent_uploaded_at",
+        "uploaded_at",
+        sqlite_where=text("message_id IS NULL"),
+        postgresql_where=text("message_id IS NULL"),
+    ),
 )
 """Files that came with a message; ``data`` is NULL for one over the size limit (listed only).
 
 A file an agent uploaded for a reply (``hub/uploads.py``) names its conversation and
-uploader; its ``message_id`` stays NULL until the reply that sends it is stored."""
+uploader; its ``message_id`` stays NULL until the reply that sends it is stored (the
+partial index finds the unsent ones older than a day, which every upload deletes)."""
 
 canned_responses = Table(
     "canned_responses",

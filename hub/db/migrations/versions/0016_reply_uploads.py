@@ -35,9 +35,18 @@ def upgrade() -> None:
             op.f("fk_attachments_uploaded_by_agents"), "agents", ["uploaded_by"], ["id"]
         )
         batch.create_index("ix_attachments_conversation_id", ["conversation_id"])
+    unsent = sa.text("message_id IS NULL")
+    op.create_index(
+        "ix_attachments_unsent_uploaded_at",
+        "attachments",
+        ["uploaded_at"],
+        sqlite_where=unsent,
+        postgresql_where=unsent,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_attachments_unsent_uploaded_at", table_name="attachments")
     op.execute("DELETE FROM attachments WHERE message_id IS NULL")
     with op.batch_alter_table("attachments") as batch:
         batch.drop_index("ix_attachments_conversation_id")
