@@ -19,6 +19,7 @@ from tests.support.whatsapp_api import FakeGraphApi, incoming_text
 from tests.test_inbox_browser import message, open_conversation, open_inbox
 from tests.test_twilio import text_in
 from tests.test_whatsapp import LENA, LENA_WA, write_in
+from tests.test_whatsapp_browser import lena_wrote_and_is_open
 
 graph, hub, page, client = (
     test_whatsapp_browser.graph,
@@ -30,11 +31,6 @@ PHOTO = b"\xff\xd8\xff\xe0" + b"a small jpeg" * 100
 NOTES = {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not this one"}
 
 
-async def lenas_conversation(hub: Hub, server: TestServer, client, clock: FakeClock) -> int:
-    await write_in(client, server, incoming_text(LENA_WA, "Wie sieht es aus?", clock.now()))
-    return (await stored(hub))[-1]["conversation_id"]
-
-
 async def test_a_file_attached_in_the_reply_box_leaves_and_shows_under_the_reply(
     hub: Hub,
     server: TestServer,
@@ -43,9 +39,9 @@ async def test_a_file_attached_in_the_reply_box_leaves_and_shows_under_the_reply
     clock: FakeClock,
     graph: FakeGraphApi,
 ):
-    conversation_id = await lenas_conversation(hub, server, client, clock)
-    await open_inbox(page, server)
-    await open_conversation(page, conversation_id)
+    conversation_id = await lena_wrote_and_is_open(
+        hub, server, page, client, "Wie sieht es aus?", clock.now()
+    )
     photo = {"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": PHOTO}
     await page.get_by_test_id("reply-file").set_input_files([photo, NOTES])
     chosen = page.get_by_test_id("reply-file-item")
@@ -84,7 +80,8 @@ async def test_a_file_for_a_channel_that_cannot_send_it_is_refused_in_the_error_
     client: aiohttp.ClientSession,
     clock: FakeClock,
 ):
-    conversation_id = await lenas_conversation(hub, server, client, clock)
+    await write_in(client, server, incoming_text(LENA_WA, "Wie sieht es aus?", clock.now()))
+    conversation_id = (await stored(hub))[-1]["conversation_id"]
     await text_in(client, server, incoming_sms(LENA, "und per SMS"))
     await open_inbox(page, server)
     await open_conversation(page, conversation_id)

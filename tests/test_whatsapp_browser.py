@@ -66,6 +66,17 @@ async def client() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+async def lena_wrote_and_is_open(
+    hub: Hub, server: TestServer, page: Page, client: aiohttp.ClientSession, text: str, at
+) -> int:
+    """Lena writes ``text`` on WhatsApp and the agent opens her conversation: its id."""
+    await write_in(client, server, incoming_text(LENA_WA, text, at))
+    conversation_id = (await stored(hub))[-1]["conversation_id"]
+    await open_inbox(page, server)
+    await open_conversation(page, conversation_id)
+    return conversation_id
+
+
 async def test_the_reply_box_shows_the_window_and_a_late_reply_is_told(
     hub: Hub,
     server: TestServer,
@@ -74,10 +85,9 @@ async def test_the_reply_box_shows_the_window_and_a_late_reply_is_told(
     clock: FakeClock,
     graph: FakeGraphApi,
 ):
-    await write_in(client, server, incoming_text(LENA_WA, "Ist mein Paket unterwegs?", clock.now()))
-    conversation_id = (await stored(hub))[-1]["conversation_id"]
-    await open_inbox(page, server)
-    await open_conversation(page, conversation_id)
+    conversation_id = await lena_wrote_and_is_open(
+        hub, server, page, client, "Ist mein Paket unterwegs?", clock.now()
+    )
     notice = page.get_by_test_id("window-notice")
     await expect(notice).to_contain_text("The WhatsApp window closes")
     await expect(notice).to_contain_text("after that only a template can be sent")
@@ -181,10 +191,9 @@ async def test_a_replys_ticks_turn_from_one_to_two_to_blue_and_a_failure_shows(
     graph: FakeGraphApi,
 ):
     page = page_in_berlin
-    await write_in(client, server, incoming_text(LENA_WA, "Ist mein Paket unterwegs?", clock.now()))
-    conversation_id = (await stored(hub))[-1]["conversation_id"]
-    await open_inbox(page, server)
-    await open_conversation(page, conversation_id)
+    conversation_id = await lena_wrote_and_is_open(
+        hub, server, page, client, "Ist mein Paket unterwegs?", clock.now()
+    )
 
     async def status(
         index: int, message_id: str, state: str, error: tuple[int, str, str] | None = None
@@ -248,10 +257,9 @@ async def test_a_reaction_shows_beside_the_message_it_reacts_to_live_and_as_text
     clock: FakeClock,
     graph: FakeGraphApi,
 ):
-    await write_in(client, server, incoming_text(LENA_WA, "Kommt es heute?", clock.now()))
-    conversation_id = (await stored(hub))[-1]["conversation_id"]
-    await open_inbox(page, server)
-    await open_conversation(page, conversation_id)
+    conversation_id = await lena_wrote_and_is_open(
+        hub, server, page, client, "Kommt es heute?", clock.now()
+    )
     await page.get_by_test_id("reply-text").fill("Ja, bis 18 Uhr.")
     await page.get_by_test_id("reply-send").click()
     ours = message(page, "Ja, bis 18 Uhr.")

@@ -136,15 +136,11 @@ def with_hours_open(
 ) -> list[dict[str, Any]]:
     """The windows, each with when a reply written now would wait until (the customer's
     contact hours on that channel): the agent must choose when those open after it closes."""
-    return [
-        {
-            **window,
-            "hours_open_at": iso(
-                quiet_until(customer_rules(conn, customer_id, window["channel"]), now)
-            ),
-        }
-        for window in windows
-    ]
+    opens = {
+        channel: iso(quiet_until(customer_rules(conn, customer_id, channel), now))
+        for channel in {window["channel"] for window in windows}
+    }
+    return [{**window, "hours_open_at": opens[window["channel"]]} for window in windows]
 
 
 def windowed_channels(call: Call) -> set[str]:
