@@ -617,7 +617,9 @@ async def test_demo_passwords_the_two_factor_rule_and_a_lost_phone(
     await expect(marias.get_by_test_id("agent-two-factor-off")).to_have_count(0)
 
     await show(console, "audit")
-    actions = await console.get_by_test_id("audit-entry").locator(".action").all_text_contents()
+    entries = console.get_by_test_id("audit-entry")
+    await expect(entries.first.locator(".action")).to_have_text("two_factor.disabled")
+    actions = await entries.locator(".action").all_text_contents()
     assert actions[:3] == ["two_factor.disabled", "agent.updated", "two_factor.enabled"]
     assert {"two_factor.policy", "signin.succeeded"} <= set(actions)
 
