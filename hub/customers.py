@@ -272,10 +272,7 @@ def agree_channel(
         ).first()
         if has is None or kind not in channels_by_kind:
             reason = f"the customer has no proven {kind} identity a configured channel can reach"
-            raise Unprocessable(
-                f"invalid input: agreed_channel: {reason}",
-                problems=[{"field": "agreed_channel", "reason": reason}],
-            )
+            raise Unprocessable.in_field("agreed_channel", reason)
     before = tx.conn.execute(
         select(customers.c.agreed_channel).where(customers.c.id == customer_id)
     ).scalar()

@@ -52,6 +52,13 @@ class UnsupportedMediaType(HubError):
 class Unprocessable(HubError):
     status = 422
 
+    @classmethod
+    def in_field(cls, field: str, reason: str) -> Unprocessable:
+        """Input refused the way a failed validation is: the field and what is wrong with it."""
+        return cls(
+            f"invalid input: {field}: {reason}", problems=[{"field": field, "reason": reason}]
+        )
+
 
 class TooManyRequests(HubError):
     status = 429

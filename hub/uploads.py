@@ -83,7 +83,7 @@ def sniffed_type(data: bytes, declared: str, name: str) -> str:
             return media_type
     stated = safe_media_type(declared)
     if stated in SIGNED_TYPES:
-        raise invalid("file", f"{name} is declared {stated} but its content is not")
+        raise Unprocessable.in_field("file", f"{name} is declared {stated} but its content is not")
     guessed, _ = mimetypes.guess_type(name)
     for candidate in (stated, safe_media_type(guessed or UNKNOWN_MEDIA_TYPE)):
         if candidate != UNKNOWN_MEDIA_TYPE and not candidate.startswith(CONTAINERS):
@@ -97,7 +97,7 @@ def store_upload(
     """Keep the file for a reply in the conversation (the caller checked the agent may
     write there); unsent uploads older than a day go, whichever conversation they are for."""
     if not data:
-        raise invalid("file", f"{name} is empty")
+        raise Unprocessable.in_field("file", f"{name} is empty")
     content_type = sniffed_type(data, declared, name)
     tx.conn.execute(
         delete(attachments).where(
@@ -150,7 +150,7 @@ def files_for_reply(
         return []
     if not isinstance(connector, SendsFiles):
         reason = f"channel {channel} cannot send files: send the text alone or reply on another"
-        raise invalid("attachment_ids", reason)
+        raise Unprocessable.in_field("attachment_ids", reason)
     rows = conn.execute(
         select(
             attachments.c.id,
@@ -166,7 +166,7 @@ def files_for_reply(
     found = {row.id: Upload(row.id, row.name, row.content_type, row.size) for row in rows}
     if missing := [str(i) for i in upload_ids if i not in found]:
         reason = f"no unsent upload of this conversation has id {', '.join(missing)}"
-        raise invalid("attachment_ids", reason)
+        raise Unprocessable.in_field("attachment_ids", reason)
     files = [found[i] for i in upload_ids]
     for file in files:
         refusal = connector.file_refusal(Attachment(file.name, file.content_type, file.size))
@@ -197,13 +197,6 @@ def attach_files(tx: Tx, message_id: int, files: Sequence[Upload]) -> None:
         )
         if taken.rowcount != 1:
             raise Conflict(f"{file.name} was just sent with another reply")
-
-
-def invalid(field: str, reason: str) -> Unprocessable:
-    """A 422 naming the input and what is wrong with it, as the API's validation does."""
-    return Unprocessable(
-        f"invalid input: {field}: {reason}", problems=[{"field": field, "reason": reason}]
-    )
 
 
 def files_of(conn: Connection, message_ids: Sequence[int]) -> dict[int, tuple[Attachment, ...]]:

@@ -50,7 +50,10 @@ async def test_unknown_field_is_refused_not_ignored(admin):
 
 async def test_null_for_a_field_that_cannot_be_cleared_is_422(admin):
     status, body = await admin.call("PATCH", "/api/admin/agents/1", json={"active": None})
-    assert status == 422
+    assert (status, body["problems"]) == (
+        422,
+        [{"field": "active", "reason": "cannot be null"}],
+    )
     assert "active" in body["error"]
 
 

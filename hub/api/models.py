@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal, NoReturn
+from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -108,7 +108,7 @@ class ReplyIn(Input):
     @model_validator(mode="after")
     def _says_something(self) -> ReplyIn:
         if not self.text and not self.attachment_ids:
-            field_problem("text", "write a text or attach a file")
+            raise Unprocessable.in_field("text", "write a text or attach a file")
         return self
 
 
@@ -173,7 +173,7 @@ def present_fields(model: BaseModel, nullable: set[str]) -> dict[str, object]:
     for name in sorted(model.model_fields_set):
         value = getattr(model, name)
         if value is None and name not in nullable:
-            raise Unprocessable(f"invalid input: {name}: cannot be null")
+            raise Unprocessable.in_field(name, "cannot be null")
         changes[name] = value
     return changes
 
@@ -210,29 +210,30 @@ class AbsenceIn(Input):
         """This absence, or a 422 naming the field that makes it impossible."""
         uses_dates = self.from_date is not None or self.to_date is not None
         if uses_dates and (self.starts_at or self.ends_at):
-            field_problem("starts_at", "give dates (from_date, to_date) or times, not both")
+            raise Unprocessable.in_field(
+                "starts_at", "give dates (from_date, to_date) or times, not both"
+            )
         if self.to_date is not None and self.from_date is None:
-            field_problem("from_date", "required with to_date")
+            raise Unprocessable.in_field("from_date", "required with to_date")
         if self.from_date and self.to_date:
             if self.to_date < self.from_date:
-                field_problem("to_date", "is before from_date")
+                raise Unprocessable.in_field("to_date", "is before from_date")
             if (self.to_date - self.from_date).days >= MAX_ABSENCE_DAYS:
-                field_problem("to_date", f"an absence lasts at most {MAX_ABSENCE_DAYS} days")
+                raise Unprocessable.in_field(
+                    "to_date", f"an absence lasts at most {MAX_ABSENCE_DAYS} days"
+                )
         if (self.starts_at is None) != (self.ends_at is None):
-            field_problem("ends_at" if self.ends_at is None else "starts_at", "both times needed")
+            raise Unprocessable.in_field(
+                "ends_at" if self.ends_at is None else "starts_at", "both times needed"
+            )
         if self.starts_at and self.ends_at:
             if self.ends_at <= self.starts_at:
-                field_problem("ends_at", "is not after starts_at")
+                raise Unprocessable.in_field("ends_at", "is not after starts_at")
             if (self.ends_at - self.starts_at).days >= MAX_ABSENCE_DAYS:
-                field_problem("ends_at", f"an absence lasts at most {MAX_ABSENCE_DAYS} days")
+                raise Unprocessable.in_field(
+                    "ends_at", f"an absence lasts at most {MAX_ABSENCE_DAYS} days"
+                )
         return self
-
-
-def field_problem(field: str, reason: str) -> NoReturn:
-    """Refuse input the way a failed validation does: the field and what is wrong with it."""
-    raise Unprocessable(
-        f"invalid input: {field}: {reason}", problems=[{"field": field, "reason": reason}]
-    )
 
 
 class CustomerHoursIn(Input):

@@ -80,9 +80,7 @@ async def preview_template(call: Call) -> dict[str, Any]:
     channel = body.channel or DEFAULT_CHANNEL
     if body.channel is not None and call.hub.settings.channel(body.channel) is None:
         reason = f"channel {body.channel!r} is not configured"
-        raise Unprocessable(
-            f"invalid input: channel: {reason}", problems=[{"field": "channel", "reason": reason}]
-        )
+        raise Unprocessable.in_field("channel", reason)
     rules = await call.hub.db.read(lambda conn: rules_for(conn, NO_CUSTOMER, channel, False))
     now = call.hub.clock.now()
     opens = sample_opening(rules.hours or ALWAYS_OPEN, now)

@@ -17,9 +17,9 @@ from hub.api.inbox import CONVERSATION
 from hub.auth import Principal
 from hub.conversations import check_access
 from hub.db.database import Tx
-from hub.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from hub.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from hub.listener import refuse_slow_body
-from hub.uploads import invalid, safe_file_name, store_upload
+from hub.uploads import safe_file_name, store_upload
 
 CHUNK_BYTES = 256 * 1024
 BROKEN_FORM = (ValueError, HttpProcessingError)
@@ -92,7 +92,7 @@ async def read_file(request: web.Request, field: str, limit: int) -> tuple[str, 
     except BROKEN_FORM as error:
         raise BadRequest(f"the body is not a valid multipart/form-data form: {error}") from None
     if part is None:
-        raise invalid(field, f"no part named {field} in the form")
+        raise Unprocessable.in_field(field, f"no part named {field} in the form")
     name = safe_file_name(part.filename or "")
     data = bytearray()
     try:
