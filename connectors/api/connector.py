@@ -37,6 +37,7 @@ from connectors.base import (
     RateLimited,
     TransientError,
 )
+from connectors.http_session import HttpSession
 from connectors.phone import IDENTITY_KIND as PHONE
 from connectors.phone import phone_address
 from connectors.route_docs import RouteDoc
@@ -122,7 +123,7 @@ class ApiConnector(Connector):
     def __init__(self, settings: ApiChannel, hub: HubPort) -> None:
         super().__init__(settings.name, hub)
         self.settings = settings
-        self._session: aiohttp.ClientSession | None = None
+        self._http = HttpSession()
 
     @property
     def identity_kind(self) -> str:
@@ -153,12 +154,10 @@ class ApiConnector(Connector):
         )
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=SEND_TIMEOUT)
+        self._http.open(SEND_TIMEOUT)
 
     async def stop(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     def authorized(self, request: web.Request) -> bool:
         return same_secret(bearer_token(request.headers), self.settings.token_env.reveal())
@@ -188,7 +187,7 @@ class ApiConnector(Connector):
             }
         ).encode()
         try:
-            async with self._client().post(url, data=body, headers=self._headers(body)) as reply:
+            async with self._http.client.post(url, data=body, headers=self._headers(body)) as reply:
                 text = await reply.text()
                 return self._delivery(reply, text)
         except (aiohttp.ClientError, TimeoutError) as error:
@@ -222,17 +221,12 @@ class ApiConnector(Connector):
         external = delivered.get("id") if isinstance(delivered, dict) else None
         return Delivery(str(external) if external is not None else None)
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise TransientError("channel is not started")
-        return self._session
-
     async def test_connection(self) -> str:
         url = self.settings.callback_url
         if url is None:
             return "inbound ready; no callback_url, so replies cannot be delivered"
         try:
-            async with self._client().head(url) as reply:
+            async with self._http.client.head(url) as reply:
                 return f"inbound ready; callback {url} reachable (HTTP {reply.status})"
         except (aiohttp.ClientError, TimeoutError) as error:
             raise TransientError(f"callback {url} unreachable: {error}") from error

@@ -34,6 +34,7 @@ from connectors.base import (
     PermanentError,
     TransientError,
 )
+from connectors.http_session import HttpSession
 from connectors.phone import IDENTITY_KIND
 from connectors.route_docs import Raw, RouteDoc
 from connectors.text_parts import split_text
@@ -58,7 +59,7 @@ class TwilioConnector(Connector):
         super().__init__(settings.name, hub)
         self.settings = settings
         self._token = settings.auth_token_env.reveal()
-        self._session: aiohttp.ClientSession | None = None
+        self._http = HttpSession()
 
     @property
     def identity_kind(self) -> str:
@@ -130,17 +131,10 @@ class TwilioConnector(Connector):
         credentials = self._api_credentials().encode()
         headers = {"Authorization": "Basic " + base64.b64encode(credentials).decode()}
         # aiohttp drops Authorization on a redirect to another origin (media on a CDN).
-        self._session = aiohttp.ClientSession(headers=headers, timeout=TIMEOUT)
+        self._http.open(TIMEOUT, headers)
 
     async def stop(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise TransientError("channel is not started")
-        return self._session
+        await self._http.close()
 
     def _api(self, path: str) -> str:
         base = self.settings.base_url.rstrip("/")
@@ -197,7 +191,7 @@ class TwilioConnector(Connector):
             return attachment
         limit = self.settings.max_media_bytes
         try:
-            async with self._client().get(url) as answer:
+            async with self._http.client.get(url) as answer:
                 if answer.status != 200:
                     raise TransientError(f"HTTP {answer.status}")
                 data = await answer.content.read(limit + 1)
@@ -237,7 +231,7 @@ class TwilioConnector(Connector):
         if self.settings.messaging_service_sid:
             form["MessagingServiceSid"] = self.settings.messaging_service_sid
         try:
-            async with self._client().post(self._api("/Messages.json"), data=form) as answer:
+            async with self._http.client.post(self._api("/Messages.json"), data=form) as answer:
                 text = await answer.text()
                 if answer.status >= 300:
                     raise api_error(
@@ -250,7 +244,7 @@ class TwilioConnector(Connector):
 
     async def test_connection(self) -> str:
         try:
-            async with self._client().get(self._api(".json")) as answer:
+            async with self._http.client.get(self._api(".json")) as answer:
                 text = await answer.text()
                 if answer.status >= 300:
                     raise api_error(

@@ -39,6 +39,7 @@ from connectors.base import (
     PermanentError,
     TransientError,
 )
+from connectors.http_session import HttpSession
 from connectors.phone import IDENTITY_KIND
 from connectors.route_docs import Raw, RouteDoc
 from connectors.secret_check import same_secret
@@ -72,7 +73,7 @@ class WhatsappConnector(Connector):
         self.settings = settings
         self._app_secret = settings.app_secret_env.reveal()
         self._verify_token = settings.verify_token_env.reveal()
-        self._session: aiohttp.ClientSession | None = None
+        self._http = HttpSession()
 
     @property
     def identity_kind(self) -> str:
@@ -121,17 +122,10 @@ class WhatsappConnector(Connector):
     async def start(self) -> None:
         token = self.settings.access_token_env.reveal()
         headers = {"Authorization": f"Bearer {token}"}
-        self._session = aiohttp.ClientSession(headers=headers, timeout=TIMEOUT)
+        self._http.open(TIMEOUT, headers)
 
     async def stop(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise TransientError("channel is not started")
-        return self._session
+        await self._http.close()
 
     def _api_root(self, path: str) -> str:
         return f"{self.settings.base_url.rstrip('/')}/{self.settings.api_version}{path}"
@@ -199,7 +193,7 @@ class WhatsappConnector(Connector):
         if declared > limit or not self._media_host(url):
             return replace(listed, size=declared)
         try:
-            async with self._client().get(url) as answer:
+            async with self._http.client.get(url) as answer:
                 if answer.status != 200:
                     raise TransientError(f"media download answered {answer.status}")
                 data = await answer.content.read(limit + 1)
@@ -288,7 +282,7 @@ class WhatsappConnector(Connector):
 
     async def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            async with self._client().request(method, url, **kwargs) as answer:
+            async with self._http.client.request(method, url, **kwargs) as answer:
                 text = await answer.text()
                 if answer.status >= 300:
                     raise api_error(answer.status, text, answer.headers.get("Retry-After"))
