@@ -47,13 +47,19 @@ async def client() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+async def lena_texted_and_is_open(
+    hub: Hub, server: TestServer, page: Page, client: aiohttp.ClientSession, text: str
+) -> None:
+    """Lena texts ``text`` and the agent opens her conversation."""
+    await text_in(client, server, incoming_sms(LENA, text))
+    await open_inbox(page, server)
+    await open_conversation(page, (await stored(hub))[-1]["conversation_id"])
+
+
 async def test_the_reply_box_counts_sms_and_a_sent_reply_shows_its_ticks(
     hub: Hub, server: TestServer, page: Page, client: aiohttp.ClientSession, twilio: FakeTwilioApi
 ):
-    await text_in(client, server, incoming_sms(LENA, "Is my parcel on its way?"))
-    conversation_id = (await stored(hub))[-1]["conversation_id"]
-    await open_inbox(page, server)
-    await open_conversation(page, conversation_id)
+    await lena_texted_and_is_open(hub, server, page, client, "Is my parcel on its way?")
 
     count = page.get_by_test_id("sms-count")
     await page.get_by_test_id("reply-text").fill("a" * 161)
@@ -81,10 +87,7 @@ async def test_the_reply_box_counts_sms_and_a_sent_reply_shows_its_ticks(
 async def test_an_undelivered_reply_shows_the_failure_live(
     hub: Hub, server: TestServer, page: Page, client: aiohttp.ClientSession, twilio: FakeTwilioApi
 ):
-    await text_in(client, server, incoming_sms(LENA, "Is my parcel on its way?"))
-    conversation_id = (await stored(hub))[-1]["conversation_id"]
-    await open_inbox(page, server)
-    await open_conversation(page, conversation_id)
+    await lena_texted_and_is_open(hub, server, page, client, "Is my parcel on its way?")
     reply, _ = await send_reply(page, hub, "Yes, it left today.")
     [sent] = twilio.sent
     path = sent["StatusCallback"].removeprefix("http://hub.example")
@@ -98,10 +101,7 @@ async def test_an_undelivered_reply_shows_the_failure_live(
 async def test_after_stop_a_reply_is_refused_with_the_reason(
     hub: Hub, server: TestServer, page: Page, client: aiohttp.ClientSession, twilio: FakeTwilioApi
 ):
-    await text_in(client, server, incoming_sms(LENA, "STOP"))
-    conversation_id = (await stored(hub))[-1]["conversation_id"]
-    await open_inbox(page, server)
-    await open_conversation(page, conversation_id)
+    await lena_texted_and_is_open(hub, server, page, client, "STOP")
     await expect(page.get_by_test_id("opted-out")).to_have_text("opted out of text (STOP)")
     await page.get_by_test_id("reply-text").fill("Are you sure?")
     await page.get_by_test_id("reply-send").click()
