@@ -5,6 +5,7 @@ after it, retries and refusals."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -253,10 +254,17 @@ async def test_a_signed_body_that_is_not_json_is_quarantined(hub, server, client
         },
     ],
 )
-async def test_a_signed_webhook_of_an_unexpected_shape_is_quarantined(hub, server, client, payload):
-    status, _ = await post_webhook(client, server, payload)
+async def test_a_signed_webhook_of_an_unexpected_shape_is_quarantined(
+    hub, server, client, payload, caplog
+):
+    with caplog.at_level(logging.INFO):
+        status, _ = await post_webhook(client, server, payload)
     assert status == 200
     assert await stored(hub) == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [
+        "channel whatsapp: quarantined input 1: a WhatsApp webhook of a shape the hub does not read"
+    ], "one line, naming the quarantined input"
 
     def reasons(conn: Any) -> list[str]:
         return conn.execute(select(quarantine.c.reason)).scalars().all()

@@ -162,7 +162,6 @@ class WhatsappConnector(Connector):
         try:
             found = received(payload, self.name)
         except Unreadable:
-            log.warning("whatsapp %s: a signed webhook of an unexpected shape", self.name)
             await self.hub.quarantine(self.name, body, UNREADABLE)
             return web.Response()
         for message in found.messages:
