@@ -67,7 +67,7 @@ class HttpSettings(Strict):
         ge=1024,
         le=100 * 1024 * 1024,
         description="largest file an agent may upload for a reply (POST .../uploads); "
-        "channels may take less (WhatsApp: images 5 MB, audio and video 16 MB)",
+        "channels may take less (docs/whatsapp.md)",
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from connectors.base import Attachment
+from connectors.media import FileRefusal
 
 
 @runtime_checkable
@@ -28,6 +29,7 @@ class SendsFiles(Protocol):
     """A channel whose ``send`` delivers :attr:`OutboundMessage.attachments`; a reply with
     files to any other channel is refused before it is stored."""
 
-    def file_refusal(self, attachment: Attachment) -> str | None:
-        """Why this channel cannot send ``attachment`` (too large for its kind), else None."""
+    def file_refusal(self, attachment: Attachment) -> FileRefusal | None:
+        """Why this channel cannot send ``attachment`` (its type, or too large for its kind),
+        else None."""
         ...

@@ -1,11 +1,13 @@
-"""Media types as platforms declare them, made safe for headers."""
+"""Media types as platforms declare them, made safe for headers; files a channel will not send."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 UNKNOWN_MEDIA_TYPE = "application/octet-stream"
+MB = 1024 * 1024
 
 
 def safe_media_type(declared: str) -> str:
@@ -25,3 +27,21 @@ def readable_size(size: int) -> str:
             amount = size / factor
             return f"{amount:.0f} {unit}" if amount == int(amount) else f"{amount:.1f} {unit}"
     return f"{size} bytes"
+
+
+@dataclass(frozen=True)
+class FileRefusal:
+    """Why a channel will not send a file, in words: too large for it (413), or of a type it
+    does not send (422)."""
+
+    reason: str
+    too_large: bool = False
+
+
+def size_refusal(size: int, limit: int, sender: str) -> FileRefusal | None:
+    """A file of ``size`` refused when over ``limit``; ``sender`` is who sends up to it
+    ("WhatsApp sends image files")."""
+    if size <= limit:
+        return None
+    reason = f"it is {readable_size(size)} and {sender} up to {readable_size(limit)}"
+    return FileRefusal(reason, too_large=True)

@@ -145,7 +145,8 @@ def files_for_reply(
 ) -> list[Upload]:
     """The uploads a reply names, in its order, once the channel can send each of them:
     422 naming a channel that sends no files or an upload that is not this conversation's
-    to send, 413 naming a file too large for the channel."""
+    to send or a file of a type the channel does not send, 413 naming a file too large
+    for it."""
     if not upload_ids:
         return []
     if not isinstance(connector, SendsFiles):
@@ -170,8 +171,12 @@ def files_for_reply(
     files = [found[i] for i in upload_ids]
     for file in files:
         refusal = connector.file_refusal(Attachment(file.name, file.content_type, file.size))
-        if refusal is not None:
-            raise PayloadTooLarge(f"{file.name} cannot go by channel {channel}: {refusal}")
+        if refusal is None:
+            continue
+        reason = f"{file.name} cannot go by channel {channel}: {refusal.reason}"
+        if refusal.too_large:
+            raise PayloadTooLarge(reason)
+        raise Unprocessable.in_field("attachment_ids", reason)
     return files
 
 

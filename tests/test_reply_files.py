@@ -6,6 +6,7 @@ that neither uploads nor sends a file twice."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from functools import partial
@@ -13,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from hub.app import Hub
 from hub.db.schema import attachments, messages, outbox
@@ -150,6 +151,76 @@ async def test_a_file_too_large_for_whatsapp_is_refused_naming_it_and_the_limit(
     )
     assert await replies_stored(hub) == (0, 0)
     assert graph.uploads == []
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "declared"),
+    [
+        ("orders.csv", b"id,total\n7,19.90\n", "text/csv"),
+        ("smile.gif", b"GIF89a" + b"\0" * 20, "image/gif"),
+        ("archive.bin", b"\0\1\2\3", "application/octet-stream"),
+    ],
+)
+async def test_a_file_of_a_type_whatsapp_does_not_send_is_refused_naming_it(
+    hub, server, client, clock, team, graph, name, data, declared
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    uploaded = await upload(team["admin"], conversation, name, data, declared)
+    answer = await send_reply(
+        team, conversation, {"text": "Anbei", "attachment_ids": [uploaded["id"]]}, 422
+    )
+    reason = (
+        f"{name} cannot go by channel whatsapp: WhatsApp does not send {declared} files, only "
+        "JPEG and PNG pictures, MP4 and 3GPP videos, AAC, AMR, MP3, MP4 and OGG audio, "
+        "and PDF, plain text and Word, Excel and PowerPoint documents"
+    )
+    assert answer["problems"] == [{"field": "attachment_ids", "reason": reason}]
+    assert await replies_stored(hub) == (0, 0)
+    assert graph.uploads == []
+
+
+async def test_a_queued_file_whatsapp_does_not_send_fails_the_reply_before_anything_leaves(
+    hub, server, client, clock, team, graph
+):
+    """A reply queued before WhatsApp's types were checked (or by an older hub) fails with
+    the reason at send time rather than being refused by Meta after its text left."""
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    uploaded = await upload(team["admin"], conversation, "photo.jpg", PHOTO, "image/jpeg")
+    sent = await send_reply(
+        team, conversation, {"text": "Bitte", "attachment_ids": [uploaded["id"]]}
+    )
+    await hub.db.write(
+        lambda tx: tx.conn.execute(
+            update(attachments)
+            .where(attachments.c.id == uploaded["id"])
+            .values(content_type="image/gif")
+        )
+    )
+    await hub.outbox.run_due()
+    state, error, _ = await message_state(hub, sent["id"])
+    assert (state, graph.uploads, graph.sent) == ("failed", [], [])
+    assert error.startswith("photo.jpg: WhatsApp does not send image/gif files, only JPEG")
+
+
+async def test_a_2xx_that_is_not_json_is_retried_from_where_the_reply_got(
+    hub, server, client, clock, team, graph, caplog
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    uploaded = await upload(team["admin"], conversation, "Rechnung.pdf", INVOICE)
+    text = "Ihre Rechnung. " * 100
+    sent = await send_reply(team, conversation, {"text": text, "attachment_ids": [uploaded["id"]]})
+    graph.errors.extend([None, "<html>Gateway says hello</html>"])
+    with caplog.at_level(logging.INFO):
+        await hub.outbox.run_due()
+    state, error, meta = await message_state(hub, sent["id"])
+    assert (state, error) == ("queued", "WhatsApp answered HTTP 200 without JSON")
+    assert meta["parts_sent"] == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "expected, no traceback"
+    clock.advance(seconds=20)
+    await hub.outbox.run_due()
+    assert [c["type"] for c in graph.sent] == ["text", "document"], "the text went once"
+    assert len(graph.uploads) == 1, "the file was uploaded once"
+    assert (await message_state(hub, sent["id"]))[0] == "sent"
 
 
 @pytest.mark.parametrize("hub", [{"max_upload_bytes": 1024}], indirect=True)

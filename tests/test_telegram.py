@@ -621,6 +621,22 @@ async def bearer(server: TestServer, email: str) -> Browser:
     return Browser(server, session)
 
 
+async def test_a_picture_over_the_photo_limit_goes_as_a_document(hub, server, bot_api):
+    _, conversation_id = await customer_conversation(hub)
+    maria = await bearer(server, "maria@example.com")
+    large = b"\xff\xd8\xff\xe0" + b"\0" * (11 * 1024 * 1024)
+    picture = await upload(maria, conversation_id, "scan.jpg", large, "image/jpeg")
+    body = {"text": "Der Scan", "attachment_ids": [picture["id"]]}
+    sent = await maria.post(f"/api/conversations/{conversation_id}/replies", body, expect=202)
+    await hub.outbox.run_due()
+    assert bot_api.called("sendPhoto") == []
+    [document] = [c for c in bot_api.calls if c.method == "sendDocument"]
+    assert document.files == {"document": ("scan.jpg", large)}
+    assert document.params == {"chat_id": CUSTOMER, "caption": "Der Scan"}
+    assert (await state_of(hub, sent["id"]))[0] == "sent"
+    await maria.session.close()
+
+
 async def test_files_go_as_a_photo_with_the_caption_and_a_document_each_once(
     hub, server, bot_api, clock
 ):

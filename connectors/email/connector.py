@@ -39,6 +39,7 @@ from connectors.email.thread_tokens import (
     message_id_for,
     reply_address,
 )
+from connectors.media import FileRefusal
 
 LONGEST_EXTERNAL_ID = 255
 """What ``messages.external_id`` holds."""
@@ -290,7 +291,7 @@ class EmailConnector(Connector):
             mail.add_attachment(file.data or b"", maintype, subtype, filename=file.name)
         return mail
 
-    def file_refusal(self, attachment: Attachment) -> str | None:
+    def file_refusal(self, attachment: Attachment) -> FileRefusal | None:
         """Mail carries any file the hub takes (``http.max_upload_bytes``); a relay that
         refuses the mail's size fails the reply with its reason."""
         return None

@@ -40,6 +40,7 @@ from connectors.base import (
     PermanentError,
 )
 from connectors.file_steps import steps_of
+from connectors.media import FileRefusal
 from connectors.retry import Session, keep_trying
 from connectors.route_docs import RouteDoc
 from connectors.secret_check import same_secret
@@ -296,7 +297,7 @@ class TelegramConnector(Connector):
             delivered = Delivery(delivered.external_id or str(sent.message_id), index + 1)
         return delivered
 
-    def file_refusal(self, attachment: Attachment) -> str | None:
+    def file_refusal(self, attachment: Attachment) -> FileRefusal | None:
         return file_refusal(attachment)
 
     async def test_connection(self) -> str:

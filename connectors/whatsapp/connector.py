@@ -40,6 +40,7 @@ from connectors.base import (
     TransientError,
 )
 from connectors.http_session import HttpSession
+from connectors.media import FileRefusal
 from connectors.phone import IDENTITY_KIND
 from connectors.route_docs import Raw, RouteDoc
 from connectors.secret_check import same_secret
@@ -220,6 +221,9 @@ class WhatsappConnector(Connector):
         window = service_window(message.last_inbound_at, self.hub.now())
         if not window.open and not message.delivered.parts_sent:
             return await self._send_template(message, window.closes_at)
+        for file in message.attachments:
+            if (refusal := file_refusal(file)) is not None:
+                raise PermanentError(f"{file.name}: {refusal.reason}")
         steps = steps_of(message.text, message.attachments)
         if not steps:
             raise PermanentError("an empty message cannot be sent on WhatsApp")
@@ -250,7 +254,7 @@ class WhatsappConnector(Connector):
             delivered = replace(delivered, media_ids=(*delivered.media_ids, media_id))
         return delivered, media_content(file, media_id, step.caption)
 
-    def file_refusal(self, attachment: Attachment) -> str | None:
+    def file_refusal(self, attachment: Attachment) -> FileRefusal | None:
         return file_refusal(attachment)
 
     async def _send_template(self, message: OutboundMessage, closed: datetime | None) -> Delivery:
@@ -285,9 +289,14 @@ class WhatsappConnector(Connector):
                 text = await answer.text()
                 if answer.status >= 300:
                     raise api_error(answer.status, text, answer.headers.get("Retry-After"))
-                return dict(await answer.json(content_type=None) or {})
+                answered = json.loads(text) if text else {}
         except (aiohttp.ClientError, TimeoutError) as error:
             raise TransientError(f"WhatsApp unreachable: {type(error).__name__}") from error
+        except ValueError as error:
+            raise TransientError(f"WhatsApp answered HTTP {answer.status} without JSON") from error
+        if not isinstance(answered, dict):
+            raise TransientError(f"WhatsApp answered HTTP {answer.status} with no JSON object")
+        return answered
 
     async def test_connection(self) -> str:
         fields = "display_phone_number,verified_name,quality_rating"

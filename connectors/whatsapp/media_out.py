@@ -19,11 +19,20 @@ import aiohttp
 from connectors import file_steps
 from connectors.base import Attachment, TransientError
 from connectors.file_steps import Step as Step
-from connectors.media import readable_size
+from connectors.media import MB, FileRefusal, size_refusal
 
 MAX_TEXT_CHARS = 4096
 MAX_CAPTION_CHARS = 1024
-MB = 1024 * 1024
+DOCUMENT_TYPES = (
+    "text/plain",
+    "application/pdf",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+)
 KINDS = {
     "image/jpeg": "image",
     "image/png": "image",
@@ -34,8 +43,14 @@ KINDS = {
     "audio/mpeg": "audio",
     "audio/mp4": "audio",
     "audio/ogg": "audio",
+    **dict.fromkeys(DOCUMENT_TYPES, "document"),
 }
-"""The media types WhatsApp shows as pictures, videos and audio; any other file is a document."""
+"""The media types WhatsApp sends (Cloud API, supported media types), by kind; it refuses
+any other, and a sticker (WebP) is not a reply's file."""
+SENDABLE = (
+    "JPEG and PNG pictures, MP4 and 3GPP videos, AAC, AMR, MP3, MP4 and OGG audio, "
+    "and PDF, plain text and Word, Excel and PowerPoint documents"
+)
 LIMITS = {"image": 5 * MB, "video": 16 * MB, "audio": 16 * MB, "document": 100 * MB}
 """WhatsApp's largest file of each kind (Cloud API, supported media types)."""
 CAPTIONED = frozenset({"image", "video", "document"})
@@ -46,19 +61,16 @@ Call = Callable[..., Awaitable[dict[str, Any]]]
 
 
 def media_kind(content_type: str) -> str:
-    return KINDS.get(content_type, "document")
+    """What a file WhatsApp sends goes as (``file_refusal`` said it sends it)."""
+    return KINDS[content_type]
 
 
-def file_refusal(file: Attachment) -> str | None:
-    """Why WhatsApp would not take the file, in words; ``None``: it would."""
-    kind = media_kind(file.content_type)
-    limit = LIMITS[kind]
-    if file.size > limit:
-        return (
-            f"it is {readable_size(file.size)} and WhatsApp sends {kind} files up to "
-            f"{readable_size(limit)}"
-        )
-    return None
+def file_refusal(file: Attachment) -> FileRefusal | None:
+    """Why WhatsApp would not take the file; ``None``: it would."""
+    kind = KINDS.get(file.content_type)
+    if kind is None:
+        return FileRefusal(f"WhatsApp does not send {file.content_type} files, only {SENDABLE}")
+    return size_refusal(file.size, LIMITS[kind], f"WhatsApp sends {kind} files")
 
 
 def steps_of(text: str, files: Sequence[Attachment]) -> list[Step]:

@@ -82,7 +82,7 @@ class FakeBotApi:
     _server: TestServer | None = None
 
     async def __aenter__(self) -> FakeBotApi:
-        app = web.Application()
+        app = web.Application(client_max_size=64 * 1024 * 1024)  # the Bot API takes 50 MB
         app.router.add_post("/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self._server = TestServer(app, host="127.0.0.1", port=0)

@@ -169,8 +169,9 @@ class FakeGraphApi:
 
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
-        self.errors: list[Answer | None] = []
-        """Answers for the next messages calls, in order (``None``: the call succeeds)."""
+        self.errors: list[Answer | str | None] = []
+        """Answers for the next messages calls, in order (``None``: the call succeeds; a
+        string: a 200 page that is not JSON, as a proxy in the way may answer)."""
         self.number_reads = 0
         self.media: dict[str, tuple[bytes, str]] = {}
         self.downloads: list[str] = []
@@ -223,6 +224,8 @@ class FakeGraphApi:
             return refused
         body = await request.json()
         answer = self.errors.pop(0) if self.errors else None
+        if isinstance(answer, str):
+            return web.Response(text=answer, content_type="text/html")
         if answer is not None:
             return web.json_response(answer.body, status=answer.status, headers=answer.headers)
         wamid = new_wamid()
