@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import aiohttp
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from hub.app import Hub
 from tests import test_whatsapp_browser
@@ -71,6 +71,44 @@ async def test_a_file_attached_in_the_reply_box_leaves_and_shows_under_the_reply
     await page.reload()
     await open_conversation(page, conversation_id)
     await expect(link).to_have_text("photo.jpg (1 KB)")
+
+
+async def test_a_reply_waits_until_its_files_have_uploaded(
+    hub: Hub,
+    server: TestServer,
+    page: Page,
+    client: aiohttp.ClientSession,
+    clock: FakeClock,
+    graph: FakeGraphApi,
+):
+    await lena_wrote_and_is_open(hub, server, page, client, "Ein Foto?", clock.now())
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)  # a slow line: the upload waits for us
+
+    await page.route("**/uploads", hold)
+    photo = {"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": PHOTO}
+    async with page.expect_request("**/uploads"):
+        await page.get_by_test_id("reply-file").set_input_files([photo])
+    await page.get_by_test_id("reply-text").fill("Hier ist es")
+    await page.get_by_test_id("reply-send").click()
+    await expect(page.locator("#reply-error")).to_have_text(
+        "Wait until the files have uploaded, then send."
+    )
+    assert len(await stored(hub)) == 1, "nothing sent without the file"
+
+    [upload] = held
+    await upload.continue_()
+    await expect(page.get_by_test_id("reply-file-item")).to_have_count(1)
+    await page.get_by_test_id("reply-send").click()
+    sent = message(page, "Hier ist es")
+    await expect(sent.get_by_test_id("message-files").get_by_role("link")).to_have_text(
+        "photo.jpg (1 KB)"
+    )
+    await expect(page.get_by_test_id("reply-file-item")).to_have_count(0)
+    assert await hub.outbox.run_due() == 1
+    assert [(u.filename, u.data) for u in graph.uploads] == [("photo.jpg", PHOTO)]
 
 
 async def test_a_file_for_a_channel_that_cannot_send_it_is_refused_in_the_error_line(

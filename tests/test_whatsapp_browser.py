@@ -116,6 +116,11 @@ async def test_the_reply_box_shows_the_window_and_a_late_reply_is_told(
     await open_conversation(page, conversation_id)
     await expect(late.get_by_test_id("sent-instead")).to_have_text(instead)
 
+    await expect(notice).to_contain_text("The WhatsApp window closed")
+    await write_in(client, server, incoming_text(LENA_WA, "Ja, ich bin da.", clock.now()))
+    await expect(message(page, "Ja, ich bin da.")).to_be_visible()
+    await expect(notice).to_contain_text("The WhatsApp window closes")  # live: she reopened it
+
 
 async def test_hours_that_open_after_the_window_make_the_agent_choose(
     hub: Hub,
@@ -127,14 +132,7 @@ async def test_hours_that_open_after_the_window_make_the_agent_choose(
     browser_factory,
 ):
     clock.set(datetime(2026, 3, 6, 16, 0, tzinfo=UTC))  # a Friday: the window closes Saturday
-    await write_in(client, server, incoming_text(LENA_WA, "Kommt der Techniker?", clock.now()))
-    [lena] = await stored(hub)
-    maria = await (await browser_factory()).login("maria@example.com")
-    weekdays = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
-    hours = {"hours": {"zone": "UTC", "weekly": weekdays}}
-    await maria.call(
-        "PUT", f"/api/customers/{lena['customer_id']}/contact-hours", hours, expect=200
-    )
+    lena = await wrote_with_weekday_hours(hub, server, client, browser_factory, LENA_WA)
     clock.set(datetime(2026, 3, 6, 18, 0, tzinfo=UTC))
     await open_inbox(page, server)
     await open_conversation(page, lena["conversation_id"])
@@ -157,6 +155,47 @@ async def test_hours_that_open_after_the_window_make_the_agent_choose(
     assert [(c["type"], c["text"]["body"]) for c in graph.sent] == [
         ("text", "Ja, am Montag um neun.")
     ]
+
+
+async def wrote_with_weekday_hours(
+    hub: Hub, server: TestServer, client: aiohttp.ClientSession, browser_factory, number: str
+) -> dict[str, Any]:
+    """``number`` writes now and has contact hours 09-17 UTC on weekdays: its message."""
+    at = hub.now()
+    await write_in(client, server, incoming_text(number, "Kommt der Techniker?", at))
+    wrote = (await stored(hub))[-1]
+    maria = await (await browser_factory()).login("maria@example.com")
+    weekdays = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+    hours = {"hours": {"zone": "UTC", "weekly": weekdays}}
+    await maria.call(
+        "PUT", f"/api/customers/{wrote['customer_id']}/contact-hours", hours, expect=200
+    )
+    return wrote
+
+
+async def test_a_choice_made_in_one_conversation_is_not_carried_to_the_next(
+    hub: Hub,
+    server: TestServer,
+    page: Page,
+    client: aiohttp.ClientSession,
+    clock: FakeClock,
+    graph: FakeGraphApi,
+    browser_factory,
+):
+    clock.set(datetime(2026, 3, 6, 16, 0, tzinfo=UTC))
+    lena = await wrote_with_weekday_hours(hub, server, client, browser_factory, LENA_WA)
+    other = await wrote_with_weekday_hours(hub, server, client, browser_factory, "4917612345678")
+    clock.set(datetime(2026, 3, 6, 18, 0, tzinfo=UTC))
+    await open_inbox(page, server)
+    await open_conversation(page, lena["conversation_id"])
+    await page.get_by_test_id("window-choice-now").check()
+    await open_conversation(page, other["conversation_id"])
+    await expect(page.get_by_test_id("window-choice")).to_be_visible()
+    await expect(page.get_by_test_id("window-choice-now")).not_to_be_checked()
+    await page.get_by_test_id("reply-text").fill("Montag um neun.")
+    await page.get_by_test_id("reply-send").click()
+    await expect(page.locator("#reply-error")).to_contain_text("Choose how this reply leaves")
+    assert len(await stored(hub)) == 2
 
 
 async def send_reply(page: Page, hub: Hub, text: str) -> tuple[Locator, str]:

@@ -3,14 +3,18 @@
  * "Attach" opens the file picker; each chosen file is uploaded at once
  * (POST /api/conversations/<id>/uploads, so a refusal shows before the reply is written)
  * and listed with its size and a Remove button. The reply names the uploads
- * (attachment_ids). A message's files, inbound or sent, are listed under it with a
- * download link. Names only ever reach the page through textContent.
+ * (attachment_ids); it waits until every upload has finished. A message's files, inbound
+ * or sent, are listed under it with a download link. Names only ever reach the page through
+ * textContent.
  */
 
 import { $, api, el } from "./inbox-core.js";
 
 /** The uploads the next reply carries: {id, name, size}. */
 let chosen = [];
+/** Uploads still under way; once the chosen files are forgotten, they are not taken. */
+let pending = 0;
+let generation = 0;
 let conversationOf = () => null;
 let reportError = () => {};
 
@@ -27,18 +31,24 @@ async function uploadChosen(event) {
   const files = Array.from(input.files || []);
   input.value = "";
   const conversationId = conversationOf();
+  const forChosen = generation;
   $("reply-error").textContent = "";
-  for (const file of files) {
-    const form = new FormData();
-    form.append("file", file, file.name);
-    try {
-      const uploaded = await api("POST", `/api/conversations/${conversationId}/uploads`, form);
-      if (conversationOf() !== conversationId) return;
-      chosen.push(uploaded);
-      renderChosen();
-    } catch (error) {
-      reportError(error, $("reply-error"));
+  pending += 1;
+  try {
+    for (const file of files) {
+      const form = new FormData();
+      form.append("file", file, file.name);
+      try {
+        const uploaded = await api("POST", `/api/conversations/${conversationId}/uploads`, form);
+        if (generation !== forChosen) return;
+        chosen.push(uploaded);
+        renderChosen();
+      } catch (error) {
+        reportError(error, $("reply-error"));
+      }
     }
+  } finally {
+    pending -= 1;
   }
 }
 
@@ -64,14 +74,16 @@ function renderChosen() {
   list.hidden = chosen.length === 0;
 }
 
-/** The ids the reply names, in the order chosen. */
+/** The ids the reply names, in the order chosen; an error while a file is still uploading. */
 export function attachmentIds() {
+  if (pending > 0) throw new Error("Wait until the files have uploaded, then send.");
   return chosen.map((file) => file.id);
 }
 
-/** Forget the chosen files (sent, or another conversation opened). */
+/** Forget the chosen files (sent, or another conversation opened), and those still uploading. */
 export function clearAttachments() {
   chosen = [];
+  generation += 1;
   renderChosen();
 }
 

@@ -6,6 +6,9 @@
 
 import { $, formatWhen } from "./inbox-core.js";
 
+/** The channel kinds whose replies depend on a window (hub/service_windows.py WINDOWED_KINDS). */
+export const WINDOWED_KINDS = new Set(["whatsapp"]);
+
 /** The window of the customer's number ``identityId`` on ``channel`` among the
  * conversation's ``windows`` (one per number: a message in any conversation opens it),
  * in words (or hidden). */
@@ -42,16 +45,18 @@ function hoursOpenAfterWindow(window) {
   );
 }
 
+/** The choice, shown when needed; a choice made for another number or window is undone. */
 function showChoice(window) {
   const choice = $("window-choice");
   const needed = hoursOpenAfterWindow(window);
+  const madeFor = needed ? `${window.channel} ${window.identity_id} ${window.closes_at}` : "";
   if (needed) {
     $("window-choice-why").textContent =
       `Their contact hours open ${formatWhen(window.hours_open_at)}, after the window closes: how does this reply leave?`;
   }
-  if (needed === !choice.hidden) return;
   choice.hidden = !needed;
-  for (const input of choice.querySelectorAll("input")) input.checked = false;
+  if (choice.dataset.madeFor !== madeFor) clearChoice();
+  choice.dataset.madeFor = madeFor;
 }
 
 /** What the agent chose for a reply, as the reply's ``send_now``; an error when a choice is
@@ -68,7 +73,7 @@ export function sendNowChoice() {
   return chosen.value === "now";
 }
 
-/** After a reply left: the next one chooses again. */
+/** After a reply left, or another conversation opened: the next reply chooses again. */
 export function clearChoice() {
   for (const input of $("window-choice").querySelectorAll("input")) input.checked = false;
 }

@@ -25,7 +25,7 @@ import {
   markOverdue,
   session,
 } from "./inbox-core.js";
-import { channelIcon, loadChannelKinds } from "./inbox-icons.js";
+import { channelIcon, channelKind, loadChannelKinds } from "./inbox-icons.js";
 import { hitItems, searchPath } from "./inbox-search.js";
 import { bindShortcuts } from "./inbox-keys.js";
 import { initPanel, refreshPanel, showCustomer } from "./inbox-panel.js";
@@ -34,7 +34,13 @@ import { showReaction } from "./inbox-reactions.js";
 import { renderSatisfaction } from "./inbox-satisfaction.js";
 import { bindSignIn, forgetNextPage, showPasswordStep } from "./inbox-signin.js";
 import { bindSmsCount } from "./inbox-sms.js";
-import { clearChoice, sendNowChoice, showReplyNotice, showWindow } from "./inbox-window.js";
+import {
+  WINDOWED_KINDS,
+  clearChoice,
+  sendNowChoice,
+  showReplyNotice,
+  showWindow,
+} from "./inbox-window.js";
 import { bindTagFilter, chosenTag, listTags, loadTags, renderTagEditor } from "./inbox-tags.js";
 import { identityItem, identityLabel, mergeInto, renderClaims } from "./inbox-trust.js";
 
@@ -379,6 +385,7 @@ function selectConversation(id) {
   $("reply-error").textContent = "";
   state.replyIdentity = null;
   clearAttachments();
+  clearChoice();
   loadConversation();
 }
 
@@ -906,10 +913,19 @@ function applyToOpen(conversationId, apply) {
   apply();
 }
 
+/** Whether a customer's message on ``channel`` opens a window replies depend on (WhatsApp). */
+function opensAWindow(channel) {
+  return WINDOWED_KINDS.has(channelKind(channel));
+}
+
 const EVENT_HANDLERS = {
   "message.created": (data, conversationId) => {
     alertNewMessage(data, state.me);
     applyToOpen(conversationId, () => {
+      if (data.message.direction === "in" && opensAWindow(data.message.channel)) {
+        loadConversation(); // the hub says until when the window of that number is open now
+        return;
+      }
       addMessage(data.message);
       if (data.message.direction === "in") {
         markRead(conversationId);
@@ -1048,7 +1064,14 @@ function bindEvents() {
   };
   $("reply-identity").addEventListener("change", refreshSmsCount);
   bindTagFilter(() => selectView(state.view));
-  initPanel({ report, onHoursSaved: scheduleListReload, onAgreed: loadConversation });
+  initPanel({
+    report,
+    onHoursSaved: () => {
+      scheduleListReload();
+      loadConversation(); // when their hours open decides whether a reply must choose
+    },
+    onAgreed: loadConversation,
+  });
   bindShortcuts({
     next: () => stepConversation(1),
     previous: () => stepConversation(-1),
