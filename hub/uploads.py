@@ -175,7 +175,7 @@ def files_for_reply(
             continue
         reason = f"{file.name} cannot go by channel {channel}: {refusal.reason}"
         if refusal.too_large:
-            raise PayloadTooLarge(reason)
+            raise PayloadTooLarge(reason, problems=[{"field": "attachment_ids", "reason": reason}])
         raise Unprocessable.in_field("attachment_ids", reason)
     return files
 

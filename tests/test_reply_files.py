@@ -130,7 +130,7 @@ async def test_a_document_keeps_its_filename_and_a_long_text_leaves_before_it(
 async def test_a_file_alone_leaves_without_a_text(hub, server, client, clock, team, graph):
     conversation = await conversation_of_lena(hub, server, client, clock)
     uploaded = await upload(team["admin"], conversation, "voice.ogg", b"OggS" + b"\0" * 50)
-    await send_reply(team, conversation, {"text": "", "attachment_ids": [uploaded["id"]]})
+    await send_reply(team, conversation, {"attachment_ids": [uploaded["id"]]})
     await hub.outbox.run_due()
     [call] = graph.sent
     assert (call["type"], call["audio"]) == ("audio", {"id": graph.uploads[0].media_id})
@@ -145,10 +145,11 @@ async def test_a_file_too_large_for_whatsapp_is_refused_naming_it_and_the_limit(
     answer = await send_reply(
         team, conversation, {"text": "Der Plan", "attachment_ids": [uploaded["id"]]}, 413
     )
-    assert answer["error"] == (
+    reason = (
         "plan.png cannot go by channel whatsapp: it is 6 MB and WhatsApp sends image files "
         "up to 5 MB"
     )
+    assert answer == {"error": reason, "problems": [{"field": "attachment_ids", "reason": reason}]}
     assert await replies_stored(hub) == (0, 0)
     assert graph.uploads == []
 
