@@ -10,9 +10,10 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from hub.auth import Principal
 from hub.contact import rules_for
+from hub.conversation_access import ConversationAccess, load_access
 from hub.db.database import Tx
 from hub.db.schema import agents, conversations, customers, identities, messages
-from hub.errors import Forbidden, NotFound, Unprocessable
+from hub.errors import Forbidden, Unprocessable
 from hub.identities import claims_json
 from hub.opt_outs import refuse_if_opted_out
 from hub.outbox import enqueue
@@ -25,21 +26,6 @@ NOT_DUE = {"reply_due_at": None, "due_soon_notified_at": None, "overdue_notified
 """A conversation owed no reply: no due time, and no escalation told for one (hub/escalation.py)."""
 
 
-@dataclass(frozen=True)
-class ConversationAccess:
-    """A conversation as an access check sees it: whose it is and who may act in it."""
-
-    conversation_id: int
-    customer_id: int
-    assignee_id: int | None
-    owner_id: int | None
-    state: str
-
-    @property
-    def audience(self) -> list[int]:
-        return [a for a in dict.fromkeys((self.assignee_id, self.owner_id)) if a]
-
-
 def check_access(
     conn: Connection, principal: Principal, conversation_id: int
 ) -> ConversationAccess:
@@ -47,23 +33,6 @@ def check_access(
     if not principal.is_admin and principal.agent_id not in access.audience:
         raise Forbidden(f"conversation {conversation_id} is handled by another agent")
     return access
-
-
-def load_access(conn: Connection, conversation_id: int) -> ConversationAccess:
-    row = conn.execute(
-        select(
-            conversations.c.id,
-            conversations.c.customer_id,
-            conversations.c.assignee_id,
-            conversations.c.state,
-            customers.c.owner_id,
-        )
-        .join(customers, customers.c.id == conversations.c.customer_id)
-        .where(conversations.c.id == conversation_id)
-    ).first()
-    if row is None:
-        raise NotFound(f"conversation {conversation_id} does not exist")
-    return ConversationAccess(row.id, row.customer_id, row.assignee_id, row.owner_id, row.state)
 
 
 def conversation_summary_query():  # noqa: ANN201 - a SQLAlchemy select

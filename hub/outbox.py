@@ -25,8 +25,9 @@ from connectors.base import (
     TransientError,
 )
 from hub.clock import Clock
+from hub.conversation_access import load_access
 from hub.db.database import Database, Tx
-from hub.db.schema import conversations, customers, messages, outbox
+from hub.db.schema import conversations, messages, outbox
 from hub.events import store_broadcast
 from hub.leases import next_attempt_at, outcome_values, renew_lease
 from hub.message_status import status_payload
@@ -72,13 +73,9 @@ def record_outcome(
     tx.conn.execute(
         update(messages).where(messages.c.id == claim.message.message_id).values(message_values)
     )
-    audience = tx.conn.execute(
-        select(conversations.c.assignee_id, customers.c.owner_id)
-        .join(customers, customers.c.id == conversations.c.customer_id)
-        .where(conversations.c.id == claim.message.conversation_id)
-    ).one()
+    access = load_access(tx.conn, claim.message.conversation_id)
     if message_state == "failed":
-        tell_author_of_failure(claim.message.message_id, audience.assignee_id, tx)
+        tell_author_of_failure(claim.message.message_id, access.assignee_id, tx)
     tx.emit(
         "message.status",
         {
@@ -93,7 +90,7 @@ def record_outcome(
             if "next_attempt_at" in values
             else None,
         },
-        to=[a for a in audience if a],
+        to=access.audience,
         conversation_id=claim.message.conversation_id,
     )
 

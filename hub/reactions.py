@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, or_, select, update
 
 from connectors.base import InboundMessage, IngestResult, Reaction
+from hub.conversation_access import load_access
 from hub.db.database import Tx
 from hub.db.schema import messages
-from hub.receipts import audience
 from hub.senders import Sender
 
 REACTION = "reaction"
@@ -47,7 +47,7 @@ def keep_reaction(tx: Tx, message: InboundMessage, sender: Sender | None) -> Ing
         tx.emit(
             "message.reaction",
             {"message_id": target.id, REACTION: new},
-            to=audience(tx.conn, target.conversation_id)[1],
+            to=load_access(tx.conn, target.conversation_id).audience,
             conversation_id=target.conversation_id,
         )
     return IngestResult(target.id, target.conversation_id, sender.customer_id, duplicate=True)

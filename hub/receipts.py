@@ -9,11 +9,12 @@ the message ``failed`` with the platform's reason, as a refused send does.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
 
 from connectors.base import DeliveryReport, DeliveryState
+from hub.conversation_access import load_access
 from hub.db.database import Tx
-from hub.db.schema import conversations, customers, messages
+from hub.db.schema import messages
 from hub.message_status import status_payload
 from hub.outbox import tell_author_of_failure
 
@@ -60,23 +61,12 @@ def record_delivery_report(channel: str, report: DeliveryReport, tx: Tx) -> bool
     return True
 
 
-def audience(conn: Connection, conversation_id: int) -> tuple[int | None, list[int]]:
-    """The conversation's assignee, and the agents told what became of its messages
-    (receipts, reactions): the assignee and the customer's owner."""
-    row = conn.execute(
-        select(conversations.c.assignee_id, customers.c.owner_id)
-        .join(customers, customers.c.id == conversations.c.customer_id)
-        .where(conversations.c.id == conversation_id)
-    ).one()
-    return row.assignee_id, [a for a in dict.fromkeys(row) if a]
-
-
 def tell_agents(
     tx: Tx, report: DeliveryReport, conversation_id: int, state: str, meta: dict[str, object]
 ) -> None:
-    assignee_id, told = audience(tx.conn, conversation_id)
+    access = load_access(tx.conn, conversation_id)
     if report.state == DeliveryState.FAILED:
-        tell_author_of_failure(report.message_id, assignee_id, tx)
+        tell_author_of_failure(report.message_id, access.assignee_id, tx)
     tx.emit(
         "message.status",
         status_payload(
@@ -85,6 +75,6 @@ def tell_agents(
             report.reason if report.state == DeliveryState.FAILED else None,
             meta,
         ),
-        to=told,
+        to=access.audience,
         conversation_id=conversation_id,
     )

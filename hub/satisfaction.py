@@ -16,11 +16,10 @@ from typing import Any
 from sqlalchemy import Connection, case, delete, func, insert, select, true, update
 
 from hub.auth import Principal
+from hub.conversation_access import ConversationAccess, load_access
 from hub.conversations import (
-    ConversationAccess,
     check_access,
     customer_rules,
-    load_access,
     reply_target,
     set_state,
 )

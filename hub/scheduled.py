@@ -12,13 +12,8 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from hub.auth import Principal
-from hub.conversations import (
-    NOT_DUE,
-    ConversationAccess,
-    check_access,
-    customer_rules,
-    load_access,
-)
+from hub.conversation_access import ConversationAccess, load_access
+from hub.conversations import NOT_DUE, check_access, customer_rules
 from hub.db.database import Tx
 from hub.db.schema import agents, conversations, messages, outbox
 from hub.errors import Conflict, NotFound

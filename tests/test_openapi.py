@@ -20,7 +20,7 @@ from config import Settings
 from connectors.base import Address, InboundMessage
 from hub.api.framework import HUB_KEY, Access, Api, Call, json_errors
 from hub.app import Hub
-from hub.conversations import load_access
+from hub.conversation_access import load_access
 from hub.db.database import Tx
 from hub.db.schema import messages, satisfaction_surveys
 from hub.demo import seed_demo
