@@ -25,12 +25,12 @@ DEFAULT_RETRY_AFTER = 5.0
 """Seconds to wait after a rate limit that did not say how long."""
 
 
-def retry_after_seconds(header: str | None) -> float:
-    """A ``Retry-After`` header in seconds (never negative); the default when absent or odd."""
+def retry_after_seconds(header: str | None, default: float = DEFAULT_RETRY_AFTER) -> float:
+    """A ``Retry-After`` header in seconds (never negative); ``default`` when absent or odd."""
     try:
-        return max(0.0, float(header)) if header else DEFAULT_RETRY_AFTER
+        return max(0.0, float(header)) if header else default
     except ValueError:
-        return DEFAULT_RETRY_AFTER
+        return default
 
 
 @dataclass(frozen=True)

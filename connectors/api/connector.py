@@ -40,6 +40,7 @@ from connectors.base import (
 from connectors.http_session import HttpSession
 from connectors.phone import IDENTITY_KIND as PHONE
 from connectors.phone import phone_address
+from connectors.retry import retry_after_seconds
 from connectors.route_docs import RouteDoc
 from connectors.secret_check import bearer_token, same_secret
 from hub.api.framework import read_model
@@ -207,7 +208,9 @@ class ApiConnector(Connector):
     def _delivery(self, reply: aiohttp.ClientResponse, text: str) -> Delivery:
         status = f"callback answered {reply.status}: {text[:200]}".rstrip(": ")
         if reply.status == 429:
-            raise RateLimited(status, retry_after_seconds(reply.headers.get("Retry-After")))
+            raise RateLimited(
+                status, retry_after_seconds(reply.headers.get("Retry-After"), DEFAULT_RETRY_AFTER)
+            )
         if reply.status in (401, 403):
             raise AuthFailed(status)
         if reply.status >= 500 or reply.status == 408:
@@ -230,10 +233,3 @@ class ApiConnector(Connector):
                 return f"inbound ready; callback {url} reachable (HTTP {reply.status})"
         except (aiohttp.ClientError, TimeoutError) as error:
             raise TransientError(f"callback {url} unreachable: {error}") from error
-
-
-def retry_after_seconds(header: str | None) -> float:
-    try:
-        return max(0.0, float(header)) if header else DEFAULT_RETRY_AFTER
-    except ValueError:
-        return DEFAULT_RETRY_AFTER
