@@ -48,6 +48,12 @@ async def test_a_file_attached_in_the_reply_box_leaves_and_shows_under_the_reply
     await expect(chosen).to_have_count(2)
     await expect(chosen.first).to_contain_text("photo.jpg")
     await expect(chosen.first).to_contain_text("1 KB")
+    await page.get_by_test_id("reply-text").fill("Intern: Foto von Lena")
+    await page.get_by_test_id("note-send").click()
+    await expect(page.locator("#reply-error")).to_have_text(
+        "Files go with replies, not notes: send a reply."
+    )
+    await expect(chosen).to_have_count(2)
     await chosen.filter(has_text="notes.txt").get_by_test_id("reply-file-remove").click()
     await expect(chosen).to_have_count(1)
     await page.get_by_test_id("reply-text").fill("So sieht es aus")

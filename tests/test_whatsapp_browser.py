@@ -310,7 +310,9 @@ async def test_a_reaction_shows_beside_the_message_it_reacts_to_live_and_as_text
     badge = ours.get_by_test_id("reaction")
     await expect(badge).to_have_text("\U0001f44d")  # live, by the event
     await expect(badge).to_have_attribute("title", "the customer reacted")
+    await expect(badge).to_have_attribute("aria-label", "The customer reacted \U0001f44d")
     await expect(page.get_by_test_id("message")).to_have_count(2)  # no message of its own
+    assert len(await stored(hub)) == 1, "the customer's one message: the reaction is none"
 
     clock.advance(minutes=1)
     await write_in(client, server, reaction_to(wamid, "<b>x</b>", clock.now()))

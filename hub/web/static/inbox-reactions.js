@@ -11,6 +11,7 @@ export function showReaction(item, reaction) {
   if (!reaction?.emoji || !reaction.at) return;
   const badge = el("span", "message-reaction", reaction.emoji); // text, never HTML
   badge.title = "the customer reacted";
+  badge.setAttribute("aria-label", `The customer reacted ${reaction.emoji}`);
   badge.dataset.testid = "reaction";
   const content = item.querySelector(":scope > .message-text, :scope > .message-content");
   if (content) content.after(badge);

@@ -544,8 +544,12 @@ function messageItem(message) {
   item.dataset.messageId = String(message.id);
   item.dataset.direction = message.direction;
   if (message.direction === "note") item.append(el("span", "note-label", "Internal note"));
-  if (message.automatic) item.append(automaticLabel());
-  if (message.meta?.outside_hours) item.append(outsideHoursLabel());
+  // Sent by the hub itself (an auto-reply outside the owner's hours), not by an agent.
+  if (message.automatic) item.append(markLabel("Automatic reply", "automatic-label"));
+  if (message.meta?.outside_hours) {
+    // The agent chose to send it before their hours opened (the WhatsApp window closes first).
+    item.append(markLabel("Sent outside their contact hours, by choice", "outside-hours-label"));
+  }
   if (message.meta && message.meta.auth_failure) item.append(authWarning(message.meta));
   if (message.meta && message.meta.reused_id) item.append(reusedIdNote());
   item.append(messageContent(message));
@@ -571,18 +575,10 @@ function messageItem(message) {
   return item;
 }
 
-/** The agent chose to send it before the customer's contact hours opened (the WhatsApp
- * window would have closed by then). */
-function outsideHoursLabel() {
-  const label = el("span", "automatic-label", "Sent outside their contact hours, by choice");
-  label.dataset.testid = "outside-hours-label";
-  return label;
-}
-
-/** Sent by the hub itself (an auto-reply outside the owner's hours), not by an agent. */
-function automaticLabel() {
-  const label = el("span", "automatic-label", "Automatic reply");
-  label.dataset.testid = "automatic-label";
+/** A line under a message saying how it left (automatic, outside the customer's hours). */
+function markLabel(text, testid) {
+  const label = el("span", "automatic-label", text);
+  label.dataset.testid = testid;
   return label;
 }
 
@@ -776,6 +772,7 @@ async function sendReply(id) {
 }
 
 async function sendNote(id) {
+  if (attachmentIds().length) throw new Error("Files go with replies, not notes: send a reply.");
   const message = await api("POST", `/api/conversations/${id}/notes`, { text: replyText() });
   $("reply-text").value = "";
   refreshSmsCount();
