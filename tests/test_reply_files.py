@@ -350,7 +350,10 @@ async def test_a_retry_after_a_429_neither_uploads_nor_sends_a_file_twice(
     await hub.outbox.run_due()
     state, error, meta = await message_state(hub, sent["id"])
     assert (state, meta["parts_sent"]) == ("queued", 1)
-    assert "too many requests" in (error or "")
+    assert error == (
+        "WhatsApp: too many requests (too many messages for the number's throughput "
+        "(WhatsApp error 130429))"
+    )
     assert [u.filename for u in graph.uploads] == ["photo.jpg", "invoice.pdf"]
     assert meta["media_ids"] == [u.media_id for u in graph.uploads]
     clock.advance(seconds=20)

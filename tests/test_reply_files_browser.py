@@ -47,7 +47,7 @@ async def test_a_file_attached_in_the_reply_box_leaves_and_shows_under_the_reply
     chosen = page.get_by_test_id("reply-file-item")
     await expect(chosen).to_have_count(2)
     await expect(chosen.first).to_contain_text("photo.jpg")
-    await expect(chosen.first).to_contain_text("1 KB")
+    await expect(chosen.first.locator(".file-size")).to_have_text("1 KB")
     await page.get_by_test_id("reply-text").fill("Intern: Foto von Lena")
     await page.get_by_test_id("note-send").click()
     await expect(page.locator("#reply-error")).to_have_text(

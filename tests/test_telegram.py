@@ -6,6 +6,7 @@ import asyncio
 import logging
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from hub.app import Hub
 from hub.auth import Principal
 from hub.conversations import post_reply
 from hub.db.schema import attachments, customers, identities, messages, quarantine
-from tests.support.hubs import PASSWORD, Browser, add_agent, started_hub
+from tests.support.hubs import Browser, add_agent, started_hub
 from tests.support.processes import free_port
 from tests.support.telegram_api import (
     FakeBotApi,
@@ -609,56 +610,50 @@ def test_webhook_mode_needs_a_secret(tmp_path):
     assert found[0].startswith("channels[0]")
 
 
-async def bearer(server: TestServer, email: str) -> Browser:
+@asynccontextmanager
+async def bearer(server: TestServer, email: str) -> AsyncIterator[Browser]:
     """An API client with the agent's bearer token (the hub's https URL keeps cookies off)."""
-    login = {"email": email, "password": PASSWORD}
-    async with (
-        aiohttp.ClientSession() as anonymous,
-        anonymous.post(server.make_url("/api/tokens"), json=login) as response,
-    ):
-        token = (await response.json())["token"]
-    session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"})
-    return Browser(server, session)
+    token = await token_for(server, email)
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
+        yield Browser(server, session)
 
 
 async def test_a_picture_over_the_photo_limit_goes_as_a_document(hub, server, bot_api):
     _, conversation_id = await customer_conversation(hub)
-    maria = await bearer(server, "maria@example.com")
-    large = b"\xff\xd8\xff\xe0" + b"\0" * (11 * 1024 * 1024)
-    picture = await upload(maria, conversation_id, "scan.jpg", large, "image/jpeg")
-    body = {"text": "Der Scan", "attachment_ids": [picture["id"]]}
-    sent = await maria.post(f"/api/conversations/{conversation_id}/replies", body, expect=202)
-    await hub.outbox.run_due()
-    assert bot_api.called("sendPhoto") == []
-    [document] = [c for c in bot_api.calls if c.method == "sendDocument"]
-    assert document.files == {"document": ("scan.jpg", large)}
-    assert document.params == {"chat_id": CUSTOMER, "caption": "Der Scan"}
-    assert (await state_of(hub, sent["id"]))[0] == "sent"
-    await maria.session.close()
+    async with bearer(server, "maria@example.com") as maria:
+        large = b"\xff\xd8\xff\xe0" + b"\0" * (11 * 1024 * 1024)
+        picture = await upload(maria, conversation_id, "scan.jpg", large, "image/jpeg")
+        body = {"text": "Der Scan", "attachment_ids": [picture["id"]]}
+        sent = await maria.post(f"/api/conversations/{conversation_id}/replies", body, expect=202)
+        await hub.outbox.run_due()
+        assert bot_api.called("sendPhoto") == []
+        [document] = [c for c in bot_api.calls if c.method == "sendDocument"]
+        assert document.files == {"document": ("scan.jpg", large)}
+        assert document.params == {"chat_id": CUSTOMER, "caption": "Der Scan"}
+        assert (await state_of(hub, sent["id"]))[0] == "sent"
 
 
 async def test_files_go_as_a_photo_with_the_caption_and_a_document_each_once(
     hub, server, bot_api, clock
 ):
     _, conversation_id = await customer_conversation(hub)
-    maria = await bearer(server, "maria@example.com")
-    photo_bytes, invoice_bytes = b"\xff\xd8\xff\xe0 a jpeg", b"%PDF-1.7 an invoice"
-    photo = await upload(maria, conversation_id, "photo.jpg", photo_bytes, "image/jpeg")
-    invoice = await upload(maria, conversation_id, "Rechnung 7.pdf", invoice_bytes)
-    bot_api.script("sendDocument", too_many_requests(retry_after=1))
-    body = {"text": "Foto und Rechnung", "attachment_ids": [photo["id"], invoice["id"]]}
-    sent = await maria.post(f"/api/conversations/{conversation_id}/replies", body, expect=202)
-    await hub.outbox.run_due()
-    state, _, meta = await state_of(hub, sent["id"])
-    assert (state, meta["parts_sent"]) == ("queued", 1)
-    clock.advance(seconds=1)
-    assert await hub.outbox.run_due() == 1
-    [picture] = [c for c in bot_api.calls if c.method == "sendPhoto"]
-    assert picture.params == {"chat_id": CUSTOMER, "caption": "Foto und Rechnung"}
-    assert picture.files == {"photo": ("photo.jpg", photo_bytes)}
-    _refused, document = [c for c in bot_api.calls if c.method == "sendDocument"]
-    assert document.files == {"document": ("Rechnung 7.pdf", invoice_bytes)}
-    assert "caption" not in document.params
-    assert bot_api.called("sendMessage") == []
-    assert (await state_of(hub, sent["id"]))[0] == "sent"
-    await maria.session.close()
+    async with bearer(server, "maria@example.com") as maria:
+        photo_bytes, invoice_bytes = b"\xff\xd8\xff\xe0 a jpeg", b"%PDF-1.7 an invoice"
+        photo = await upload(maria, conversation_id, "photo.jpg", photo_bytes, "image/jpeg")
+        invoice = await upload(maria, conversation_id, "Rechnung 7.pdf", invoice_bytes)
+        bot_api.script("sendDocument", too_many_requests(retry_after=1))
+        body = {"text": "Foto und Rechnung", "attachment_ids": [photo["id"], invoice["id"]]}
+        sent = await maria.post(f"/api/conversations/{conversation_id}/replies", body, expect=202)
+        await hub.outbox.run_due()
+        state, _, meta = await state_of(hub, sent["id"])
+        assert (state, meta["parts_sent"]) == ("queued", 1)
+        clock.advance(seconds=1)
+        assert await hub.outbox.run_due() == 1
+        [picture] = [c for c in bot_api.calls if c.method == "sendPhoto"]
+        assert picture.params == {"chat_id": CUSTOMER, "caption": "Foto und Rechnung"}
+        assert picture.files == {"photo": ("photo.jpg", photo_bytes)}
+        _refused, document = [c for c in bot_api.calls if c.method == "sendDocument"]
+        assert document.files == {"document": ("Rechnung 7.pdf", invoice_bytes)}
+        assert "caption" not in document.params
+        assert bot_api.called("sendMessage") == []
+        assert (await state_of(hub, sent["id"]))[0] == "sent"

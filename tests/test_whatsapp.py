@@ -19,6 +19,7 @@ from config import Settings
 from connectors.base import AuthFailed
 from connectors.whatsapp.payloads import signature
 from hub.app import Hub
+from hub.conversation_access import load_access
 from hub.db.schema import attachments, conversations, events, messages, quarantine
 from hub.db.schema_reach import agent_notices
 from hub.db.schema_reports import waits
@@ -445,13 +446,14 @@ async def test_a_reaction_to_our_reply_is_kept_on_it_once_however_often_meta_sen
     assert (await message_state(hub, reply_id))[2]["reaction"] == reacted
     assert await work_of(hub, conversation) == before  # no message, wait, unread or notice
     [event] = await reaction_events(hub)
+    access = await hub.db.read(lambda conn: load_access(conn, conversation))
+    assert access.audience == [access.assignee_id], "Lena's owner handles her conversation"
     assert event == {
         "message_id": reply_id,
         "reaction": reacted,
         "conversation_id": conversation,
-        "to": event["to"],
+        "to": access.assignee_id,
     }
-    assert event["to"] is not None
     detail = await team["admin"].get(f"/api/conversations/{conversation}")
     [shown] = [m for m in detail["messages"] if m["id"] == reply_id]
     assert shown["meta"]["reaction"] == reacted

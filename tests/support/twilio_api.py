@@ -135,10 +135,10 @@ class FakeTwilioApi:
         self.media_fetches: list[str] = []
         self.redirects: dict[str, str] = {}
         self.cdn_authorizations: list[str | None] = []
-        self.api_users: list[str] = []
-        """Who each authorized API request named (the account SID, or an API key's SID)."""
         """The Authorization header of each request to the CDN: Twilio's credentials must
         never reach it."""
+        self.api_users: list[str] = []
+        """Who each authorized API request named (the account SID, or an API key's SID)."""
         cdn = web.Application()
         cdn.router.add_get("/{name}", self._cdn_file)
         self._cdn = TestServer(cdn, host="127.0.0.1")
