@@ -154,6 +154,23 @@ async def test_a_file_too_large_for_whatsapp_is_refused_naming_it_and_the_limit(
     assert graph.uploads == []
 
 
+async def test_after_the_window_the_template_goes_and_the_agent_is_told_the_files_did_not(
+    hub, server, client, clock, team, graph, browser_factory
+):
+    conversation = await conversation_of_lena(hub, server, client, clock)
+    clock.advance(hours=25)
+    await sign_in_again(team, browser_factory)
+    photo = await upload(team["admin"], conversation, "photo.jpg", PHOTO, "image/jpeg")
+    sent = await send_reply(team, conversation, {"text": "Hier", "attachment_ids": [photo["id"]]})
+    await hub.outbox.run_due()
+    assert ([c["type"] for c in graph.sent], graph.uploads) == (["template"], [])
+    _, _, meta = await message_state(hub, sent["id"])
+    assert meta["sent_instead"] == (
+        "the template reopen_conversation (de): the customer's 24-hour window closed at "
+        "2026-03-03 09:00 UTC; 1 file not sent (a template has none)"
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "data", "declared"),
     [

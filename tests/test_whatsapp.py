@@ -754,6 +754,26 @@ async def test_the_template_names_the_customer_and_the_agent_in_its_variables(
 
 
 @pytest.mark.parametrize(
+    "template", [{**TEMPLATE, "body_parameters": ["customer_name"]}], indirect=True
+)
+async def test_a_name_with_line_breaks_or_tabs_goes_on_one_line(
+    hub, server, client, clock, team, graph, browser_factory
+):
+    """Meta refuses a parameter with a line break, a tab or more than four spaces in a row
+    (error 132018): that would fail the reply for good."""
+    name = "Lena\n\tVogel      (Kundin)"
+    await write_in(client, server, incoming_text(LENA_WA, "Hallo?", clock.now(), name=name))
+    conversation = (await stored(hub))[-1]["conversation_id"]
+    clock.advance(hours=25)
+    await sign_in_again(team, browser_factory)
+    await reply(team, conversation, "Sind Sie noch da?")
+    await hub.outbox.run_due()
+    [call] = graph.sent
+    [body] = call["template"]["components"]
+    assert body["parameters"] == [{"type": "text", "text": "Lena Vogel (Kundin)"}]
+
+
+@pytest.mark.parametrize(
     "template",
     [{**TEMPLATE, "body_parameters": ["customer_name"], "unknown_name": "du"}],
     indirect=True,

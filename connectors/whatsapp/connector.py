@@ -263,12 +263,14 @@ class WhatsappConnector(Connector):
             raise PermanentError(window_closed_reason(self.name, closed))
         content = template_content(template, message)
         wamid = await self._post(message, {"type": "template", "template": content})
-        instead = (
-            f"the template {template.name} ({template.language}): the customer's 24-hour "
-            f"window closed at {closed:%Y-%m-%d %H:%M} UTC"
+        why = (
+            f"the customer's 24-hour window closed at {closed:%Y-%m-%d %H:%M} UTC"
             if closed
-            else f"the template {template.name} ({template.language}): the customer never wrote"
+            else "the customer never wrote"
         )
+        instead = f"the template {template.name} ({template.language}): {why}"
+        if files := len(message.attachments):
+            instead += f"; {files} file{'s' if files > 1 else ''} not sent (a template has none)"
         return Delivery(wamid, 1, sent_instead=instead)
 
     async def _post(self, message: OutboundMessage, content: dict[str, Any]) -> str:
@@ -312,8 +314,12 @@ def template_content(template: ReengagementTemplate, message: OutboundMessage) -
     content: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
     names = {"customer_name": message.customer_name, "agent_name": message.author_name}
     if template.body_parameters:
+        # On one line: Meta refuses a parameter with a line break, a tab or a run of spaces.
         parameters = [
-            {"type": "text", "text": names[wanted] or template.unknown_name}
+            {
+                "type": "text",
+                "text": " ".join((names[wanted] or "").split()) or template.unknown_name,
+            }
             for wanted in template.body_parameters
         ]
         content["components"] = [{"type": "body", "parameters": parameters}]
