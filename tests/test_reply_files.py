@@ -130,7 +130,7 @@ async def test_a_document_keeps_its_filename_and_a_long_text_leaves_before_it(
 async def test_a_file_alone_leaves_without_a_text(hub, server, client, clock, team, graph):
     conversation = await conversation_of_lena(hub, server, client, clock)
     uploaded = await upload(team["admin"], conversation, "voice.ogg", b"OggS" + b"\0" * 50)
-    await send_reply(team, conversation, {"attachment_ids": [uploaded["id"]]})
+    await send_reply(team, conversation, {"text": "", "attachment_ids": [uploaded["id"]]})
     await hub.outbox.run_due()
     [call] = graph.sent
     assert (call["type"], call["audio"]) == ("audio", {"id": graph.uploads[0].media_id})

@@ -79,7 +79,7 @@ class ConversationsQuery(Input):
 
 class ReplyIn(Input):
     text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000)] = Field(
-        "", description="what the agent wrote; may be empty or left out when files go"
+        description="what the agent wrote; may be empty when files go"
     )
     attachment_ids: list[Id] = Field(
         default_factory=list,
